@@ -1,0 +1,143 @@
+"""Command line: `python -m sentiment {train,export} ...`.
+
+The only place that parses arguments. It turns flags into frozen configs,
+calls the pipeline, and turns user errors into one line on stderr and exit
+code 2 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from dataclasses import replace
+
+from sentiment.config import CELL_TYPES, DATA_SOURCES, POOLING_MODES, PRESETS, TRUNCATION_SIDES
+
+# Flags that override one field of a preset's configs: (flag, section, field, type, help).
+_OVERRIDES = [
+    ("--data-source", "data", "source", str, f"where reviews come from: {', '.join(DATA_SOURCES)} (default tfds)"),
+    ("--data-path", "data", "path", str, "aclImdb folder or CSV/TSV file; for tfds, a data dir overriding TFDS_DATA_DIR"),
+    ("--max-train-samples", "data", "max_train_samples", int, "use at most this many training reviews (validation included)"),
+    ("--max-test-samples", "data", "max_test_samples", int, "evaluate on at most this many test reviews"),
+    ("--vocabulary-size", "data", "vocabulary_size", int, "vocabulary size, padding and [UNK] included"),
+    ("--sequence-length", "data", "sequence_length", int, "tokens per review; longer reviews are truncated"),
+    ("--truncation-side", "data", "truncation_side", str, f"end of long reviews to drop: {', '.join(TRUNCATION_SIDES)}"),
+    ("--embedding-dim", "model", "embedding_dim", int, "embedding width"),
+    ("--units", "model", "units", int, "recurrent units per layer and direction"),
+    ("--num-layers", "model", "num_layers", int, "stacked recurrent layers"),
+    ("--dropout-rate", "model", "dropout_rate", float, "dropout on embeddings and recurrent output"),
+    ("--pooling", "model", "pooling", str, f"how the head reads the sequence: {', '.join(POOLING_MODES)}"),
+    ("--batch-size", "train", "batch_size", int, "reviews per step"),
+    ("--epochs", "train", "epochs", int, "maximum epochs"),
+    ("--learning-rate", "train", "learning_rate", float, "Adam learning rate"),
+    ("--patience", "train", "patience", int, "early-stopping patience in epochs"),
+    ("--seed", "train", "seed", int, "random seed"),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports usage errors on one line."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _cell_list(text: str) -> tuple[str, ...]:
+    cells = tuple(part.strip() for part in text.replace(",", " ").split() if part.strip())
+    unknown = [cell for cell in cells if cell not in CELL_TYPES]
+    if unknown or not cells:
+        raise argparse.ArgumentTypeError(f"unknown cell type {', '.join(unknown) or text!r}; choose from {', '.join(CELL_TYPES)}")
+    return cells
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m sentiment", description="Train, evaluate and export SimpleRNN/LSTM/GRU sentiment classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train the models and write the artifacts folder")
+    train.add_argument("--preset", choices=sorted(PRESETS), default="full", help="; ".join(f"{n}: {p.description}" for n, p in PRESETS.items()))
+    train.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    train.add_argument("--output", default="artifacts", help="artifacts folder (default: artifacts)")
+    train.add_argument("--no-download", action="store_true", help="never download IMDB; fail if it is not in TFDS_DATA_DIR")
+    train.add_argument("--bidirectional", action="store_true", help="wrap recurrent layers in Bidirectional")
+    for flag, _, _, kind, help_text in _OVERRIDES:
+        train.add_argument(flag, type=kind, help=help_text)
+
+    export = commands.add_parser("export", help="export trained models as TF Serving SavedModels")
+    export.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
+    export.add_argument("--output", default=None, help="export root (default: <artifacts>/export)")
+    export.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    return parser
+
+
+def _configs(args: argparse.Namespace):
+    preset = PRESETS[args.preset]
+    sections = {"data": {}, "model": {}, "train": {}}
+    for flag, section, field, _, _ in _OVERRIDES:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            sections[section][field] = value
+    if args.no_download:
+        sections["data"]["download"] = False
+    if args.bidirectional:
+        sections["model"]["bidirectional"] = True
+    from sentiment.errors import SentimentError
+
+    try:
+        return (
+            replace(preset.data, **sections["data"]),
+            replace(preset.model, **sections["model"]),
+            replace(preset.train, **sections["train"]),
+        )
+    except ValueError as error:  # a config rejected a flag's value
+        raise SentimentError(str(error)) from None
+
+
+def _train(args: argparse.Namespace) -> None:
+    data_config, model_config, train_config = _configs(args)  # validates before importing TensorFlow
+    from sentiment.train import train_models
+
+    results = train_models(
+        data_config,
+        model_config,
+        train_config,
+        cell_types=args.cells,
+        output=args.output,
+        verbose=1 if sys.stdout.isatty() else 2,
+        command=shlex.join(["python", "-m", "sentiment", *sys.argv[1:]]),
+    )
+    print(f"\nartifacts in {args.output}/ (summary: {args.output}/summary.md)")
+    for result in results:
+        test = result.metrics["test"]
+        print(f"  {result.cell_type:<10} test accuracy {test['accuracy']:.4f}  ({result.folder})")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from sentiment.export import export_model
+
+    output = args.output or os.path.join(args.artifacts, "export")
+    for cell_type in args.cells:
+        path = export_model(os.path.join(args.artifacts, cell_type), os.path.join(output, cell_type))
+        print(f"{cell_type}: {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out of the progress output
+    from sentiment.errors import SentimentError
+
+    try:
+        {"train": _train, "export": _export}[args.command](args)
+    except SentimentError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

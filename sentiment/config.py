@@ -1,0 +1,196 @@
+"""Typed, frozen configuration for every stage of the pipeline.
+
+Each config validates itself in `__post_init__` and raises `ValueError` with a
+message a user can act on. Nothing here imports TensorFlow or Keras, so the CLI
+can validate its arguments before paying for those imports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+# Bumped whenever the layout or meaning of the artifacts folder changes, so
+# that code never silently reads a folder written by an incompatible version.
+ARTIFACT_FORMAT_VERSION = 1
+
+CELL_TYPES = ("simple_rnn", "lstm", "gru")
+DATA_SOURCES = ("tfds", "aclimdb", "csv")
+TRUNCATION_SIDES = ("left", "right")
+POOLING_MODES = ("last", "mean", "max")
+
+# Review length in words: the bucket edges used for "accuracy by length".
+# The last bucket is open-ended.
+LENGTH_BUCKET_EDGES = (0, 100, 200, 300, 500, 1000)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _positive_or_none(name: str, value: int | None) -> None:
+    _require(value is None or value > 0, f"{name} must be a positive integer or None, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the reviews come from and how they become token ids.
+
+    Attributes:
+        source: "tfds" (tensorflow-datasets `imdb_reviews`, honours
+            `TFDS_DATA_DIR`), "aclimdb" (a folder with train/pos, train/neg,
+            test/pos, test/neg of .txt files) or "csv" (a CSV/TSV file with
+            `text` and `label` columns and an optional `split` column).
+        path: the aclImdb folder or CSV file; for "tfds", an optional data
+            directory overriding `TFDS_DATA_DIR`.
+        download: let tensorflow-datasets download IMDB when it is missing.
+        validation_fraction: share of the (possibly capped) training reviews
+            held out for validation. The test split is never used for
+            validation.
+        test_fraction: for a CSV without a `split` column, the share of rows
+            held out as the test split.
+        max_train_samples: cap on training+validation reviews (quick runs).
+        max_test_samples: cap on test reviews (quick runs).
+        vocabulary_size: size of the vocabulary including padding and [UNK].
+        sequence_length: tokens per review fed to the model; longer reviews
+            are truncated.
+        truncation_side: which end to drop from reviews longer than
+            `sequence_length`: "left" keeps the ending (where reviewers tend
+            to give their verdict), "right" keeps the opening.
+    """
+
+    source: str = "tfds"
+    path: str | None = None
+    download: bool = True
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.2
+    max_train_samples: int | None = None
+    max_test_samples: int | None = None
+    vocabulary_size: int = 20_000
+    sequence_length: int = 256
+    truncation_side: str = "left"
+
+    def __post_init__(self) -> None:
+        _require(self.source in DATA_SOURCES, f"unknown data source {self.source!r}; choose one of {', '.join(DATA_SOURCES)}")
+        _require(
+            self.source == "tfds" or self.path is not None,
+            f"data source {self.source!r} needs a path (--data-path)",
+        )
+        _require(0.0 < self.validation_fraction < 1.0, "validation_fraction must be between 0 and 1 (exclusive)")
+        _require(0.0 < self.test_fraction < 1.0, "test_fraction must be between 0 and 1 (exclusive)")
+        _positive_or_none("max_train_samples", self.max_train_samples)
+        _positive_or_none("max_test_samples", self.max_test_samples)
+        _require(self.vocabulary_size >= 3, "vocabulary_size must be at least 3 (padding, [UNK] and one word)")
+        _require(self.sequence_length >= 1, "sequence_length must be at least 1")
+        _require(
+            self.truncation_side in TRUNCATION_SIDES,
+            f"truncation_side must be one of {', '.join(TRUNCATION_SIDES)}, got {self.truncation_side!r}",
+        )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The classifier architecture; everything but `cell_type` is shared.
+
+    Attributes:
+        cell_type: "simple_rnn", "lstm" or "gru".
+        embedding_dim: width of the token embedding.
+        units: hidden units per recurrent layer (per direction).
+        num_layers: stacked recurrent layers.
+        bidirectional: wrap each recurrent layer in `Bidirectional`.
+        dropout_rate: dropout on the embedding and on the recurrent output.
+            There is deliberately no recurrent dropout: it disqualifies the
+            cuDNN kernels.
+        pooling: how the head reads the recurrent output. "last" (default)
+            reads the final state, so the prediction depends on what the cell
+            remembers; "mean"/"max" pool over all time steps, which hides the
+            memory effect this project measures.
+    """
+
+    cell_type: str = "lstm"
+    embedding_dim: int = 64
+    units: int = 64
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout_rate: float = 0.3
+    pooling: str = "last"
+
+    def __post_init__(self) -> None:
+        _require(
+            self.cell_type in CELL_TYPES,
+            f"unknown cell type {self.cell_type!r}; choose from {', '.join(CELL_TYPES)}",
+        )
+        _require(self.embedding_dim >= 1, "embedding_dim must be at least 1")
+        _require(self.units >= 1, "units must be at least 1")
+        _require(self.num_layers >= 1, "num_layers must be at least 1")
+        _require(0.0 <= self.dropout_rate < 1.0, "dropout_rate must be in [0, 1)")
+        _require(self.pooling in POOLING_MODES, f"pooling must be one of {', '.join(POOLING_MODES)}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training budget, identical for every cell type.
+
+    Attributes:
+        batch_size: reviews per step.
+        epochs: maximum epochs; early stopping may end sooner.
+        learning_rate: Adam learning rate.
+        clipnorm: gradient norm clipping; keeps SimpleRNN from exploding.
+        patience: epochs without a better validation loss before stopping.
+        seed: seeds weights, shuffling and the validation split.
+    """
+
+    batch_size: int = 64
+    epochs: int = 6
+    learning_rate: float = 1e-3
+    clipnorm: float = 1.0
+    patience: int = 1
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 1, "batch_size must be at least 1")
+        _require(self.epochs >= 1, "epochs must be at least 1")
+        _require(self.learning_rate > 0, "learning_rate must be positive")
+        _require(self.clipnorm > 0, "clipnorm must be positive")
+        _require(self.patience >= 0, "patience must be zero or more")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named bundle of configs; `cell_type` is set per model at train time."""
+
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    description: str
+
+
+PRESETS: dict[str, Preset] = {
+    "full": Preset(
+        data=DataConfig(),
+        model=ModelConfig(),
+        train=TrainConfig(),
+        description="all 25k training reviews, 256 tokens; the figures in docs/RESULTS.md",
+    ),
+    "quick": Preset(
+        data=DataConfig(max_train_samples=6000, max_test_samples=5000, vocabulary_size=10_000, sequence_length=128),
+        model=ModelConfig(embedding_dim=32, units=32),
+        train=TrainConfig(epochs=3, batch_size=64, patience=1),
+        description="6k training reviews, 128 tokens, 5k test reviews: a few minutes on a laptop CPU",
+    ),
+}
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Returns a JSON-ready dict of a config dataclass."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type, values: dict[str, Any]):
+    """Builds a config from a dict, rejecting unknown keys with a clear error."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    _require(not unknown, f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
+    return cls(**values)

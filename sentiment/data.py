@@ -1,0 +1,329 @@
+"""Reviews in, token ids out.
+
+Three sources give the same `Splits`: tensorflow-datasets `imdb_reviews`, a
+folder in the aclImdb layout, or a CSV/TSV file. The vocabulary is adapted on
+the training split only; the test split is touched only for final evaluation.
+
+Token ids are right-padded with 0 (the cuDNN kernels require right padding)
+and never all zero: a review with no tokens gets a single [UNK], because a
+fully masked row breaks the cuDNN path and has no defined final state.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from sentiment.config import DataConfig
+from sentiment.errors import SentimentError
+
+PADDING_ID = 0
+UNKNOWN_ID = 1  # TextVectorization puts "" at 0 and "[UNK]" at 1.
+LABEL_NAMES = ("negative", "positive")
+
+_LABEL_VALUES = {
+    "0": 0, "neg": 0, "negative": 0,
+    "1": 1, "pos": 1, "positive": 1,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reviews:
+    """Review texts and their labels.
+
+    Attributes:
+        texts: <object>[n] Python strings.
+        labels: <int32>[n], 1 for positive.
+    """
+
+    texts: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, indices: np.ndarray) -> "Reviews":
+        return Reviews(self.texts[indices], self.labels[indices])
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: Reviews
+    validation: Reviews
+    test: Reviews
+
+
+def _reviews(texts: list, labels: list) -> Reviews:
+    decoded = [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else str(t) for t in texts]
+    return Reviews(np.array(decoded, dtype=object), np.asarray(labels, dtype=np.int32))
+
+
+def load_tfds(data_dir: str | None, download: bool) -> tuple[Reviews, Reviews]:
+    """Loads IMDB train and test from tensorflow-datasets.
+
+    `data_dir=None` lets tfds use `TFDS_DATA_DIR` (or its default).
+    """
+    import tensorflow_datasets as tfds
+
+    where = data_dir or os.environ.get("TFDS_DATA_DIR") or "the tensorflow-datasets default folder"
+    try:
+        train, test = tfds.load(
+            "imdb_reviews",
+            split=["train", "test"],
+            as_supervised=True,
+            data_dir=data_dir,
+            download=download,
+        )
+    except (AssertionError, FileNotFoundError) as error:
+        raise SentimentError(
+            f"IMDB (imdb_reviews) is not in {where}; set TFDS_DATA_DIR to a folder holding it, "
+            f"or run without --no-download so tensorflow-datasets fetches it ({type(error).__name__})"
+        ) from None
+
+    def collect(dataset) -> Reviews:
+        texts, labels = [], []
+        for text_batch, label_batch in dataset.batch(4096).as_numpy_iterator():
+            texts.extend(text_batch)
+            labels.extend(label_batch)
+        return _reviews(texts, labels)
+
+    return collect(train), collect(test)
+
+
+def load_aclimdb(folder: str | Path) -> tuple[Reviews, Reviews]:
+    """Loads a folder laid out like the original aclImdb archive."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SentimentError(f"data folder {folder} does not exist; pass the folder that holds train/ and test/")
+    splits = []
+    for split in ("train", "test"):
+        texts, labels = [], []
+        for label, name in enumerate(("neg", "pos")):
+            subfolder = folder / split / name
+            if not subfolder.is_dir():
+                raise SentimentError(f"{subfolder} is missing; an aclImdb folder needs train/pos, train/neg, test/pos and test/neg")
+            for path in sorted(subfolder.glob("*.txt")):
+                texts.append(path.read_bytes())
+                labels.append(label)
+        if not texts:
+            raise SentimentError(f"{folder / split} holds no .txt reviews")
+        splits.append(_reviews(texts, labels))
+    return splits[0], splits[1]
+
+
+def load_csv(path: str | Path, test_fraction: float, seed: int) -> tuple[Reviews, Reviews]:
+    """Loads a CSV (or .tsv) file with `text` and `label` columns.
+
+    An optional `split` column with values `train`/`test` picks the split;
+    without it a seeded `test_fraction` of the rows becomes the test split.
+    Labels may be 0/1, neg/pos or negative/positive.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SentimentError(f"data file {path} does not exist")
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    rows: dict[str, list] = {"train": [], "test": [], "": []}
+    with path.open(newline="", encoding="utf-8", errors="replace") as file:
+        reader = csv.reader(file, delimiter=delimiter, strict=True)
+        try:
+            header = [name.strip().lower() for name in next(reader)]
+        except StopIteration:
+            raise SentimentError(f"{path}: the file is empty; expected a header with text and label columns") from None
+        except csv.Error as error:
+            raise SentimentError(f"{path}:1: {error}") from None
+        missing = {"text", "label"} - set(header)
+        if missing:
+            raise SentimentError(f"{path}:1: header has no {' or '.join(sorted(missing))} column (found: {', '.join(header)})")
+        text_at, label_at = header.index("text"), header.index("label")
+        split_at = header.index("split") if "split" in header else None
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as error:
+                raise SentimentError(f"{path}:{reader.line_num}: {error}") from None
+            line = reader.line_num
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise SentimentError(f"{path}:{line}: expected {len(header)} fields, found {len(row)}")
+            label = _LABEL_VALUES.get(row[label_at].strip().lower())
+            if label is None:
+                raise SentimentError(f"{path}:{line}: label {row[label_at]!r} is not one of 0/1, neg/pos, negative/positive")
+            split = row[split_at].strip().lower() if split_at is not None else ""
+            if split not in rows:
+                raise SentimentError(f"{path}:{line}: split {row[split_at]!r} is not train or test")
+            rows[split].append((row[text_at], label))
+    if split_at is None:
+        order = np.random.default_rng(seed).permutation(len(rows[""]))
+        test_count = int(round(len(order) * test_fraction))
+        rows["test"] = [rows[""][i] for i in order[:test_count]]
+        rows["train"] = [rows[""][i] for i in order[test_count:]]
+    for split in ("train", "test"):
+        if not rows[split]:
+            raise SentimentError(f"{path}: no {split} rows; add rows or a split column")
+    return tuple(_reviews([t for t, _ in rows[s]], [l for _, l in rows[s]]) for s in ("train", "test"))
+
+
+def load_splits(config: DataConfig, seed: int) -> Splits:
+    """Loads reviews and carves a seeded validation split out of train.
+
+    Args:
+        config: where the data is and how much of it to use.
+        seed: makes the validation split and the caps deterministic.
+
+    Returns:
+        Train, validation and test reviews. Validation comes from the training
+        split only.
+    """
+    if config.source == "tfds":
+        train, test = load_tfds(config.path, config.download)
+    elif config.source == "aclimdb":
+        train, test = load_aclimdb(config.path)
+    else:
+        train, test = load_csv(config.path, config.test_fraction, seed)
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(train))
+    if config.max_train_samples is not None:
+        order = order[: config.max_train_samples]
+    validation_count = max(1, int(round(len(order) * config.validation_fraction)))
+    if validation_count >= len(order):
+        raise SentimentError(f"only {len(order)} training reviews: too few to hold out a validation split")
+    validation, train = train.take(order[:validation_count]), train.take(order[validation_count:])
+    if config.max_test_samples is not None and config.max_test_samples < len(test):
+        test = test.take(np.sort(rng.permutation(len(test))[: config.max_test_samples]))
+    return Splits(train=train, validation=validation, test=test)
+
+
+# --- Text to token ids -------------------------------------------------------
+
+# Punctuation other than the apostrophe becomes a space ("end.The" is two
+# words); apostrophes are dropped so "don't" and "dont" are one word.
+_CONTROL = r"[\x00-\x1f\x7f]"
+_MARKUP = r"<[^>]*>"
+_PUNCTUATION = r"[!\"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~]"
+
+
+def standardize_text(texts: tf.Tensor) -> tf.Tensor:
+    """Lowercases and strips markup and punctuation.
+
+    Invalid UTF-8 is replaced (U+FFFD) and control characters (NUL
+    included, which would cut the string short in `tf.strings.lower`) become
+    spaces first, so no input can fail a request.
+
+    Args:
+        texts: <string>[batch] raw review text.
+
+    Returns:
+        <string>[batch] standardized text, words separated by whitespace.
+    """
+    texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
+    texts = tf.strings.regex_replace(texts, _CONTROL, " ")
+    texts = tf.strings.lower(texts, encoding="utf-8")
+    texts = tf.strings.regex_replace(texts, _MARKUP, " ")  # IMDB is full of <br />
+    texts = tf.strings.regex_replace(texts, "'", "")
+    return tf.strings.regex_replace(texts, _PUNCTUATION, " ")
+
+
+def make_vectorizer(vocabulary_size: int, vocabulary: list[str] | None = None) -> keras.layers.TextVectorization:
+    """A TextVectorization layer that returns ragged token ids.
+
+    Args:
+        vocabulary_size: maximum vocabulary size, padding and [UNK] included.
+        vocabulary: a saved vocabulary (as written by `vocabulary_of`); None
+            for a layer still to be adapted.
+    """
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=vocabulary_size,
+        standardize=standardize_text,
+        split="whitespace",
+        output_mode="int",
+        ragged=True,
+    )
+    if vocabulary is not None:
+        vectorizer.set_vocabulary(vocabulary[2:])  # set_vocabulary adds "" and [UNK] itself
+    return vectorizer
+
+
+def adapt_vocabulary(train_texts: np.ndarray, vocabulary_size: int) -> list[str]:
+    """Learns the vocabulary from training texts only.
+
+    Returns:
+        The vocabulary, index 0 = padding "", index 1 = "[UNK]".
+    """
+    vectorizer = make_vectorizer(vocabulary_size)
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train_texts.astype(str)).batch(1024))
+    return vectorizer.get_vocabulary()
+
+
+def token_ids(
+    vectorizer: keras.layers.TextVectorization,
+    texts: tf.Tensor,
+    sequence_length: int,
+    truncation_side: str,
+    pad_to_sequence_length: bool = True,
+) -> tf.Tensor:
+    """Turns raw text into right-padded token ids, never an all-padding row.
+
+    Runs in graph mode too, so the exported SavedModel uses this very code.
+
+    Args:
+        vectorizer: from `make_vectorizer` with a vocabulary.
+        texts: <string>[batch].
+        sequence_length: maximum tokens kept per review.
+        truncation_side: "left" drops the start of long reviews, "right" the end.
+        pad_to_sequence_length: pad to `sequence_length` (fixed shape, for
+            training) rather than to the longest review in the batch.
+
+    Returns:
+        <int64>[batch, length], 0 = padding.
+    """
+    ragged = vectorizer(texts)
+    ragged = ragged[:, -sequence_length:] if truncation_side == "left" else ragged[:, :sequence_length]
+    # An empty review becomes a single [UNK] so that no row is fully masked.
+    empty = tf.equal(ragged.row_lengths(), 0)
+    filler = tf.RaggedTensor.from_row_lengths(
+        tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], tf.constant(UNKNOWN_ID, tf.int64)),
+        tf.cast(empty, tf.int64),
+    )
+    ragged = tf.concat([ragged, tf.cast(filler, ragged.dtype)], axis=1)
+    if pad_to_sequence_length:
+        return ragged.to_tensor(PADDING_ID, shape=[None, sequence_length])
+    return ragged.to_tensor(PADDING_ID)
+
+
+def vectorize_all(vocabulary: list[str], texts: np.ndarray, config: DataConfig, batch_size: int = 2048) -> np.ndarray:
+    """Vectorizes many reviews in batches.
+
+    Returns:
+        <int32>[n, sequence_length] right-padded token ids.
+    """
+    vectorizer = make_vectorizer(config.vocabulary_size, vocabulary)
+    batches = [
+        token_ids(vectorizer, tf.constant(texts[start : start + batch_size].astype(str)), config.sequence_length, config.truncation_side).numpy()
+        for start in range(0, len(texts), batch_size)
+    ]
+    if not batches:
+        return np.zeros((0, config.sequence_length), np.int32)
+    return np.concatenate(batches).astype(np.int32)
+
+
+def count_words(texts: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Review length in words, as the vectorizer splits them (before truncation).
+
+    Returns:
+        <int64>[n].
+    """
+    counts = [
+        tf.strings.split(standardize_text(tf.constant(texts[start : start + batch_size].astype(str)))).row_lengths().numpy()
+        for start in range(0, len(texts), batch_size)
+    ]
+    return np.concatenate(counts) if counts else np.zeros(0, np.int64)

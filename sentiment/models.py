@@ -1,0 +1,70 @@
+"""One classifier builder for the three recurrent cell types.
+
+SimpleRNN, LSTM and GRU share every line but the recurrent layer's class, so
+the comparison is fair by construction. The defaults keep LSTM and GRU
+eligible for the cuDNN kernels on a GPU: tanh/sigmoid activations, no
+recurrent dropout, no unrolling, biases on, GRU `reset_after=True`, and
+right-padded masks from the embedding's `mask_zero`.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from sentiment.config import ModelConfig
+
+RECURRENT_LAYERS = {
+    "simple_rnn": keras.layers.SimpleRNN,
+    "lstm": keras.layers.LSTM,
+    "gru": keras.layers.GRU,
+}
+
+_POOLING_LAYERS = {
+    "mean": keras.layers.GlobalAveragePooling1D,
+    "max": keras.layers.GlobalMaxPooling1D,
+}
+
+
+def build_classifier(config: ModelConfig, vocabulary_size: int) -> keras.Model:
+    """Builds an uncompiled binary sentiment classifier.
+
+    Args:
+        config: the architecture; `config.cell_type` picks the recurrent layer.
+        vocabulary_size: number of token ids, padding (0) and [UNK] (1) included.
+
+    Returns:
+        A Functional model mapping <int>[batch, time] token ids (0 = padding)
+        to <float32>[batch, 1] P(positive).
+    """
+    recurrent_layer = RECURRENT_LAYERS[config.cell_type]
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    # mask_zero=True: padding is skipped, so with "last" pooling the head
+    # reads the state after the review's last real token.
+    x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    x = keras.layers.Dropout(config.dropout_rate, name="embedding_dropout")(x)
+    for index in range(config.num_layers):
+        is_last = index == config.num_layers - 1
+        layer = recurrent_layer(
+            config.units,
+            return_sequences=not (is_last and config.pooling == "last"),
+            name=f"{config.cell_type}_{index}",
+        )
+        if config.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
+        x = layer(x)
+    if config.pooling != "last":
+        x = _POOLING_LAYERS[config.pooling](name=f"{config.pooling}_pooling")(x)
+    x = keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
+    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    return keras.Model(token_ids, probability, name=f"{config.cell_type}_classifier")
+
+
+def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's recurrent layers, unwrapped from `Bidirectional`."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            found.extend([layer.forward_layer, layer.backward_layer])
+        elif isinstance(layer, keras.layers.RNN):
+            found.append(layer)
+    return found

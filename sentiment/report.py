@@ -1,0 +1,102 @@
+"""Markdown tables from the metrics the pipeline wrote.
+
+`docs/RESULTS.md` is `artifacts/summary.md` copied as written by the CLI, so
+every figure in it comes from a run, with the command and machine beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CELL_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _interval(entry: dict[str, Any]) -> str:
+    if not entry["count"]:
+        return "n/a (0 reviews)"
+    return f"{_percent(entry['accuracy'])} [{_percent(entry['ci_low'])}, {_percent(entry['ci_high'])}]"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """Renders summary.json as Markdown: overall, by length, by truncation."""
+    models = summary["models"]
+    machine = summary["machine"]
+    run = summary["run"]
+    if not models:
+        return "# Results\n\nNo model has finished training yet.\n"
+    names = [CELL_NAMES.get(cell, cell) for cell in models]
+    parts = [
+        "# Results: SimpleRNN vs LSTM vs GRU on IMDB",
+        "",
+        f"Produced by `{summary['command']}` on {summary['written_at']}.",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cpu_count']} CPU cores, GPUs: {', '.join(machine['gpus']) or 'none'}; "
+        f"Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}.",
+        "",
+        f"Data: {run['data']['source']}, vocabulary {run['data']['vocabulary_size']}, "
+        f"sequence length {run['data']['sequence_length']} tokens (truncation side: {run['data']['truncation_side']}). "
+        f"Model: embedding {run['model']['embedding_dim']}, {run['model']['units']} units, "
+        f"{run['model']['num_layers']} layer(s), bidirectional {run['model']['bidirectional']}, pooling {run['model']['pooling']}, "
+        f"dropout {run['model']['dropout_rate']}. Training: batch {run['train']['batch_size']}, at most {run['train']['epochs']} epochs, "
+        f"Adam {run['train']['learning_rate']}, early stopping patience {run['train']['patience']}, seed {run['train']['seed']}.",
+        "",
+        "## Test set",
+        "",
+        _table(
+            ["model", "test accuracy [95% CI]", "test loss", "test reviews", "parameters", "epochs (best)", "training time", "train samples/s"],
+            [
+                [
+                    name,
+                    _interval(m["test"]),
+                    f"{m['test']['loss']:.4f}",
+                    f"{m['test']['count']:,}",
+                    f"{m['parameters']:,}",
+                    f"{m['epochs_run']} ({m['best_epoch']})",
+                    f"{m['training_seconds']:.0f} s",
+                    f"{m['train_samples_per_second']:.0f}",
+                ]
+                for name, m in zip(names, models.values())
+            ],
+        ),
+        "",
+        f"Total training time: {sum(m['training_seconds'] for m in models.values()) / 60:.1f} min.",
+        "",
+        "## Accuracy by review length (words), 95% Wilson intervals",
+        "",
+    ]
+    first = next(iter(models.values()))
+    buckets = [b["bucket"] for b in first["test"]["by_length"]]
+    parts.append(
+        _table(
+            ["words", "reviews", *names],
+            [
+                [bucket, f"{first['test']['by_length'][i]['count']:,}", *(_interval(m["test"]["by_length"][i]) for m in models.values())]
+                for i, bucket in enumerate(buckets)
+            ],
+        )
+    )
+    sequence_length = first["test"]["by_truncation"]["sequence_length"]
+    parts += [
+        "",
+        f"## Truncated (more than {sequence_length} words) vs not truncated",
+        "",
+        _table(
+            ["reviews", "count", *names],
+            [
+                [label, f"{first['test']['by_truncation'][key]['count']:,}", *(_interval(m["test"]["by_truncation"][key]) for m in models.values())]
+                for key, label in (("not_truncated", "not truncated"), ("truncated", "truncated"))
+            ],
+        ),
+        "",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,91 @@
+"""Shared fixtures: tiny data and tiny trained artifacts, built once per session.
+
+Unit tests use a 20-word synthetic review language, `units=4` and
+`sequence_length=8`, so TensorFlow's graph building, not training, is most of
+their cost. Tests marked `imdb` read the real IMDB data from `TFDS_DATA_DIR`
+(defaulting to ../shared/tensorflow_datasets beside the checkout) and never
+download.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_SHARED_TFDS = ROOT.parent / "shared" / "tensorflow_datasets"
+if "TFDS_DATA_DIR" not in os.environ and _SHARED_TFDS.is_dir():
+    os.environ["TFDS_DATA_DIR"] = str(_SHARED_TFDS)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+POSITIVE_WORDS = ["great", "good", "love", "excellent", "wonderful"]
+NEGATIVE_WORDS = ["bad", "awful", "boring", "terrible", "hate"]
+NEUTRAL_WORDS = ["the", "movie", "plot", "actor", "film", "story", "was", "and", "it", "this"]
+
+
+def make_reviews(count: int, seed: int = 0) -> tuple[list[str], list[int]]:
+    """Synthetic reviews whose label is which sentiment word comes last."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(count):
+        words = list(rng.choice(NEUTRAL_WORDS, size=rng.integers(2, 7)))
+        label = int(rng.integers(0, 2))
+        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(POSITIVE_WORDS if label else NEGATIVE_WORDS)))
+        texts.append(" ".join(words).capitalize() + ".<br /><br />")
+        labels.append(label)
+    return texts, labels
+
+
+def write_csv(path: Path, texts: list[str], labels: list[int], splits: list[str] | None = None) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["text", "label"] + (["split"] if splits else []))
+        for index, (text, label) in enumerate(zip(texts, labels)):
+            writer.writerow([text, label] + ([splits[index]] if splits else []))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory) -> Path:
+    texts, labels = make_reviews(400)
+    splits = ["train"] * 320 + ["test"] * 80
+    return write_csv(tmp_path_factory.mktemp("data") / "reviews.csv", texts, labels, splits)
+
+
+def tiny_configs(csv_path: Path, **train_overrides):
+    from sentiment.config import DataConfig, ModelConfig, TrainConfig
+
+    return (
+        DataConfig(source="csv", path=str(csv_path), vocabulary_size=30, sequence_length=8),
+        ModelConfig(embedding_dim=4, units=4, dropout_rate=0.0),
+        TrainConfig(**{"batch_size": 32, "epochs": 4, "learning_rate": 0.02, **train_overrides}),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tiny_csv, tmp_path_factory) -> Path:
+    """An artifacts folder with all three cell types trained on the tiny CSV."""
+    from sentiment.train import train_models
+
+    output = tmp_path_factory.mktemp("artifacts")
+    train_models(*tiny_configs(tiny_csv), output=output, verbose=0, log=lambda message: None)
+    return output
+
+
+def run_cli(*args: str, timeout: float = 600, **kwargs):
+    """Runs `python -m sentiment ARGS` in a subprocess from the project root."""
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "sentiment", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )

@@ -1,0 +1,41 @@
+import dataclasses
+
+import pytest
+
+from sentiment.config import PRESETS, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: ModelConfig(cell_type="transformer"), "unknown cell type 'transformer'"),
+        (lambda: DataConfig(source="parquet"), "unknown data source"),
+        (lambda: DataConfig(source="csv"), "needs a path"),
+        (lambda: DataConfig(validation_fraction=1.0), "validation_fraction"),
+        (lambda: DataConfig(truncation_side="middle"), "truncation_side"),
+        (lambda: ModelConfig(dropout_rate=1.0), "dropout_rate"),
+        (lambda: ModelConfig(pooling="attention"), "pooling"),
+        (lambda: TrainConfig(batch_size=0), "batch_size"),
+    ],
+)
+def test_invalid_configs_raise_actionable_errors(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_configs_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ModelConfig().units = 3
+
+
+def test_round_trip_and_unknown_keys():
+    config = DataConfig(max_train_samples=10)
+    assert from_dict(DataConfig, to_dict(config)) == config
+    with pytest.raises(ValueError, match="unknown DataConfig fields: colour"):
+        from_dict(DataConfig, {**to_dict(config), "colour": "red"})
+
+
+def test_presets_share_the_budget_across_cell_types():
+    for preset in PRESETS.values():
+        assert preset.model.cell_type == "lstm"  # replaced per model at train time; nothing else is
+        assert preset.model.pooling == "last"

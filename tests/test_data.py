@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_reviews, write_csv
+from sentiment import data
+from sentiment.config import DataConfig
+from sentiment.errors import SentimentError
+
+VOCABULARY = ["", "[UNK]", "the", "movie", "was", "great", "bad", "not"]
+
+
+def _ids(texts, sequence_length=4, truncation_side="left", pad=True):
+    vectorizer = data.make_vectorizer(len(VOCABULARY), VOCABULARY)
+    return data.token_ids(vectorizer, tf.constant(texts), sequence_length, truncation_side, pad).numpy()
+
+
+def test_standardize_removes_markup_punctuation_and_case():
+    out = data.standardize_text(tf.constant(["Great movie!<br /><br />The END.It's <b>bad</b>"])).numpy()[0].decode()
+    assert out.split() == ["great", "movie", "the", "end", "its", "bad"]
+
+
+def test_standardize_survives_invalid_utf8_and_nul():
+    out = data.standardize_text(tf.constant([b"caf\xe9 \x00 great \xff"])).numpy()[0].decode("utf-8")
+    assert "great" in out.split()
+
+
+def test_token_ids_are_right_padded_and_truncated_on_the_chosen_side():
+    ids = _ids(["the movie was great", "bad"], sequence_length=3)
+    assert ids.tolist() == [[3, 4, 5], [6, 0, 0]]  # "left": the start of the long review is dropped
+    ids = _ids(["the movie was great"], sequence_length=3, truncation_side="right")
+    assert ids.tolist() == [[2, 3, 4]]
+
+
+def test_unknown_words_map_to_unk():
+    assert _ids(["the zebra"]).tolist() == [[2, data.UNKNOWN_ID, 0, 0]]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "!!! ... ???", "<br /><br />"])
+def test_a_review_without_tokens_is_never_fully_masked(text):
+    ids = _ids([text, "great"])
+    assert ids[0].tolist() == [data.UNKNOWN_ID, 0, 0, 0]
+    assert ids[1].tolist() == [5, 0, 0, 0]
+
+
+def test_padding_to_longest_in_batch():
+    assert _ids(["great", "the movie"], sequence_length=10, pad=False).shape == (2, 2)
+
+
+def test_adapt_uses_training_texts_and_orders_by_frequency():
+    vocabulary = data.adapt_vocabulary(np.array(["b a a", "a c"], dtype=object), vocabulary_size=10)
+    assert vocabulary[:3] == ["", "[UNK]", "a"]
+    assert set(vocabulary) == {"", "[UNK]", "a", "b", "c"}
+
+
+def test_count_words_counts_before_truncation():
+    assert data.count_words(np.array(["Great movie!<br />Loved it", ""], dtype=object)).tolist() == [4, 0]
+
+
+def test_csv_with_split_column(tiny_csv):
+    train, test = data.load_csv(tiny_csv, test_fraction=0.2, seed=0)
+    assert (len(train), len(test)) == (320, 80)
+    assert set(train.labels.tolist()) == {0, 1}
+
+
+def test_csv_without_split_column_holds_out_a_seeded_test_split(tmp_path):
+    texts, labels = make_reviews(50)
+    path = write_csv(tmp_path / "reviews.csv", texts, labels)
+    first = data.load_csv(path, test_fraction=0.2, seed=3)
+    again = data.load_csv(path, test_fraction=0.2, seed=3)
+    assert len(first[1]) == 10 and first[1].texts.tolist() == again[1].texts.tolist()
+
+
+def test_tsv_is_read_with_tabs(tmp_path):
+    path = tmp_path / "reviews.tsv"
+    path.write_text("text\tlabel\tsplit\ngood, really\tpos\ttrain\nbad\tneg\ttest\n")
+    train, test = data.load_csv(path, 0.2, 0)
+    assert train.texts.tolist() == ["good, really"] and test.labels.tolist() == [0]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("text,label\nfine,1\nbroken,1,extra\n", r"reviews\.csv:3: expected 2 fields, found 3"),
+        ("text,label\nfine,1\nfine,maybe\n", r"reviews\.csv:3: label 'maybe' is not one of"),
+        ("review,label\nfine,1\n", r"reviews\.csv:1: header has no text column"),
+        ("text,label,split\nfine,1,dev\n", r"reviews\.csv:2: split 'dev' is not train or test"),
+        ("", r"reviews\.csv: the file is empty"),
+        ('text,label\n"unterminated,1\n', r"reviews\.csv:\d+: "),
+    ],
+)
+def test_malformed_csv_names_file_line_and_problem(tmp_path, content, message):
+    path = tmp_path / "reviews.csv"
+    path.write_text(content)
+    with pytest.raises(SentimentError, match=message):
+        data.load_csv(path, 0.2, 0)
+
+
+def test_aclimdb_folder(tmp_path):
+    for split in ("train", "test"):
+        for label, name in enumerate(("neg", "pos")):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i in range(3):
+                (folder / f"{i}_{7 + label}.txt").write_text(f"{name} review {i}<br />")
+    train, test = data.load_aclimdb(tmp_path)
+    assert len(train) == 6 and len(test) == 6 and train.labels.sum() == 3
+
+
+def test_aclimdb_missing_folders_say_what_is_missing(tmp_path):
+    with pytest.raises(SentimentError, match="does not exist"):
+        data.load_aclimdb(tmp_path / "nowhere")
+    (tmp_path / "train" / "pos").mkdir(parents=True)
+    with pytest.raises(SentimentError, match=r"train/neg is missing"):
+        data.load_aclimdb(tmp_path)
+
+
+def test_validation_comes_from_train_only_and_is_seeded(tiny_csv):
+    config = DataConfig(source="csv", path=str(tiny_csv), validation_fraction=0.25)
+    splits = data.load_splits(config, seed=1)
+    again = data.load_splits(config, seed=1)
+    other = data.load_splits(config, seed=2)
+    assert (len(splits.train), len(splits.validation), len(splits.test)) == (240, 80, 80)
+    train_texts, _ = data.load_csv(tiny_csv, 0.2, 1)
+    assert set(splits.validation.texts) <= set(train_texts.texts)
+    assert splits.validation.texts.tolist() == again.validation.texts.tolist()
+    assert splits.validation.texts.tolist() != other.validation.texts.tolist()
+
+
+def test_sample_caps(tiny_csv):
+    config = DataConfig(source="csv", path=str(tiny_csv), max_train_samples=50, max_test_samples=20)
+    splits = data.load_splits(config, seed=0)
+    assert (len(splits.train) + len(splits.validation), len(splits.test)) == (50, 20)
+
+
+@pytest.mark.imdb
+def test_tfds_missing_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(SentimentError, match="IMDB \\(imdb_reviews\\) is not in"):
+        data.load_tfds(str(tmp_path), download=False)

@@ -1,0 +1,81 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from sentiment.export import export_model, find_cudnn_ops, generic_kernel_model, graph_op_types
+from sentiment.models import recurrent_layers
+from sentiment.predict import Predictor
+
+REVIEWS = ["the movie was wonderful", "awful, boring plot<br />", "", "😀 电影 <b>great</b>", "great " * 600]
+
+# Loads the export the way TF Serving does: TensorFlow only, by signature name.
+# `import tensorflow` itself pulls in a few keras modules when Keras is
+# installed; loading and serving the export must not pull in any more, nor
+# this package.
+_TENSORFLOW_ONLY = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    before = set(sys.modules)
+    loaded = tf.saved_model.load(sys.argv[1])
+    serve = loaded.signatures["serving_default"]
+    outputs = serve(text=tf.constant(json.loads(sys.argv[2])))
+    extra = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in ("keras", "sentiment"))
+    assert not extra and "sentiment" not in sys.modules, f"loading the export imported {extra}"
+    print(json.dumps({
+        "probability": outputs["probability"].numpy().tolist(),
+        "label": [label.decode() for label in outputs["label"].numpy()],
+        "inputs": {name: [spec.dtype.name, spec.shape.as_list()] for name, spec in serve.structured_input_signature[1].items()},
+    }))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def exports(tiny_artifacts, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    return {cell: export_model(tiny_artifacts / cell, root / cell) for cell in ("simple_rnn", "lstm", "gru")}
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+def test_export_loads_in_a_tensorflow_only_process_and_matches_keras(cell, exports, tiny_artifacts):
+    result = subprocess.run(
+        [sys.executable, "-c", _TENSORFLOW_ONLY, str(exports[cell]), json.dumps(REVIEWS)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert served["inputs"] == {"text": ["string", [None]]}
+    expected = Predictor.from_folder(tiny_artifacts / cell).predict(REVIEWS)
+    np.testing.assert_allclose(served["probability"], expected, atol=1e-5)
+    assert served["label"] == ["positive" if p >= 0.5 else "negative" for p in expected]
+
+
+def test_version_folders_count_up_and_only_complete_ones_appear(tiny_artifacts, tmp_path):
+    first = export_model(tiny_artifacts / "gru", tmp_path / "gru")
+    second = export_model(tiny_artifacts / "gru", tmp_path / "gru")
+    assert (first.name, second.name) == ("1", "2")
+    assert sorted(p.name for p in (tmp_path / "gru").iterdir()) == ["1", "2"]  # no staging folders left
+    assert (second / "saved_model.pb").exists() and (second / "variables").is_dir()
+
+
+def test_graph_has_no_cudnn_only_ops(exports):
+    for folder in exports.values():
+        ops = graph_op_types(folder)
+        assert "LookupTableFindV2" in ops or "LookupTableFind" in ops  # the vocabulary lives in the graph
+        assert find_cudnn_ops(folder) == []
+
+
+def test_serving_model_never_picks_cudnn(tiny_artifacts):
+    from sentiment.artifacts import load_artifact
+
+    artifact = load_artifact(tiny_artifacts / "lstm")
+    clone = generic_kernel_model(artifact.model)
+    assert [layer.use_cudnn for layer in recurrent_layers(clone)] == [False]
+    assert [layer.use_cudnn for layer in recurrent_layers(artifact.model)] == ["auto"]
+    ids = np.array([[2, 3, 4, 0]])
+    np.testing.assert_allclose(clone.predict(ids, verbose=0), artifact.model.predict(ids, verbose=0), atol=1e-6)

@@ -1,0 +1,91 @@
+import json
+import math
+
+import pytest
+
+from conftest import tiny_configs
+from sentiment import artifacts
+from sentiment.config import CELL_TYPES, LENGTH_BUCKET_EDGES
+from sentiment.errors import SentimentError
+from sentiment.train import ResumableCheckpoint, train_models
+
+
+def test_artifacts_folder_is_complete(tiny_artifacts):
+    for cell in CELL_TYPES:
+        folder = tiny_artifacts / cell
+        assert {p.name for p in folder.iterdir()} >= set(artifacts.ARTIFACT_FILES) | {"manifest.json", "logs"}
+        assert not (folder / "checkpoint").exists()
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["test"]["count"] == 80
+        assert 0 <= metrics["test"]["accuracy"] <= 1
+        assert len(metrics["test"]["by_length"]) == len(LENGTH_BUCKET_EDGES)
+        assert sum(b["count"] for b in metrics["test"]["by_length"]) == 80
+        assert metrics["parameters"] > 0 and metrics["training_seconds"] > 0 and metrics["train_samples_per_second"] > 0
+        history = json.loads((folder / "history.json").read_text())
+        assert len(history["loss"]) == metrics["epochs_run"] and len(history["val_loss"]) == metrics["epochs_run"]
+    summary = json.loads((tiny_artifacts / "summary.json").read_text())
+    assert list(summary["models"]) == list(CELL_TYPES)
+    markdown = (tiny_artifacts / "summary.md").read_text()
+    assert "| SimpleRNN |" in markdown and "| LSTM |" in markdown and "Accuracy by review length" in markdown
+
+
+def test_models_learn_the_tiny_task(tiny_artifacts):
+    # The tiny language has one sentiment word per review; after four epochs at
+    # a high learning rate every cell should beat chance on held-out reviews.
+    accuracies = {cell: json.loads((tiny_artifacts / cell / "metrics.json").read_text())["test"]["accuracy"] for cell in CELL_TYPES}
+    assert min(accuracies.values()) > 0.6, accuracies
+
+
+def test_rerun_skips_finished_models(tiny_csv, tiny_artifacts):
+    messages = []
+    before = (tiny_artifacts / "lstm" / "model.keras").stat().st_mtime_ns
+    results = train_models(*tiny_configs(tiny_csv), cell_types=("lstm",), output=tiny_artifacts, verbose=0, log=messages.append)
+    assert results[0].skipped and "already trained" in messages[0]
+    assert (tiny_artifacts / "lstm" / "model.keras").stat().st_mtime_ns == before
+
+
+def test_other_settings_in_the_same_folder_are_refused(tiny_csv, tiny_artifacts):
+    data_config, model_config, train_config = tiny_configs(tiny_csv, epochs=5)
+    with pytest.raises(SentimentError, match=r"holds a run with other settings \(train\.epochs: 4 -> 5\)"):
+        train_models(data_config, model_config, train_config, output=tiny_artifacts, verbose=0, log=lambda m: None)
+
+
+def test_resume_continues_from_the_checkpoint(tiny_csv, tmp_path):
+    """Stop after epoch 1 (as a kill would), then the same call finishes epoch 2 only."""
+    configs = tiny_configs(tiny_csv, epochs=2, patience=5)
+
+    original = ResumableCheckpoint.on_epoch_end
+
+    def checkpoint_then_interrupt(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    ResumableCheckpoint.on_epoch_end = checkpoint_then_interrupt
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_models(*configs, cell_types=("gru",), output=tmp_path, verbose=0, log=lambda m: None)
+    finally:
+        ResumableCheckpoint.on_epoch_end = original
+    state = json.loads((tmp_path / "gru" / "checkpoint" / "state.json").read_text())
+    assert state["epochs_done"] == 1
+    messages = []
+    train_models(*configs, cell_types=("gru",), output=tmp_path, verbose=0, log=messages.append)
+    assert any("resuming after epoch 1" in m for m in messages)
+    metrics = json.loads((tmp_path / "gru" / "metrics.json").read_text())
+    history = json.loads((tmp_path / "gru" / "history.json").read_text())
+    assert metrics["epochs_run"] == 2 and len(history["loss"]) == 2
+
+
+def test_nan_loss_stops_without_overwriting_the_good_checkpoint(tmp_path):
+    class Model:
+        stop_training = False
+
+    state = {"epochs_done": 1, "best_val_loss": 0.5, "best_epoch": 1, "wait": 0, "history": {"loss": [0.6]}, "stopped_reason": None}
+    callback = ResumableCheckpoint(tmp_path, patience=2, state=state)
+    callback.set_model(Model())
+    callback.on_epoch_begin(1)
+    callback.on_epoch_end(1, {"loss": math.nan, "val_loss": math.nan})
+    assert callback.model.stop_training
+    assert "non-finite" in state["stopped_reason"]
+    assert state["epochs_done"] == 1 and state["history"] == {"loss": [0.6]}
+    assert list(tmp_path.iterdir()) == []  # nothing written over the last good checkpoint
