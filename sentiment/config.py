@@ -100,7 +100,10 @@ class ModelConfig:
         units: hidden units per recurrent layer (per direction).
         num_layers: stacked recurrent layers.
         bidirectional: wrap each recurrent layer in `Bidirectional`.
-        dropout_rate: dropout on the embedding and on the recurrent output.
+        word_dropout_rate: share of whole words whose embedding is zeroed in
+            training (one draw per token, all features together): it keeps
+            the model from leaning on a few memorable words.
+        dropout_rate: dropout on the recurrent output, before the head.
             There is deliberately no recurrent dropout: it disqualifies the
             cuDNN kernels.
         pooling: how the head reads the recurrent output. "last" (default)
@@ -114,7 +117,8 @@ class ModelConfig:
     units: int = 64
     num_layers: int = 1
     bidirectional: bool = False
-    dropout_rate: float = 0.3
+    word_dropout_rate: float = 0.25
+    dropout_rate: float = 0.5
     pooling: str = "last"
 
     def __post_init__(self) -> None:
@@ -125,6 +129,7 @@ class ModelConfig:
         _require(self.embedding_dim >= 1, "embedding_dim must be at least 1")
         _require(self.units >= 1, "units must be at least 1")
         _require(self.num_layers >= 1, "num_layers must be at least 1")
+        _require(0.0 <= self.word_dropout_rate < 1.0, "word_dropout_rate must be in [0, 1)")
         _require(0.0 <= self.dropout_rate < 1.0, "dropout_rate must be in [0, 1)")
         _require(self.pooling in POOLING_MODES, f"pooling must be one of {', '.join(POOLING_MODES)}")
 
@@ -136,7 +141,11 @@ class TrainConfig:
     Attributes:
         batch_size: reviews per step.
         epochs: maximum epochs; early stopping may end sooner.
-        learning_rate: Adam learning rate.
+        learning_rate: Adam learning rate for the first epoch.
+        learning_rate_decay: factor applied to the learning rate after each
+            epoch (1.0 keeps it constant). Halving it lets later epochs
+            refine rather than overfit; it lives in the optimizer's step
+            count, so a resumed run continues the same schedule.
         clipnorm: gradient norm clipping; keeps SimpleRNN from exploding.
         patience: epochs without a better validation loss before stopping.
         seed: seeds weights, shuffling and the validation split.
@@ -145,6 +154,7 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 6
     learning_rate: float = 1e-3
+    learning_rate_decay: float = 0.5
     clipnorm: float = 1.0
     patience: int = 1
     seed: int = 42
@@ -153,6 +163,7 @@ class TrainConfig:
         _require(self.batch_size >= 1, "batch_size must be at least 1")
         _require(self.epochs >= 1, "epochs must be at least 1")
         _require(self.learning_rate > 0, "learning_rate must be positive")
+        _require(0 < self.learning_rate_decay <= 1, "learning_rate_decay must be in (0, 1]")
         _require(self.clipnorm > 0, "clipnorm must be positive")
         _require(self.patience >= 0, "patience must be zero or more")
 

@@ -41,7 +41,8 @@ def build_classifier(config: ModelConfig, vocabulary_size: int) -> keras.Model:
     # mask_zero=True: padding is skipped, so with "last" pooling the head
     # reads the state after the review's last real token.
     x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
-    x = keras.layers.Dropout(config.dropout_rate, name="embedding_dropout")(x)
+    # noise_shape (batch, time, 1): drop whole words, not single features.
+    x = keras.layers.Dropout(config.word_dropout_rate, noise_shape=(None, None, 1), name="word_dropout")(x)
     for index in range(config.num_layers):
         is_last = index == config.num_layers - 1
         layer = recurrent_layer(

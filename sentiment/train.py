@@ -107,9 +107,12 @@ def _fresh_state() -> dict[str, Any]:
     return {"epochs_done": 0, "best_val_loss": math.inf, "best_epoch": 0, "wait": 0, "history": {}, "stopped_reason": None}
 
 
-def _compile(model: keras.Model, config: TrainConfig) -> None:
+def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
+    learning_rate = keras.optimizers.schedules.ExponentialDecay(
+        config.learning_rate, decay_steps=steps_per_epoch, decay_rate=config.learning_rate_decay, staircase=True
+    )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clipnorm),
         loss=keras.losses.BinaryCrossentropy(),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
     )
@@ -190,7 +193,7 @@ def _train_one(
     else:
         state = _fresh_state()
         model = build_classifier(model_config, len(vocabulary))
-        _compile(model, train_config)
+        _compile(model, train_config, steps_per_epoch=math.ceil(len(arrays["train_labels"]) / train_config.batch_size))
 
     finished = state["epochs_done"] >= train_config.epochs or state["stopped_reason"] is not None
     if not finished:

@@ -62,7 +62,7 @@ def tiny_configs(csv_path: Path, **train_overrides):
 
     return (
         DataConfig(source="csv", path=str(csv_path), vocabulary_size=30, sequence_length=8),
-        ModelConfig(embedding_dim=4, units=4, dropout_rate=0.0),
+        ModelConfig(embedding_dim=4, units=4, word_dropout_rate=0.0, dropout_rate=0.0),
         TrainConfig(**{"batch_size": 32, "epochs": 4, "learning_rate": 0.02, **train_overrides}),
     )
 

@@ -16,6 +16,7 @@ from sentiment.config import PRESETS, DataConfig, ModelConfig, TrainConfig, from
         (lambda: ModelConfig(dropout_rate=1.0), "dropout_rate"),
         (lambda: ModelConfig(pooling="attention"), "pooling"),
         (lambda: TrainConfig(batch_size=0), "batch_size"),
+        (lambda: TrainConfig(learning_rate_decay=0.0), "learning_rate_decay"),
     ],
 )
 def test_invalid_configs_raise_actionable_errors(build, message):
