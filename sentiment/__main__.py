@@ -34,6 +34,7 @@ _OVERRIDES = [
     ("--epochs", "train", "epochs", int, "maximum epochs"),
     ("--learning-rate", "train", "learning_rate", float, "Adam learning rate for the first epoch"),
     ("--learning-rate-decay", "train", "learning_rate_decay", float, "learning-rate factor per epoch (1 = constant)"),
+    ("--monitor", "train", "monitor", str, "validation figure for the best epoch and early stopping: val_accuracy or val_loss"),
     ("--patience", "train", "patience", int, "early-stopping patience in epochs"),
     ("--seed", "train", "seed", int, "random seed"),
 ]

@@ -48,7 +48,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"Model: embedding {run['model']['embedding_dim']}, {run['model']['units']} units, "
         f"{run['model']['num_layers']} layer(s), bidirectional {run['model']['bidirectional']}, pooling {run['model']['pooling']}, "
         f"word dropout {run['model']['word_dropout_rate']}, dropout {run['model']['dropout_rate']}. Training: batch {run['train']['batch_size']}, at most {run['train']['epochs']} epochs, "
-        f"Adam {run['train']['learning_rate']} (x{run['train']['learning_rate_decay']} per epoch), early stopping patience {run['train']['patience']}, seed {run['train']['seed']}.",
+        f"Adam {run['train']['learning_rate']} (x{run['train']['learning_rate_decay']} per epoch), best epoch and early stopping by {run['train']['monitor']} (patience {run['train']['patience']}), seed {run['train']['seed']}.",
         "",
         "## Test set",
         "",

@@ -51,21 +51,34 @@ class TrainResult:
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
-    """Checkpoints every epoch and stops early on validation loss.
+    """Checkpoints every epoch and stops early on a validation figure.
 
-    Unlike `keras.callbacks.EarlyStopping`, its state (best loss, epochs
+    Unlike `keras.callbacks.EarlyStopping`, its state (best value, epochs
     without improvement, history) is written to disk, so a resumed run stops
     at the same epoch an uninterrupted run would. An epoch whose logs hold a
     NaN or infinite value stops training and is never written over the last
     good checkpoint.
+
+    Args:
+        folder: the checkpoint folder.
+        monitor: "val_accuracy" (higher is better) or "val_loss" (lower is).
+        patience: epochs without improvement before stopping.
+        state: the dict to keep up to date (from `_fresh_state` or disk).
     """
 
-    def __init__(self, folder: Path, patience: int, state: dict[str, Any]):
+    def __init__(self, folder: Path, monitor: str, patience: int, state: dict[str, Any]):
         super().__init__()
         self.folder = folder
+        self.monitor = monitor
         self.patience = patience
         self.state = state
         self._epoch_start = self._train_end = 0.0
+
+    def _improved(self, value: float) -> bool:
+        best = self.state["best"]
+        if best is None:
+            return True
+        return value > best if self.monitor == "val_accuracy" else value < best
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._train_end = time.perf_counter()
@@ -86,15 +99,15 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         history.setdefault("train_seconds", []).append(self._train_end - self._epoch_start)
         history.setdefault("epoch_seconds", []).append(now - self._epoch_start)
 
-        if logs["val_loss"] < self.state["best_val_loss"]:
-            self.state.update(best_val_loss=logs["val_loss"], best_epoch=epoch + 1, wait=0)
+        if self._improved(logs[self.monitor]):
+            self.state.update(best=logs[self.monitor], best_epoch=epoch + 1, wait=0)
             with artifacts.atomic_path(self.folder / _BEST_WEIGHTS) as temporary:
                 self.model.save_weights(temporary)
         else:
             self.state["wait"] += 1
         self.state["epochs_done"] = epoch + 1
         if self.state["wait"] >= self.patience and self.state["wait"] > 0:
-            self.state["stopped_reason"] = f"no validation improvement for {self.state['wait']} epoch(s)"
+            self.state["stopped_reason"] = f"no {self.monitor} improvement for {self.state['wait']} epoch(s)"
             self.model.stop_training = True
         # Model first, then the state that points at it: a kill in between
         # repeats at most one epoch's bookkeeping, never loses a model.
@@ -104,7 +117,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
 
 def _fresh_state() -> dict[str, Any]:
-    return {"epochs_done": 0, "best_val_loss": math.inf, "best_epoch": 0, "wait": 0, "history": {}, "stopped_reason": None}
+    return {"epochs_done": 0, "best": None, "best_epoch": 0, "wait": 0, "history": {}, "stopped_reason": None}
 
 
 def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
@@ -204,7 +217,7 @@ def _train_one(
             initial_epoch=state["epochs_done"],
             shuffle=False,  # the dataset shuffles itself, seeded
             callbacks=[
-                ResumableCheckpoint(checkpoint, train_config.patience, state),
+                ResumableCheckpoint(checkpoint, train_config.monitor, train_config.patience, state),
                 keras.callbacks.TensorBoard(log_dir=str(folder / "logs")),
             ],
             verbose=verbose,
@@ -212,7 +225,7 @@ def _train_one(
     if state["epochs_done"] == 0:
         raise SentimentError(f"[{cell_type}] training produced no usable epoch ({state['stopped_reason']}); try a lower --learning-rate")
     model.load_weights(checkpoint / _BEST_WEIGHTS)
-    log(f"[{cell_type}] best epoch {state['best_epoch']} of {state['epochs_done']} (val_loss {state['best_val_loss']:.4f}); evaluating on the test split")
+    log(f"[{cell_type}] best epoch {state['best_epoch']} of {state['epochs_done']} ({train_config.monitor} {state['best']:.4f}); evaluating on the test split")
 
     start = time.perf_counter()
     probabilities = model.predict(
@@ -229,7 +242,8 @@ def _train_one(
         "parameters": int(model.count_params()),
         "epochs_run": state["epochs_done"],
         "best_epoch": state["best_epoch"],
-        "best_val_loss": state["best_val_loss"],
+        "monitor": train_config.monitor,
+        "best_monitor_value": state["best"],
         "stopped_reason": state["stopped_reason"],
         "train_samples": int(len(arrays["train_labels"])),
         "validation_samples": int(len(arrays["validation_labels"])),

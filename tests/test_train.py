@@ -80,8 +80,8 @@ def test_nan_loss_stops_without_overwriting_the_good_checkpoint(tmp_path):
     class Model:
         stop_training = False
 
-    state = {"epochs_done": 1, "best_val_loss": 0.5, "best_epoch": 1, "wait": 0, "history": {"loss": [0.6]}, "stopped_reason": None}
-    callback = ResumableCheckpoint(tmp_path, patience=2, state=state)
+    state = {"epochs_done": 1, "best": 0.5, "best_epoch": 1, "wait": 0, "history": {"loss": [0.6]}, "stopped_reason": None}
+    callback = ResumableCheckpoint(tmp_path, monitor="val_loss", patience=2, state=state)
     callback.set_model(Model())
     callback.on_epoch_begin(1)
     callback.on_epoch_end(1, {"loss": math.nan, "val_loss": math.nan})
@@ -89,3 +89,30 @@ def test_nan_loss_stops_without_overwriting_the_good_checkpoint(tmp_path):
     assert "non-finite" in state["stopped_reason"]
     assert state["epochs_done"] == 1 and state["history"] == {"loss": [0.6]}
     assert list(tmp_path.iterdir()) == []  # nothing written over the last good checkpoint
+
+
+@pytest.mark.parametrize(
+    "monitor, values, best_epoch, stopped_after",
+    [
+        ("val_accuracy", [0.50, 0.60, 0.55, 0.58, 0.70], 2, 4),  # higher is better; two epochs without a new best
+        ("val_loss", [0.70, 0.60, 0.65, 0.50, 0.55], 4, None),
+    ],
+)
+def test_best_epoch_and_early_stopping_follow_the_monitor(tmp_path, monitor, values, best_epoch, stopped_after):
+    from sentiment.config import ModelConfig
+    from sentiment.models import build_classifier
+
+    model = build_classifier(ModelConfig(embedding_dim=2, units=2), 10)
+    state = {"epochs_done": 0, "best": None, "best_epoch": 0, "wait": 0, "history": {}, "stopped_reason": None}
+    callback = ResumableCheckpoint(tmp_path, monitor=monitor, patience=2, state=state)
+    model.stop_training = False  # fit() sets this before the first epoch
+    callback.set_model(model)
+    for epoch, value in enumerate(values):
+        callback.on_epoch_begin(epoch)
+        callback.on_epoch_end(epoch, {"loss": 0.5, "val_loss": value, "val_accuracy": value})
+        if model.stop_training:
+            break
+    assert state["best_epoch"] == best_epoch
+    assert state["epochs_done"] == (stopped_after or len(values))
+    assert model.stop_training == (stopped_after is not None)
+    assert (tmp_path / "best.weights.h5").exists() and (tmp_path / "state.json").exists()
