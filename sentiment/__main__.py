@@ -1,4 +1,4 @@
-"""Command line: `python -m sentiment {train,export} ...`.
+"""Command line: `python -m sentiment {train,export,long-range} ...`.
 
 The only place that parses arguments. It turns flags into frozen configs,
 calls the pipeline, and turns user errors into one line on stderr and exit
@@ -14,6 +14,7 @@ import sys
 from dataclasses import replace
 
 from sentiment.config import CELL_TYPES, DATA_SOURCES, POOLING_MODES, PRESETS, TRUNCATION_SIDES
+from sentiment.longrange import LongRangeConfig
 
 # Flags that override one field of a preset's configs: (flag, section, field, type, help).
 _OVERRIDES = [
@@ -40,6 +41,19 @@ _OVERRIDES = [
 ]
 
 
+# Flags that override one field of LongRangeConfig: (flag, field, type, help).
+_LONG_RANGE_OVERRIDES = [
+    ("--train-sequences", "train_sequences", int, "training sequences per distance"),
+    ("--test-sequences", "test_sequences", int, "held-out sequences per distance"),
+    ("--distractor-count", "distractor_count", int, "distinct distractor tokens"),
+    ("--epochs", "epochs", int, "epochs, the same for every cell"),
+    ("--batch-size", "batch_size", int, "sequences per step"),
+    ("--learning-rate", "learning_rate", float, "Adam learning rate"),
+    ("--embedding-dim", "embedding_dim", int, "embedding width"),
+    ("--units", "units", int, "recurrent units"),
+]
+
+
 class _Parser(argparse.ArgumentParser):
     """Reports usage errors on one line."""
 
@@ -53,6 +67,13 @@ def _cell_list(text: str) -> tuple[str, ...]:
     if unknown or not cells:
         raise argparse.ArgumentTypeError(f"unknown cell type {', '.join(unknown) or text!r}; choose from {', '.join(CELL_TYPES)}")
     return cells
+
+
+def _integer_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
     export.add_argument("--output", default=None, help="export root (default: <artifacts>/export)")
     export.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+
+    defaults = LongRangeConfig()
+    long_range = commands.add_parser("long-range", help="train the three cells on a synthetic long-range task at several distances")
+    long_range.add_argument(
+        "--distances", type=_integer_list, default=defaults.distances, help=f"comma-separated distances T (default: {','.join(map(str, defaults.distances))})"
+    )
+    long_range.add_argument("--cells", type=_cell_list, default=defaults.cell_types, help="comma-separated cell types (default: all three)")
+    long_range.add_argument(
+        "--seeds", type=_integer_list, default=defaults.seeds, help="comma-separated seeds; every run is repeated per seed (default: 0)"
+    )
+    long_range.add_argument("--output", default="long_range", help="folder for long_range.json/.md/.png (default: long_range)")
+    for flag, field, kind, help_text in _LONG_RANGE_OVERRIDES:
+        long_range.add_argument(flag, type=kind, help=f"{help_text} (default: {getattr(defaults, field)})")
     return parser
 
 
@@ -109,7 +143,7 @@ def _train(args: argparse.Namespace) -> None:
         cell_types=args.cells,
         output=args.output,
         verbose=1 if sys.stdout.isatty() else 2,
-        command=shlex.join(["python", "-m", "sentiment", *sys.argv[1:]]),
+        command=_command_line(),
     )
     print(f"\nartifacts in {args.output}/ (summary: {args.output}/summary.md)")
     for result in results:
@@ -126,13 +160,33 @@ def _export(args: argparse.Namespace) -> None:
         print(f"{cell_type}: {path}")
 
 
+def _command_line() -> str:
+    return shlex.join(["python", "-m", "sentiment", *sys.argv[1:]])
+
+
+def _long_range(args: argparse.Namespace) -> None:
+    from sentiment.errors import SentimentError
+
+    overrides = {field: getattr(args, field) for _, field, _, _ in _LONG_RANGE_OVERRIDES if getattr(args, field) is not None}
+    try:
+        config = replace(LongRangeConfig(), distances=args.distances, cell_types=args.cells, seeds=args.seeds, **overrides)
+    except ValueError as error:
+        raise SentimentError(str(error)) from None
+    from sentiment.longrange import run_benchmark, write_results
+
+    print(f"long-range benchmark: distances {', '.join(map(str, config.distances))}; cells {', '.join(config.cell_types)}", flush=True)
+    result = run_benchmark(config, log=lambda line: print(line, flush=True), command=_command_line())
+    paths = write_results(result, args.output)
+    print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {paths['markdown']}, {paths['json']}, {paths['plot']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out of the progress output
     from sentiment.errors import SentimentError
 
     try:
-        {"train": _train, "export": _export}[args.command](args)
+        {"train": _train, "export": _export, "long-range": _long_range}[args.command](args)
     except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -68,3 +68,13 @@ def test_flags_override_the_preset():
 def test_help_lists_presets():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
+
+
+def test_long_range_rejects_bad_distances():
+    _assert_one_line_error(run_cli("long-range", "--distances", "10,0"), "distances must be positive integers")
+    _assert_one_line_error(run_cli("long-range", "--distances", "ten"), "argument --distances: expected comma-separated integers, got 'ten'")
+
+
+def test_long_range_flags_reach_the_config():
+    args = build_parser().parse_args(["long-range", "--distances", "3, 9", "--cells", "gru", "--epochs", "2", "--seeds", "4,5"])
+    assert args.distances == (3, 9) and args.cells == ("gru",) and args.epochs == 2 and args.seeds == (4, 5) and args.units is None
