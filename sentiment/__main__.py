@@ -1,4 +1,4 @@
-"""Command line: `python -m sentiment {train,export,long-range} ...`.
+"""Command line: `python -m sentiment {train,export,gradients,long-range} ...`.
 
 The only place that parses arguments. It turns flags into frozen configs,
 calls the pipeline, and turns user errors into one line on stderr and exit
@@ -76,6 +76,16 @@ def _integer_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m sentiment", description="Train, evaluate and export SimpleRNN/LSTM/GRU sentiment classifiers.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -93,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
     export.add_argument("--output", default=None, help="export root (default: <artifacts>/export)")
     export.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+
+    gradients = commands.add_parser("gradients", help="gradient norm per time step for trained models: one review and a test-set average")
+    gradients.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
+    gradients.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    gradients.add_argument("--text", default=None, help="a review to show step by step (optional)")
+    gradients.add_argument("--sample-size", type=_non_negative, default=500, help="test reviews to average over; 0 for none (default: 500)")
+    gradients.add_argument("--seed", type=int, default=0, help="seed of the test-review sample (default: 0)")
+    gradients.add_argument("--output", default=None, help="folder for gradients.json/.md/.png (default: the artifacts folder)")
 
     defaults = LongRangeConfig()
     long_range = commands.add_parser("long-range", help="train the three cells on a synthetic long-range task at several distances")
@@ -164,6 +182,21 @@ def _command_line() -> str:
     return shlex.join(["python", "-m", "sentiment", *sys.argv[1:]])
 
 
+def _gradients(args: argparse.Namespace) -> None:
+    from sentiment.errors import SentimentError
+
+    if args.sample_size == 0 and args.text is None:
+        raise SentimentError("nothing to compute: give --text, a --sample-size above 0, or both")
+    from sentiment.artifacts import load_artifact
+    from sentiment.gradients import gradient_flow, write_gradient_flow
+
+    loaded = {cell: load_artifact(os.path.join(args.artifacts, cell)) for cell in args.cells}
+    print(f"gradient flow for {', '.join(args.cells)} from {args.artifacts}/ ({args.sample_size} test reviews)", flush=True)
+    result = gradient_flow(loaded, args.sample_size, seed=args.seed, text=args.text, command=_command_line())
+    paths = write_gradient_flow(result, args.output or args.artifacts)
+    print(f"results in {', '.join(str(path) for path in paths.values())}")
+
+
 def _long_range(args: argparse.Namespace) -> None:
     from sentiment.errors import SentimentError
 
@@ -186,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     from sentiment.errors import SentimentError
 
     try:
-        {"train": _train, "export": _export, "long-range": _long_range}[args.command](args)
+        {"train": _train, "export": _export, "gradients": _gradients, "long-range": _long_range}[args.command](args)
     except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -70,6 +70,14 @@ def test_help_lists_presets():
         build_parser().parse_args(["train", "--help"])
 
 
+def test_gradients_without_artifacts(tmp_path):
+    _assert_one_line_error(run_cli("gradients", "--artifacts", str(tmp_path / "nothing"), "--cells", "gru"), "does not exist", "python -m sentiment train")
+
+
+def test_gradients_with_nothing_to_compute(tmp_path):
+    _assert_one_line_error(run_cli("gradients", "--sample-size", "0"), "nothing to compute", "--text")
+
+
 def test_long_range_rejects_bad_distances():
     _assert_one_line_error(run_cli("long-range", "--distances", "10,0"), "distances must be positive integers")
     _assert_one_line_error(run_cli("long-range", "--distances", "ten"), "argument --distances: expected comma-separated integers, got 'ten'")

@@ -1,0 +1,369 @@
+"""Gradient flow: how much the loss still depends on each word of a review.
+
+For a trained classifier (token ids -> Embedding(mask_zero) -> recurrent
+layer(s) -> Dense(sigmoid) on the final state) and a review, we measure at
+every time step t the L2 norm of the gradient of the loss with respect to the
+embedded input e_t,
+
+    g_t = || d loss / d e_t ||_2,
+
+the signal that training sends back to the word t. A plain RNN multiplies it
+by one Jacobian per step it travels back, so for words far from the end it
+shrinks geometrically (the vanishing gradient); the LSTM's additive cell state
+and the GRU's update gate let it pass.
+
+The model is split at the embedding output: the embedding runs outside the
+tape, its output is watched, and the remaining layers run with the padding
+mask passed explicitly, so padding steps are skipped exactly as in
+`model(ids)`. The loss is binary cross-entropy, differentiated from the
+head's logit (d loss / d logit = P - y, never from the clipped probability),
+so a confidently right review still gets its small but nonzero gradient. Everything here is deterministic: no dropout
+(`training=False`), no sampling.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sentiment import data
+from sentiment.artifacts import Artifact
+from sentiment.errors import SentimentError
+
+# Distances (steps before the final token) quoted in the Markdown table.
+TABLE_DISTANCES = (0, 1, 5, 10, 25, 50, 100, 200, 400)
+# TensorFlow flushes float32 values below this to zero on CPUs; a norm that
+# small is counted as this value when averaging logarithms.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def _split_model(model: keras.Model) -> tuple[keras.layers.Layer, list[keras.layers.Layer], keras.layers.Dense]:
+    """The embedding, the layers between it and the head, and the head."""
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not layers or not isinstance(layers[0], keras.layers.Embedding):
+        raise SentimentError(f"{model.name} does not start with an Embedding layer; gradient flow needs token ids -> Embedding -> ...")
+    head = layers[-1]
+    if not isinstance(head, keras.layers.Dense) or head.activation is not keras.activations.sigmoid:
+        raise SentimentError(f"{model.name} does not end in a Dense(sigmoid) head; gradient flow needs P(positive) from a logit")
+    return layers[0], layers[1:-1], head
+
+
+def _forward_from_embedding(body: Sequence[keras.layers.Layer], head: keras.layers.Dense, embedded: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Runs the layers after the embedding with the mask passed by hand.
+
+    Args:
+        body: the layers between the embedding and the head, in order.
+        head: the final Dense(sigmoid) layer.
+        embedded: <float32>[batch, time, embedding_dim].
+        mask: <bool>[batch, time], True on real tokens.
+
+    Returns:
+        <float32>[batch] logits of P(positive).
+    """
+    x = embedded
+    for layer in body:
+        wants_mask = "mask" in inspect.signature(layer.call).parameters
+        outputs = layer(x, mask=mask, training=False) if wants_mask else layer(x, training=False)
+        mask = layer.compute_mask(x, mask) if layer.supports_masking else None
+        x = outputs
+    return (keras.ops.matmul(x, head.kernel) + head.bias)[:, 0]
+
+
+def embedding_gradient_norms(
+    model: keras.Model,
+    token_ids: np.ndarray,
+    labels: np.ndarray | None = None,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """The norm of d loss / d embedded input at every step of every review.
+
+    Args:
+        model: a classifier from `sentiment.models.build_classifier` (or its
+            saved artifact): token ids -> P(positive).
+        token_ids: <int>[batch, time], right-padded with 0.
+        labels: <int>[batch] true labels (1 = positive); None uses the
+            model's own decision (P >= 0.5), i.e. the gradient that would
+            reinforce what it predicted, for reviews without a label.
+        batch_size: reviews per gradient computation (memory, not results).
+
+    Returns:
+        <float64>[batch, time] gradient norms; NaN at padding steps, which
+        are excluded from the computation and carry no gradient.
+
+    Raises:
+        SentimentError: the model is not an Embedding -> ... -> Dense(sigmoid)
+            chain, or the split model does not reproduce `model(ids)`.
+    """
+    token_ids = np.asarray(token_ids)
+    embedding, body, head = _split_model(model)
+
+    @tf.function(reduce_retracing=True)
+    def gradients(ids: tf.Tensor, targets: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
+        mask = tf.not_equal(ids, data.PADDING_ID)
+        embedded = embedding(ids)
+        with tf.GradientTape() as tape:
+            tape.watch(embedded)
+            logits = _forward_from_embedding(body, head, embedded, mask)
+        if targets is None:
+            targets = tf.cast(logits >= 0.0, tf.float32)
+        # d loss / d logit = P - y, written as sigmoid(+-logit) so that a
+        # confident review keeps its tiny value (1 - P rounds to 0 in
+        # float32, and Grappler's rewrite of the fused loss flushes it too).
+        # One loss per review: each review's gradient is its own loss's.
+        loss_by_logit = (1.0 - targets) * tf.sigmoid(logits) - targets * tf.sigmoid(-logits)
+        gradient = tape.gradient(logits, embedded, output_gradients=loss_by_logit)
+        # In float64: squaring float32 components below 1e-19 would underflow.
+        norms = tf.norm(tf.cast(gradient, tf.float64), axis=-1)
+        return norms, tf.sigmoid(logits)
+
+    rows = []
+    for start in range(0, len(token_ids), batch_size):
+        ids = tf.constant(token_ids[start : start + batch_size], tf.int32)
+        targets = None if labels is None else tf.constant(np.asarray(labels[start : start + batch_size]), tf.float32)
+        norms, probabilities = gradients(ids, targets)
+        if start == 0:  # the split must be the model: same probabilities
+            expected = keras.ops.convert_to_numpy(model(ids, training=False)).reshape(-1)
+            if not np.allclose(probabilities.numpy(), expected, atol=1e-5):
+                raise SentimentError(f"{model.name}: the model split at its embedding does not reproduce its predictions; is it a single chain of layers?")
+        rows.append(norms.numpy())
+    if not rows:
+        return np.zeros(token_ids.shape, np.float64)
+    norms = np.concatenate(rows)
+    norms[token_ids == data.PADDING_ID] = np.nan
+    return norms
+
+
+def align_to_end(values: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
+    """Re-indexes per-step values by distance from each review's final token.
+
+    Args:
+        values: <float>[batch, time] per-step values.
+        token_ids: <int>[batch, time], right-padded with 0.
+
+    Returns:
+        <float64>[batch, time]: column d holds the value d steps before the
+        review's final real token; NaN where the review is shorter than d + 1.
+    """
+    values = np.asarray(values, np.float64)
+    lengths = np.sum(np.asarray(token_ids) != data.PADDING_ID, axis=1)
+    time = values.shape[1]
+    distance = np.arange(time)
+    positions = lengths[:, None] - 1 - distance[None, :]
+    aligned = np.take_along_axis(values, np.clip(positions, 0, time - 1), axis=1)
+    aligned[positions < 0] = np.nan
+    return aligned
+
+
+def average_by_distance(norms: np.ndarray, token_ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Averages gradient norms over reviews, aligned at the final token.
+
+    The head reads the state after the final token, so "d steps before the
+    end" is the distance the gradient travels. Norms span orders of
+    magnitude, so the average is geometric (the mean of logarithms); norms
+    that underflowed to zero count as `FLOAT32_TINY`.
+
+    Args:
+        norms: <float>[batch, time] from `embedding_gradient_norms`.
+        token_ids: <int>[batch, time] the same reviews' ids.
+
+    Returns:
+        `geometric_mean` and `median`: <float64>[time], index d = d steps
+        before the final token, NaN where no review is that long;
+        `count`: <int64>[time] reviews that reach that far;
+        `zero_count`: <int64>[time] of those whose norm underflowed to zero.
+    """
+    aligned = align_to_end(norms, token_ids)
+    present = np.isfinite(aligned)
+    count = present.sum(axis=0)
+    logs = np.log(np.maximum(np.where(present, aligned, 1.0), FLOAT32_TINY))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        geometric_mean = np.exp(np.where(present, logs, 0.0).sum(axis=0) / count)
+    median = np.full(aligned.shape[1], np.nan)
+    for distance in np.flatnonzero(count):
+        median[distance] = np.median(aligned[present[:, distance], distance])
+    return {
+        "geometric_mean": np.where(count > 0, geometric_mean, np.nan),
+        "median": median,
+        "count": count.astype(np.int64),
+        "zero_count": (present & (aligned == 0)).sum(axis=0).astype(np.int64),
+    }
+
+
+def review_token_ids(artifact: Artifact, texts: Sequence[str]) -> np.ndarray:
+    """<int64>[batch, length] ids as the artifact's model sees them, padded to the longest."""
+    config = artifact.config.data
+    vectorizer = data.make_vectorizer(config.vocabulary_size, artifact.vocabulary)
+    return data.token_ids(
+        vectorizer, tf.constant(list(texts), tf.string), config.sequence_length, config.truncation_side, pad_to_sequence_length=False
+    ).numpy()
+
+
+def review_gradient_norms(artifact: Artifact, text: str) -> dict[str, Any]:
+    """Gradient norms for one review, word by word, for display.
+
+    Args:
+        artifact: a loaded artifact folder.
+        text: raw review text (truncated and vectorized as in training).
+
+    Returns:
+        `tokens` (the words the model saw, [UNK] for unknown ones),
+        `norms` <float64>[length] in reading order, `by_distance`
+        <float64>[length] the same reversed (index d = d steps before the
+        final token), `probability` P(positive), and `label` (the model's
+        decision, used as the loss target).
+    """
+    ids = review_token_ids(artifact, [text])
+    norms = embedding_gradient_norms(artifact.model, ids)[0]
+    probability = float(keras.ops.convert_to_numpy(artifact.model(tf.constant(ids, tf.int32), training=False))[0, 0])
+    return {
+        "tokens": [artifact.vocabulary[i] for i in ids[0]],
+        "norms": norms,
+        "by_distance": norms[::-1].copy(),
+        "probability": probability,
+        "label": int(probability >= 0.5),
+    }
+
+
+def sample_test_reviews(artifact: Artifact, sample_size: int, seed: int) -> data.Reviews:
+    """A seeded sample of the artifact's test split (never train or validation)."""
+    splits = data.load_splits(artifact.config.data, artifact.config.train.seed)
+    order = np.random.default_rng(seed).permutation(len(splits.test))[:sample_size]
+    return splits.test.take(np.sort(order))
+
+
+def gradient_flow(
+    artifacts_by_cell: dict[str, Artifact],
+    sample_size: int,
+    seed: int = 0,
+    text: str | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Gradient flow for each model: averaged over test reviews, and for `text`.
+
+    Args:
+        artifacts_by_cell: loaded artifacts by cell type, from one training run.
+        sample_size: test reviews to average over (0 for none).
+        seed: picks the sample.
+        text: an optional review to show step by step.
+        command: the command line, recorded with the figures.
+
+    Returns:
+        A JSON-ready dict: per cell, `average` (lists from
+        `average_by_distance`, the sample's true labels as loss targets) and,
+        with `text`, `review` (from `review_gradient_norms`).
+    """
+    sample_cache: dict[str, data.Reviews] = {}
+    cells: dict[str, Any] = {}
+    for cell_type, artifact in artifacts_by_cell.items():
+        entry: dict[str, Any] = {"artifact": str(artifact.folder)}
+        if sample_size > 0:
+            key = repr((artifact.config.data, artifact.config.train.seed))
+            if key not in sample_cache:
+                sample_cache[key] = sample_test_reviews(artifact, sample_size, seed)
+            reviews = sample_cache[key]
+            ids = data.vectorize_all(artifact.vocabulary, reviews.texts, artifact.config.data)
+            average = average_by_distance(embedding_gradient_norms(artifact.model, ids, reviews.labels), ids)
+            entry["average"] = {name: _json_list(values) for name, values in average.items()}
+            entry["sample_size"] = len(reviews)
+        if text is not None:
+            review = review_gradient_norms(artifact, text)
+            entry["review"] = {name: _json_list(value) if isinstance(value, np.ndarray) else value for name, value in review.items()}
+        cells[cell_type] = entry
+    return {
+        "quantity": "L2 norm of d(binary cross-entropy)/d(embedded input) per step; index d = d steps before the final token",
+        "command": command,
+        "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sample_size": sample_size,
+        "sample_seed": seed,
+        "text": text,
+        "cells": cells,
+    }
+
+
+def _json_list(values: np.ndarray) -> list:
+    """NaN becomes None (JSON has no NaN)."""
+    return [None if isinstance(v, float) and not np.isfinite(v) else v for v in np.asarray(values).tolist()]
+
+
+def curves(result: dict[str, Any], part: str, name: str) -> dict[str, np.ndarray]:
+    """Cell type -> <float64>[steps] curve, from a `gradient_flow` result (or its JSON)."""
+    return {
+        cell: np.array([np.nan if v is None else v for v in entry[part][name]], np.float64)
+        for cell, entry in result["cells"].items()
+        if part in entry
+    }
+
+
+def gradient_flow_markdown(result: dict[str, Any], plot_file: str | None = "gradients.png") -> str:
+    """The averaged curves at a few distances, as a Markdown page."""
+    from sentiment.report import CELL_NAMES, _table
+
+    parts = [
+        "# Gradient flow: SimpleRNN vs LSTM vs GRU",
+        "",
+        "‖∂ loss / ∂ e_t‖₂, the norm of the gradient of the loss with respect to the embedded word t, "
+        "by distance from the review's final token (the head reads the state after it). "
+        "Geometric mean over test reviews long enough to reach that far, with their true labels as targets.",
+        "",
+        f"Produced by `{result['command']}` on {result['written_at']}.",
+        "",
+    ]
+    for cell, entry in result["cells"].items():
+        parts.append(f"- {CELL_NAMES.get(cell, cell)}: `{entry['artifact']}`" + (f", {entry['sample_size']} test reviews (seed {result['sample_seed']})" if "average" in entry else ""))
+    averages = curves(result, "average", "geometric_mean")
+    if averages:
+        counts = next(iter(result["cells"].values()))["average"]["count"]
+        shown = [d for d in TABLE_DISTANCES if d < len(counts) and counts[d]]
+        farthest = max(d for d, count in enumerate(counts) if count)
+        shown += [farthest] if farthest not in shown else []
+        parts += [
+            "",
+            "## Geometric mean of the gradient norm, by steps before the final token",
+            "",
+            _table(
+                ["steps before the end", "reviews", *(CELL_NAMES.get(cell, cell) for cell in averages)],
+                [[str(d), str(counts[d]), *(f"{curve[d]:.2e}" for curve in averages.values())] for d in shown],
+            ),
+        ]
+    if plot_file:
+        parts += ["", f"![Gradient norm against steps before the final token, log scale]({plot_file})"]
+    return "\n".join(parts) + "\n"
+
+
+def write_gradient_flow(result: dict[str, Any], output: str | Path) -> dict[str, Path]:
+    """Writes gradients.json, gradients.md and gradients.png, each atomically.
+
+    Returns:
+        The written paths by kind: "json", "markdown" and, when there is a
+        curve to draw, "plot".
+    """
+    from sentiment import artifacts
+    from sentiment.plots import plot_gradient_norms
+
+    output = Path(output)
+    paths = {"json": output / "gradients.json", "markdown": output / "gradients.md", "plot": output / "gradients.png"}
+    panels, words = [], None
+    if result["text"] is not None:
+        panels.append((f"one review: {_shorten(result['text'])}", curves(result, "review", "by_distance")))
+        words = next(iter(result["cells"].values()))["review"]["tokens"]
+    if result["sample_size"] > 0:
+        sample = next(iter(result["cells"].values())).get("sample_size", result["sample_size"])
+        panels.append((f"geometric mean over {sample} test reviews", curves(result, "average", "geometric_mean")))
+    if not panels:
+        del paths["plot"]
+    artifacts.write_json(paths["json"], result)
+    if panels:
+        plot_gradient_norms(panels, paths["plot"], words)
+    artifacts.write_text(paths["markdown"], gradient_flow_markdown(result, paths["plot"].name if panels else None))
+    return paths
+
+
+def _shorten(text: str, width: int = 48) -> str:
+    text = " ".join(text.split())
+    return f"“{text}”" if len(text) <= width else f"“{text[: width - 1]}…”"

@@ -1,0 +1,127 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_cli
+from sentiment.artifacts import load_artifact
+from sentiment.config import CELL_TYPES, ModelConfig
+from sentiment.gradients import FLOAT32_TINY, align_to_end, average_by_distance, embedding_gradient_norms, review_gradient_norms
+from sentiment.models import build_classifier
+
+# Two right-padded reviews whose tokens are all different, so each token's
+# row of the embedding table receives the gradient of exactly one step.
+IDS = np.array([[2, 3, 4, 5, 6, 0, 0, 0], [7, 8, 9, 10, 11, 12, 13, 14]])
+LABELS = np.array([1, 0])
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_artifacts):
+    return {cell: load_artifact(tiny_artifacts / cell) for cell in CELL_TYPES}
+
+
+def _norms_from_embedding_table(model, ids, labels):
+    """The same quantity through the whole model: Keras masks, nothing split."""
+    table = model.get_layer("embedding").embeddings
+    with tf.GradientTape() as tape:
+        probability = model(ids, training=False)[:, 0]
+        y = tf.constant(labels, tf.float32)
+        loss = -tf.reduce_sum(y * tf.math.log(probability) + (1 - y) * tf.math.log(1 - probability))
+    gradient = tf.convert_to_tensor(tape.gradient(loss, table)).numpy()
+    return np.linalg.norm(gradient[ids], axis=-1)
+
+
+def test_norms_equal_the_gradient_of_the_embedding_rows(loaded):
+    for cell, artifact in loaded.items():
+        norms = embedding_gradient_norms(artifact.model, IDS, LABELS)
+        expected = _norms_from_embedding_table(artifact.model, IDS, LABELS)
+        real = IDS != 0
+        np.testing.assert_allclose(norms[real], expected[real], rtol=2e-4, err_msg=cell)
+
+
+def test_padding_is_excluded_and_real_tokens_have_positive_finite_norms(loaded):
+    for cell, artifact in loaded.items():
+        norms = embedding_gradient_norms(artifact.model, IDS, LABELS)
+        assert norms.shape == IDS.shape
+        assert np.all(np.isnan(norms[IDS == 0])), cell
+        assert np.all(np.isfinite(norms[IDS != 0]) & (norms[IDS != 0] > 0)), cell
+        # Without its padding the short review gets the very same norms: the
+        # padded steps changed nothing.
+        alone = embedding_gradient_norms(artifact.model, IDS[:1, :5], LABELS[:1])
+        np.testing.assert_allclose(norms[0, :5], alone[0], rtol=1e-5, err_msg=cell)
+
+
+def test_default_target_is_the_models_own_decision(loaded):
+    model = loaded["gru"].model
+    decided = (keras.ops.convert_to_numpy(model(IDS, training=False))[:, 0] >= 0.5).astype(int)
+    np.testing.assert_array_equal(embedding_gradient_norms(model, IDS), embedding_gradient_norms(model, IDS, decided))
+    assert not np.allclose(embedding_gradient_norms(model, IDS, 1 - decided), embedding_gradient_norms(model, IDS, decided), equal_nan=True)
+
+
+def _linear_simple_rnn(recurrent_scale: float) -> keras.Model:
+    """SimpleRNN with h_t = tanh(e_t + s * h_{t-1}) and a sum head, small inputs."""
+    model = build_classifier(ModelConfig(cell_type="simple_rnn", embedding_dim=4, units=4, word_dropout_rate=0.0, dropout_rate=0.0), 16)
+    model.get_layer("embedding").set_weights([0.1 * np.random.default_rng(0).standard_normal((16, 4))])
+    model.get_layer("simple_rnn_0").set_weights([np.eye(4), recurrent_scale * np.eye(4), np.zeros(4)])
+    model.get_layer("probability").set_weights([np.ones((4, 1)), np.zeros(1)])
+    return model
+
+
+def test_small_recurrent_weights_make_early_gradients_vanish():
+    ids = np.arange(2, 10)[None, :]  # eight real tokens, no padding
+    vanishing = embedding_gradient_norms(_linear_simple_rnn(0.2), ids, [1])[0]
+    # Each step back multiplies by about 0.2: strictly smaller the further from the end.
+    assert np.all(np.diff(vanishing) > 0), vanishing
+    assert vanishing[0] < 1e-3 * vanishing[-1], vanishing
+    # With an identity recurrence the same words keep most of their gradient.
+    preserved = embedding_gradient_norms(_linear_simple_rnn(1.0), ids, [1])[0]
+    assert preserved[0] > 0.1 * preserved[-1], preserved
+
+
+def test_saturated_prediction_keeps_a_nonzero_gradient():
+    # P(positive) rounds to exactly 1.0 in float32: a loss computed from the
+    # clipped probability would give zero gradient everywhere.
+    model = _linear_simple_rnn(0.5)
+    model.get_layer("probability").set_weights([np.ones((4, 1)), np.array([40.0])])
+    assert keras.ops.convert_to_numpy(model(IDS[:1], training=False))[0, 0] == 1.0
+    norms = embedding_gradient_norms(model, IDS[:1], [1])[0, :5]
+    assert np.all(np.isfinite(norms) & (norms > 0)), norms
+
+
+def test_align_to_end_and_average_by_distance():
+    norms = np.array([[1.0, 2.0, 3.0, np.nan], [10.0, 20.0, np.nan, np.nan], [0.0, 4.0, 5.0, 6.0]])
+    ids = np.array([[5, 5, 5, 0], [5, 5, 0, 0], [5, 5, 5, 5]])
+    aligned = align_to_end(norms, ids)
+    np.testing.assert_array_equal(aligned[0], [3.0, 2.0, 1.0, np.nan])
+    np.testing.assert_array_equal(aligned[1], [20.0, 10.0, np.nan, np.nan])
+    np.testing.assert_array_equal(aligned[2], [6.0, 5.0, 4.0, 0.0])
+    average = average_by_distance(norms, ids)
+    np.testing.assert_array_equal(average["count"], [3, 3, 2, 1])
+    np.testing.assert_array_equal(average["zero_count"], [0, 0, 0, 1])
+    np.testing.assert_allclose(average["geometric_mean"][:3], [(3 * 20 * 6) ** (1 / 3), (2 * 10 * 5) ** (1 / 3), 2.0])
+    np.testing.assert_allclose(average["geometric_mean"][3], FLOAT32_TINY)
+    np.testing.assert_allclose(average["median"], [6.0, 5.0, 2.5, 0.0])
+
+
+def test_review_gradient_norms_follow_the_words(loaded):
+    review = review_gradient_norms(loaded["lstm"], "The movie was great!")
+    assert review["tokens"] == ["the", "movie", "was", "great"]
+    assert review["norms"].shape == (4,) and np.all(review["norms"] > 0)
+    np.testing.assert_array_equal(review["by_distance"], review["norms"][::-1])
+    assert review["label"] == int(review["probability"] >= 0.5)
+
+
+@pytest.mark.slow
+def test_cli_writes_the_figure_and_the_numbers(tiny_artifacts, tmp_path):
+    result = run_cli("gradients", "--artifacts", str(tiny_artifacts), "--text", "the wonderful film", "--sample-size", "16", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    values = json.loads((tmp_path / "gradients.json").read_text())
+    assert list(values["cells"]) == list(CELL_TYPES) and values["sample_size"] == 16
+    for entry in values["cells"].values():
+        assert entry["review"]["tokens"] == ["the", "wonderful", "film"]
+        assert entry["average"]["count"][0] == 16 and len(entry["average"]["geometric_mean"]) == 8
+    assert (tmp_path / "gradients.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (tmp_path / "gradients.md").read_text()
+    assert "| steps before the end | reviews | SimpleRNN | LSTM | GRU |" in markdown and "python -m sentiment gradients" in markdown
