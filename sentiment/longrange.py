@@ -18,6 +18,7 @@ hinge on the seed, so a sweep can repeat every run over several seeds.
 from __future__ import annotations
 
 import datetime
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,12 +228,13 @@ def run_benchmark(
 
     Returns:
         `config`, `command`, `machine`, `started_at`, `wall_seconds` (the
-        whole sweep) and `runs`, one dict per (distance, seed, cell) as
+        whole sweep), `load_average` (at its start and end) and `runs`, one dict per (distance, seed, cell) as
         returned by `train_and_evaluate`, in the config's order.
     """
     from sentiment.train import machine_description
 
     started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    load_at_start = _load_average()
     started = time.perf_counter()
     runs = []
     for distance in config.distances:
@@ -249,8 +251,18 @@ def run_benchmark(
         "machine": machine_description(),
         "started_at": started_at,
         "wall_seconds": time.perf_counter() - started,
+        # Wall times mean little without knowing what else shared the CPU.
+        "load_average": {"start": load_at_start, "end": _load_average()},
         "runs": runs,
     }
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (processes wanting a CPU), where the OS tells."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def accuracy_table(result: dict[str, Any]) -> tuple[list[int], list[str], list[int], np.ndarray]:
@@ -286,6 +298,12 @@ def _accuracy_cell(runs: list[dict[str, Any]]) -> str:
     return f"{_percent(mean)} ({', '.join(_percent(run['accuracy']) for run in runs)})"
 
 
+def _load_note(load: dict[str, float | None] | None) -> str:
+    if not load or load.get("start") is None:
+        return ""
+    return f" (1-minute load average {load['start']:.1f} at the start, {load['end']:.1f} at the end: other work shared the CPU when it exceeds the core count)"
+
+
 def results_markdown(result: dict[str, Any], plot_file: str | None = "long_range.png") -> str:
     """Renders a benchmark result as a self-contained Markdown page.
 
@@ -315,7 +333,8 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "long_range
         "the label is the signal's class, and the classifier reads only the recurrent state after the final token. "
         f"Chance is {_percent(result['chance_accuracy'])}.",
         "",
-        f"Produced by `{result['command']}` on {result['started_at']}; the whole sweep took {result['wall_seconds'] / 60:.1f} min.",
+        f"Produced by `{result['command']}` on {result['started_at']}; the whole sweep took {result['wall_seconds'] / 60:.1f} min"
+        + _load_note(result.get("load_average")) + ".",
         "",
         f"Machine: {machine['cpu']}, {machine['cpu_count']} CPU cores, GPUs: {', '.join(machine['gpus']) or 'none'}; "
         f"Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}.",
