@@ -69,7 +69,13 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             ],
         ),
         "",
-        f"Total training time: {sum(m['training_seconds'] for m in models.values()) / 60:.1f} min.",
+        f"Training time, all models: {sum(m['training_seconds'] for m in models.values()) / 60:.1f} min"
+        + (
+            f"; wall time of the command (loading, vectorizing and evaluating included): {summary['wall_seconds'] / 60:.1f} min"
+            if summary.get("wall_seconds") is not None
+            else ""
+        )
+        + (f"; load average at the end (1/5/15 min): {', '.join(map(str, summary['load_average']))}." if summary.get("load_average") else "."),
         "",
         "## Accuracy by review length (words), 95% Wilson intervals",
         "",

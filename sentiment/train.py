@@ -157,6 +157,14 @@ def machine_description() -> dict[str, Any]:
     }
 
 
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages: how busy the machine was."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def _check_run(output: Path, data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig) -> None:
     """Refuses to mix runs with different settings in one folder."""
     run = {
@@ -302,6 +310,7 @@ def train_models(
     Returns:
         One TrainResult per cell type, in order.
     """
+    started = time.perf_counter()
     output = Path(output)
     for cell_type in cell_types:
         replace(model_config, cell_type=cell_type)  # validates the name early
@@ -331,12 +340,19 @@ def train_models(
             metrics = _train_one(cell_type, cell_config, train_config, run_config, vocabulary, arrays, output / cell_type, verbose, log)
             results[cell_type] = TrainResult(cell_type, output / cell_type, metrics, False)
             log(f"[{cell_type}] test accuracy {metrics['test']['accuracy']:.4f} in {metrics['training_seconds']:.0f} s")
-    write_summary(output, command=command)
+    write_summary(output, command=command, wall_seconds=time.perf_counter() - started)
     return [results[c] for c in cell_types]
 
 
-def write_summary(output: str | Path, command: str | None = None) -> dict[str, Any]:
-    """Writes summary.json and summary.md over every complete model in `output`."""
+def write_summary(output: str | Path, command: str | None = None, wall_seconds: float | None = None) -> dict[str, Any]:
+    """Writes summary.json and summary.md over every complete model in `output`.
+
+    Args:
+        output: the artifacts folder.
+        command: the command line that produced it.
+        wall_seconds: wall time of that command, loading and evaluation
+            included (only this invocation's, if it resumed earlier work).
+    """
     from sentiment.report import summary_markdown
 
     output = Path(output)
@@ -350,6 +366,8 @@ def write_summary(output: str | Path, command: str | None = None) -> dict[str, A
         "command": command or " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": machine_description(),
         "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": wall_seconds,
+        "load_average": _load_average(),
         "run": artifacts.read_json(output / RUN_FILE),
         "models": models,
     }

@@ -27,6 +27,8 @@ def test_artifacts_folder_is_complete(tiny_artifacts):
     assert list(summary["models"]) == list(CELL_TYPES)
     markdown = (tiny_artifacts / "summary.md").read_text()
     assert "| SimpleRNN |" in markdown and "| LSTM |" in markdown and "Accuracy by review length" in markdown
+    assert summary["wall_seconds"] >= sum(m["training_seconds"] for m in summary["models"].values())
+    assert "wall time of the command" in markdown
 
 
 def test_models_learn_the_tiny_task(tiny_artifacts):
