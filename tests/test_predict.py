@@ -1,7 +1,11 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from sentiment.predict import Predictor
+from sentiment.artifacts import load_artifact
+from sentiment.models import build_classifier
+from sentiment.predict import Predictor, step_model
 
 AWKWARD_INPUTS = ["", "   ", "?!...", "<script>alert(1)</script>", "😀🎬", "电影很好", "الفيلم رائع", "nul\x00byte", "great " * 2000]
 
@@ -38,3 +42,74 @@ def test_long_reviews_are_truncated_to_the_sequence_length(predictors):
 
 def test_empty_batch(predictors):
     assert predictors["lstm"].predict([]).shape == (0,)
+
+
+# --- Reading a review token by token -----------------------------------------
+
+CELLS = ("simple_rnn", "lstm", "gru")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_trajectory_ends_at_the_models_prediction(predictors, cell):
+    predictor = predictors[cell]
+    assert predictor.reads_in_one_pass  # the default architecture needs no prefix runs
+    for text in ["the movie was great but the plot was awful", "boring", "great " * 50]:
+        reading = predictor.read(text)
+        assert reading.trajectory.shape == (len(reading.token_ids),)
+        np.testing.assert_allclose(reading.probability, predictor.predict([text])[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_each_trajectory_point_is_the_prediction_on_that_prefix(predictors, cell):
+    predictor = predictors[cell]
+    words = "movie was wonderful actor was terrible".split()  # fewer than sequence_length (8)
+    reading = predictor.read(" ".join(words))
+    prefixes = [" ".join(words[: index + 1]) for index in range(len(words))]
+    np.testing.assert_allclose(reading.trajectory, predictor.predict(prefixes), atol=1e-5)
+
+
+def test_effects_add_up_to_the_move_from_undecided(predictors):
+    reading = predictors["lstm"].read("the plot was boring but the actor was wonderful")
+    assert reading.effects.shape == reading.trajectory.shape
+    np.testing.assert_allclose(reading.effects.sum(), reading.probability - 0.5, atol=1e-5)
+    assert reading.effects[-1] > 0  # "wonderful" last: the tiny models learned it is positive
+
+
+def test_reading_marks_unknown_and_cut_words(predictors):
+    predictor = predictors["gru"]  # sequence_length 8, truncation_side left: the start is cut
+    words = ["zebra", "the", "movie", "was", "great", "and", "the", "qwerty", "plot", "good"]
+    reading = predictor.read("<b>" + " ".join(words).upper() + "!</b>")
+    assert reading.words == tuple(words)  # lowercased, markup and punctuation removed
+    assert (reading.read_start, reading.read_stop) == (2, 10)
+    assert reading.known.tolist() == [True, True, True, True, True, False, True, True]  # only "qwerty" is unknown
+    np.testing.assert_array_equal(reading.token_ids, predictor.token_ids([" ".join(words)])[0])
+
+
+def test_a_review_without_words_is_read_as_one_unknown_token(predictors):
+    reading = predictors["lstm"].read("?!... <br />")
+    assert reading.words == () and reading.token_ids.tolist() == [1] and reading.trajectory.shape == (1,)
+
+
+@pytest.mark.parametrize("text", [*AWKWARD_INPUTS, "lone \ud800 surrogate", "\udfff"])
+def test_any_text_can_be_read(predictors, text):
+    for predictor in predictors.values():
+        reading = predictor.read(text)
+        assert np.all((reading.trajectory >= 0) & (reading.trajectory <= 1))
+        assert all("<" not in word and "\ud800" not in word for word in reading.words)
+        (probability,) = predictor.predict([text])
+        np.testing.assert_allclose(reading.probability, probability, atol=1e-5)
+
+
+@pytest.mark.parametrize("change", [{"bidirectional": True}, {"pooling": "mean"}])
+def test_other_architectures_are_read_prefix_by_prefix(tiny_artifacts, change):
+    """Without a state per step (bidirectional, pooling), each point is the model on a prefix."""
+    artifact = load_artifact(tiny_artifacts / "lstm")
+    model_config = replace(artifact.config.model, **change)
+    model = build_classifier(model_config, len(artifact.vocabulary))  # untrained weights suffice
+    assert step_model(model) is None
+    predictor = Predictor(replace(artifact, model=model, config=replace(artifact.config, model=model_config)))
+    assert not predictor.reads_in_one_pass
+    words = "the movie was great plot boring".split()
+    reading = predictor.read(" ".join(words))
+    prefixes = [" ".join(words[: index + 1]) for index in range(len(words))]
+    np.testing.assert_allclose(reading.trajectory, predictor.predict(prefixes), atol=1e-5)
