@@ -1,0 +1,310 @@
+"""The comparison app: SimpleRNN, LSTM and GRU on any review, and by review length.
+
+    python app.py [--artifacts artifacts] [--host 127.0.0.1] [--port 7860]
+
+Only layout and event wiring live here; what is computed comes from
+`sentiment.compare`, which loads the artifacts folder once at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+# Before TensorFlow loads (through sentiment.compare): keep its C++ start-up chatter out of the log.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from sentiment import compare as comparing  # noqa: E402
+
+# TensorFlow already spreads one request over the cores, so two at once only
+# makes each slower and their per-model timings meaningless: one at a time,
+# the rest wait in a bounded queue (about 32 x 60 ms, a 2-second wait at
+# worst) and are told when it is full rather than piling up.
+COMPARE_CONCURRENCY = 1
+QUEUE_SIZE = 32
+# The tabs' tables are computed once at start; serving them is cheap.
+TABLES_CONCURRENCY = 4
+
+# Okabe-Ito colours (safe for colour-blind readers), one hue per model; the
+# lighter tint marks a model's interval bounds or its training split.
+MODEL_COLORS = {"SimpleRNN": ("#D55E00", "#F2BFA0"), "LSTM": ("#0072B2", "#A6CDE6"), "GRU": ("#009E73", "#A3DCCB")}
+TOKEN_COLORS = {
+    comparing.MUCH_MORE_POSITIVE: "#1a9850",
+    comparing.MORE_POSITIVE: "#a6d96a",
+    comparing.MORE_NEGATIVE: "#fdae61",
+    comparing.MUCH_MORE_NEGATIVE: "#d73027",
+    comparing.UNKNOWN_WORD: "#b39ddb",
+    comparing.NOT_READ: "#e0e0e0",
+}
+
+INTRODUCTION = """
+# SimpleRNN vs LSTM vs GRU
+
+Three sentiment classifiers trained on IMDB that differ only in the recurrent cell.
+Type a review and compare them, see where each one changes its mind while reading,
+and how accurate each is on the test reviews by length.
+"""
+
+
+def _escape(text: str) -> str:
+    """Markdown-escapes a message so paths and reasons show as written."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~])", r"\\\1", text)
+
+
+def status_markdown(models: comparing.LoadedModels) -> str:
+    """What is loaded, what failed and why, and how to train what is missing."""
+    folder = _escape(str(models.folder))
+    command = comparing.train_command(models.folder)
+    if not models.predictors:
+        lines = [f"**No trained models could be loaded from {folder}.** Train them with:"]
+        lines += ["", f"```\n{command}\n```", ""]
+        lines += ["(add `--preset quick` for a demo in a few minutes), then start the app again."]
+        if not models.nothing_trained:
+            lines += ["", *_failure_lines(models)]
+        return "\n".join(lines)
+    loaded = ", ".join(comparing.model_name(cell_type) for cell_type in models.predictors)
+    first = next(iter(models.predictors.values()))
+    side = "last" if first.artifact.config.data.truncation_side == "left" else "first"
+    lines = [f"Loaded from {folder}: **{loaded}**. They read at most the {side} {first.sequence_length} words of a review."]
+    if models.failures:
+        lines += ["", *_failure_lines(models), "", f"To train what is missing: `{command}` (finished models are kept), then restart the app."]
+    return "\n".join(lines)
+
+
+def _failure_lines(models: comparing.LoadedModels) -> list[str]:
+    return [f"- **{comparing.model_name(cell_type)} is not loaded**: {_escape(reason)}" for cell_type, reason in models.failures.items()]
+
+
+def run_comparison(models: comparing.LoadedModels, text: str):
+    """The compare button: notices, results table, trajectory plot, one token view per model."""
+    comparison = comparing.compare(models, text)
+    notices = list(comparison.notices)
+    if not models.predictors:
+        notices.append(f"No model is loaded; train them first with `{comparing.train_command(models.folder)}`.")
+    token_views = [
+        comparing.token_effects(comparison.results[cell_type].reading) if cell_type in comparison.results else None
+        for cell_type in comparing.CELL_TYPES
+    ]
+    return (
+        "\n\n".join(notices),
+        comparing.results_frame(models, comparison),
+        comparing.trajectory_frame(comparison),
+        *token_views,
+    )
+
+
+def length_plot_frame(models: comparing.LoadedModels) -> pd.DataFrame:
+    """Accuracy and both interval bounds as series of one line plot."""
+    frame = comparing.length_frame(models)
+    series = [
+        frame.assign(series=frame["model"] + suffix, value=frame[column])
+        for column, suffix in (("accuracy", ""), ("ci_low", " 95% CI low"), ("ci_high", " 95% CI high"))
+    ]
+    columns = ["series", "model", "words", "value", "accuracy", "ci_low", "ci_high", "reviews"]
+    return pd.concat(series, ignore_index=True)[columns] if len(frame) else pd.DataFrame(columns=columns)
+
+
+def length_table(models: comparing.LoadedModels) -> pd.DataFrame:
+    """Accuracy [95% CI] per bucket and model, with the number of reviews."""
+    frame = comparing.length_frame(models)
+    if not len(frame):
+        return pd.DataFrame(columns=["words", "reviews"])
+    frame = frame.assign(cell=frame.apply(lambda row: f"{row.accuracy:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]", axis=1))
+    table = frame.pivot(index="words", columns="model", values="cell")
+    counts = frame.groupby("words")["reviews"].first()
+    names = [comparing.model_name(cell_type) for cell_type in models.predictors]
+    buckets = [bucket for bucket in comparing.length_buckets(models) if bucket in table.index]
+    return table.assign(reviews=counts).loc[buckets, ["reviews", *names]].reset_index()
+
+
+def curves_frame(models: comparing.LoadedModels) -> pd.DataFrame:
+    """Histories with a series per model and split; epochs as labels, so the axis shows whole epochs."""
+    frame = comparing.history_frame(models)
+    return frame.assign(series=frame["model"] + " " + frame["split"], epoch=frame["epoch"].astype(str))
+
+
+def epoch_labels(curves: pd.DataFrame) -> list[str]:
+    return [str(epoch) for epoch in sorted({int(epoch) for epoch in curves["epoch"]})]
+
+
+def bucket_counts(models: comparing.LoadedModels) -> pd.DataFrame:
+    """Test reviews per length bucket (the same for every model)."""
+    frame = comparing.length_frame(models)
+    return frame.groupby("words", sort=False, as_index=False)["reviews"].first()
+
+
+def _series_colors(suffixes: tuple[str, str, str] | tuple[str, str]) -> dict[str, str]:
+    """Series name -> colour: the model's hue for the first suffix, its tint for the others."""
+    return {
+        f"{name}{suffix}": (solid if index == 0 else tint)
+        for name, (solid, tint) in MODEL_COLORS.items()
+        for index, suffix in enumerate(suffixes)
+    }
+
+
+def build_app(models: comparing.LoadedModels) -> gr.Blocks:
+    """Lays out the page, wires its events and sets up the queue; loads nothing itself."""
+    examples = comparing.example_reviews()
+    length_plot, counts, length_rows = length_plot_frame(models), bucket_counts(models), length_table(models)
+    overall, curves = comparing.overall_frame(models), curves_frame(models)
+    buckets = comparing.length_buckets(models)
+    names = list(MODEL_COLORS)
+
+    with gr.Blocks(title="SimpleRNN vs LSTM vs GRU", analytics_enabled=False) as app:
+        gr.Markdown(INTRODUCTION)
+        gr.Markdown(status_markdown(models), elem_id="status")
+        with gr.Tabs():
+            with gr.Tab("Compare on a review", id="compare"):
+                review = gr.Textbox(
+                    label="Review",
+                    lines=6,
+                    max_lines=16,
+                    placeholder="Type or paste a movie review (English, like IMDB's)",
+                    info=f"Up to {comparing.MAX_REVIEW_CHARACTERS:,} characters; longer text is cut before scoring.",
+                    elem_id="review",
+                )
+                gr.Examples(
+                    [[example["text"]] for example in examples],
+                    inputs=[review],
+                    example_labels=[f"{example['name']} ({example['words']} words, {example['label']})" for example in examples],
+                    label="Real IMDB test reviews",
+                )
+                button = gr.Button("Compare the three models", variant="primary", elem_id="compare-button")
+                notice = gr.Markdown(elem_id="notice")
+                results = gr.Dataframe(
+                    headers=["model", "P(positive)", "label", "time (ms)"],
+                    label="Each model's verdict (time: this model alone, on the server)",
+                    interactive=False,
+                    elem_id="results",
+                )
+                gr.Markdown("### How each model reads it")
+                trajectory = gr.LinePlot(
+                    x="token",
+                    y="P(positive)",
+                    color="model",
+                    color_map={name: solid for name, (solid, _) in MODEL_COLORS.items()},
+                    y_lim=[0, 1],
+                    tooltip=["model", "word"],
+                    x_title="words read",
+                    title="P(positive) after each word",
+                    caption="Where a line crosses 0.5 the model changes its mind. Words the models did not read are not on the axis.",
+                    height=320,
+                    elem_id="trajectory",
+                )
+                gr.Markdown(
+                    "Each word coloured by how much reading it moved P(positive) "
+                    f"(±{comparing.WEAK_EFFECT} and ±{comparing.STRONG_EFFECT}); words as the models see them: "
+                    "lowercased, without markup or punctuation."
+                )
+                token_views = [
+                    gr.HighlightedText(
+                        label=comparing.model_name(cell_type),
+                        color_map=TOKEN_COLORS,
+                        show_legend=index == 0,
+                        show_inline_category=False,
+                        elem_id=f"tokens-{cell_type}",
+                    )
+                    for index, cell_type in enumerate(comparing.CELL_TYPES)
+                ]
+            with gr.Tab("Accuracy by review length", id="length"):
+                gr.Markdown(
+                    "Test accuracy of each model on reviews of each length (words before truncation), "
+                    "with 95% Wilson intervals as lighter lines; from the saved evaluation of these models."
+                )
+                length_plot_view = gr.LinePlot(
+                    x="words",
+                    y="value",
+                    color="series",
+                    color_map=_series_colors(("", " 95% CI low", " 95% CI high")),
+                    colors_in_legend=names,
+                    sort=buckets,
+                    tooltip=["model", "accuracy", "ci_low", "ci_high", "reviews"],
+                    x_title="review length (words)",
+                    y_title="test accuracy",
+                    color_title="model",
+                    title="Accuracy by review length",
+                    height=360,
+                    elem_id="accuracy-by-length",
+                )
+                counts_view = gr.BarPlot(
+                    x="words",
+                    y="reviews",
+                    sort=buckets,
+                    x_title="review length (words)",
+                    y_title="test reviews",
+                    title="Test reviews per length: fewer reviews, wider intervals",
+                    height=220,
+                    elem_id="reviews-by-length",
+                )
+                length_table_view = gr.Dataframe(label="Accuracy [95% CI] and reviews per length", interactive=False, elem_id="length-table")
+                overall_view = gr.Dataframe(label="Overall (test split)", interactive=False, elem_id="overall")
+            with gr.Tab("Training curves", id="curves"):
+                curve_views = [
+                    gr.LinePlot(
+                        x="epoch",
+                        y=metric,
+                        color="series",
+                        color_map=_series_colors((" validation", " train")),
+                        colors_in_legend=[f"{name} {split}" for name in names for split in ("validation", "train")],
+                        sort=epoch_labels(curves),
+                        x_title="epoch",
+                        color_title="model and split",
+                        title=f"{metric} per epoch (darker: validation, lighter: train)",
+                        height=300,
+                        elem_id=f"curves-{metric}",
+                    )
+                    for metric in ("accuracy", "loss")
+                ]
+
+        button.click(
+            lambda text: run_comparison(models, text),
+            inputs=[review],
+            outputs=[notice, results, trajectory, *token_views],
+            api_name="compare",
+            concurrency_limit=COMPARE_CONCURRENCY,
+        )
+        app.load(
+            lambda: (length_plot, counts, length_rows, overall),
+            outputs=[length_plot_view, counts_view, length_table_view, overall_view],
+            api_name="accuracy_by_length",
+            concurrency_limit=TABLES_CONCURRENCY,
+        )
+        app.load(
+            lambda: (curves, curves),
+            outputs=curve_views,
+            api_name="training_curves",
+            concurrency_limit=TABLES_CONCURRENCY,
+        )
+    return app.queue(default_concurrency_limit=COMPARE_CONCURRENCY, max_size=QUEUE_SIZE)
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser.")
+    parser.add_argument("--artifacts", default=comparing.DEFAULT_ARTIFACTS, help="artifacts folder written by `python -m sentiment train` (default: artifacts)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    print(f"loading models from {arguments.artifacts}", flush=True)
+    models = comparing.load_models(arguments.artifacts)
+    for cell_type, reason in models.failures.items():
+        print(f"{comparing.model_name(cell_type)} not loaded: {reason}", file=sys.stderr, flush=True)
+    build_app(models).launch(
+        server_name=arguments.host,
+        server_port=arguments.port,
+        ssr_mode=False,
+        footer_links=["api", "gradio", "settings"],
+        run_history=False,  # reviews stay out of the browser's storage
+    )
+
+
+if __name__ == "__main__":
+    main()

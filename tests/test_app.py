@@ -1,0 +1,333 @@
+"""The comparison app, run for real: `python app.py` in a subprocess on a free port,
+called through gradio_client and driven in headless Chromium.
+
+The browser test needs Debian's chromium at /usr/bin/chromium and the
+Playwright Python client (never Playwright's own browser download). Without
+them it is skipped, except under CI=true, where it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+import app as comparison_app
+from sentiment import compare as comparing
+from sentiment.artifacts import read_json
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MODEL_NAMES = ["SimpleRNN", "LSTM", "GRU"]
+STARTUP_SECONDS = 180
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_app(artifacts: Path, log_path: Path):
+    """Starts `python app.py` and waits until it serves its config; returns (process, url)."""
+    port = _free_port()
+    log = open(log_path, "w")
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--artifacts", str(artifacts), "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.close()
+            pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/config", timeout=2).status_code == 200:
+                return process, url, log
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    log.close()
+    pytest.fail(f"app.py did not answer within {STARTUP_SECONDS} s:\n{log_path.read_text()[-3000:]}")
+
+
+def _stop_app(process, log) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_artifacts, tmp_path_factory):
+    process, url, log = _start_app(tiny_artifacts, tmp_path_factory.mktemp("app") / "app.log")
+    yield url
+    _stop_app(process, log)
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url + "/", verbose=False)
+
+
+def _status_text(url: str) -> str:
+    config = httpx.get(f"{url}/config", timeout=10).json()
+    (status,) = [c["props"]["value"] for c in config["components"] if c.get("props", {}).get("elem_id") == "status"]
+    return status
+
+
+def _compare_raw(url: str, text_json: str) -> dict:
+    """Calls the compare endpoint through the queue with a hand-written JSON body.
+
+    gradio_client cannot send what this sends: JSON escapes of lone
+    surrogates (invalid Unicode) that any other client may send.
+    """
+    config = httpx.get(f"{url}/config", timeout=10).json()
+    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "compare")
+    session = uuid.uuid4().hex
+    body = f'{{"data": [{text_json}], "fn_index": {fn_index}, "session_hash": "{session}", "event_data": null, "trigger_id": null}}'
+    httpx.post(f"{url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10).raise_for_status()
+    with httpx.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=60) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[len("data:") :])
+                if message.get("msg") == "process_completed":
+                    return message
+    raise AssertionError("the queue closed without completing the request")
+
+
+# --- Through gradio_client, against the running app --------------------------
+
+
+def test_compare_endpoint_returns_all_three_models(client, tiny_artifacts):
+    text = "the movie was wonderful and the plot was good"
+    notice, results, trajectory, *token_views = client.predict(text, api_name="/compare")
+    assert notice == "The review has 9 words; the models read only the last 8, the rest is marked as not read."
+    assert results["headers"] == ["model", "P(positive)", "label", "time (ms)"]
+    assert [row[0] for row in results["data"]] == MODEL_NAMES
+    for (_, probability, label, milliseconds), cell in zip(results["data"], ("simple_rnn", "lstm", "gru")):
+        assert 0 <= probability <= 1 and label == ("positive" if probability >= 0.5 else "negative") and milliseconds > 0
+    assert results["data"][1][1] > 0.5  # the tiny LSTM learned "wonderful"/"good"
+
+    points = [dict(zip(trajectory["columns"], row)) for row in trajectory["data"]]
+    assert {point["model"] for point in points} == set(MODEL_NAMES)
+    lstm = [point for point in points if point["model"] == "LSTM"]
+    assert [point["token"] for point in lstm] == list(range(1, 9))  # 9 words, the tiny models read the last 8
+    assert lstm[-1]["P(positive)"] == pytest.approx(results["data"][1][1], abs=1e-4)
+
+    assert len(token_views) == 3
+    first_words = [span["token"] for span in token_views[0]]
+    assert first_words[0] == "the" and token_views[0][0]["class_or_confidence"] == comparing.NOT_READ
+
+
+def test_compare_endpoint_explains_empty_text(client):
+    notice, results, trajectory, *token_views = client.predict("  \n ", api_name="/compare")
+    assert notice == comparing.EMPTY_REVIEW_MESSAGE
+    assert results["data"] == [] and trajectory["data"] == [] and token_views == [None, None, None]
+
+
+def test_compare_endpoint_cuts_long_text_on_the_server_and_says_so(client):
+    text = "great movie " * 5000  # 60,000 characters
+    notice, results, *_ = client.predict(text, api_name="/compare")
+    assert f"cut to its first {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
+    assert len(results["data"]) == 3
+
+
+@pytest.mark.parametrize(
+    "text_json",
+    [
+        r'"bad \ud800 movie \udfff"',  # lone surrogates: invalid Unicode
+        json.dumps("😀🎬 电影很好 الفيلم رائع nul\x00byte \ufffd"),
+        json.dumps('<script>alert(1)</script><img src=x onerror="alert(2)"> great'),
+    ],
+)
+def test_awkward_text_never_crashes_a_request(app_url, text_json):
+    message = _compare_raw(app_url, text_json)
+    assert message["success"], message
+    _, results, _, *token_views = message["output"]["data"]
+    assert [row[0] for row in results["data"]] == MODEL_NAMES
+    words = [span["token"] for view in token_views for span in view]
+    assert not any("<" in word or ">" in word for word in words)  # markup never reaches the page as markup
+
+
+def test_length_endpoint_serves_the_saved_evaluation(client, tiny_artifacts):
+    plot, counts, table, overall = client.predict(api_name="/accuracy_by_length")
+    points = [dict(zip(plot["columns"], row)) for row in plot["data"]]
+    metrics = read_json(tiny_artifacts / "lstm" / "metrics.json")["test"]
+    buckets = [bucket for bucket in metrics["by_length"] if bucket["count"]]
+    lstm = [point for point in points if point["series"] == "LSTM"]
+    assert [point["words"] for point in lstm] == [bucket["bucket"] for bucket in buckets]
+    np.testing.assert_allclose([point["value"] for point in lstm], [bucket["accuracy"] for bucket in buckets])
+    low = [point["value"] for point in points if point["series"] == "LSTM 95% CI low"]
+    np.testing.assert_allclose(low, [bucket["ci_low"] for bucket in buckets])
+    assert [row[1] for row in counts["data"]] == [bucket["count"] for bucket in buckets]
+    assert table["headers"] == ["words", "reviews", *MODEL_NAMES] and len(table["data"]) == len(buckets)
+    assert [row[0] for row in overall["data"]] == MODEL_NAMES
+    assert overall["data"][1][1] == pytest.approx(metrics["accuracy"], abs=1e-4)
+
+
+def test_curves_endpoint_serves_the_saved_histories(client, tiny_artifacts):
+    accuracy_plot, loss_plot = client.predict(api_name="/training_curves")
+    history = read_json(tiny_artifacts / "gru" / "history.json")
+    points = [dict(zip(accuracy_plot["columns"], row)) for row in accuracy_plot["data"]]
+    gru_validation = [point["accuracy"] for point in points if point["series"] == "GRU validation"]
+    np.testing.assert_allclose(gru_validation, history["val_accuracy"])
+    assert loss_plot["columns"] == accuracy_plot["columns"]
+
+
+def test_the_page_lists_the_loaded_models(app_url):
+    assert "**SimpleRNN, LSTM, GRU**" in _status_text(app_url)
+
+
+def test_without_artifacts_the_app_starts_and_says_how_to_train(tmp_path):
+    process, url, log = _start_app(tmp_path / "artifacts", tmp_path / "app.log")
+    try:
+        status = _status_text(url)
+        assert f"python -m sentiment train --output {tmp_path / 'artifacts'}" in status
+        message = _compare_raw(url, '"a fine film"')
+        notice, results, *_ = message["output"]["data"]
+        assert "No model is loaded; train them first with" in notice
+        assert [row[2] for row in results["data"]] == ["not loaded"] * 3
+    finally:
+        _stop_app(process, log)
+
+
+# --- The app's pieces, in process ---------------------------------------------
+
+
+def test_the_default_folder_gets_the_plain_train_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status = comparison_app.status_markdown(comparing.load_models("artifacts"))
+    assert "```\npython -m sentiment train\n```" in status
+
+
+def test_a_failed_model_is_named_with_its_reason_and_the_others_answer(tiny_artifacts, tmp_path):
+    for cell in ("simple_rnn", "lstm", "gru"):
+        shutil.copytree(tiny_artifacts / cell, tmp_path / cell)
+    (tmp_path / "gru" / "manifest.json").unlink()  # as if training had been killed
+    models = comparing.load_models(tmp_path, warm_up=False)
+    status = comparison_app.status_markdown(models)
+    assert "**SimpleRNN, LSTM**" in status and "**GRU is not loaded**" in status
+    assert "has no manifest" in status and "training did not finish there" in status
+    _, results, trajectory, *token_views = comparison_app.run_comparison(models, "good film")
+    assert results["label"].tolist()[2] == "not loaded" and set(trajectory["model"]) == {"SimpleRNN", "LSTM"}
+    assert token_views[2] is None and token_views[0]
+
+
+def test_concurrency_and_queue_are_bounded(tiny_artifacts):
+    demo = comparison_app.build_app(comparing.load_models(tiny_artifacts, warm_up=False))
+    assert demo._queue.max_size == comparison_app.QUEUE_SIZE
+    limits = {fn.api_name: fn.concurrency_limit for fn in demo.fns.values()}
+    assert limits["compare"] == comparison_app.COMPARE_CONCURRENCY == 1
+
+
+# --- In a real browser ----------------------------------------------------------
+
+
+@pytest.fixture
+def sync_playwright():
+    """The Playwright client, or a skip (a failure under CI=true) naming what is missing."""
+    try:
+        from playwright.sync_api import sync_playwright as client
+    except ImportError:
+        client = None
+    missing = "the playwright Python client is not installed" if client is None else None
+    if missing is None and not CHROMIUM.exists():
+        missing = f"{CHROMIUM} is missing (apt-get install chromium)"
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing}; CI=true requires the browser test to run")
+        pytest.skip(missing)
+    return client
+
+
+def _table_rows(page, selector: str):
+    """A Gradio Dataframe's data rows (ARIA rows holding grid cells, not the header)."""
+    return page.locator(f"{selector} [role=row]").filter(has=page.get_by_role("gridcell"))
+
+
+def _screenshot_folder(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SCREENSHOT_DIR", tmp_path / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_browser_compares_a_review_and_draws_the_plots(sync_playwright, app_url, tmp_path):
+    screenshots = _screenshot_folder(tmp_path)
+    review = '<img src=x onerror="window.__injected = 1"><b>The movie was wonderful</b> and the plot was good'
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),  # a fresh user-data-dir
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(app_url)
+            button = page.get_by_role("button", name="Compare the three models")
+            button.wait_for()
+            assert page.locator("#trajectory .vega-embed").count() == 0  # nothing drawn before the click
+
+            page.locator("#review textarea").fill(review)
+            button.click()
+            rows = _table_rows(page, "#results")
+            rows.nth(2).wait_for()
+            assert rows.count() == 3
+            for index, name in enumerate(MODEL_NAMES):
+                cells = rows.nth(index).get_by_role("gridcell").all_inner_texts()
+                assert cells[0].strip() == name and cells[2].strip() in ("positive", "negative")
+                assert 0 <= float(cells[1]) <= 1 and float(cells[3]) > 0
+            lines = page.locator("#trajectory .mark-line.role-mark path")
+            lines.nth(2).wait_for()
+            assert lines.count() == 3  # one line per model
+            assert page.locator("#tokens-lstm").get_by_text("wonderful", exact=True).count() == 1
+
+            # The review's HTML is text: nothing ran, nothing was rendered as markup.
+            assert page.evaluate("window.__injected") is None
+            assert page.locator("img[src='x']").count() == 0
+            assert page.locator("#review textarea").input_value() == review
+            page.screenshot(path=str(screenshots / "compare.png"), full_page=True)
+
+            page.get_by_role("tab", name="Accuracy by review length").click()
+            length_lines = page.locator("#accuracy-by-length .mark-line.role-mark path")
+            # Attached, not visible: the tiny test set fills one length bucket, a line of one point.
+            length_lines.nth(8).wait_for(state="attached")
+            assert length_lines.count() == 9  # accuracy and both interval bounds for three models
+            assert "review length (words): 0-99" in length_lines.first.get_attribute("aria-label")
+            assert _table_rows(page, "#overall").count() == 3
+            page.screenshot(path=str(screenshots / "accuracy_by_length.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (screenshots / "compare.png").stat().st_size > 10_000
