@@ -1,0 +1,80 @@
+"""Server-side latency of the app's compare action for one review, all three models.
+
+    python benchmarks/compare_latency.py --artifacts artifacts [--words 250] [--repeats 50]
+
+Times what the app runs per click (`app.run_comparison`: three models read
+the review token by token, then the tables and plot data are built), after
+loading and warming the models as the app does at start. Gradio's own queue
+and network time are not included. The review is the first `--words` words
+of the long IMDB example kept in sentiment/examples.json, so no dataset is
+needed. Prints the median with the command, machine and date that produced it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import app  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
+from sentiment import compare as comparing  # noqa: E402
+from sentiment.train import machine_description  # noqa: E402
+
+TARGET_MILLISECONDS = 300
+
+
+def review_of(words: int) -> str:
+    """The first `words` words of the long example review (repeated if it is shorter)."""
+    long_review = next(example for example in comparing.example_reviews() if example["name"] == "long")["text"].split()
+    return " ".join((long_review * (words // len(long_review) + 1))[:words])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--artifacts", default=comparing.DEFAULT_ARTIFACTS, help="artifacts folder (default: artifacts)")
+    parser.add_argument("--words", type=int, default=250, help="review length in words (default: 250)")
+    parser.add_argument("--repeats", type=int, default=50, help="timed runs (default: 50)")
+    arguments = parser.parse_args(argv)
+
+    models = comparing.load_models(arguments.artifacts)
+    if models.failures:
+        for cell_type, reason in models.failures.items():
+            print(f"{comparing.model_name(cell_type)} not loaded: {reason}", file=sys.stderr)
+        return 2
+    text = review_of(arguments.words)
+    app.run_comparison(models, text)  # one more warm-up through the whole handler
+
+    totals, per_model = [], {cell_type: [] for cell_type in models.predictors}
+    for _ in range(arguments.repeats):
+        start = time.perf_counter()
+        app.run_comparison(models, text)
+        totals.append(time.perf_counter() - start)
+        for cell_type, result in comparing.compare(models, text).results.items():
+            per_model[cell_type].append(result.seconds)
+
+    machine = machine_description()
+    median = 1000 * statistics.median(totals)
+    print(f"command: {shlex.join(['python', *sys.argv])}")
+    print(f"date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")
+    print(f"machine: {machine['cpu']}, {machine['cpu_count']} CPU cores, GPUs: {', '.join(machine['gpus']) or 'none'}; "
+          f"Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}")
+    print(f"load average (1, 5, 15 min) after the runs: {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
+    first = next(iter(models.predictors.values()))
+    print(f"review: {arguments.words} words; models read at most {first.sequence_length} tokens; {arguments.repeats} runs")
+    for cell_type, seconds in per_model.items():
+        print(f"  {comparing.model_name(cell_type):<10} median {1000 * statistics.median(seconds):6.1f} ms (read: vectorize + P(positive) after each token)")
+    print(f"compare action, all three models: median {median:.1f} ms, "
+          f"p90 {1000 * statistics.quantiles(totals, n=10)[-1]:.1f} ms, min {1000 * min(totals):.1f} ms "
+          f"(target < {TARGET_MILLISECONDS} ms: {'met' if median < TARGET_MILLISECONDS else 'missed'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
