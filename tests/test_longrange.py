@@ -62,9 +62,10 @@ def _fake_result(runs):
     machine = {"cpu": "test CPU", "cpu_count": 2, "gpus": [], "python": "3", "tensorflow": "2", "keras": "3"}
     config = to_dict(LongRangeConfig(distances=(5, 20), cell_types=("simple_rnn", "lstm")))
     runs = [
-        {"distance": d, "cell_type": c, "seed": s, "accuracy": a, "ci_low": a - 0.01, "ci_high": a + 0.01, "wall_seconds": 1.5}
+        {"distance": d, "cell_type": c, "seed": s, "accuracy": a, "ci_low": a - 0.01, "ci_high": a + 0.01, "wall_seconds": 1.5,
+         "test_positive_share": 0.46}
         for d, c, s, a in runs
-    ]
+    ]  # fmt: skip
     return {"config": config, "chance_accuracy": 0.5, "command": "python -m sentiment long-range", "machine": machine,
             "started_at": "today", "wall_seconds": 60.0, "runs": runs}  # fmt: skip
 
@@ -87,6 +88,14 @@ def test_markdown_shows_every_seed():
     assert seeds == [0, 1]
     np.testing.assert_array_equal(accuracy, [[[1.0, 0.5]]])
     assert "| 5 | 75.0% (100.0%, 50.0%) |" in results_markdown(result)
+    assert "Worse than any constant guess" not in results_markdown(result)
+
+
+def test_markdown_flags_runs_worse_than_a_constant_guess():
+    # With 46% positives, always answering "positive" scores 46%: 46% [45, 47]
+    # below chance is what a constant guess gets; 10% [9, 11] is worse than any.
+    markdown = results_markdown(_fake_result([(5, "lstm", 0, 0.46), (20, "lstm", 3, 0.1)]))
+    assert "Worse than any constant guess (the whole 95% interval under the test set's minority-class share): LSTM at T=20 (seed 3)." in markdown
 
 
 @pytest.mark.slow
@@ -101,6 +110,7 @@ def test_tiny_sweep_through_the_cli(tmp_path):
     assert [(run["distance"], run["cell_type"]) for run in values["runs"]] == [(d, c) for d in (2, 4) for c in CELL_TYPES]
     for run in values["runs"]:
         assert 0.0 <= run["accuracy"] <= 1.0 and run["test_sequences"] == 32 and run["wall_seconds"] > 0 and run["seed"] == 0
+        assert 0.0 < run["test_positive_share"] < 1.0
         assert run["data_seeds"] == {"train": [0, run["distance"], 0], "test": [0, run["distance"], 1]}
         assert len(run["train_loss"]) == 1 and np.isfinite(run["train_loss"][0])
     assert values["config"]["train_sequences"] == 64 and values["machine"]["cpu_count"] >= 1 and values["load_average"]["start"] >= 0
