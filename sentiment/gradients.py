@@ -261,7 +261,13 @@ def gradient_flow(
     sample_cache: dict[str, data.Reviews] = {}
     cells: dict[str, Any] = {}
     for cell_type, artifact in artifacts_by_cell.items():
-        entry: dict[str, Any] = {"artifact": str(artifact.folder)}
+        entry: dict[str, Any] = {
+            "artifact": str(artifact.folder),
+            # Which training run the curves describe.
+            "trained_at": artifact.metrics.get("finished_at"),
+            "test_accuracy": artifact.metrics.get("test", {}).get("accuracy"),
+            "sequence_length": artifact.config.data.sequence_length,
+        }
         if sample_size > 0:
             key = repr((artifact.config.data, artifact.config.train.seed))
             if key not in sample_cache:
@@ -315,7 +321,9 @@ def gradient_flow_markdown(result: dict[str, Any], plot_file: str | None = "grad
         "",
     ]
     for cell, entry in result["cells"].items():
-        parts.append(f"- {CELL_NAMES.get(cell, cell)}: `{entry['artifact']}`" + (f", {entry['sample_size']} test reviews (seed {result['sample_seed']})" if "average" in entry else ""))
+        trained = f" (trained {entry['trained_at']}, test accuracy {100 * entry['test_accuracy']:.1f}%)" if entry.get("test_accuracy") is not None else ""
+        sample = f"; {entry['sample_size']} test reviews (seed {result['sample_seed']})" if "average" in entry else ""
+        parts.append(f"- {CELL_NAMES.get(cell, cell)}: `{entry['artifact']}`{trained}, {entry['sequence_length']} tokens at most{sample}")
     averages = curves(result, "average", "geometric_mean")
     if averages:
         counts = next(iter(result["cells"].values()))["average"]["count"]

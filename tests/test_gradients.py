@@ -125,3 +125,14 @@ def test_cli_writes_the_figure_and_the_numbers(tiny_artifacts, tmp_path):
     assert (tmp_path / "gradients.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (tmp_path / "gradients.md").read_text()
     assert "| steps before the end | reviews | SimpleRNN | LSTM | GRU |" in markdown and "python -m sentiment gradients" in markdown
+
+
+@pytest.mark.parametrize("options", [{"bidirectional": True}, {"pooling": "mean", "num_layers": 2}])
+def test_other_architectures_keep_padding_out(options):
+    # The split reruns every layer after the embedding with the mask by hand;
+    # stacked, bidirectional and pooled models must see exactly what model(ids) sees.
+    model = build_classifier(ModelConfig(cell_type="gru", embedding_dim=4, units=4, **options), 16)
+    norms = embedding_gradient_norms(model, IDS[:, :6] % 16, LABELS)
+    alone = embedding_gradient_norms(model, IDS[:1, :5], LABELS[:1])
+    np.testing.assert_allclose(norms[0, :5], alone[0], rtol=1e-5)
+    assert np.isnan(norms[0, 5])
