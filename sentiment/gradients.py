@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import weakref
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -75,6 +76,47 @@ def _forward_from_embedding(body: Sequence[keras.layers.Layer], head: keras.laye
     return (keras.ops.matmul(x, head.kernel) + head.bias)[:, 0]
 
 
+# One traced function per model, reused across calls (the app scores one
+# review per request); weak keys let a model and its graph be freed together.
+_GRADIENT_FUNCTIONS: "weakref.WeakKeyDictionary[keras.Model, tuple[Callable, Callable]]" = weakref.WeakKeyDictionary()
+
+
+def _traced_functions(model: keras.Model) -> tuple[Callable, Callable]:
+    """The model's traced gradient function and its traced forward pass.
+
+    `gradients(ids, targets)` returns (norms <float64>[batch, time],
+    P(positive) <float32>[batch]) from the model split at its embedding; a
+    target of -1 stands for the model's own decision (P >= 0.5).
+    `forward(ids)` is `model(ids)` itself, to check the split against.
+    """
+    if model in _GRADIENT_FUNCTIONS:
+        return _GRADIENT_FUNCTIONS[model]
+    embedding, body, head = _split_model(model)
+
+    @tf.function(reduce_retracing=True)
+    def gradients(ids: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        mask = tf.not_equal(ids, data.PADDING_ID)
+        embedded = embedding(ids)
+        with tf.GradientTape() as tape:
+            tape.watch(embedded)
+            logits = _forward_from_embedding(body, head, embedded, mask)
+        targets = tf.where(targets < 0.0, tf.cast(logits >= 0.0, tf.float32), targets)
+        # d loss / d logit = P - y, written as sigmoid(+-logit) so that a
+        # confident review keeps its tiny value (1 - P rounds to 0 in
+        # float32, and Grappler's rewrite of the fused loss flushes it too).
+        # One loss per review: each review's gradient is its own loss's.
+        loss_by_logit = (1.0 - targets) * tf.sigmoid(logits) - targets * tf.sigmoid(-logits)
+        gradient = tape.gradient(logits, embedded, output_gradients=loss_by_logit)
+        # In float64: squaring float32 components below 1e-19 would underflow.
+        norms = tf.norm(tf.cast(gradient, tf.float64), axis=-1)
+        return norms, tf.sigmoid(logits)
+
+    model_reference = weakref.ref(model)  # a strong one would keep the weak key alive forever
+    forward = tf.function(lambda ids: model_reference()(ids, training=False)[:, 0], reduce_retracing=True)
+    _GRADIENT_FUNCTIONS[model] = (gradients, forward)
+    return gradients, forward
+
+
 def embedding_gradient_norms(
     model: keras.Model,
     token_ids: np.ndarray,
@@ -100,43 +142,30 @@ def embedding_gradient_norms(
         SentimentError: the model is not an Embedding -> ... -> Dense(sigmoid)
             chain, or the split model does not reproduce `model(ids)`.
     """
+    return _norms_and_probabilities(model, token_ids, labels, batch_size)[0]
+
+
+def _norms_and_probabilities(
+    model: keras.Model, token_ids: np.ndarray, labels: np.ndarray | None, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """`embedding_gradient_norms`, plus <float32>[batch] P(positive) from the same pass."""
     token_ids = np.asarray(token_ids)
-    embedding, body, head = _split_model(model)
-
-    @tf.function(reduce_retracing=True)
-    def gradients(ids: tf.Tensor, targets: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
-        mask = tf.not_equal(ids, data.PADDING_ID)
-        embedded = embedding(ids)
-        with tf.GradientTape() as tape:
-            tape.watch(embedded)
-            logits = _forward_from_embedding(body, head, embedded, mask)
-        if targets is None:
-            targets = tf.cast(logits >= 0.0, tf.float32)
-        # d loss / d logit = P - y, written as sigmoid(+-logit) so that a
-        # confident review keeps its tiny value (1 - P rounds to 0 in
-        # float32, and Grappler's rewrite of the fused loss flushes it too).
-        # One loss per review: each review's gradient is its own loss's.
-        loss_by_logit = (1.0 - targets) * tf.sigmoid(logits) - targets * tf.sigmoid(-logits)
-        gradient = tape.gradient(logits, embedded, output_gradients=loss_by_logit)
-        # In float64: squaring float32 components below 1e-19 would underflow.
-        norms = tf.norm(tf.cast(gradient, tf.float64), axis=-1)
-        return norms, tf.sigmoid(logits)
-
-    rows = []
+    gradients, forward = _traced_functions(model)
+    rows, probabilities = [], []
     for start in range(0, len(token_ids), batch_size):
         ids = tf.constant(token_ids[start : start + batch_size], tf.int32)
-        targets = None if labels is None else tf.constant(np.asarray(labels[start : start + batch_size]), tf.float32)
-        norms, probabilities = gradients(ids, targets)
-        if start == 0:  # the split must be the model: same probabilities
-            expected = keras.ops.convert_to_numpy(model(ids, training=False)).reshape(-1)
-            if not np.allclose(probabilities.numpy(), expected, atol=1e-5):
-                raise SentimentError(f"{model.name}: the model split at its embedding does not reproduce its predictions; is it a single chain of layers?")
+        # -1 asks for the model's own decision; one signature, one trace.
+        targets = tf.fill([ids.shape[0]], -1.0) if labels is None else tf.constant(np.asarray(labels[start : start + batch_size]), tf.float32)
+        norms, batch_probabilities = gradients(ids, targets)
+        if start == 0 and not np.allclose(batch_probabilities.numpy(), forward(ids).numpy(), atol=1e-5):
+            raise SentimentError(f"{model.name}: the model split at its embedding does not reproduce its predictions; is it a single chain of layers?")
         rows.append(norms.numpy())
+        probabilities.append(batch_probabilities.numpy())
     if not rows:
-        return np.zeros(token_ids.shape, np.float64)
+        return np.zeros(token_ids.shape, np.float64), np.zeros(0, np.float32)
     norms = np.concatenate(rows)
     norms[token_ids == data.PADDING_ID] = np.nan
-    return norms
+    return norms, np.concatenate(probabilities)
 
 
 def align_to_end(values: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
@@ -219,8 +248,8 @@ def review_gradient_norms(artifact: Artifact, text: str) -> dict[str, Any]:
         decision, used as the loss target).
     """
     ids = review_token_ids(artifact, [text])
-    norms = embedding_gradient_norms(artifact.model, ids)[0]
-    probability = float(keras.ops.convert_to_numpy(artifact.model(tf.constant(ids, tf.int32), training=False))[0, 0])
+    norms, probabilities = _norms_and_probabilities(artifact.model, ids, None)
+    norms, probability = norms[0], float(probabilities[0])
     return {
         "tokens": [artifact.vocabulary[i] for i in ids[0]],
         "norms": norms,

@@ -136,3 +136,16 @@ def test_other_architectures_keep_padding_out(options):
     alone = embedding_gradient_norms(model, IDS[:1, :5], LABELS[:1])
     np.testing.assert_allclose(norms[0, :5], alone[0], rtol=1e-5)
     assert np.isnan(norms[0, 5])
+
+
+def test_reviews_of_any_length_reuse_one_traced_function(loaded):
+    # The app computes one review per request: retracing each time would cost
+    # a second per click instead of milliseconds.
+    from sentiment.gradients import _traced_functions
+
+    artifact = loaded["simple_rnn"]
+    gradients, forward = _traced_functions(artifact.model)
+    for words in (["great"], ["the", "movie", "was", "bad"], ["good", "film", "and", "story", "the", "actor"]):
+        review_gradient_norms(artifact, " ".join(words))
+    assert _traced_functions(artifact.model) == (gradients, forward)
+    assert 1 <= gradients.experimental_get_tracing_count() <= 2 and 1 <= forward.experimental_get_tracing_count() <= 2
