@@ -337,7 +337,7 @@ def curves(result: dict[str, Any], part: str, name: str) -> dict[str, np.ndarray
 
 def gradient_flow_markdown(result: dict[str, Any], plot_file: str | None = "gradients.png") -> str:
     """The averaged curves at a few distances, as a Markdown page."""
-    from sentiment.report import CELL_NAMES, _table
+    from sentiment.report import CELL_NAMES, markdown_table
 
     parts = [
         "# Gradient flow: SimpleRNN vs LSTM vs GRU",
@@ -363,7 +363,7 @@ def gradient_flow_markdown(result: dict[str, Any], plot_file: str | None = "grad
             "",
             "## Geometric mean of the gradient norm, by steps before the final token",
             "",
-            _table(
+            markdown_table(
                 ["steps before the end", "reviews", *(CELL_NAMES.get(cell, cell) for cell in averages)],
                 [[str(d), str(counts[d]), *(f"{curve[d]:.2e}" for curve in averages.values())] for d in shown],
             ),

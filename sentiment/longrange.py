@@ -317,7 +317,7 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "long_range
         result: from `run_benchmark` (or its JSON).
         plot_file: the plot's path relative to the Markdown file; None for none.
     """
-    from sentiment.report import CELL_NAMES, _table
+    from sentiment.report import CELL_NAMES, markdown_table
 
     config, machine = result["config"], result["machine"]
     distances, cells, seeds, _ = accuracy_table(result)
@@ -354,11 +354,11 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "long_range
         "",
         "## Test accuracy " + ("[95% Wilson interval]" if single else "(mean over seeds, then each seed's)"),
         "",
-        _table(["T (steps)", *names], [[str(d), *(_accuracy_cell(runs_of(d, c)) for c in cells)] for d in distances]),
+        markdown_table(["T (steps)", *names], [[str(d), *(_accuracy_cell(runs_of(d, c)) for c in cells)] for d in distances]),
         "",
         "## Wall time per run (training + evaluation" + ("" if single else ", mean over seeds") + ")",
         "",
-        _table(["T (steps)", *names], [[str(d), *(seconds(d, c) for c in cells)] for d in distances]),
+        markdown_table(["T (steps)", *names], [[str(d), *(seconds(d, c) for c in cells)] for d in distances]),
         "",
     ]
     below = [run for run in result["runs"] if "test_positive_share" in run and run["ci_high"] < _constant_guess_floor(run)]

@@ -21,7 +21,8 @@ def _interval(entry: dict[str, Any]) -> str:
     return f"{_percent(entry['accuracy'])} [{_percent(entry['ci_low'])}, {_percent(entry['ci_high'])}]"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured Markdown table; cells are already formatted strings."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
@@ -52,7 +53,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "",
         "## Test set",
         "",
-        _table(
+        markdown_table(
             ["model", "test accuracy [95% CI]", "test loss", "test reviews", "parameters", "epochs (best)", "training time", "train samples/s"],
             [
                 [
@@ -83,7 +84,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     first = next(iter(models.values()))
     buckets = [b["bucket"] for b in first["test"]["by_length"]]
     parts.append(
-        _table(
+        markdown_table(
             ["words", "reviews", *names],
             [
                 [bucket, f"{first['test']['by_length'][i]['count']:,}", *(_interval(m["test"]["by_length"][i]) for m in models.values())]
@@ -96,7 +97,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "",
         f"## Truncated (more than {sequence_length} words) vs not truncated",
         "",
-        _table(
+        markdown_table(
             ["reviews", "count", *names],
             [
                 [label, f"{first['test']['by_truncation'][key]['count']:,}", *(_interval(m["test"]["by_truncation"][key]) for m in models.values())]
