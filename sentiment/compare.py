@@ -22,7 +22,7 @@ from sentiment.config import CELL_TYPES
 from sentiment.data import LABEL_NAMES
 from sentiment.errors import SentimentError
 from sentiment.predict import Predictor, Reading
-from sentiment.report import CELL_NAMES
+from sentiment.report import model_name
 
 DEFAULT_ARTIFACTS = "artifacts"
 # Longer than any IMDB review (the longest has 13,704 characters) and far more
@@ -195,10 +195,6 @@ def _reading_notices(reading: Reading) -> list[str]:
 
 
 # --- DataFrames for the app -------------------------------------------------
-
-
-def model_name(cell_type: str) -> str:
-    return CELL_NAMES.get(cell_type, cell_type)
 
 
 def results_frame(models: LoadedModels, comparison: Comparison) -> pd.DataFrame:

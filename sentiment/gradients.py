@@ -337,7 +337,7 @@ def curves(result: dict[str, Any], part: str, name: str) -> dict[str, np.ndarray
 
 def gradient_flow_markdown(result: dict[str, Any], plot_file: str | None = "gradients.png") -> str:
     """The averaged curves at a few distances, as a Markdown page."""
-    from sentiment.report import CELL_NAMES, markdown_table
+    from sentiment.report import markdown_table, model_name
 
     parts = [
         "# Gradient flow: SimpleRNN vs LSTM vs GRU",
@@ -352,7 +352,7 @@ def gradient_flow_markdown(result: dict[str, Any], plot_file: str | None = "grad
     for cell, entry in result["cells"].items():
         trained = f" (trained {entry['trained_at']}, test accuracy {100 * entry['test_accuracy']:.1f}%)" if entry.get("test_accuracy") is not None else ""
         sample = f"; {entry['sample_size']} test reviews (seed {result['sample_seed']})" if "average" in entry else ""
-        parts.append(f"- {CELL_NAMES.get(cell, cell)}: `{entry['artifact']}`{trained}, {entry['sequence_length']} tokens at most{sample}")
+        parts.append(f"- {model_name(cell)}: `{entry['artifact']}`{trained}, {entry['sequence_length']} tokens at most{sample}")
     averages = curves(result, "average", "geometric_mean")
     if averages:
         counts = next(iter(result["cells"].values()))["average"]["count"]
@@ -364,7 +364,7 @@ def gradient_flow_markdown(result: dict[str, Any], plot_file: str | None = "grad
             "## Geometric mean of the gradient norm, by steps before the final token",
             "",
             markdown_table(
-                ["steps before the end", "reviews", *(CELL_NAMES.get(cell, cell) for cell in averages)],
+                ["steps before the end", "reviews", *(model_name(cell) for cell in averages)],
                 [[str(d), str(counts[d]), *(f"{curve[d]:.2e}" for curve in averages.values())] for d in shown],
             ),
         ]

@@ -317,11 +317,11 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "long_range
         result: from `run_benchmark` (or its JSON).
         plot_file: the plot's path relative to the Markdown file; None for none.
     """
-    from sentiment.report import CELL_NAMES, markdown_table
+    from sentiment.report import markdown_table, model_name
 
     config, machine = result["config"], result["machine"]
     distances, cells, seeds, _ = accuracy_table(result)
-    names = [CELL_NAMES.get(cell, cell) for cell in cells]
+    names = [model_name(cell) for cell in cells]
 
     def runs_of(distance: int, cell: str) -> list[dict[str, Any]]:
         found = [run for run in result["runs"] if run["distance"] == distance and run["cell_type"] == cell]
@@ -363,7 +363,7 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "long_range
     ]
     below = [run for run in result["runs"] if "test_positive_share" in run and run["ci_high"] < _constant_guess_floor(run)]
     if below:
-        listed = ", ".join(f"{CELL_NAMES.get(run['cell_type'], run['cell_type'])} at T={run['distance']} (seed {run['seed']})" for run in below)
+        listed = ", ".join(f"{model_name(run['cell_type'])} at T={run['distance']} (seed {run['seed']})" for run in below)
         parts += [
             f"Worse than any constant guess (the whole 95% interval under the test set's minority-class share): {listed}. "
             "Such predictions still depend on the signal, inverted: the state carried the bit, but the budget ran out "

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sentiment import artifacts
-from sentiment.report import CELL_NAMES
+from sentiment.report import model_name
 
 # One colour per cell across every figure of the project.
 CELL_COLOURS = {"simple_rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
@@ -60,7 +60,7 @@ def plot_gradient_norms(
             curve = np.asarray(curve, np.float64)
             steps = np.arange(len(curve))
             shown = np.isfinite(curve) & (curve > 0)
-            axis.plot(steps[shown], curve[shown], label=CELL_NAMES.get(cell_type, cell_type), color=CELL_COLOURS.get(cell_type), linewidth=1.4)
+            axis.plot(steps[shown], curve[shown], label=model_name(cell_type), color=CELL_COLOURS.get(cell_type), linewidth=1.4)
         axis.set_yscale("log")
         axis.invert_xaxis()  # reading order: the final token on the right
         axis.set_xlabel("steps before the final token")
@@ -95,7 +95,7 @@ def plot_long_range(distances: Sequence[int], accuracy: Mapping[str, np.ndarray]
         colour = CELL_COLOURS.get(cell_type)
         runs = np.isfinite(values).sum(axis=1)
         mean = np.where(runs > 0, np.nansum(values, axis=1) / np.maximum(runs, 1), np.nan)  # NaN where nothing ran
-        axis.plot(distances, mean, marker="o", label=CELL_NAMES.get(cell_type, cell_type), color=colour)
+        axis.plot(distances, mean, marker="o", label=model_name(cell_type), color=colour)
         if values.shape[1] > 1:
             for seed_values in values.T:
                 axis.scatter(distances, seed_values, color=colour, alpha=0.35, s=14)

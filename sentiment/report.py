@@ -11,6 +11,11 @@ from typing import Any
 CELL_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
+def model_name(cell_type: str) -> str:
+    """How a cell type is written for readers: "lstm" -> "LSTM"."""
+    return CELL_NAMES.get(cell_type, cell_type)
+
+
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
@@ -35,7 +40,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     run = summary["run"]
     if not models:
         return "# Results\n\nNo model has finished training yet.\n"
-    names = [CELL_NAMES.get(cell, cell) for cell in models]
+    names = [model_name(cell) for cell in models]
     parts = [
         "# Results: SimpleRNN vs LSTM vs GRU on IMDB",
         "",
