@@ -38,6 +38,7 @@ _OVERRIDES = [
     ("--monitor", "train", "monitor", str, "validation figure for the best epoch and early stopping: val_accuracy or val_loss"),
     ("--patience", "train", "patience", int, "early-stopping patience in epochs"),
     ("--seed", "train", "seed", int, "random seed"),
+    ("--bucket-window", "train", "bucket_window", int, "batches per length-sorting window when bucketing"),
 ]
 
 
@@ -96,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", default="artifacts", help="artifacts folder (default: artifacts)")
     train.add_argument("--no-download", action="store_true", help="never download IMDB; fail if it is not in TFDS_DATA_DIR")
     train.add_argument("--bidirectional", action="store_true", help="wrap recurrent layers in Bidirectional")
+    train.add_argument(
+        "--no-length-bucketing", action="store_true", help="pad every batch to --sequence-length instead of batching reviews of similar length"
+    )
     for flag, _, _, kind, help_text in _OVERRIDES:
         train.add_argument(flag, type=kind, help=help_text)
 
@@ -138,6 +142,8 @@ def _configs(args: argparse.Namespace):
         sections["data"]["download"] = False
     if args.bidirectional:
         sections["model"]["bidirectional"] = True
+    if args.no_length_bucketing:
+        sections["train"]["length_bucketing"] = False
     from sentiment.errors import SentimentError
 
     try:

@@ -131,11 +131,30 @@ def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> N
     )
 
 
-def _dataset(token_ids: np.ndarray, labels: np.ndarray, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
-    dataset = tf.data.Dataset.from_tensor_slices((token_ids, labels.astype(np.float32)))
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def _batches(token_ids: np.ndarray, labels: np.ndarray, config: TrainConfig, shuffle_seed: int | None) -> tf.data.Dataset:
+    window = config.bucket_window if config.length_bucketing else None
+    return data.batched_dataset(token_ids, labels, config.batch_size, shuffle_seed, window)
+
+
+def predict_probabilities(model: keras.Model, token_ids: np.ndarray, length_bucketing: bool, verbose: int = 0, batch_size: int = 256) -> np.ndarray:
+    """P(positive) for every review, in the order given.
+
+    With `length_bucketing` the reviews are predicted from shortest to
+    longest, each batch padded only to its longest review, and the results
+    put back in the original order: the same figures for a fraction of the
+    recurrent steps.
+
+    Returns:
+        <float32>[n].
+    """
+    labels = np.zeros(len(token_ids), np.float32)  # unused by predict
+    if not length_bucketing:
+        return model.predict(data.batched_dataset(token_ids, labels, batch_size), verbose=verbose).reshape(-1)
+    order = data.length_order(token_ids)
+    sorted_probabilities = model.predict(data.batched_dataset(token_ids[order], labels, batch_size, bucket_window=1), verbose=verbose).reshape(-1)
+    probabilities = np.empty_like(sorted_probabilities)
+    probabilities[order] = sorted_probabilities
+    return probabilities
 
 
 def machine_description() -> dict[str, Any]:
@@ -219,8 +238,8 @@ def _train_one(
     finished = state["epochs_done"] >= train_config.epochs or state["stopped_reason"] is not None
     if not finished:
         model.fit(
-            _dataset(arrays["train_ids"], arrays["train_labels"], train_config.batch_size, train_config.seed),
-            validation_data=_dataset(arrays["validation_ids"], arrays["validation_labels"], train_config.batch_size, None),
+            _batches(arrays["train_ids"], arrays["train_labels"], train_config, shuffle_seed=train_config.seed),
+            validation_data=_batches(arrays["validation_ids"], arrays["validation_labels"], train_config, shuffle_seed=None),
             epochs=train_config.epochs,
             initial_epoch=state["epochs_done"],
             shuffle=False,  # the dataset shuffles itself, seeded
@@ -236,9 +255,7 @@ def _train_one(
     log(f"[{cell_type}] best epoch {state['best_epoch']} of {state['epochs_done']} ({train_config.monitor} {state['best']:.4f}); evaluating on the test split")
 
     start = time.perf_counter()
-    probabilities = model.predict(
-        _dataset(arrays["test_ids"], arrays["test_labels"], 256, None), verbose=verbose
-    ).reshape(-1)
+    probabilities = predict_probabilities(model, arrays["test_ids"], train_config.length_bucketing, verbose)
     inference_seconds = time.perf_counter() - start
     history = state["history"]
     train_seconds = float(sum(history["train_seconds"]))

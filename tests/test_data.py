@@ -137,3 +137,46 @@ def test_sample_caps(tiny_csv):
 def test_tfds_missing_dataset_is_a_clear_error(tmp_path):
     with pytest.raises(SentimentError, match="IMDB \\(imdb_reviews\\) is not in"):
         data.load_tfds(str(tmp_path), download=False)
+
+
+def _ragged_reviews(count=300, longest=40, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, longest + 1, count)
+    ids = np.zeros((count, longest), np.int32)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.integers(1, 50, length)
+    return ids, rng.integers(0, 2, count)
+
+
+def test_length_bucketing_keeps_every_review_once_in_as_many_batches():
+    ids, labels = _ragged_reviews()
+    batches = list(data.batched_dataset(ids, labels, 32, shuffle_seed=3, bucket_window=4).as_numpy_iterator())
+    assert len(batches) == int(np.ceil(len(ids) / 32))  # same steps per epoch as fixed padding
+    seen = sorted((tuple(row[row != 0]), float(label)) for batch, batch_labels in batches for row, label in zip(batch, batch_labels))
+    assert seen == sorted((tuple(row[row != 0]), float(label)) for row, label in zip(ids, labels))
+    for batch, _ in batches:
+        lengths = np.count_nonzero(batch, axis=1)
+        assert batch.shape[1] == lengths.max() < ids.shape[1] or batch.shape[1] == lengths.max()
+        # Right padding only: every row is its tokens, then zeros.
+        assert all((row[:length] != 0).all() and (row[length:] == 0).all() for row, length in zip(batch, lengths))
+
+
+def test_length_bucketing_cuts_padding_and_is_seeded():
+    ids, labels = _ragged_reviews()
+    bucketed = list(data.batched_dataset(ids, labels, 32, shuffle_seed=3, bucket_window=4).as_numpy_iterator())
+    fixed = list(data.batched_dataset(ids, labels, 32, shuffle_seed=3).as_numpy_iterator())
+    assert all(batch.shape[1] == ids.shape[1] for batch, _ in fixed)
+    assert sum(batch.size for batch, _ in bucketed) < 0.75 * sum(batch.size for batch, _ in fixed)
+    again = list(data.batched_dataset(ids, labels, 32, shuffle_seed=3, bucket_window=4).as_numpy_iterator())
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(bucketed, again))
+    # Without a seed (validation), batches come in window order, sorted within each window.
+    unshuffled = list(data.batched_dataset(ids, labels, 32, bucket_window=len(ids)).as_numpy_iterator())
+    widths = [batch.shape[1] for batch, _ in unshuffled]
+    assert widths == sorted(widths)
+
+
+def test_length_order_sorts_right_padded_reviews():
+    ids, _ = _ragged_reviews(50)
+    order = data.length_order(ids)
+    lengths = np.count_nonzero(ids, axis=1)[order]
+    assert (np.diff(lengths) >= 0).all() and sorted(order) == list(range(50))

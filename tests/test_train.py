@@ -118,3 +118,27 @@ def test_best_epoch_and_early_stopping_follow_the_monitor(tmp_path, monitor, val
     assert state["epochs_done"] == (stopped_after or len(values))
     assert model.stop_training == (stopped_after is not None)
     assert (tmp_path / "best.weights.h5").exists() and (tmp_path / "state.json").exists()
+
+
+def test_length_ordered_prediction_matches_the_plain_order(tiny_artifacts):
+    import numpy as np
+
+    from sentiment.artifacts import load_artifact
+    from sentiment.train import predict_probabilities
+
+    model = load_artifact(tiny_artifacts / "lstm").model
+    rng = np.random.default_rng(0)
+    ids = np.zeros((70, 8), np.int32)
+    for row, length in enumerate(rng.integers(1, 9, 70)):
+        ids[row, :length] = rng.integers(1, 20, length)  # within the tiny vocabulary
+    plain = predict_probabilities(model, ids, length_bucketing=False, batch_size=16)
+    bucketed = predict_probabilities(model, ids, length_bucketing=True, batch_size=16)
+    np.testing.assert_allclose(bucketed, plain, atol=1e-5)
+
+
+def test_runs_with_and_without_length_bucketing_are_recorded_apart(tiny_csv, tmp_path):
+    data_config, model_config, train_config = tiny_configs(tiny_csv, epochs=1, length_bucketing=False)
+    train_models(data_config, model_config, train_config, cell_types=("gru",), output=tmp_path, verbose=0, log=lambda m: None)
+    assert json.loads((tmp_path / "run.json").read_text())["train"]["length_bucketing"] is False
+    with pytest.raises(SentimentError, match="length_bucketing"):
+        train_models(*tiny_configs(tiny_csv, epochs=1), cell_types=("gru",), output=tmp_path, verbose=0, log=lambda m: None)
