@@ -385,6 +385,9 @@ def batched_dataset(
         .unbatch()
         .ragged_batch(batch_size)
         .map(lambda batch_ids, batch_labels: (batch_ids.to_tensor(), batch_labels))
+        # Regrouping hides the batch count from tf.data; state it, so Keras
+        # shows a complete progress bar from the first epoch on.
+        .apply(tf.data.experimental.assert_cardinality(-(-len(labels) // batch_size)))
     )
     if shuffle_seed is not None:
         dataset = dataset.shuffle(bucket_window, seed=shuffle_seed + 1, reshuffle_each_iteration=True)

@@ -156,7 +156,7 @@ def test_length_bucketing_keeps_every_review_once_in_as_many_batches():
     assert seen == sorted((tuple(row[row != 0]), float(label)) for row, label in zip(ids, labels))
     for batch, _ in batches:
         lengths = np.count_nonzero(batch, axis=1)
-        assert batch.shape[1] == lengths.max() < ids.shape[1] or batch.shape[1] == lengths.max()
+        assert batch.shape[1] == lengths.max()  # padded to its own longest review only
         # Right padding only: every row is its tokens, then zeros.
         assert all((row[:length] != 0).all() and (row[length:] == 0).all() for row, length in zip(batch, lengths))
 
@@ -180,3 +180,8 @@ def test_length_order_sorts_right_padded_reviews():
     order = data.length_order(ids)
     lengths = np.count_nonzero(ids, axis=1)[order]
     assert (np.diff(lengths) >= 0).all() and sorted(order) == list(range(50))
+
+
+def test_bucketed_batches_state_their_count():
+    ids, labels = _ragged_reviews(100)
+    assert data.batched_dataset(ids, labels, 32, shuffle_seed=0, bucket_window=2).cardinality().numpy() == 4
