@@ -12,8 +12,9 @@ import os
 import shlex
 import sys
 from dataclasses import replace
+from pathlib import Path
 
-from sentiment.config import CELL_TYPES, DATA_SOURCES, POOLING_MODES, PRESETS, TRUNCATION_SIDES
+from sentiment.config import CELL_TYPES, DATA_SOURCES, POOLING_MODES, PRESETS, STRATEGIES, TRUNCATION_SIDES
 from sentiment.longrange import LongRangeConfig
 
 # Flags that override one field of a preset's configs: (flag, section, field, type, help).
@@ -25,16 +26,24 @@ _OVERRIDES = [
     ("--vocabulary-size", "data", "vocabulary_size", int, "vocabulary size, padding and [UNK] included"),
     ("--sequence-length", "data", "sequence_length", int, "tokens per review; longer reviews are truncated"),
     ("--truncation-side", "data", "truncation_side", str, f"end of long reviews to drop: {', '.join(TRUNCATION_SIDES)}"),
+    ("--dataset", "data", "dataset", str, "stream this tensorflow-datasets dataset from disk (e.g. yelp_polarity_reviews, ag_news_subset) instead of IMDB in memory"),
+    ("--text-key", "data", "text_key", str, "with --dataset: the text feature (default text)"),
+    ("--label-key", "data", "label_key", str, "with --dataset: the class label feature, two or more classes (default label)"),
+    ("--train-split", "data", "train_split", str, "with --dataset: split to train on; validation is its first --validation-fraction (default train)"),
+    ("--test-split", "data", "test_split", str, "with --dataset: split for the final evaluation (default test)"),
+    ("--validation-fraction", "data", "validation_fraction", float, "share of the training split held out for validation (default 0.1)"),
+    ("--vocabulary-samples", "data", "vocabulary_samples", int, "adapt the vocabulary on at most this many training reviews (default: all)"),
     ("--embedding-dim", "model", "embedding_dim", int, "embedding width"),
     ("--units", "model", "units", int, "recurrent units per layer and direction"),
     ("--num-layers", "model", "num_layers", int, "stacked recurrent layers"),
     ("--word-dropout-rate", "model", "word_dropout_rate", float, "share of whole words dropped in training"),
     ("--dropout-rate", "model", "dropout_rate", float, "dropout on the recurrent output"),
     ("--pooling", "model", "pooling", str, f"how the head reads the sequence: {', '.join(POOLING_MODES)}"),
-    ("--batch-size", "train", "batch_size", int, "reviews per step"),
+    ("--batch-size", "train", "batch_size", int, "reviews per step on each replica (the global batch is this times the replicas)"),
     ("--epochs", "train", "epochs", int, "maximum epochs"),
     ("--learning-rate", "train", "learning_rate", float, "Adam learning rate for the first epoch"),
     ("--learning-rate-decay", "train", "learning_rate_decay", float, "learning-rate factor per epoch (1 = constant)"),
+    ("--clipnorm", "train", "clipnorm", float, "clip each weight's gradient (summed over all replicas) to this norm"),
     ("--monitor", "train", "monitor", str, "validation figure for the best epoch and early stopping: val_accuracy or val_loss"),
     ("--patience", "train", "patience", int, "early-stopping patience in epochs"),
     ("--seed", "train", "seed", int, "random seed"),
@@ -100,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--no-length-bucketing", action="store_true", help="pad every batch to --sequence-length instead of batching reviews of similar length"
     )
+    train.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="default",
+        help="default: one device; mirrored: every GPU (or --cpu-devices) of this machine; multi-worker: the machines in TF_CONFIG",
+    )
+    train.add_argument("--cpu-devices", type=int, default=None, help="split the CPU into this many logical devices (try --strategy mirrored without GPUs)")
     for flag, _, _, kind, help_text in _OVERRIDES:
         train.add_argument(flag, type=kind, help=help_text)
 
@@ -158,6 +174,11 @@ def _configs(args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> None:
     data_config, model_config, train_config = _configs(args)  # validates before importing TensorFlow
+    from sentiment import distribute
+
+    if args.cpu_devices is not None:
+        distribute.split_cpu(args.cpu_devices)  # before anything starts TensorFlow's devices
+    strategy = distribute.make_strategy(args.strategy)  # TensorFlow asks for this early, before other ops
     from sentiment.train import train_models
 
     results = train_models(
@@ -168,7 +189,12 @@ def _train(args: argparse.Namespace) -> None:
         output=args.output,
         verbose=1 if sys.stdout.isatty() else 2,
         command=_command_line(),
+        strategy=strategy,
     )
+    worker = distribute.worker_of(strategy)
+    if not worker.is_chief:
+        print(f"\nworker {worker.index} done; its copy is in {distribute.worker_folder(Path(args.output), worker)} (the chief writes {args.output}/)")
+        return
     print(f"\nartifacts in {args.output}/ (summary: {args.output}/summary.md)")
     for result in results:
         test = result.metrics["test"]

@@ -127,13 +127,27 @@ def read_vocabulary(path: str | Path) -> list[str]:
     return Path(path).read_text(encoding="utf-8").split("\n")[:-1]
 
 
+# What a binary model's two classes are called; folders written before class
+# names were stored are binary sentiment models.
+BINARY_CLASS_NAMES = ("negative", "positive")
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """The configs a model was trained with, as stored in config.json."""
+    """The configs a model was trained with, as stored in config.json.
+
+    `class_names` come out of the data step (the dataset's label names), in
+    class-id order; two classes mean a sigmoid head giving P(class 1).
+    """
 
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
+    class_names: tuple[str, ...] = BINARY_CLASS_NAMES
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +155,7 @@ class RunConfig:
             "data": to_dict(self.data),
             "model": to_dict(self.model),
             "train": to_dict(self.train),
+            "class_names": list(self.class_names),
         }
 
     @classmethod
@@ -151,6 +166,7 @@ class RunConfig:
                 data=from_dict(DataConfig, values["data"]),
                 model=from_dict(ModelConfig, values["model"]),
                 train=from_dict(TrainConfig, values["train"]),
+                class_names=tuple(values.get("class_names", BINARY_CLASS_NAMES)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise SentimentError(f"{folder}/{CONFIG_FILE} is not a config this code understands ({error}); retrain") from None
@@ -166,6 +182,21 @@ class Artifact:
     model: Any  # keras.Model; typed loosely so this module imports without Keras
     metrics: dict[str, Any]
     history: dict[str, Any]
+
+
+def require_binary(artifact: Artifact, what: str) -> None:
+    """Refuses an n-class artifact where only binary sentiment makes sense.
+
+    Args:
+        artifact: a loaded artifact.
+        what: the tool, for the message ("the comparison app").
+    """
+    names = artifact.config.class_names
+    if len(names) != 2:
+        raise SentimentError(
+            f"{artifact.folder} is a {len(names)}-class model ({', '.join(names)}); {what} reads binary sentiment "
+            f"models only. Serve it with: python -m sentiment export --artifacts {artifact.folder.parent}"
+        )
 
 
 def load_artifact(folder: str | Path) -> Artifact:

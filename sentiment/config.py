@@ -20,6 +20,9 @@ DATA_SOURCES = ("tfds", "aclimdb", "csv")
 TRUNCATION_SIDES = ("left", "right")
 POOLING_MODES = ("last", "mean", "max")
 MONITORS = ("val_accuracy", "val_loss")
+# How training is spread over devices (see sentiment/distribute.py): one
+# device, several devices of one machine, or several machines (TF_CONFIG).
+STRATEGIES = ("default", "mirrored", "multi-worker")
 
 # Review length in words: the bucket edges used for "accuracy by length".
 # The last bucket is open-ended.
@@ -60,6 +63,18 @@ class DataConfig:
         truncation_side: which end to drop from reviews longer than
             `sequence_length`: "left" keeps the ending (where reviewers tend
             to give their verdict), "right" keeps the opening.
+        dataset: a tensorflow-datasets name (`yelp_polarity_reviews`,
+            `ag_news_subset`, ...) to stream from disk instead of loading
+            IMDB into memory. None (default) loads IMDB in memory, the path
+            behind docs/RESULTS.md. Streamed, validation is the first
+            `validation_fraction` of `train_split` (tfds shuffled it when it
+            prepared the dataset), and the caps take the first examples.
+        text_key: the dataset's text feature (streamed datasets).
+        label_key: the dataset's `ClassLabel` feature; two or more classes.
+        train_split: the split to train on (and carve validation from).
+        test_split: the split for the final evaluation.
+        vocabulary_samples: adapt the vocabulary on at most this many
+            training reviews (the first ones); None reads them all.
     """
 
     source: str = "tfds"
@@ -72,6 +87,12 @@ class DataConfig:
     vocabulary_size: int = 20_000
     sequence_length: int = 400
     truncation_side: str = "left"
+    dataset: str | None = None
+    text_key: str = "text"
+    label_key: str = "label"
+    train_split: str = "train"
+    test_split: str = "test"
+    vocabulary_samples: int | None = None
 
     def __post_init__(self) -> None:
         _require(self.source in DATA_SOURCES, f"unknown data source {self.source!r}; choose one of {', '.join(DATA_SOURCES)}")
@@ -89,6 +110,12 @@ class DataConfig:
             self.truncation_side in TRUNCATION_SIDES,
             f"truncation_side must be one of {', '.join(TRUNCATION_SIDES)}, got {self.truncation_side!r}",
         )
+        _require(self.dataset is None or self.source == "tfds", f"--dataset streams from tensorflow-datasets; it cannot be combined with data source {self.source!r}")
+        _require(self.dataset is None or bool(self.dataset.strip()), "dataset must be a tensorflow-datasets name")
+        for name, split in (("train_split", self.train_split), ("test_split", self.test_split)):
+            # Validation is carved from the train split by index, so both must be plain split names.
+            _require(split.replace("_", "").isalnum(), f"{name} must be a split name such as 'train' or 'test', got {split!r}")
+        _positive_or_none("vocabulary_samples", self.vocabulary_samples)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """Reviews in, token ids out.
 
-Three sources give the same `Splits`: tensorflow-datasets `imdb_reviews`, a
-folder in the aclImdb layout, or a CSV/TSV file. The vocabulary is adapted on
+Three sources give the same `Splits`, held in memory: tensorflow-datasets
+`imdb_reviews`, a folder in the aclImdb layout, or a CSV/TSV file. Any other
+tensorflow-datasets text classification dataset (`DataConfig.dataset`) is
+streamed instead (`open_stream`, `stream_batches`): read from disk split by
+split, vectorized on the fly, never held whole. The vocabulary is adapted on
 the training split only; the test split is touched only for final evaluation.
 
 Token ids are right-padded with 0 (the cuDNN kernels require right padding)
@@ -253,14 +256,24 @@ def make_vectorizer(vocabulary_size: int, vocabulary: list[str] | None = None) -
     return vectorizer
 
 
-def adapt_vocabulary(train_texts: np.ndarray, vocabulary_size: int) -> list[str]:
+def adapt_vocabulary(train_texts: np.ndarray | tf.data.Dataset, vocabulary_size: int, max_samples: int | None = None) -> list[str]:
     """Learns the vocabulary from training texts only.
+
+    Args:
+        train_texts: <object>[n] texts, or a dataset of <string>[] texts
+            (read once, as a stream: only the word counts are kept).
+        vocabulary_size: maximum vocabulary size, padding and [UNK] included.
+        max_samples: read at most this many texts (the first ones).
 
     Returns:
         The vocabulary, index 0 = padding "", index 1 = "[UNK]".
     """
+    if not isinstance(train_texts, tf.data.Dataset):
+        train_texts = tf.data.Dataset.from_tensor_slices(train_texts.astype(str))
+    if max_samples is not None:
+        train_texts = train_texts.take(max_samples)
     vectorizer = make_vectorizer(vocabulary_size)
-    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train_texts.astype(str)).batch(1024))
+    vectorizer.adapt(train_texts.batch(1024))
     return vectorizer.get_vocabulary()
 
 
@@ -286,6 +299,14 @@ def token_ids(
     Returns:
         <int64>[batch, length], 0 = padding.
     """
+    ragged = ragged_token_ids(vectorizer, texts, sequence_length, truncation_side)
+    if pad_to_sequence_length:
+        return ragged.to_tensor(PADDING_ID, shape=[None, sequence_length])
+    return ragged.to_tensor(PADDING_ID)
+
+
+def ragged_token_ids(vectorizer: keras.layers.TextVectorization, texts: tf.Tensor, sequence_length: int, truncation_side: str) -> tf.RaggedTensor:
+    """`token_ids` before padding: <int64>[batch, (length)], at least one id per review."""
     ragged = vectorizer(texts)
     ragged = ragged[:, -sequence_length:] if truncation_side == "left" else ragged[:, :sequence_length]
     # An empty review becomes a single [UNK] so that no row is fully masked.
@@ -294,10 +315,7 @@ def token_ids(
         tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], tf.constant(UNKNOWN_ID, tf.int64)),
         tf.cast(empty, tf.int64),
     )
-    ragged = tf.concat([ragged, tf.cast(filler, ragged.dtype)], axis=1)
-    if pad_to_sequence_length:
-        return ragged.to_tensor(PADDING_ID, shape=[None, sequence_length])
-    return ragged.to_tensor(PADDING_ID)
+    return tf.concat([ragged, tf.cast(filler, ragged.dtype)], axis=1)
 
 
 def vectorize_all(vocabulary: list[str], texts: np.ndarray, config: DataConfig, batch_size: int = 2048) -> np.ndarray:
@@ -322,11 +340,13 @@ def count_words(texts: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     Returns:
         <int64>[n].
     """
-    counts = [
-        tf.strings.split(standardize_text(tf.constant(texts[start : start + batch_size].astype(str)))).row_lengths().numpy()
-        for start in range(0, len(texts), batch_size)
-    ]
+    counts = [word_counts(tf.constant(texts[start : start + batch_size].astype(str))).numpy() for start in range(0, len(texts), batch_size)]
     return np.concatenate(counts) if counts else np.zeros(0, np.int64)
+
+
+def word_counts(texts: tf.Tensor) -> tf.Tensor:
+    """<string>[batch] -> <int64>[batch] words as the vectorizer splits them."""
+    return tf.strings.split(standardize_text(texts)).row_lengths()
 
 
 def batched_dataset(
@@ -374,20 +394,39 @@ def batched_dataset(
     dataset = tf.data.Dataset.from_tensor_slices((reviews, labels))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return bucket_batches(dataset, len(labels), batch_size, bucket_window, shuffle_seed)
 
-    def sort_by_length(window_ids: tf.RaggedTensor, window_labels: tf.Tensor):
+
+def bucket_batches(reviews: tf.data.Dataset, count: int, batch_size: int, bucket_window: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """Batches reviews of similar length together (see `batched_dataset`).
+
+    Only `batch_size * bucket_window` reviews are held at a time, so this
+    works as well on a stream from disk as on arrays in memory.
+
+    Args:
+        reviews: elements (<int>[time] token ids, label, *extras), `time`
+            varying per review; the extras (word counts, ...) travel along.
+        count: how many reviews `reviews` yields; the batch count,
+            `ceil(count / batch_size)`, is stated on the dataset.
+        batch_size, bucket_window, shuffle_seed: as in `batched_dataset`.
+
+    Returns:
+        A dataset of (<int>[batch, time], <label>[batch], *extras).
+    """
+
+    def sort_by_length(window_ids: tf.RaggedTensor, *window_rest: tf.Tensor):
         order = tf.argsort(window_ids.row_lengths(), stable=True)
-        return tf.gather(window_ids, order), tf.gather(window_labels, order)
+        return (tf.gather(window_ids, order), *(tf.gather(part, order) for part in window_rest))
 
     dataset = (
-        dataset.ragged_batch(batch_size * bucket_window)
+        reviews.ragged_batch(batch_size * bucket_window)
         .map(sort_by_length)
         .unbatch()
         .ragged_batch(batch_size)
-        .map(lambda batch_ids, batch_labels: (batch_ids.to_tensor(), batch_labels))
+        .map(lambda batch_ids, *batch_rest: (batch_ids.to_tensor(), *batch_rest))
         # Regrouping hides the batch count from tf.data; state it, so Keras
         # shows a complete progress bar from the first epoch on.
-        .apply(tf.data.experimental.assert_cardinality(-(-len(labels) // batch_size)))
+        .apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
     )
     if shuffle_seed is not None:
         dataset = dataset.shuffle(bucket_window, seed=shuffle_seed + 1, reshuffle_each_iteration=True)
@@ -402,3 +441,152 @@ def length_order(token_ids: np.ndarray) -> np.ndarray:
     probabilities as predicting in the original order, on far less padding.
     """
     return np.argsort(np.count_nonzero(token_ids, axis=1), kind="stable")
+
+
+# --- Streaming any tensorflow-datasets text classification dataset -----------
+
+# Reviews shuffled together while streaming the training split (on top of
+# tfds's own file shuffling): enough to mix labels, small next to millions.
+STREAM_SHUFFLE_BUFFER = 10_000
+_VECTORIZE_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A tensorflow-datasets dataset, opened but not read.
+
+    Attributes:
+        builder: the tfds builder, prepared on disk.
+        class_names: the label feature's class names, in id order.
+        splits: "train", "validation", "test" -> the tfds split it reads,
+            e.g. "train[2500:25000]".
+        counts: "train", "validation", "test" -> number of examples.
+    """
+
+    config: DataConfig
+    builder: object
+    class_names: tuple[str, ...]
+    splits: dict[str, str]
+    counts: dict[str, int]
+
+
+def open_stream(config: DataConfig) -> Stream:
+    """Opens `config.dataset` and fixes the three splits, reading no example.
+
+    Validation is the first `validation_fraction` of the (capped) training
+    split: tfds shuffled the examples when it wrote the dataset, so the head
+    of a split is a random sample of it, and slicing by index needs no pass
+    over the data.
+
+    Raises:
+        SentimentError: the dataset is missing (and not to be downloaded),
+            or lacks the text or label feature, or a split.
+    """
+    import tensorflow_datasets as tfds
+
+    where = config.path or os.environ.get("TFDS_DATA_DIR") or "the tensorflow-datasets default folder"
+    try:
+        builder = tfds.builder(config.dataset, data_dir=config.path)
+    except Exception as error:  # tfds raises DatasetNotFoundError, ValueError, ... for unknown names
+        raise SentimentError(f"tensorflow-datasets has no dataset {config.dataset!r} (in {where} or registered): {str(error).splitlines()[0]}") from None
+    if not builder.is_prepared():
+        if not config.download:
+            raise SentimentError(f"{config.dataset} is not in {where}; set TFDS_DATA_DIR to a folder holding it, or run without --no-download")
+        builder.download_and_prepare()
+    features = builder.info.features
+    for flag, key in (("--text-key", config.text_key), ("--label-key", config.label_key)):
+        if key not in features:
+            raise SentimentError(f"{config.dataset} has no feature {key!r} ({flag}); its features are {', '.join(sorted(features.keys()))}")
+    label_feature = features[config.label_key]
+    if not isinstance(label_feature, tfds.features.ClassLabel) or label_feature.num_classes < 2:
+        raise SentimentError(f"{config.dataset} feature {config.label_key!r} is not a class label with two or more classes")
+
+    available = builder.info.splits
+    for flag, split in (("--train-split", config.train_split), ("--test-split", config.test_split)):
+        if split not in available:
+            raise SentimentError(f"{config.dataset} has no split {split!r} ({flag}); its splits are {', '.join(available.keys())}")
+    train_count = available[config.train_split].num_examples
+    if config.max_train_samples is not None:
+        train_count = min(train_count, config.max_train_samples)
+    validation_count = max(1, int(round(train_count * config.validation_fraction)))
+    if validation_count >= train_count:
+        raise SentimentError(f"only {train_count} training examples: too few to hold out a validation split")
+    test_count = available[config.test_split].num_examples
+    if config.max_test_samples is not None:
+        test_count = min(test_count, config.max_test_samples)
+    return Stream(
+        config=config,
+        builder=builder,
+        class_names=tuple(label_feature.names),
+        splits={
+            "train": f"{config.train_split}[{validation_count}:{train_count}]",
+            "validation": f"{config.train_split}[:{validation_count}]",
+            "test": f"{config.test_split}[:{test_count}]",
+        },
+        counts={"train": train_count - validation_count, "validation": validation_count, "test": test_count},
+    )
+
+
+def stream_reviews(stream: Stream, split: str, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """(<string>[] text, <int32>[] label) read from disk, one example at a time.
+
+    Args:
+        stream: from `open_stream`.
+        split: "train", "validation" or "test".
+        shuffle_seed: shuffle the files and a window of
+            `STREAM_SHUFFLE_BUFFER` examples, differently each epoch but the
+            same on every worker; None keeps the stored order.
+    """
+    import tensorflow_datasets as tfds
+
+    read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed, try_autocache=False)
+    dataset = stream.builder.as_dataset(split=stream.splits[split], shuffle_files=shuffle_seed is not None, read_config=read_config)
+    text_key, label_key = stream.config.text_key, stream.config.label_key
+    dataset = dataset.map(lambda example: (example[text_key], tf.cast(example[label_key], tf.int32)))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(STREAM_SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset
+
+
+def stream_batches(
+    stream: Stream,
+    vocabulary: list[str],
+    split: str,
+    batch_size: int,
+    shuffle_seed: int | None = None,
+    bucket_window: int | None = None,
+    with_word_counts: bool = False,
+) -> tf.data.Dataset:
+    """Token-id batches of one split, vectorized while streaming.
+
+    The same batches as `batched_dataset` gives for arrays: with
+    `bucket_window`, reviews of similar length are batched together and each
+    batch is padded to its longest review; without, every batch is padded to
+    `sequence_length`. Either way there are `ceil(count / batch_size)`
+    batches.
+
+    Returns:
+        A dataset of (<int32>[batch, time], <int32>[batch] class ids), plus
+        <int64>[batch] word counts before truncation with `with_word_counts`.
+    """
+    config = stream.config
+    vectorizer = make_vectorizer(config.vocabulary_size, vocabulary)
+
+    def vectorize(texts: tf.Tensor, labels: tf.Tensor):
+        if bucket_window is None:  # a whole batch at once, padded to sequence_length
+            ids = tf.cast(token_ids(vectorizer, texts, config.sequence_length, config.truncation_side), tf.int32)
+        else:
+            ids = tf.cast(ragged_token_ids(vectorizer, texts, config.sequence_length, config.truncation_side), tf.int32)
+        return (ids, labels, word_counts(texts)) if with_word_counts else (ids, labels)
+
+    reviews = stream_reviews(stream, split, shuffle_seed)
+    count = stream.counts[split]
+    if bucket_window is None:
+        return (
+            reviews.batch(batch_size)
+            .map(vectorize, num_parallel_calls=tf.data.AUTOTUNE)
+            .apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
+            .prefetch(tf.data.AUTOTUNE)
+        )
+    reviews = reviews.batch(_VECTORIZE_BATCH).map(vectorize, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    return bucket_batches(reviews, count, batch_size, bucket_window, shuffle_seed)

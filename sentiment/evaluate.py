@@ -42,6 +42,12 @@ def binary_cross_entropy(probabilities: np.ndarray, labels: np.ndarray, epsilon:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
+def categorical_cross_entropy(probabilities: np.ndarray, labels: np.ndarray, epsilon: float = 1e-7) -> float:
+    """Mean log loss of <float>[n, classes] probabilities for <int>[n] class ids."""
+    p = np.clip(np.asarray(probabilities, np.float64), epsilon, 1 - epsilon)
+    return float(-np.mean(np.log(p[np.arange(len(p)), np.asarray(labels, np.int64)])))
+
+
 def _accuracy_summary(correct: np.ndarray) -> dict[str, Any]:
     total, hits = int(correct.size), int(correct.sum())
     low, high = wilson_interval(hits, total)
@@ -101,8 +107,9 @@ def evaluate_predictions(
     """Every test-set figure stored in metrics.json.
 
     Args:
-        probabilities: <float>[n] P(positive).
-        labels: <int>[n] 1 = positive.
+        probabilities: <float>[n] P(positive), or <float>[n, classes] class
+            probabilities for more than two classes.
+        labels: <int>[n] 1 = positive, or the class id.
         word_counts: <int>[n] review length in words before truncation.
         sequence_length: tokens the model saw; longer reviews were truncated.
 
@@ -111,17 +118,25 @@ def evaluate_predictions(
         `accuracy_by_length`) and `by_truncation` ({"truncated": ...,
         "not_truncated": ...}, each with count, accuracy and interval).
     """
-    probabilities = np.asarray(probabilities, np.float64).reshape(-1)
+    probabilities = np.asarray(probabilities, np.float64)
+    multi_class = probabilities.ndim == 2 and probabilities.shape[1] > 2
+    if not multi_class:
+        probabilities = probabilities.reshape(-1)
     labels = np.asarray(labels).reshape(-1)
     word_counts = np.asarray(word_counts).reshape(-1)
     if not (len(probabilities) == len(labels) == len(word_counts)):
         raise ValueError(f"lengths differ: {len(probabilities)} probabilities, {len(labels)} labels, {len(word_counts)} word counts")
-    correct = (probabilities >= 0.5) == (labels == 1)
+    if multi_class:
+        correct = probabilities.argmax(axis=1) == labels
+        loss = categorical_cross_entropy(probabilities, labels)
+    else:
+        correct = (probabilities >= 0.5) == (labels == 1)
+        loss = binary_cross_entropy(probabilities, labels)
     truncated = word_counts > sequence_length
     overall = _accuracy_summary(correct)
     return {
         **overall,
-        "loss": binary_cross_entropy(probabilities, labels),
+        "loss": loss,
         "by_length": accuracy_by_length(correct, word_counts),
         "by_truncation": {
             "sequence_length": sequence_length,

@@ -7,6 +7,11 @@ whole job: standardize, vectorize (with the saved vocabulary), classify.
     outputs: probability  <float32>[batch]  P(positive)
              label        <string>[batch]   "positive" or "negative"
 
+and for a model of more than two classes (a `--dataset` such as ag_news_subset):
+
+    outputs: probabilities  <float32>[batch, classes]  in class-id order
+             label          <string>[batch]           the likeliest class's name
+
 Token ids never leave the graph. The recurrent layers are rebuilt with
 `use_cudnn=False` before tracing, so a model trained on a GPU still exports
 a graph of generic ops that a CPU-only server can run.
@@ -59,7 +64,8 @@ def build_archive(artifact: Artifact) -> keras.export.ExportArchive:
     vectorizer = data.make_vectorizer(artifact.config.data.vocabulary_size, artifact.vocabulary)
     sequence_length = artifact.config.data.sequence_length
     truncation_side = artifact.config.data.truncation_side
-    label_names = tf.constant(data.LABEL_NAMES)
+    label_names = tf.constant(artifact.config.class_names)
+    binary = artifact.config.num_classes == 2
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -68,7 +74,10 @@ def build_archive(artifact: Artifact) -> keras.export.ExportArchive:
 
     def serve(text: tf.Tensor) -> dict[str, tf.Tensor]:
         ids = data.token_ids(vectorizer, text, sequence_length, truncation_side, pad_to_sequence_length=False)
-        probability = tf.reshape(model(ids, training=False), [-1])
+        outputs = model(ids, training=False)
+        if not binary:
+            return {"probabilities": outputs, "label": tf.gather(label_names, tf.argmax(outputs, axis=-1))}
+        probability = tf.reshape(outputs, [-1])
         label = tf.gather(label_names, tf.cast(probability >= 0.5, tf.int32))
         return {"probability": probability, "label": label}
 

@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from sentiment import data
-from sentiment.artifacts import Artifact
+from sentiment.artifacts import Artifact, require_binary
 from sentiment.errors import SentimentError
 
 # Distances (steps before the final token) quoted in the Markdown table.
@@ -289,6 +289,8 @@ def gradient_flow(
     """
     sample_cache: dict[str, data.Reviews] = {}
     cells: dict[str, Any] = {}
+    for artifact in artifacts_by_cell.values():
+        require_binary(artifact, "the gradient-flow measurement")
     for cell_type, artifact in artifacts_by_cell.items():
         entry: dict[str, Any] = {
             "artifact": str(artifact.folder),

@@ -25,16 +25,18 @@ _POOLING_LAYERS = {
 }
 
 
-def build_classifier(config: ModelConfig, vocabulary_size: int) -> keras.Model:
-    """Builds an uncompiled binary sentiment classifier.
+def build_classifier(config: ModelConfig, vocabulary_size: int, num_classes: int = 2) -> keras.Model:
+    """Builds an uncompiled text classifier: binary sentiment, or n classes.
 
     Args:
         config: the architecture; `config.cell_type` picks the recurrent layer.
         vocabulary_size: number of token ids, padding (0) and [UNK] (1) included.
+        num_classes: 2 for a sigmoid head, more for a softmax head.
 
     Returns:
         A Functional model mapping <int>[batch, time] token ids (0 = padding)
-        to <float32>[batch, 1] P(positive).
+        to <float32>[batch, 1] P(positive) for two classes, or
+        <float32>[batch, num_classes] class probabilities.
     """
     recurrent_layer = RECURRENT_LAYERS[config.cell_type]
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
@@ -56,8 +58,11 @@ def build_classifier(config: ModelConfig, vocabulary_size: int) -> keras.Model:
     if config.pooling != "last":
         x = _POOLING_LAYERS[config.pooling](name=f"{config.pooling}_pooling")(x)
     x = keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
-    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-    return keras.Model(token_ids, probability, name=f"{config.cell_type}_classifier")
+    if num_classes == 2:
+        output = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    else:
+        output = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(token_ids, output, name=f"{config.cell_type}_classifier")
 
 
 def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from sentiment import data
-from sentiment.artifacts import Artifact, load_artifact
+from sentiment.artifacts import Artifact, load_artifact, require_binary
 
 # P(positive) before the first token: a model that has read nothing is undecided.
 UNDECIDED = 0.5
@@ -120,10 +120,13 @@ class Predictor:
     """Scores reviews with one trained model.
 
     Args:
-        artifact: a loaded artifact (see `sentiment.artifacts.load_artifact`).
+        artifact: a loaded artifact (see `sentiment.artifacts.load_artifact`)
+            of a binary sentiment model; a model of more classes is refused
+            with a `SentimentError` saying so.
     """
 
     def __init__(self, artifact: Artifact):
+        require_binary(artifact, "the predictor (and the comparison app)")
         self.artifact = artifact
         self.cell_type = artifact.config.model.cell_type
         self._data_config = artifact.config.data

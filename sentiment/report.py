@@ -33,6 +33,17 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _distribution_lines(distribution: dict[str, Any] | None) -> list[str]:
+    """How the training was spread: strategy, replicas and the batch per step."""
+    if not distribution:
+        return []
+    return [
+        "",
+        f"Distribution: {distribution['strategy']} strategy, {distribution['replicas']} replica(s) on {distribution['workers']} worker(s); "
+        f"batch {distribution['batch_size_per_replica']} per replica, {distribution['global_batch_size']} per step.",
+    ]
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     """Renders summary.json as Markdown: overall, by length, by truncation."""
     models = summary["models"]
@@ -41,20 +52,22 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if not models:
         return "# Results\n\nNo model has finished training yet.\n"
     names = [model_name(cell) for cell in models]
+    dataset = run["data"].get("dataset")
     parts = [
-        "# Results: SimpleRNN vs LSTM vs GRU on IMDB",
+        f"# Results: SimpleRNN vs LSTM vs GRU on {dataset or 'IMDB'}",
         "",
         f"Produced by `{summary['command']}` on {summary['written_at']}.",
         "",
         f"Machine: {machine['cpu']}, {machine['cpu_count']} CPU cores, GPUs: {', '.join(machine['gpus']) or 'none'}; "
         f"Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}.",
         "",
-        f"Data: {run['data']['source']}, vocabulary {run['data']['vocabulary_size']}, "
+        f"Data: {f'{dataset} (streamed)' if dataset else run['data']['source']}, vocabulary {run['data']['vocabulary_size']}, "
         f"sequence length {run['data']['sequence_length']} tokens (truncation side: {run['data']['truncation_side']}). "
         f"Model: embedding {run['model']['embedding_dim']}, {run['model']['units']} units, "
         f"{run['model']['num_layers']} layer(s), bidirectional {run['model']['bidirectional']}, pooling {run['model']['pooling']}, "
         f"word dropout {run['model']['word_dropout_rate']}, dropout {run['model']['dropout_rate']}. Training: batch {run['train']['batch_size']}, at most {run['train']['epochs']} epochs, "
         f"Adam {run['train']['learning_rate']} (x{run['train']['learning_rate_decay']} per epoch), best epoch and early stopping by {run['train']['monitor']} (patience {run['train']['patience']}), seed {run['train']['seed']}.",
+        *_distribution_lines(next(iter(models.values())).get("distribution")),
         "",
         "## Test set",
         "",

@@ -30,13 +30,18 @@ NEUTRAL_WORDS = ["the", "movie", "plot", "actor", "film", "story", "was", "and",
 
 def make_reviews(count: int, seed: int = 0) -> tuple[list[str], list[int]]:
     """Synthetic reviews whose label is which sentiment word comes last."""
+    return _texts_with_one_key_word(count, seed, (NEGATIVE_WORDS, POSITIVE_WORDS), ".<br /><br />")
+
+
+def _texts_with_one_key_word(count: int, seed: int, key_words: tuple[list[str], ...], ending: str) -> tuple[list[str], list[int]]:
+    """Neutral words around one word of `key_words[label]`; the label is drawn per text."""
     rng = np.random.default_rng(seed)
     texts, labels = [], []
     for _ in range(count):
         words = list(rng.choice(NEUTRAL_WORDS, size=rng.integers(2, 7)))
-        label = int(rng.integers(0, 2))
-        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(POSITIVE_WORDS if label else NEGATIVE_WORDS)))
-        texts.append(" ".join(words).capitalize() + ".<br /><br />")
+        label = int(rng.integers(0, len(key_words)))
+        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(key_words[label])))
+        texts.append(" ".join(words).capitalize() + ending)
         labels.append(label)
     return texts, labels
 
@@ -89,3 +94,62 @@ def run_cli(*args: str, timeout: float = 600, **kwargs):
         timeout=timeout,
         **kwargs,
     )
+
+
+TOPIC_NAMES = ("world", "sports", "business", "science")
+TOPIC_WORDS = (["war", "election", "nation"], ["goal", "match", "coach"], ["market", "stock", "profit"], ["space", "atom", "physics"])
+
+
+def make_news(count: int, seed: int = 0) -> tuple[list[str], list[int]]:
+    """Synthetic 4-class articles: the class is the topic of the one topic word."""
+    return _texts_with_one_key_word(count, seed, TOPIC_WORDS, ".")
+
+
+def write_tfds_dataset(data_dir: Path, name: str, splits: dict[str, int], seed: int = 0) -> Path:
+    """Writes `make_news` articles as a real tensorflow-datasets dataset on disk.
+
+    Features `description` (text) and `topic` (4-class label), like
+    `ag_news_subset`; any process can read it back with
+    `tfds.builder(name, data_dir=data_dir)`, as it would a downloaded one.
+    """
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    features = tfds.features.FeaturesDict({"description": tfds.features.Text(), "topic": tfds.features.ClassLabel(names=list(TOPIC_NAMES))})
+    examples = {}
+    for index, (split, count) in enumerate(splits.items()):
+        texts, labels = make_news(count, seed + index)
+        examples[split] = tf.data.Dataset.from_tensor_slices({"description": texts, "topic": labels})
+    tfds.dataset_builders.store_as_tfds_dataset(name, "1.0.0", features, examples, data_dir=str(data_dir))
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_news_dir(tmp_path_factory) -> Path:
+    """A TFDS_DATA_DIR holding `tiny_news`: 4 classes, 400 train and 100 test articles."""
+    return write_tfds_dataset(tmp_path_factory.mktemp("tfds"), "tiny_news", {"train": 400, "test": 100})
+
+
+def tiny_news_configs(data_dir: Path, **train_overrides):
+    """`tiny_configs`, streaming `tiny_news` instead of reading the CSV."""
+    from sentiment.config import DataConfig
+
+    _, model_config, train_config = tiny_configs(Path("unused.csv"), **train_overrides)
+    data_config = DataConfig(
+        dataset="tiny_news", path=str(data_dir), download=False, text_key="description", label_key="topic", vocabulary_size=30, sequence_length=8
+    )
+    return data_config, model_config, train_config
+
+
+@pytest.fixture(scope="session")
+def tiny_news_artifacts(tiny_news_dir, tmp_path_factory) -> Path:
+    """A 4-class LSTM artifact, streamed from `tiny_news` and trained on one device.
+
+    A constant learning rate: halving it each epoch stalls the 4-unit LSTM
+    before it has learned the topic words.
+    """
+    from sentiment.train import train_models
+
+    output = tmp_path_factory.mktemp("news_artifacts")
+    train_models(*tiny_news_configs(tiny_news_dir, epochs=6, patience=6, learning_rate=0.05, learning_rate_decay=1.0), cell_types=("lstm",), output=output, verbose=0, log=lambda message: None)
+    return output

@@ -17,6 +17,9 @@ from sentiment.config import PRESETS, DataConfig, ModelConfig, TrainConfig, from
         (lambda: ModelConfig(pooling="attention"), "pooling"),
         (lambda: TrainConfig(batch_size=0), "batch_size"),
         (lambda: TrainConfig(learning_rate_decay=0.0), "learning_rate_decay"),
+        (lambda: DataConfig(source="csv", path="r.csv", dataset="ag_news_subset"), "cannot be combined with data source 'csv'"),
+        (lambda: DataConfig(dataset="ag_news_subset", train_split="train[:50%]"), "train_split must be a split name"),
+        (lambda: DataConfig(vocabulary_samples=0), "vocabulary_samples"),
     ],
 )
 def test_invalid_configs_raise_actionable_errors(build, message):

@@ -185,3 +185,87 @@ def test_length_order_sorts_right_padded_reviews():
 def test_bucketed_batches_state_their_count():
     ids, labels = _ragged_reviews(100)
     assert data.batched_dataset(ids, labels, 32, shuffle_seed=0, bucket_window=2).cardinality().numpy() == 4
+
+
+# --- Streaming a tensorflow-datasets dataset -----------------------------------
+
+
+def _news_config(data_dir, **overrides):
+    return DataConfig(
+        **{"dataset": "tiny_news", "path": str(data_dir), "download": False, "text_key": "description", "label_key": "topic",
+           "vocabulary_size": 30, "sequence_length": 8, **overrides}
+    )  # fmt: skip
+
+
+def test_open_stream_fixes_splits_without_reading_and_caps_them(tiny_news_dir):
+    stream = data.open_stream(_news_config(tiny_news_dir, max_train_samples=300, max_test_samples=50, validation_fraction=0.2))
+    assert stream.class_names == ("world", "sports", "business", "science")
+    assert stream.splits == {"train": "train[60:300]", "validation": "train[:60]", "test": "test[:50]"}
+    assert stream.counts == {"train": 240, "validation": 60, "test": 50}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"text_key": "text"}, r"tiny_news has no feature 'text' \(--text-key\); its features are description, topic"),
+        ({"label_key": "description"}, r"feature 'description' is not a class label"),
+        ({"train_split": "validation"}, r"tiny_news has no split 'validation' \(--train-split\); its splits are"),
+        ({"dataset": "not_a_dataset_anywhere"}, r"tensorflow-datasets has no dataset 'not_a_dataset_anywhere'"),
+    ],
+)
+def test_open_stream_names_what_is_missing(tiny_news_dir, overrides, message):
+    with pytest.raises(SentimentError, match=message):
+        data.open_stream(_news_config(tiny_news_dir, **overrides))
+
+
+def test_a_registered_dataset_that_is_not_on_disk_is_not_downloaded(tmp_path):
+    with pytest.raises(SentimentError, match=r"ag_news_subset is not in .* without --no-download"):
+        data.open_stream(DataConfig(dataset="ag_news_subset", path=str(tmp_path), download=False, text_key="description"))
+
+
+def test_stream_batches_yield_every_review_once_with_word_counts(tiny_news_dir):
+    from conftest import make_news
+
+    config = _news_config(tiny_news_dir)
+    stream = data.open_stream(config)
+    vocabulary = data.adapt_vocabulary(data.stream_reviews(stream, "train").map(lambda text, label: text), config.vocabulary_size)
+    texts, labels = make_news(100, seed=1)  # how the fixture wrote the test split
+    for window in (None, 2):
+        batches = data.stream_batches(stream, vocabulary, "test", 32, bucket_window=window, with_word_counts=True)
+        assert batches.cardinality().numpy() == 4
+        rows = [(tuple(ids[ids != 0]), int(label), int(count)) for batch in batches.as_numpy_iterator() for ids, label, count in zip(*batch)]
+        vectorized = data.vectorize_all(vocabulary, np.array(texts, dtype=object), config)
+        words = data.count_words(np.array(texts, dtype=object))
+        assert sorted(rows) == sorted((tuple(ids[ids != 0]), label, int(count)) for ids, label, count in zip(vectorized, labels, words))
+
+
+def _graph_nodes(dataset: tf.data.Dataset) -> list:
+    """Every op of the dataset's graph, those inside its functions included."""
+    graph = tf.compat.v1.GraphDef.FromString(dataset._as_serialized_graph().numpy())
+    return list(graph.node) + [node for function in graph.library.function for node in function.node_def]
+
+
+def _largest_constant(dataset: tf.data.Dataset) -> int:
+    """Elements in the biggest constant of the dataset's graph: embedded data would be one."""
+    nodes = _graph_nodes(dataset)
+    sizes = [int(np.prod([dim.size for dim in node.attr["value"].tensor.tensor_shape.dim])) for node in nodes if node.op == "Const"]
+    return max(sizes, default=0)
+
+
+def test_streamed_batches_read_files_and_hold_no_reviews_in_the_graph(tiny_news_dir):
+    config = _news_config(tiny_news_dir)
+    stream = data.open_stream(config)
+    vocabulary = data.adapt_vocabulary(data.stream_reviews(stream, "train").map(lambda text, label: text), config.vocabulary_size)
+    streamed = data.stream_batches(stream, vocabulary, "train", 32, shuffle_seed=0, bucket_window=2)
+    assert "TFRecordDataset" in {node.op for node in _graph_nodes(streamed)}
+    # The graph holds the vocabulary, never the reviews: its largest constant is
+    # far smaller than the split, unlike that of the same reviews in memory.
+    assert _largest_constant(streamed) < stream.counts["train"]
+    ids = data.vectorize_all(vocabulary, np.array([b"x"] * stream.counts["train"], dtype=object), config)
+    assert _largest_constant(data.batched_dataset(ids, np.zeros(len(ids)), 32, bucket_window=2)) >= stream.counts["train"]
+
+
+def test_vocabulary_adapted_on_a_capped_stream():
+    texts = tf.data.Dataset.from_tensor_slices(["alpha beta", "gamma delta", "gamma"])
+    assert set(data.adapt_vocabulary(texts, 10, max_samples=1)) == {"", "[UNK]", "alpha", "beta"}
+    assert set(data.adapt_vocabulary(texts, 10)) == {"", "[UNK]", "alpha", "beta", "gamma", "delta"}

@@ -51,3 +51,12 @@ def test_binary_cross_entropy_matches_keras():
 def test_mismatched_lengths_are_rejected():
     with pytest.raises(ValueError, match="lengths differ"):
         evaluate_predictions(np.zeros(3), np.zeros(2), np.zeros(3), 8)
+
+
+def test_multi_class_predictions_are_scored_by_their_likeliest_class():
+    probabilities = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.2, 0.6, 0.1], [0.25, 0.25, 0.2, 0.3]])
+    result = evaluate_predictions(probabilities, np.array([0, 1, 3]), np.array([5, 150, 600]), sequence_length=400)
+    assert result["count"] == 3 and result["accuracy"] == pytest.approx(2 / 3)
+    assert result["loss"] == pytest.approx(-np.mean(np.log([0.7, 0.2, 0.3])))
+    assert [bucket["count"] for bucket in result["by_length"] if bucket["count"]] == [1, 1, 1]
+    assert result["by_truncation"]["truncated"]["accuracy"] == 1.0 and result["by_truncation"]["not_truncated"]["accuracy"] == 0.5

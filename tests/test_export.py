@@ -79,3 +79,27 @@ def test_serving_model_never_picks_cudnn(tiny_artifacts):
     assert [layer.use_cudnn for layer in recurrent_layers(artifact.model)] == ["auto"]
     ids = np.array([[2, 3, 4, 0]])
     np.testing.assert_allclose(clone.predict(ids, verbose=0), artifact.model.predict(ids, verbose=0), atol=1e-6)
+
+
+def test_a_four_class_export_returns_class_probabilities_and_names(tiny_news_artifacts, tmp_path):
+    import tensorflow as tf
+
+    from conftest import TOPIC_NAMES, TOPIC_WORDS
+    from sentiment.artifacts import load_artifact
+
+    artifact = load_artifact(tiny_news_artifacts / "lstm")
+    path = export_model(tiny_news_artifacts / "lstm", tmp_path / "lstm")
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert set(serve.structured_outputs) == {"probabilities", "label"}
+    texts = [f"the {words[0]} was it" for words in TOPIC_WORDS] + [""]
+    outputs = serve(text=tf.constant(texts))
+    probabilities = outputs["probabilities"].numpy()
+    assert probabilities.shape == (5, 4)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert [label.decode() for label in outputs["label"].numpy()] == [TOPIC_NAMES[i] for i in probabilities.argmax(axis=1)]
+    vectorized = np.zeros((5, 8), np.int32)
+    for row, text in enumerate(texts[:4]):
+        ids = [artifact.vocabulary.index(word) if word in artifact.vocabulary else 1 for word in text.split()]
+        vectorized[row, : len(ids)] = ids
+    vectorized[4, 0] = 1  # an empty text is one [UNK]
+    np.testing.assert_allclose(probabilities, artifact.model(vectorized, training=False).numpy(), atol=1e-5)

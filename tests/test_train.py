@@ -142,3 +142,35 @@ def test_runs_with_and_without_length_bucketing_are_recorded_apart(tiny_csv, tmp
     assert json.loads((tmp_path / "run.json").read_text())["train"]["length_bucketing"] is False
     with pytest.raises(SentimentError, match="length_bucketing"):
         train_models(*tiny_configs(tiny_csv, epochs=1), cell_types=("gru",), output=tmp_path, verbose=0, log=lambda m: None)
+
+
+def test_a_streamed_four_class_dataset_trains_a_softmax_classifier(tiny_news_artifacts):
+    from conftest import TOPIC_NAMES
+    from sentiment.artifacts import load_artifact
+
+    artifact = load_artifact(tiny_news_artifacts / "lstm")
+    assert artifact.config.class_names == TOPIC_NAMES and artifact.config.data.dataset == "tiny_news"
+    assert artifact.model.output_shape == (None, 4)
+    metrics = artifact.metrics
+    # 400 train articles: the first 10% validate, and all 100 test articles are scored.
+    assert (metrics["train_samples"], metrics["validation_samples"], metrics["test"]["count"]) == (360, 40, 100)
+    assert sum(bucket["count"] for bucket in metrics["test"]["by_length"]) == 100
+    assert metrics["test"]["accuracy"] > 0.5, metrics["test"]  # one topic word per article; chance is 0.25
+    assert 0 < metrics["test"]["loss"] < 1.3  # categorical log loss, below ln(4) once learned
+    history = artifact.history
+    assert len(history["loss"]) == metrics["epochs_run"] and len(history["val_accuracy"]) == metrics["epochs_run"]
+    assert "on tiny_news" in (tiny_news_artifacts / "summary.md").read_text()
+
+
+def test_multi_class_artifacts_are_refused_by_the_binary_tools(tiny_news_artifacts):
+    from sentiment.artifacts import load_artifact
+    from sentiment.compare import load_models
+    from sentiment.gradients import gradient_flow
+    from sentiment.predict import Predictor
+
+    with pytest.raises(SentimentError, match=r"is a 4-class model \(world, sports, business, science\); the predictor"):
+        Predictor.from_folder(tiny_news_artifacts / "lstm")
+    with pytest.raises(SentimentError, match="the gradient-flow measurement reads binary sentiment models only"):
+        gradient_flow({"lstm": load_artifact(tiny_news_artifacts / "lstm")}, sample_size=1)
+    loaded = load_models(tiny_news_artifacts, cell_types=("lstm",), warm_up=False)  # what the app does
+    assert not loaded.predictors and "4-class model" in loaded.failures["lstm"]
