@@ -14,7 +14,7 @@ import sys
 from dataclasses import replace
 
 from sentiment.config import CELL_TYPES, DATA_SOURCES, POOLING_MODES, PRESETS, TRUNCATION_SIDES
-from sentiment.longrange import LongRangeConfig
+from sentiment.longrange import GATE_INITS, LongRangeConfig
 
 # Flags that override one field of a preset's configs: (flag, section, field, type, help).
 _OVERRIDES = [
@@ -62,12 +62,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _choice_list(text: str, choices: tuple[str, ...], what: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.replace(",", " ").split() if part.strip())
+    unknown = [name for name in names if name not in choices]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown) or text!r}; choose from {', '.join(choices)}")
+    return names
+
+
 def _cell_list(text: str) -> tuple[str, ...]:
-    cells = tuple(part.strip() for part in text.replace(",", " ").split() if part.strip())
-    unknown = [cell for cell in cells if cell not in CELL_TYPES]
-    if unknown or not cells:
-        raise argparse.ArgumentTypeError(f"unknown cell type {', '.join(unknown) or text!r}; choose from {', '.join(CELL_TYPES)}")
-    return cells
+    return _choice_list(text, CELL_TYPES, "cell type")
+
+
+def _gate_init_list(text: str) -> tuple[str, ...]:
+    return _choice_list(text, GATE_INITS, "gate init")
 
 
 def _integer_list(text: str) -> tuple[int, ...]:
@@ -124,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     long_range.add_argument("--cells", type=_cell_list, default=defaults.cell_types, help="comma-separated cell types (default: all three)")
     long_range.add_argument(
         "--seeds", type=_integer_list, default=defaults.seeds, help="comma-separated seeds; every run is repeated per seed (default: 0)"
+    )
+    long_range.add_argument(
+        "--gate-inits",
+        type=_gate_init_list,
+        default=defaults.gate_inits,
+        help="gate-bias initializations for LSTM and GRU: keras, chrono or both (default: keras,chrono)",
     )
     long_range.add_argument("--output", default="long_range", help="folder for long_range.json/.md/.png (default: long_range)")
     for flag, field, kind, help_text in _LONG_RANGE_OVERRIDES:
@@ -208,7 +222,9 @@ def _long_range(args: argparse.Namespace) -> None:
 
     overrides = {field: getattr(args, field) for _, field, _, _ in _LONG_RANGE_OVERRIDES if getattr(args, field) is not None}
     try:
-        config = replace(LongRangeConfig(), distances=args.distances, cell_types=args.cells, seeds=args.seeds, **overrides)
+        config = replace(
+            LongRangeConfig(), distances=args.distances, cell_types=args.cells, seeds=args.seeds, gate_inits=args.gate_inits, **overrides
+        )
     except ValueError as error:
         raise SentimentError(str(error)) from None
     from sentiment.longrange import run_benchmark, write_results

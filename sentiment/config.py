@@ -111,6 +111,14 @@ class ModelConfig:
             reads the final state, so the prediction depends on what the cell
             remembers; "mean"/"max" pool over all time steps, which hides the
             memory effect this project measures.
+        chrono_max_steps: None keeps Keras's gate biases (LSTM forget gate
+            1, GRU update gate 0). A number T sets them by chrono
+            initialization (Tallec & Ollivier, "Can recurrent neural networks
+            warp time?", ICLR 2018) for dependencies of up to T steps: the
+            LSTM forget-gate bias is log(u), u ~ Uniform(1, T - 1), and the
+            input-gate bias its negative; the GRU update-gate bias is log(u).
+            The gates then start out remembering over 1 to T steps instead
+            of forgetting within a few. SimpleRNN has no gates and ignores it.
     """
 
     cell_type: str = "lstm"
@@ -121,6 +129,7 @@ class ModelConfig:
     word_dropout_rate: float = 0.25
     dropout_rate: float = 0.5
     pooling: str = "last"
+    chrono_max_steps: int | None = None
 
     def __post_init__(self) -> None:
         _require(
@@ -133,6 +142,7 @@ class ModelConfig:
         _require(0.0 <= self.word_dropout_rate < 1.0, "word_dropout_rate must be in [0, 1)")
         _require(0.0 <= self.dropout_rate < 1.0, "dropout_rate must be in [0, 1)")
         _require(self.pooling in POOLING_MODES, f"pooling must be one of {', '.join(POOLING_MODES)}")
+        _require(self.chrono_max_steps is None or self.chrono_max_steps >= 3, "chrono_max_steps must be at least 3 (or None)")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ right-padded masks from the embedding's `mask_zero`.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from sentiment.config import ModelConfig
 
@@ -57,7 +58,42 @@ def build_classifier(config: ModelConfig, vocabulary_size: int) -> keras.Model:
         x = _POOLING_LAYERS[config.pooling](name=f"{config.pooling}_pooling")(x)
     x = keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
     probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-    return keras.Model(token_ids, probability, name=f"{config.cell_type}_classifier")
+    model = keras.Model(token_ids, probability, name=f"{config.cell_type}_classifier")
+    if config.chrono_max_steps is not None:
+        chrono_initialize(model, config.chrono_max_steps)
+    return model
+
+
+def chrono_initialize(model: keras.Model, max_steps: int) -> None:
+    """Sets the gate biases of the model's LSTM/GRU layers by chrono initialization.
+
+    A gate's bias b makes it start at sigmoid(b): the LSTM forget gate starts
+    near 0.73 with Keras's bias of 1, so a state decays by about e after
+    3 steps, and a bias of log(u) makes it last about u steps. Drawing u
+    from Uniform(1, max_steps - 1) per unit spreads the memory spans up to
+    `max_steps` (Tallec & Ollivier, ICLR 2018). The values are drawn with
+    Keras's seeded generator, so `keras.utils.set_random_seed` fixes them.
+
+    LSTM bias layout [input, forget, cell, output]: forget = log(u),
+    input = -log(u). GRU (Keras: h = z * h_previous + (1 - z) * candidate)
+    layout [update z, reset, candidate], input bias row when
+    `reset_after=True`: z = log(u), so the state is kept.
+    """
+    for layer in recurrent_layers(model):
+        if not isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
+            continue
+        units = layer.cell.units
+        keep = keras.ops.convert_to_numpy(keras.ops.log(keras.random.uniform((units,), 1.0, float(max_steps - 1))))
+        bias = keras.ops.convert_to_numpy(layer.cell.bias).copy()
+        if isinstance(layer, keras.layers.LSTM):
+            bias[units : 2 * units] = keep
+            bias[:units] = -keep
+        else:
+            input_bias = bias[0] if bias.ndim == 2 else bias
+            input_bias[:units] = keep
+            if bias.ndim == 2:
+                bias[1, :units] = 0.0
+        layer.cell.bias.assign(bias.astype(np.float32))
 
 
 def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:

@@ -12,8 +12,14 @@ CELL_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 def model_name(cell_type: str) -> str:
-    """How a cell type is written for readers: "lstm" -> "LSTM"."""
-    return CELL_NAMES.get(cell_type, cell_type)
+    """How a cell type is written for readers: "lstm" -> "LSTM".
+
+    A variant "cell+init" (the long-range benchmark's gate initializations)
+    reads "LSTM (chrono init)".
+    """
+    cell, _, init = cell_type.partition("+")
+    name = CELL_NAMES.get(cell, cell)
+    return f"{name} ({init} init)" if init else name
 
 
 def _percent(value: float | None) -> str:
