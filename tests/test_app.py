@@ -328,6 +328,36 @@ def test_browser_compares_a_review_and_draws_the_plots(sync_playwright, app_url,
             assert "review length (words): 0-99" in length_lines.first.get_attribute("aria-label")
             assert _table_rows(page, "#overall").count() == 3
             page.screenshot(path=str(screenshots / "accuracy_by_length.png"), full_page=True)
+
+            # The review typed in the Compare tab drives the gradient-flow plot.
+            page.get_by_role("tab", name="Why gates matter").click()
+            page.get_by_role("button", name="Gradient flow for the review in the Compare tab").click()
+            gradient_lines = page.locator("#gradient-review .mark-line.role-mark path")
+            gradient_lines.nth(2).wait_for(state="attached")
+            assert gradient_lines.count() == 3  # one line per model
+            page.screenshot(path=str(screenshots / "why_gates.png"), full_page=True)
         finally:
             browser.close()
     assert (screenshots / "compare.png").stat().st_size > 10_000
+
+
+def test_gradient_flow_endpoint_plots_each_models_gradient_for_the_review(client):
+    notice, plot = client.predict("the movie was great", api_name="/gradient_flow")
+    assert notice == ""
+    points = [dict(zip(plot["columns"], row)) for row in plot["data"]]
+    assert {point["model"] for point in points} == set(MODEL_NAMES)
+    lstm = [point for point in points if point["model"] == "LSTM"]
+    assert [point["steps before the end"] for point in lstm] == [0, 1, 2, 3]
+    assert [point["word"] for point in lstm] == ["great", "was", "movie", "the"]
+    assert all(np.isfinite(point["log10 gradient norm"]) for point in points)
+    notice, plot = client.predict("   ", api_name="/gradient_flow")
+    assert notice == comparing.EMPTY_REVIEW_MESSAGE and plot["data"] == []
+
+
+def test_why_gates_endpoint_serves_the_long_range_results(client, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the app runs from the project root and looks there
+    average, plot, table = client.predict(api_name="/why_gates")
+    assert average["data"] == []  # the tiny artifacts have no gradients.json
+    _, expected = comparing.long_range_frame(comparing.find_long_range_results())
+    assert [row[:3] for row in plot["data"]] == [[r["model"], r["distance"], pytest.approx(r["accuracy"])] for r in expected.to_dict("records")]
+    assert len(table["data"]) == len(expected)
