@@ -105,7 +105,7 @@ def _status_text(url: str) -> str:
     return status
 
 
-def _compare_raw(url: str, text_json: str) -> dict:
+def _compare_raw(url: str, text_json: str | bytes) -> dict:
     """Calls the compare endpoint through the queue with a hand-written JSON body.
 
     gradio_client cannot send what this sends: JSON escapes of lone
@@ -114,7 +114,8 @@ def _compare_raw(url: str, text_json: str) -> dict:
     config = httpx.get(f"{url}/config", timeout=10).json()
     fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "compare")
     session = uuid.uuid4().hex
-    body = f'{{"data": [{text_json}], "fn_index": {fn_index}, "session_hash": "{session}", "event_data": null, "trigger_id": null}}'
+    text_json = text_json if isinstance(text_json, bytes) else text_json.encode("utf-8")
+    body = b'{"data": [%b], "fn_index": %d, "session_hash": "%b", "event_data": null, "trigger_id": null}' % (text_json, fn_index, session.encode())
     httpx.post(f"{url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10).raise_for_status()
     with httpx.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=60) as response:
         for line in response.iter_lines():
