@@ -49,13 +49,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_app(artifacts: Path, log_path: Path):
-    """Starts `python app.py` and waits until it serves its config; returns (process, url)."""
+def _start_app(artifacts: Path, log_path: Path, environment: dict[str, str] | None = None):
+    """Starts `python app.py` and waits until it serves its config (or asks for a login); returns (process, url)."""
     port = _free_port()
     log = open(log_path, "w")
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(environment or {})}
     process = subprocess.Popen(
-        [sys.executable, "app.py", "--artifacts", str(artifacts), "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "app.py", "--artifacts", str(artifacts), "--port", str(port)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -65,7 +65,7 @@ def _start_app(artifacts: Path, log_path: Path):
             log.close()
             pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{url}/config", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/config", timeout=2).status_code in (200, 401):
                 return process, url, log
         except httpx.HTTPError:
             pass
@@ -220,6 +220,62 @@ def test_without_artifacts_the_app_starts_and_says_how_to_train(tmp_path):
         assert [row[2] for row in results["data"]] == ["not loaded"] * 3
     finally:
         _stop_app(process, log)
+
+
+def test_with_auth_anonymous_callers_are_refused_and_the_user_is_served(tiny_artifacts, tmp_path, reliability):
+    from gradio_client import Client
+
+    process, url, log = _start_app(tiny_artifacts, tmp_path / "app.log", {comparison_app.AUTH_ENVIRONMENT_VARIABLE: "reviewer:s3cret:pass"})
+    try:
+        anonymous = httpx.get(f"{url}/config", timeout=10).status_code
+        joined = httpx.post(f"{url}/gradio_api/queue/join", json={"data": ["a fine film"], "fn_index": 0, "session_hash": "x"}, timeout=10)
+        with pytest.raises(Exception) as refused:
+            Client(url + "/", verbose=False)
+        with pytest.raises(Exception) as wrong_password:
+            Client(url + "/", auth=("reviewer", "s3cret"), verbose=False)
+        notice, results, *_ = Client(url + "/", auth=("reviewer", "s3cret:pass"), verbose=False).predict("a fine film", api_name="/compare")
+    finally:
+        _stop_app(process, log)
+    assert anonymous == 401 and joined.status_code == 401
+    assert [row[0] for row in results["data"]] == MODEL_NAMES
+    reliability.record(
+        "app: access", f"{comparison_app.AUTH_ENVIRONMENT_VARIABLE}=user:password; calls without a login and with a wrong password",
+        "refused (HTTP 401 / client error); the right user and password get the three verdicts",
+        f"/config {anonymous}, /queue/join {joined.status_code}; gradio_client: {type(refused.value).__name__}, "
+        f"wrong password {type(wrong_password.value).__name__}; logged in: {len(results['data'])} verdicts",
+    )  # fmt: skip
+
+
+def test_the_app_listens_on_loopback_unless_exposed_and_checks_auth_values(reliability):
+    default = comparison_app.parse_arguments([], environment={})
+    exposed = comparison_app.parse_arguments(["--expose"], environment={})
+    from_environment = comparison_app.parse_arguments(["--expose"], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:pw"})
+    from_flag = comparison_app.parse_arguments(["--auth", "bob:x:y"], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:pw"})
+    assert (default.host, default.auth) == ("127.0.0.1", None) and comparison_app.exposure_warning(default) is None
+    assert exposed.host == "0.0.0.0" and "without a login" in comparison_app.exposure_warning(exposed)
+    assert from_environment.auth == ("ann", "pw") and comparison_app.exposure_warning(from_environment) is None
+    assert from_flag.auth == ("bob", "x:y")  # the flag wins; a password may hold ":"
+    for argv, environment in [(["--auth", "nocolon"], {}), (["--auth", ":pw"], {}), ([], {comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:"})]:
+        with pytest.raises(SystemExit):
+            comparison_app.parse_arguments(argv, environment=environment)
+    with pytest.raises(SystemExit):
+        comparison_app.parse_arguments(["--expose", "--host", "10.0.0.1"], environment={})
+    reliability.record(
+        "app: access", "no flags; --expose; --expose with SENTIMENT_APP_AUTH; malformed --auth / SENTIMENT_APP_AUTH",
+        "127.0.0.1 by default; 0.0.0.0 only with --expose, with a warning when there is no login; malformed values refused with USER:PASSWORD in the message",
+        f"{default.host}; {exposed.host} + warning; {from_environment.host} with login {from_environment.auth[0]!r}, no warning; 3 malformed values refused",
+    )  # fmt: skip
+
+
+def test_malformed_auth_is_a_clear_error(capsys, reliability):
+    with pytest.raises(SystemExit) as raised:
+        comparison_app.parse_arguments([], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "just-a-password"})
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert raised.value.code == 2 and "SENTIMENT_APP_AUTH: expected USER:PASSWORD" in message
+    reliability.record(
+        "app: access", "SENTIMENT_APP_AUTH=just-a-password (no user)", "exit 2 with a message naming the variable and the USER:PASSWORD form",
+        f"exit {raised.value.code}: {message}",
+    )  # fmt: skip
 
 
 # --- The app's pieces, in process ---------------------------------------------
