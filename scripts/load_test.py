@@ -54,11 +54,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_app(artifacts: Path, log_path: Path, startup_seconds: float = 300) -> tuple[subprocess.Popen, str]:
-    """`python app.py` on 127.0.0.1 and a free port; returns once it serves its config."""
+def start_app(artifacts: Path, log_path: Path, startup_seconds: float = 300, environment: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`python app.py` on 127.0.0.1 and a free port; returns (process, url) once it serves its config.
+
+    Args:
+        artifacts: the folder the app loads.
+        log_path: where the app's output goes.
+        startup_seconds: how long to wait for it.
+        environment: variables to add (SENTIMENT_APP_AUTH is dropped from this
+            process's own, so only these can switch the login on).
+
+    Raises:
+        RuntimeError: it exited or did not answer in time; with its last output.
+    """
     port = free_port()
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    environment.pop("SENTIMENT_APP_AUTH", None)
+    inherited = {name: value for name, value in os.environ.items() if name != "SENTIMENT_APP_AUTH"}
+    environment = {**inherited, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(environment or {})}
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "app.py", "--artifacts", str(artifacts), "--port", str(port)],
@@ -70,13 +81,22 @@ def start_app(artifacts: Path, log_path: Path, startup_seconds: float = 300) -> 
         if process.poll() is not None:
             raise RuntimeError(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{url}/config", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/config", timeout=2).status_code in (200, 401):  # 401: it asks for a login
                 return process, url
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    process.kill()
+    stop_app(process)
     raise RuntimeError(f"app.py did not answer within {startup_seconds:.0f} s:\n{log_path.read_text()[-3000:]}")
+
+
+def stop_app(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def resident_bytes(pid: int) -> int:
@@ -224,11 +244,7 @@ def load_test(artifacts: Path, burst: tuple[int, int], paced: tuple[int, int], l
         rss_after = resident_bytes(process.pid)
         alive = process.poll() is None
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_app(process)
     megabytes = lambda value: round(value / 2**20, 1)  # noqa: E731
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

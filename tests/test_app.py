@@ -8,13 +8,10 @@ them it is skipped, except under CI=true, where it fails.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -43,53 +40,33 @@ MODEL_NAMES = ["SimpleRNN", "LSTM", "GRU"]
 STARTUP_SECONDS = 180
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _load_test_script():
+    """scripts/load_test.py, which starts and stops the app for the tests too."""
+    spec = importlib.util.spec_from_file_location("load_test", ROOT / "scripts" / "load_test.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+load_test = _load_test_script()
 
 
 def _start_app(artifacts: Path, log_path: Path, environment: dict[str, str] | None = None):
     """Starts `python app.py` and waits until it serves its config (or asks for a login); returns (process, url)."""
-    port = _free_port()
-    log = open(log_path, "w")
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(environment or {})}
-    process = subprocess.Popen(
-        [sys.executable, "app.py", "--artifacts", str(artifacts), "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.close()
-            pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/config", timeout=2).status_code in (200, 401):
-                return process, url, log
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    log.close()
-    pytest.fail(f"app.py did not answer within {STARTUP_SECONDS} s:\n{log_path.read_text()[-3000:]}")
-
-
-def _stop_app(process, log) -> None:
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+        return load_test.start_app(artifacts, log_path, STARTUP_SECONDS, environment)
+    except RuntimeError as error:
+        pytest.fail(str(error))
+
+
+_stop_app = load_test.stop_app
 
 
 @pytest.fixture(scope="module")
 def app_url(tiny_artifacts, tmp_path_factory):
-    process, url, log = _start_app(tiny_artifacts, tmp_path_factory.mktemp("app") / "app.log")
+    process, url = _start_app(tiny_artifacts, tmp_path_factory.mktemp("app") / "app.log")
     yield url
-    _stop_app(process, log)
+    _stop_app(process)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +187,7 @@ def test_the_page_lists_the_loaded_models(app_url):
 
 
 def test_without_artifacts_the_app_starts_and_says_how_to_train(tmp_path):
-    process, url, log = _start_app(tmp_path / "artifacts", tmp_path / "app.log")
+    process, url = _start_app(tmp_path / "artifacts", tmp_path / "app.log")
     try:
         status = _status_text(url)
         assert f"python -m sentiment train --output {tmp_path / 'artifacts'}" in status
@@ -219,13 +196,13 @@ def test_without_artifacts_the_app_starts_and_says_how_to_train(tmp_path):
         assert "No model is loaded; train them first with" in notice
         assert [row[2] for row in results["data"]] == ["not loaded"] * 3
     finally:
-        _stop_app(process, log)
+        _stop_app(process)
 
 
 def test_with_auth_anonymous_callers_are_refused_and_the_user_is_served(tiny_artifacts, tmp_path, reliability):
     from gradio_client import Client
 
-    process, url, log = _start_app(tiny_artifacts, tmp_path / "app.log", {comparison_app.AUTH_ENVIRONMENT_VARIABLE: "reviewer:s3cret:pass"})
+    process, url = _start_app(tiny_artifacts, tmp_path / "app.log", {comparison_app.AUTH_ENVIRONMENT_VARIABLE: "reviewer:s3cret:pass"})
     try:
         anonymous = httpx.get(f"{url}/config", timeout=10).status_code
         joined = httpx.post(f"{url}/gradio_api/queue/join", json={"data": ["a fine film"], "fn_index": 0, "session_hash": "x"}, timeout=10)
@@ -235,7 +212,7 @@ def test_with_auth_anonymous_callers_are_refused_and_the_user_is_served(tiny_art
             Client(url + "/", auth=("reviewer", "s3cret"), verbose=False)
         notice, results, *_ = Client(url + "/", auth=("reviewer", "s3cret:pass"), verbose=False).predict("a fine film", api_name="/compare")
     finally:
-        _stop_app(process, log)
+        _stop_app(process)
     assert anonymous == 401 and joined.status_code == 401
     assert [row[0] for row in results["data"]] == MODEL_NAMES
     reliability.record(
@@ -275,6 +252,20 @@ def test_malformed_auth_is_a_clear_error(capsys, reliability):
     reliability.record(
         "app: access", "SENTIMENT_APP_AUTH=just-a-password (no user)", "exit 2 with a message naming the variable and the USER:PASSWORD form",
         f"exit {raised.value.code}: {message}",
+    )  # fmt: skip
+
+
+def test_a_short_load_gets_no_failures(app_url, reliability):
+    """The load test's own code (scripts/load_test.py) at a size the suite can afford."""
+    texts = [example["text"] for example in comparing.example_reviews()]
+    phase = load_test.run_phase(app_url, concurrency=20, total=40, texts=texts, retry_after=0.2)
+    assert phase["failed"] == 0 and phase["answered"] + phase["refused"] == 40 and phase["answered"] >= 20, phase
+    assert all("Queue is full" in message for message in phase["refusal_messages"]), phase["refusal_messages"]
+    reliability.record(
+        "app: load (smoke, in the suite)", "40 compare requests from 20 gradio_client clients at once (tiny models)",
+        "no failed request; any refusal says the queue is full",
+        f"{phase['answered']} answered (p50 {phase['answered_ms']['p50']:.0f} ms, p95 {phase['answered_ms']['p95']:.0f} ms), "
+        f"{phase['refused']} refused, {phase['failed']} failed",
     )  # fmt: skip
 
 
