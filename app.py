@@ -307,7 +307,7 @@ def parse_auth(value: str) -> tuple[str, str]:
 def parse_arguments(argv: list[str] | None = None, environment: dict[str, str] | None = None) -> argparse.Namespace:
     """The command line, with `auth` filled from SENTIMENT_APP_AUTH when `--auth` is absent."""
     environment = os.environ if environment is None else environment
-    parser = argparse.ArgumentParser(description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser.")
+    parser = argparse.ArgumentParser(prog="app.py", description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser.")
     parser.add_argument("--artifacts", default=comparing.DEFAULT_ARTIFACTS, help="artifacts folder written by `python -m sentiment train` (default: artifacts)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--expose", action="store_true", help=f"listen on every interface ({EVERY_INTERFACE}), reachable from the network; pair it with --auth")

@@ -119,8 +119,10 @@ def render(results: dict, load: dict | None, command: str, load_path: Path) -> s
         lines += [
             "",
             "The app runs one compare at a time (`concurrency_limit=1`) behind a queue of 32, so in the burst most",
-            "requests are refused by design; latencies are measured by the clients, which share the machine's cores",
-            "with the app. Reviews: the four examples in `sentiment/examples.json` "
+            "requests are refused by design; a refused client waits "
+            f"{load['phases']['burst']['retry_after_seconds']:g} s before its next request, as the refusal asks.",
+            "Latencies are measured by the clients (one gradio_client `Client` per thread), which share the machine's",
+            "cores with the app. Reviews: the four examples in `sentiment/examples.json` "
             f"({', '.join(map(str, load['review_words']))} words), in turn.",
             "",
         ]

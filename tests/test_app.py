@@ -248,7 +248,7 @@ def test_malformed_auth_is_a_clear_error(capsys, reliability):
     with pytest.raises(SystemExit) as raised:
         comparison_app.parse_arguments([], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "just-a-password"})
     message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert raised.value.code == 2 and "SENTIMENT_APP_AUTH: expected USER:PASSWORD" in message
+    assert raised.value.code == 2 and "SENTIMENT_APP_AUTH: expected USER:PASSWORD" in message and message.startswith("app.py: error")
     reliability.record(
         "app: access", "SENTIMENT_APP_AUTH=just-a-password (no user)", "exit 2 with a message naming the variable and the USER:PASSWORD form",
         f"exit {raised.value.code}: {message}",

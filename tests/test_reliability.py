@@ -28,7 +28,7 @@ from test_app import MODEL_NAMES, _compare_raw, app_url, client  # noqa: F401  (
 from sentiment import artifacts, data
 from sentiment import compare as comparing
 from sentiment.errors import SentimentError
-from sentiment.export import export_model
+from sentiment.export import export_model, graph_op_types
 from sentiment.predict import Predictor
 
 MEGABYTE = 1_000_000
@@ -153,21 +153,37 @@ def test_predictor_scores_every_input(predictors, reliability, name):
     assert _probabilities_valid(probabilities)
     np.testing.assert_allclose([reading.probability for reading in readings], probabilities, atol=1e-5)
     assert seconds < LIBRARY_SECONDS
+    expected = f"P(positive) in [0, 1] (predict and read agree), within {LIBRARY_SECONDS:.0f} s"
+    if len(text.encode("utf-8", "surrogatepass")) > data.MAX_REVIEW_BYTES:
+        expected += f"; only the {data.MAX_REVIEW_BYTES:,} bytes at the end the model reads are vectorized"
+        for predictor in predictors.values():  # the words it splits are those of the kept bytes only
+            assert len(predictor.words(text)) == len(predictor.words(_kept_end(predictor, text))) < len(text.split())
     reliability.record(
-        "input: Predictor", _case_label(name, text), f"P(positive) in [0, 1] (predict and read agree), within {LIBRARY_SECONDS:.0f} s",
+        "input: Predictor", _case_label(name, text), expected,
         f"P = {', '.join(f'{p:.3f}' for p in probabilities)}; {seconds * 1000:.0f} ms for 3 models x (predict + read)",
     )  # fmt: skip
+
+
+def _kept_end(predictor: Predictor, text: str) -> str:
+    """The part of an ASCII review that `data.cap_bytes` keeps."""
+    if predictor.artifact.config.data.truncation_side == "left":
+        return text[-data.MAX_REVIEW_BYTES :]
+    return text[: data.MAX_REVIEW_BYTES]
 
 
 # --- The exported SavedModel -------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def serving(tiny_artifacts, tmp_path_factory):
+def serving_folder(tiny_artifacts, tmp_path_factory):
+    return export_model(tiny_artifacts / "lstm", tmp_path_factory.mktemp("export") / "lstm")
+
+
+@pytest.fixture(scope="module")
+def serving(serving_folder):
     import tensorflow as tf
 
-    version = export_model(tiny_artifacts / "lstm", tmp_path_factory.mktemp("export") / "lstm")
-    return tf.saved_model.load(str(version)).signatures["serving_default"]
+    return tf.saved_model.load(str(serving_folder)).signatures["serving_default"]
 
 
 def _export_inputs() -> dict[str, bytes]:
@@ -179,7 +195,7 @@ def _export_inputs() -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("name", list(_export_inputs()))
-def test_export_scores_every_input(serving, predictors, reliability, name):
+def test_export_scores_every_input(serving, serving_folder, predictors, reliability, name):
     import tensorflow as tf
 
     text = _export_inputs()[name]
@@ -192,9 +208,12 @@ def test_export_scores_every_input(serving, predictors, reliability, name):
     assert seconds < LIBRARY_SECONDS
     expected_probability = predictors["lstm"].predict([text.decode("utf-8", "surrogateescape")])[0]
     assert probability == pytest.approx(float(expected_probability), abs=1e-5)
+    expected = f"P(positive) in [0, 1] and its label, equal to the Predictor's, within {LIBRARY_SECONDS:.0f} s"
+    if len(text) > data.MAX_REVIEW_BYTES:
+        assert "Substr" in graph_op_types(serving_folder)  # the cap (data.cap_bytes) is in the served graph
+        expected += f"; only the {data.MAX_REVIEW_BYTES:,} bytes at the end the model reads are vectorized"
     reliability.record(
-        "input: SavedModel (serving_default)", _case_label(name, text.decode("utf-8", "replace")),
-        f"P(positive) in [0, 1] and its label, equal to the Predictor's, within {LIBRARY_SECONDS:.0f} s",
+        "input: SavedModel (serving_default)", _case_label(name, text.decode("utf-8", "replace")), expected,
         f"P = {probability:.3f} ({label}); {seconds * 1000:.0f} ms",
     )  # fmt: skip
 
