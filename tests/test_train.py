@@ -92,9 +92,34 @@ def test_nan_loss_stops_without_overwriting_the_good_checkpoint(tmp_path, reliab
     assert state["epochs_done"] == 1 and state["history"] == {"loss": [0.6]}
     assert list(tmp_path.iterdir()) == []  # nothing written over the last good checkpoint
     reliability.record(
-        "fault: training", "NaN loss at epoch 2",
+        "fault: training", "NaN loss and val_loss reported to the checkpoint callback at epoch 2",
         "training stops; the epoch-1 checkpoint is not overwritten and the NaN epoch is not recorded",
         f"stopped ({state['stopped_reason'][:40]}…); nothing written; epochs_done stays {state['epochs_done']}",
+    )  # fmt: skip
+
+
+def test_a_run_that_diverges_keeps_the_last_finite_epoch(tiny_csv, tmp_path, monkeypatch, reliability):
+    import numpy as np
+
+    begin = ResumableCheckpoint.on_epoch_begin
+
+    def diverge(self, epoch, logs=None):
+        begin(self, epoch, logs)
+        if epoch == 1:  # as if the optimizer had blown up: every weight NaN during epoch 2
+            self.model.set_weights([np.full_like(weight, np.nan) for weight in self.model.get_weights()])
+
+    monkeypatch.setattr(ResumableCheckpoint, "on_epoch_begin", diverge)
+    train_models(*tiny_configs(tiny_csv, epochs=3, patience=5), cell_types=("lstm",), output=tmp_path, verbose=0, log=lambda message: None)
+    artifact = artifacts.load_artifact(tmp_path / "lstm")  # checksums verified
+    assert all(np.isfinite(weight).all() for weight in artifact.model.get_weights())
+    assert "non-finite" in artifact.metrics["stopped_reason"]
+    assert artifact.metrics["epochs_run"] == 1 and len(artifact.history["loss"]) == 1  # the NaN epoch is not kept
+    assert np.isfinite(artifact.metrics["test"]["loss"])
+    reliability.record(
+        "fault: training", "every weight turns NaN during epoch 2 of a real 3-epoch training run",
+        "training stops at epoch 2; the artifact holds epoch 1's finite weights and history, and verifies",
+        f"stopped: {artifact.metrics['stopped_reason'][:45]}…; epochs_run {artifact.metrics['epochs_run']}, "
+        f"all weights finite, test loss {artifact.metrics['test']['loss']:.3f}",
     )  # fmt: skip
 
 
