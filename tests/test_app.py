@@ -244,6 +244,18 @@ def test_the_app_listens_on_loopback_unless_exposed_and_checks_auth_values(relia
     )  # fmt: skip
 
 
+def test_the_running_app_listens_on_loopback_only(app_url, reliability):
+    import psutil
+
+    port = int(app_url.rsplit(":", 1)[1])
+    listening = sorted({c.laddr.ip for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port})
+    assert listening == ["127.0.0.1"]
+    reliability.record(
+        "app: access", "`python app.py` with no address flags: the sockets it listens on", "127.0.0.1 only",
+        f"listening on {', '.join(listening)} port {port}",
+    )  # fmt: skip
+
+
 def test_malformed_auth_is_a_clear_error(capsys, reliability):
     with pytest.raises(SystemExit) as raised:
         comparison_app.parse_arguments([], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "just-a-password"})

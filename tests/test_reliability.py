@@ -456,11 +456,13 @@ def test_the_project_defines_no_lambda_layers(tiny_artifacts, reliability):
     sources = [*sorted((ROOT / "sentiment").glob("*.py")), ROOT / "app.py"]
     uses = [f"{path.name}:{number}" for path in sources for number, line in enumerate(path.read_text().splitlines(), 1) if re.search(r"\bLambda\b", line)]
     layer_types = {type(layer).__name__ for cell in ("simple_rnn", "lstm", "gru") for layer in artifacts.load_artifact(tiny_artifacts / cell).model._flatten_layers()}
+    loads = [line.strip() for path in sources for line in path.read_text().splitlines() if "load_model(" in line and "def " not in line]
+    assert loads and all("safe_mode=True" in line for line in loads), loads
     assert uses == [] and not any(issubclass(getattr(keras.layers, name, type(None)), keras.layers.Lambda) for name in layer_types)
     reliability.record(
         "artifact", "Lambda layers in the package, the app and the trained models",
-        "none: every model loads with safe_mode on",
-        f"0 uses in {len(sources)} files; layer types: {', '.join(sorted(layer_types))}",
+        "none; every keras.models.load_model call passes safe_mode=True",
+        f"0 uses in {len(sources)} files; {len(loads)} load_model calls, all with safe_mode=True; layer types: {', '.join(sorted(layer_types))}",
     )  # fmt: skip
 
 
