@@ -206,20 +206,22 @@ def test_with_auth_anonymous_callers_are_refused_and_the_user_is_served(tiny_art
     try:
         anonymous = httpx.get(f"{url}/config", timeout=10).status_code
         joined = httpx.post(f"{url}/gradio_api/queue/join", json={"data": ["a fine film"], "fn_index": 0, "session_hash": "x"}, timeout=10)
-        with pytest.raises(Exception) as refused:
+        wrong_login = httpx.post(f"{url}/login", data={"username": "reviewer", "password": "s3cret"}, timeout=10).status_code
+        with pytest.raises(ValueError, match="(?i)login") as refused:
             Client(url + "/", verbose=False)
-        with pytest.raises(Exception) as wrong_password:
+        with pytest.raises(ValueError, match="Could not login") as wrong_password:
             Client(url + "/", auth=("reviewer", "s3cret"), verbose=False)
         notice, results, *_ = Client(url + "/", auth=("reviewer", "s3cret:pass"), verbose=False).predict("a fine film", api_name="/compare")
     finally:
         _stop_app(process)
-    assert anonymous == 401 and joined.status_code == 401
+    assert anonymous == 401 and joined.status_code == 401 and 400 <= wrong_login < 500
     assert [row[0] for row in results["data"]] == MODEL_NAMES
     reliability.record(
         "app: access", f"{comparison_app.AUTH_ENVIRONMENT_VARIABLE}=user:password; calls without a login and with a wrong password",
         "refused (HTTP 401 / client error); the right user and password get the three verdicts",
-        f"/config {anonymous}, /queue/join {joined.status_code}; gradio_client: {type(refused.value).__name__}, "
-        f"wrong password {type(wrong_password.value).__name__}; logged in: {len(results['data'])} verdicts",
+        f"/config {anonymous}, /queue/join {joined.status_code}, /login with a wrong password {wrong_login}; "
+        f"gradio_client: {type(refused.value).__name__} ({str(refused.value)[:45]}…), wrong password: {wrong_password.value}; "
+        f"logged in: {len(results['data'])} verdicts",
     )  # fmt: skip
 
 
