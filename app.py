@@ -1,6 +1,10 @@
 """The comparison app: SimpleRNN, LSTM and GRU on any review, and by review length.
 
-    python app.py [--artifacts artifacts] [--host 127.0.0.1] [--port 7860]
+    python app.py [--artifacts artifacts] [--port 7860] [--expose] [--auth USER:PASSWORD]
+
+It listens on 127.0.0.1 only, unless told otherwise with `--expose` (every
+interface) or `--host`; basic auth comes from `--auth` or the environment
+variable SENTIMENT_APP_AUTH (better: not shown in the process list).
 
 Only layout and event wiring live here; what is computed comes from
 `sentiment.compare`, which loads the artifacts folder once at start.
@@ -373,16 +377,65 @@ def build_app(models: comparing.LoadedModels, long_range_results: str | None = N
     return app.queue(default_concurrency_limit=COMPARE_CONCURRENCY, max_size=QUEUE_SIZE)
 
 
-def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser.")
+AUTH_ENVIRONMENT_VARIABLE = "SENTIMENT_APP_AUTH"
+LOOPBACK_HOST = "127.0.0.1"
+EVERY_INTERFACE = "0.0.0.0"
+
+
+def parse_auth(value: str) -> tuple[str, str]:
+    """"USER:PASSWORD" -> (user, password); the password may itself contain ":".
+
+    Raises:
+        argparse.ArgumentTypeError: no colon, or an empty user or password.
+    """
+    user, colon, password = value.partition(":")
+    if not colon or not user.strip() or not password:
+        raise argparse.ArgumentTypeError("expected USER:PASSWORD with a non-empty user and password (for example alice:s3cret)")
+    return user, password
+
+
+def parse_arguments(argv: list[str] | None = None, environment: dict[str, str] | None = None) -> argparse.Namespace:
+    """The command line, with `auth` filled from SENTIMENT_APP_AUTH when `--auth` is absent."""
+    environment = os.environ if environment is None else environment
+    parser = argparse.ArgumentParser(prog="app.py", description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser.")
     parser.add_argument("--artifacts", default=comparing.DEFAULT_ARTIFACTS, help="artifacts folder written by `python -m sentiment train` (default: artifacts)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 for every interface)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--expose", action="store_true", help=f"listen on every interface ({EVERY_INTERFACE}), reachable from the network; pair it with --auth")
+    where.add_argument("--host", default=LOOPBACK_HOST, help=f"one address to listen on (default: {LOOPBACK_HOST}, this machine only)")
     parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--auth",
+        type=parse_auth,
+        default=None,
+        metavar="USER:PASSWORD",
+        help=f"require this user and password (basic login); or set {AUTH_ENVIRONMENT_VARIABLE}=USER:PASSWORD, which keeps it out of the process list",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.expose:
+        arguments.host = EVERY_INTERFACE
+    if arguments.auth is None and environment.get(AUTH_ENVIRONMENT_VARIABLE):
+        try:
+            arguments.auth = parse_auth(environment[AUTH_ENVIRONMENT_VARIABLE])
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"{AUTH_ENVIRONMENT_VARIABLE}: {error}")
+    return arguments
+
+
+def exposure_warning(arguments: argparse.Namespace) -> str | None:
+    """A warning when the app is reachable beyond this machine without a login."""
+    if arguments.auth is None and arguments.host not in (LOOPBACK_HOST, "localhost", "::1"):
+        return (
+            f"warning: listening on {arguments.host} without a login: anyone who can reach this port can use the app; "
+            f"add --auth USER:PASSWORD or set {AUTH_ENVIRONMENT_VARIABLE}"
+        )
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
+    warning = exposure_warning(arguments)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     print(f"loading models from {arguments.artifacts}", flush=True)
     models = comparing.load_models(arguments.artifacts)
     for cell_type, reason in models.failures.items():
@@ -390,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     build_app(models).launch(
         server_name=arguments.host,
         server_port=arguments.port,
+        auth=arguments.auth,
         ssr_mode=False,
         footer_links=["api", "gradio", "settings"],
         run_history=False,  # reviews stay out of the browser's storage

@@ -89,3 +89,8 @@ def run_cli(*args: str, timeout: float = 600, **kwargs):
         timeout=timeout,
         **kwargs,
     )
+
+
+# Rows of docs/RELIABILITY.md: the `reliability` fixture and the hooks that
+# mark each row with its test's outcome (see tests/reliability_log.py).
+from reliability_log import pytest_runtest_makereport, pytest_sessionfinish, reliability  # noqa: E402, F401
