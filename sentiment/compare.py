@@ -164,7 +164,7 @@ def compare(models: LoadedModels, text: str | None) -> Comparison:
         The comparison; for empty or whitespace-only text it holds no results
         and says so.
     """
-    text, characters, notices = _bounded_text(text)
+    text, characters, notices = _bounded_text(text, _reads_the_end(models))
     if not text:
         return Comparison("", characters, {}, notices)
     results = {}
@@ -177,8 +177,13 @@ def compare(models: LoadedModels, text: str | None) -> Comparison:
     return Comparison(text, characters, results, notices)
 
 
-def _bounded_text(text: str | None) -> tuple[str, int, list[str]]:
+def _bounded_text(text: str | None, keep_end: bool = True) -> tuple[str, int, list[str]]:
     """The text a request may cost: cut to `MAX_REVIEW_CHARACTERS`.
+
+    Args:
+        text: as typed or sent.
+        keep_end: keep the last characters (the models read the end of a long
+            review, `truncation_side="left"`) rather than the first.
 
     Returns:
         The text to score ("" when there is nothing to score), its original
@@ -188,10 +193,16 @@ def _bounded_text(text: str | None) -> tuple[str, int, list[str]]:
     characters = len(text)
     if not text.strip():
         return "", characters, [EMPTY_REVIEW_MESSAGE]
-    text = text[:MAX_REVIEW_CHARACTERS]
-    if characters > len(text):
-        return text, characters, [f"The review was cut to its first {MAX_REVIEW_CHARACTERS:,} characters (it had {characters:,}) before scoring."]
-    return text, characters, []
+    if characters <= MAX_REVIEW_CHARACTERS:
+        return text, characters, []
+    text = text[-MAX_REVIEW_CHARACTERS:] if keep_end else text[:MAX_REVIEW_CHARACTERS]
+    side = "last" if keep_end else "first"
+    return text, characters, [f"The review was cut to its {side} {MAX_REVIEW_CHARACTERS:,} characters (it had {characters:,}) before scoring."]
+
+
+def _reads_the_end(models: LoadedModels) -> bool:
+    """Whether the loaded models keep the end of a long review (the default)."""
+    return all(predictor.artifact.config.data.truncation_side == "left" for predictor in models.predictors.values())
 
 
 def _reading_notices(reading: Reading) -> list[str]:
@@ -372,7 +383,7 @@ def review_gradient_frame(models: LoadedModels, text: str | None) -> tuple[list[
     """
     from sentiment.gradients import review_gradient_norms
 
-    text, _, notices = _bounded_text(text)
+    text, _, notices = _bounded_text(text, _reads_the_end(models))
     if not text:
         return notices, pd.DataFrame(columns=_GRADIENT_COLUMNS)
     frames = []

@@ -136,7 +136,7 @@ def test_compare_endpoint_explains_empty_text(client):
 def test_compare_endpoint_cuts_long_text_on_the_server_and_says_so(client):
     text = "great movie " * 5000  # 60,000 characters
     notice, results, *_ = client.predict(text, api_name="/compare")
-    assert f"cut to its first {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
+    assert f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
     assert len(results["data"]) == 3
 
 

@@ -61,7 +61,7 @@ def test_text_beyond_the_cap_is_cut_and_the_notice_says_so(models):
     text = "great " * (comparing.MAX_REVIEW_CHARACTERS // 6 + 100)
     comparison = comparing.compare(models, text)
     assert comparison.cut and len(comparison.text) == comparing.MAX_REVIEW_CHARACTERS
-    assert f"cut to its first {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in comparison.notices[0]
+    assert f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in comparison.notices[0]
     assert "the models read only the last 8" in comparison.notices[1]
     assert not comparing.compare(models, "great " * 10).cut
 
@@ -199,3 +199,11 @@ def test_long_range_frame_without_or_with_broken_results(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     note, frame = comparing.long_range_frame(tmp_path / "broken.json")
     assert frame.empty and "could not be read" in note
+
+
+def test_a_cut_keeps_the_end_the_models_read():
+    ending = " the ending was awful"
+    text, characters, notices = comparing._bounded_text("x " * comparing.MAX_REVIEW_CHARACTERS + ending, keep_end=True)
+    assert text.endswith(ending) and len(text) == comparing.MAX_REVIEW_CHARACTERS and "its last" in notices[0]
+    text, _, notices = comparing._bounded_text("start " + "x " * comparing.MAX_REVIEW_CHARACTERS, keep_end=False)
+    assert text.startswith("start ") and "its first" in notices[0]

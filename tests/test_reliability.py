@@ -87,7 +87,7 @@ def test_app_answers_every_input(client, reliability, name):  # noqa: F811
         measured = f"P = {', '.join(f'{p:.3f}' for p in probabilities)} in {seconds * 1000:.0f} ms"
         if len(text) > comparing.MAX_REVIEW_CHARACTERS:
             expected += f"; cut to {comparing.MAX_REVIEW_CHARACTERS:,} characters on the server, within {APP_SECONDS:.0f} s"
-            assert f"cut to its first {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
+            assert f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
             assert seconds < APP_SECONDS
             measured += "; the page says it was cut"
     reliability.record("input: app (gradio_client)", _case_label(name, text), expected, measured)
