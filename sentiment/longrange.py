@@ -62,8 +62,9 @@ def _require(condition: bool, message: str) -> None:
 class LongRangeConfig:
     """The benchmark: distances, data sizes and one training budget for all cells.
 
-    The defaults fit the full sweep (6 distances x 3 cells) in under ten
-    minutes on a 2-core CPU; docs/LONG_RANGE.md has the measured time.
+    One seed of the default sweep (6 distances x 5 model variants) takes
+    about 15 minutes on a quiet 2-core CPU; docs/long_range/long_range.md
+    has the measured time of three seeds.
 
     Attributes:
         distances: steps between the signal token and the final token (T).
