@@ -174,14 +174,35 @@ def torch_peer(config: BenchConfig, cell_type: str, token_ids: np.ndarray, label
     sequences are unpacked: every token is real, so this is the same function
     the masked Keras model computes.
 
+    On a CPU it runs with as many threads as TensorFlow's default intra-op
+    pool (every core), and again with one thread: at these small matmuls
+    OpenMP's synchronization at every step can cost more than the second
+    core gives, most of all on a shared machine.
+
     Returns:
-        {"seconds": summary, "device", "threads"}.
+        {"seconds": summary, "device", "threads"}, and on a CPU
+        "one_thread_seconds": the same step on one thread.
     """
     import torch
 
     device = _torch_device()
-    if device == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)  # TensorFlow's default intra-op pool: every core
+    previous_threads = torch.get_num_threads()  # on the torch backend Keras shares this pool
+    try:
+        torch.set_num_threads(os.cpu_count() or 1)
+        step = _torch_training_step(config, cell_type, token_ids, labels, device)
+        result = {"seconds": summarize(time_calls(step, config.warmup, config.repeats)), "device": device, "threads": torch.get_num_threads(), "torch": torch.__version__}
+        if device == "cpu" and result["threads"] > 1:
+            torch.set_num_threads(1)
+            result["one_thread_seconds"] = summarize(time_calls(step, config.warmup, config.repeats))
+    finally:
+        torch.set_num_threads(previous_threads)
+    return result
+
+
+def _torch_training_step(config: BenchConfig, cell_type: str, token_ids: np.ndarray, labels: np.ndarray, device: str) -> Callable[[], float]:
+    """One plain-PyTorch training step of the peer classifier, as a closure."""
+    import torch
+
     torch.manual_seed(config.seed)
     model_config = config.model_config(cell_type)
     recurrent_class = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell_type]
@@ -219,8 +240,7 @@ def torch_peer(config: BenchConfig, cell_type: str, token_ids: np.ndarray, label
         optimizer.step()
         return loss.item()  # waits for the GPU
 
-    seconds = time_calls(step, config.warmup, config.repeats)
-    return {"seconds": summarize(seconds), "device": device, "threads": torch.get_num_threads(), "torch": torch.__version__}
+    return step
 
 
 def _torch_available() -> tuple[bool, str]:
@@ -303,6 +323,8 @@ def training_throughput(config: BenchConfig, cell_type: str, peak_flops_per_seco
     else:
         result["peer"] = torch_peer(config, cell_type, token_ids, labels)
         result["peer"]["keras_over_torch"] = seconds["median"] / result["peer"]["seconds"]["median"]
+        if "one_thread_seconds" in result["peer"]:
+            result["peer"]["keras_over_torch_one_thread"] = seconds["median"] / result["peer"]["one_thread_seconds"]["median"]
         log(f"  {model_name(cell_type)}: PyTorch step {1000 * result['peer']['seconds']['median']:.1f} ms")
     if cell_type in _CUDNN_CELLS:
         result["cudnn"] = cudnn_comparison(model, token_ids, labels, config)
@@ -412,7 +434,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print, command: 
     started = time.perf_counter()
     load_before = _load_average()
     log(f"matmul peak: float32 {config.matmul_size}^2")
-    peak = matmul_rate(config.matmul_size, config.matmul_size, config.matmul_size, repeats=5)
+    peak = matmul_rate(config.matmul_size, config.matmul_size, config.matmul_size, repeats=10)
     training, latency = {}, {}
     for cell_type in config.cell_types:
         log(f"{model_name(cell_type)}: training step at {config.batch_size} x {config.sequence_length}")
@@ -481,7 +503,8 @@ def bench_markdown(result: dict[str, Any]) -> str:
         "",
         markdown_table(
             ["model", "step (ms)", "reviews/s", "tokens/s", "GFLOP/step", "achieved GFLOP/s", "of matmul peak",
-             "one step's matmul [B, E+H]x[E+H, gH]: GFLOP/s (of peak)", "PyTorch step (ms)", "Keras / PyTorch"],
+             "one step's matmul [B, E+H]x[E+H, gH]: GFLOP/s (of peak)", "PyTorch step (ms)", "Keras / PyTorch",
+             "PyTorch, 1 thread (ms)", "Keras / PyTorch 1 thread"],
             [
                 [
                     model_name(cell_type),
@@ -494,6 +517,8 @@ def bench_markdown(result: dict[str, Any]) -> str:
                     f"{_gflops(entry['step_matmul']['flops_per_second'])} ({100 * entry['step_matmul_fraction_of_peak']:.0f}%)",
                     _skipped_or(entry["peer"], lambda peer: _ms(peer["seconds"])),
                     _skipped_or(entry["peer"], lambda peer: f"{peer['keras_over_torch']:.2f}x"),
+                    _skipped_or(entry["peer"], lambda peer: _ms(peer["one_thread_seconds"]) if "one_thread_seconds" in peer else "n/a"),
+                    _skipped_or(entry["peer"], lambda peer: f"{peer['keras_over_torch_one_thread']:.2f}x" if "one_thread_seconds" in peer else "n/a"),
                 ]
                 for cell_type, entry in training.items()
             ],

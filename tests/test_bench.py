@@ -101,6 +101,20 @@ def test_peer_ratio_present_with_torch(result):
     assert peer["seconds"]["median"] > 0 and peer["threads"] >= 1
     assert peer["keras_over_torch"] == pytest.approx(result["training"]["lstm"]["keras_seconds"]["median"] / peer["seconds"]["median"])
     assert f"{peer['keras_over_torch']:.2f}x" in bench.bench_markdown(result)
+    if peer["device"] == "cpu" and peer["threads"] > 1:
+        assert peer["keras_over_torch_one_thread"] == pytest.approx(
+            result["training"]["lstm"]["keras_seconds"]["median"] / peer["one_thread_seconds"]["median"]
+        )
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+def test_peer_leaves_torch_thread_count_as_it_was():
+    import torch
+
+    torch.set_num_threads(1)
+    token_ids, labels = bench._random_batch(TINY, TINY.batch_size, TINY.sequence_length, seed=0)
+    peer = bench.torch_peer(replace(TINY, repeats=1, warmup=0), "gru", token_ids, labels)
+    assert peer["threads"] == os.cpu_count() and torch.get_num_threads() == 1
 
 
 def test_peer_skipped_with_a_note_without_torch(result, monkeypatch):
