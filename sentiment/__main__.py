@@ -62,6 +62,7 @@ _BENCH_OVERRIDES = [
     ("--repeats", "repeats", "timed training steps per figure"),
     ("--latency-repeats", "latency_repeats", "timed single-review calls per latency figure"),
     ("--warmup", "warmup", "untimed runs before each measurement"),
+    ("--matmul-size", "matmul_size", "side of the square float32 matmul that measures the machine's dense rate (a GPU wants 8192)"),
 ]
 
 

@@ -246,7 +246,7 @@ class BenchConfig:
     warmup: int = 3
     repeats: int = 20
     latency_repeats: int = 100
-    matmul_size: int = 2048
+    matmul_size: int = 1024
     peer: bool = True
     seed: int = 0
 
