@@ -14,8 +14,9 @@
   called directly (as `sentiment.predict` does) and, on TensorFlow, through
   the exported SavedModel's `serving_default` (raw text in).
 
-Every figure is a median (or a percentile) over repeated runs after warm-up.
-Token ids come from NumPy, never tf.data, and TensorFlow is imported only by
+Every time is a median (latency: p50 and p99) over repeated runs after
+warm-up. The matmul rates are limits, so they are the best of many short
+runs: on a shared machine other jobs only ever slow a run down. Token ids come from NumPy, never tf.data, and TensorFlow is imported only by
 the SavedModel part, so the bench runs with `KERAS_BACKEND=torch` on a
 machine without TensorFlow.
 
