@@ -1,4 +1,4 @@
-"""Command line: `python -m sentiment {train,export,gradients,long-range} ...`.
+"""Command line: `python -m sentiment {train,export,gradients,long-range,bench} ...`.
 
 The only place that parses arguments. It turns flags into frozen configs,
 calls the pipeline, and turns user errors into one line on stderr and exit
@@ -13,7 +13,7 @@ import shlex
 import sys
 from dataclasses import replace
 
-from sentiment.config import CELL_TYPES, DATA_SOURCES, POOLING_MODES, PRESETS, TRUNCATION_SIDES
+from sentiment.config import CELL_TYPES, DATA_SOURCES, POOLING_MODES, PRESETS, TRUNCATION_SIDES, BenchConfig
 from sentiment.longrange import GATE_INITS, LongRangeConfig
 
 # Flags that override one field of a preset's configs: (flag, section, field, type, help).
@@ -52,6 +52,18 @@ _LONG_RANGE_OVERRIDES = [
     ("--learning-rate", "learning_rate", float, "Adam learning rate"),
     ("--embedding-dim", "embedding_dim", int, "embedding width"),
     ("--units", "units", int, "recurrent units"),
+]
+
+
+# Flags that override one field of BenchConfig: (flag, field, help).
+_BENCH_OVERRIDES = [
+    ("--batch-size", "batch_size", "reviews per training step"),
+    ("--sequence-length", "sequence_length", "tokens per review in a training step"),
+    ("--review-words", "review_words", "words in the review timed for inference latency"),
+    ("--repeats", "repeats", "timed training steps per figure"),
+    ("--latency-repeats", "latency_repeats", "timed single-review calls per latency figure"),
+    ("--warmup", "warmup", "untimed runs before each measurement"),
+    ("--matmul-size", "matmul_size", "side of the square float32 matmul that measures the machine's dense rate (a GPU wants 8192)"),
 ]
 
 
@@ -142,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     long_range.add_argument("--output", default="long_range", help="folder for long_range.json/.md/.png (default: long_range)")
     for flag, field, kind, help_text in _LONG_RANGE_OVERRIDES:
         long_range.add_argument(flag, type=kind, help=f"{help_text} (default: {getattr(defaults, field)})")
+
+    bench = commands.add_parser("bench", help="training throughput, inference latency and the PyTorch peer, on the active Keras backend")
+    bench.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    bench.add_argument("--output", default="bench", help="folder for bench.json and bench.md (default: bench)")
+    bench.add_argument("--no-peer", action="store_true", help="do not time plain PyTorch even where it is installed")
+    for flag, field, help_text in _BENCH_OVERRIDES:
+        bench.add_argument(flag, type=int, help=f"{help_text} (default: {getattr(BenchConfig, field)})")
     return parser
 
 
@@ -235,13 +254,28 @@ def _long_range(args: argparse.Namespace) -> None:
     print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {paths['markdown']}, {paths['json']}, {paths['plot']}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from sentiment.errors import SentimentError
+
+    overrides = {field: getattr(args, field) for _, field, _ in _BENCH_OVERRIDES if getattr(args, field) is not None}
+    try:
+        config = BenchConfig(cell_types=args.cells, peer=not args.no_peer, **overrides)
+    except ValueError as error:
+        raise SentimentError(str(error)) from None
+    from sentiment.bench import run_bench, write_results
+
+    result = run_bench(config, log=lambda line: print(line, flush=True), command=_command_line())
+    paths = write_results(result, args.output)
+    print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {paths['markdown']}, {paths['json']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out of the progress output
     from sentiment.errors import SentimentError
 
     try:
-        {"train": _train, "export": _export, "gradients": _gradients, "long-range": _long_range}[args.command](args)
+        {"train": _train, "export": _export, "gradients": _gradients, "long-range": _long_range, "bench": _bench}[args.command](args)
     except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -234,3 +234,55 @@ def from_dict(cls: type, values: dict[str, Any]):
     unknown = set(values) - names
     _require(not unknown, f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
     return cls(**values)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What `python -m sentiment bench` measures; the defaults are the full preset's model.
+
+    Attributes:
+        cell_types: the cells to measure.
+        batch_size: reviews per training step.
+        sequence_length: tokens per review in a training step (every token
+            real, so masked and unmasked models do the same work).
+        vocabulary_size, embedding_dim, units: the model's shape.
+        review_words: words in the review used for inference latency.
+        inference_batch_size: reviews in the batched inference call.
+        warmup: untimed runs before each measurement (tracing, allocation).
+        repeats: timed training steps per figure.
+        latency_repeats: timed calls per latency figure (p99 needs ~100).
+        matmul_size: side of the square float32 matmul that measures the
+            machine's dense rate.
+        peer: also time plain PyTorch where it is installed.
+        seed: seeds weights and the random token ids.
+    """
+
+    cell_types: tuple[str, ...] = CELL_TYPES
+    batch_size: int = 64
+    sequence_length: int = 400
+    vocabulary_size: int = 20_000
+    embedding_dim: int = 64
+    units: int = 64
+    review_words: int = 250
+    inference_batch_size: int = 64
+    warmup: int = 3
+    repeats: int = 20
+    latency_repeats: int = 100
+    matmul_size: int = 1024
+    peer: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [cell for cell in self.cell_types if cell not in CELL_TYPES]
+        _require(
+            bool(self.cell_types) and not unknown,
+            f"unknown cell type {', '.join(unknown) or repr(self.cell_types)}; choose from {', '.join(CELL_TYPES)}",
+        )
+        for name in ("batch_size", "sequence_length", "embedding_dim", "units", "review_words", "inference_batch_size", "repeats", "latency_repeats", "matmul_size"):
+            _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
+        _require(self.warmup >= 0, f"warmup must be zero or more, got {self.warmup}")
+        _require(self.vocabulary_size >= 3, "vocabulary_size must be at least 3 (padding, [UNK] and one word)")
+
+    def model_config(self, cell_type: str) -> ModelConfig:
+        """The default architecture (dropout included) at this bench's sizes."""
+        return ModelConfig(cell_type=cell_type, embedding_dim=self.embedding_dim, units=self.units)

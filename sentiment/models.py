@@ -105,3 +105,20 @@ def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
         elif isinstance(layer, keras.layers.RNN):
             found.append(layer)
     return found
+
+
+def with_kernel_choice(model: keras.Model, use_cudnn: bool | str) -> keras.Model:
+    """A copy of `model`, same weights, whose LSTM/GRU layers use `use_cudnn`.
+
+    `use_cudnn` is not part of the layers' saved config, so it is set on the
+    rebuilt layers; LSTM and GRU read it each time they are traced or called.
+    `False` forces the generic kernels (the export does this, so a model
+    trained on a GPU runs on a CPU server); `True` makes Keras raise where
+    cuDNN cannot run rather than fall back silently.
+    """
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    for layer in recurrent_layers(clone):
+        if hasattr(layer, "use_cudnn"):
+            layer.use_cudnn = use_cudnn
+    return clone
