@@ -1,6 +1,10 @@
 """The comparison app: SimpleRNN, LSTM and GRU on any review, and by review length.
 
-    python app.py [--artifacts artifacts] [--host 127.0.0.1] [--port 7860]
+    python app.py [--artifacts artifacts] [--port 7860] [--expose] [--auth USER:PASSWORD]
+
+It listens on 127.0.0.1 only, unless told otherwise with `--expose` (every
+interface) or `--host`; basic auth comes from `--auth` or the environment
+variable SENTIMENT_APP_AUTH (better: not shown in the process list).
 
 Only layout and event wiring live here; what is computed comes from
 `sentiment.compare`, which loads the artifacts folder once at start.
@@ -26,6 +30,8 @@ from sentiment import compare as comparing  # noqa: E402
 # the rest wait in a bounded queue (about 32 x 60 ms, a 2-second wait at
 # worst) and are told when it is full rather than piling up.
 COMPARE_CONCURRENCY = 1
+# Compare and gradient flow both run the models: they share that one slot.
+MODELS_CONCURRENCY_ID = "models"
 QUEUE_SIZE = 32
 # The tabs' tables are computed once at start; serving them is cheap.
 TABLES_CONCURRENCY = 4
@@ -147,13 +153,41 @@ def _series_colors(suffixes: tuple[str, str, str] | tuple[str, str]) -> dict[str
     }
 
 
-def build_app(models: comparing.LoadedModels) -> gr.Blocks:
-    """Lays out the page, wires its events and sets up the queue; loads nothing itself."""
+GATES_INTRODUCTION = """
+The models differ only in their recurrent cell, so what separates them is what the cell keeps.
+**Gradient flow**: how strongly the loss still depends on each word, by its distance from the final
+word. A plain RNN multiplies that signal by one Jacobian per step it travels back, so it shrinks
+geometrically (the vanishing gradient); the LSTM's additive cell state and the GRU's update gate let
+more of it through. **Long-range benchmark**: the same cells trained to recall one token after T
+random ones.
+"""
+
+
+def gradient_flow(models: comparing.LoadedModels, text: str):
+    """The gradient button: notices and the per-word curve for the review in the Compare tab."""
+    notices, frame = comparing.review_gradient_frame(models, text)
+    if not models.predictors:
+        notices.append(f"No model is loaded; train them first with `{comparing.train_command(models.folder)}`.")
+    return "\n\n".join(notices), frame
+
+
+def build_app(models: comparing.LoadedModels, long_range_results: str | None = None) -> gr.Blocks:
+    """Lays out the page, wires its events and sets up the queue; loads nothing itself.
+
+    Args:
+        models: from `comparing.load_models`.
+        long_range_results: a long_range.json to show; None looks in the
+            default places (`comparing.find_long_range_results`).
+    """
     examples = comparing.example_reviews()
     length_plot, counts, length_rows = length_plot_frame(models), bucket_counts(models), length_table(models)
     overall, curves = comparing.overall_frame(models), curves_frame(models)
     buckets = comparing.length_buckets(models)
     names = list(MODEL_COLORS)
+    average_note, average_gradients = comparing.average_gradient_frame(models)
+    long_range_note, long_range = comparing.long_range_frame(comparing.find_long_range_results(long_range_results))
+    distances = list(dict.fromkeys(long_range["distance"]))
+    model_colors = {name: solid for name, (solid, _) in MODEL_COLORS.items()}
 
     with gr.Blocks(title="SimpleRNN vs LSTM vs GRU", analytics_enabled=False) as app:
         gr.Markdown(INTRODUCTION)
@@ -260,6 +294,51 @@ def build_app(models: comparing.LoadedModels) -> gr.Blocks:
                     )
                     for metric in ("accuracy", "loss")
                 ]
+            with gr.Tab("Why gates matter", id="gates"):
+                gr.Markdown(GATES_INTRODUCTION)
+                gradient_button = gr.Button("Gradient flow for the review in the Compare tab", elem_id="gradient-button")
+                gradient_notice = gr.Markdown(elem_id="gradient-notice")
+                gradient_plot = gr.LinePlot(
+                    x="steps before the end",
+                    y="log10 gradient norm",
+                    color="model",
+                    color_map=model_colors,
+                    tooltip=["model", "word", "log10 gradient norm"],
+                    x_title="steps before the final word (0 = the last word read)",
+                    y_title="log10 ‖d loss / d word‖",
+                    title="This review: how much each word still counts",
+                    height=320,
+                    elem_id="gradient-review",
+                )
+                gr.Markdown(average_note, elem_id="gradient-average-source")
+                average_plot = gr.LinePlot(
+                    x="steps before the end",
+                    y="log10 gradient norm",
+                    color="model",
+                    color_map=model_colors,
+                    tooltip=["model", "log10 gradient norm", "reviews"],
+                    x_title="steps before the final word",
+                    y_title="log10 ‖d loss / d word‖ (geometric mean)",
+                    title="Test reviews: the same curve, averaged",
+                    height=320,
+                    elem_id="gradient-average",
+                )
+                gr.Markdown(long_range_note, elem_id="long-range-source")
+                long_range_plot = gr.LinePlot(
+                    x="distance",
+                    y="accuracy",
+                    color="model",
+                    color_map={**model_colors, **{f"{name} (chrono init)": tint for name, (_, tint) in MODEL_COLORS.items()}},
+                    sort=distances,
+                    y_lim=[0, 1],
+                    tooltip=["model", "accuracy", "seeds"],
+                    x_title="distance T: steps between the signal and the final token",
+                    y_title="held-out accuracy (mean over seeds)",
+                    title="Long-range recall: 50% is chance",
+                    height=340,
+                    elem_id="long-range",
+                )
+                long_range_table = gr.Dataframe(label="Accuracy by distance (each seed)", interactive=False, elem_id="long-range-table")
 
         button.click(
             lambda text: run_comparison(models, text),
@@ -267,11 +346,26 @@ def build_app(models: comparing.LoadedModels) -> gr.Blocks:
             outputs=[notice, results, trajectory, *token_views],
             api_name="compare",
             concurrency_limit=COMPARE_CONCURRENCY,
+            concurrency_id=MODELS_CONCURRENCY_ID,
         )
         app.load(
             lambda: (length_plot, counts, length_rows, overall),
             outputs=[length_plot_view, counts_view, length_table_view, overall_view],
             api_name="accuracy_by_length",
+            concurrency_limit=TABLES_CONCURRENCY,
+        )
+        gradient_button.click(
+            lambda text: gradient_flow(models, text),
+            inputs=[review],
+            outputs=[gradient_notice, gradient_plot],
+            api_name="gradient_flow",
+            concurrency_limit=COMPARE_CONCURRENCY,
+            concurrency_id=MODELS_CONCURRENCY_ID,
+        )
+        app.load(
+            lambda: (average_gradients, long_range, long_range),
+            outputs=[average_plot, long_range_plot, long_range_table],
+            api_name="why_gates",
             concurrency_limit=TABLES_CONCURRENCY,
         )
         app.load(
@@ -283,16 +377,65 @@ def build_app(models: comparing.LoadedModels) -> gr.Blocks:
     return app.queue(default_concurrency_limit=COMPARE_CONCURRENCY, max_size=QUEUE_SIZE)
 
 
-def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser.")
+AUTH_ENVIRONMENT_VARIABLE = "SENTIMENT_APP_AUTH"
+LOOPBACK_HOST = "127.0.0.1"
+EVERY_INTERFACE = "0.0.0.0"
+
+
+def parse_auth(value: str) -> tuple[str, str]:
+    """"USER:PASSWORD" -> (user, password); the password may itself contain ":".
+
+    Raises:
+        argparse.ArgumentTypeError: no colon, or an empty user or password.
+    """
+    user, colon, password = value.partition(":")
+    if not colon or not user.strip() or not password:
+        raise argparse.ArgumentTypeError("expected USER:PASSWORD with a non-empty user and password (for example alice:s3cret)")
+    return user, password
+
+
+def parse_arguments(argv: list[str] | None = None, environment: dict[str, str] | None = None) -> argparse.Namespace:
+    """The command line, with `auth` filled from SENTIMENT_APP_AUTH when `--auth` is absent."""
+    environment = os.environ if environment is None else environment
+    parser = argparse.ArgumentParser(prog="app.py", description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser.")
     parser.add_argument("--artifacts", default=comparing.DEFAULT_ARTIFACTS, help="artifacts folder written by `python -m sentiment train` (default: artifacts)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 for every interface)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--expose", action="store_true", help=f"listen on every interface ({EVERY_INTERFACE}), reachable from the network; pair it with --auth")
+    where.add_argument("--host", default=LOOPBACK_HOST, help=f"one address to listen on (default: {LOOPBACK_HOST}, this machine only)")
     parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--auth",
+        type=parse_auth,
+        default=None,
+        metavar="USER:PASSWORD",
+        help=f"require this user and password (basic login); or set {AUTH_ENVIRONMENT_VARIABLE}=USER:PASSWORD, which keeps it out of the process list",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.expose:
+        arguments.host = EVERY_INTERFACE
+    if arguments.auth is None and environment.get(AUTH_ENVIRONMENT_VARIABLE):
+        try:
+            arguments.auth = parse_auth(environment[AUTH_ENVIRONMENT_VARIABLE])
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"{AUTH_ENVIRONMENT_VARIABLE}: {error}")
+    return arguments
+
+
+def exposure_warning(arguments: argparse.Namespace) -> str | None:
+    """A warning when the app is reachable beyond this machine without a login."""
+    if arguments.auth is None and arguments.host not in (LOOPBACK_HOST, "localhost", "::1"):
+        return (
+            f"warning: listening on {arguments.host} without a login: anyone who can reach this port can use the app; "
+            f"add --auth USER:PASSWORD or set {AUTH_ENVIRONMENT_VARIABLE}"
+        )
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
+    warning = exposure_warning(arguments)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     print(f"loading models from {arguments.artifacts}", flush=True)
     models = comparing.load_models(arguments.artifacts)
     for cell_type, reason in models.failures.items():
@@ -300,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     build_app(models).launch(
         server_name=arguments.host,
         server_port=arguments.port,
+        auth=arguments.auth,
         ssr_mode=False,
         footer_links=["api", "gradio", "settings"],
         run_history=False,  # reviews stay out of the browser's storage

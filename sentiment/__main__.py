@@ -1,4 +1,4 @@
-"""Command line: `python -m sentiment {train,export,gradients,long-range} ...`.
+"""Command line: `python -m sentiment {train,export,gradients,long-range,bench} ...`.
 
 The only place that parses arguments. It turns flags into frozen configs,
 calls the pipeline, and turns user errors into one line on stderr and exit
@@ -14,8 +14,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from sentiment.config import CELL_TYPES, DATA_SOURCES, POOLING_MODES, PRESETS, STRATEGIES, TRUNCATION_SIDES
-from sentiment.longrange import LongRangeConfig
+from sentiment.config import CELL_TYPES, DATA_SOURCES, POOLING_MODES, PRESETS, STRATEGIES, TRUNCATION_SIDES, BenchConfig
+from sentiment.longrange import GATE_INITS, LongRangeConfig
 
 # Flags that override one field of a preset's configs: (flag, section, field, type, help).
 _OVERRIDES = [
@@ -64,6 +64,18 @@ _LONG_RANGE_OVERRIDES = [
 ]
 
 
+# Flags that override one field of BenchConfig: (flag, field, help).
+_BENCH_OVERRIDES = [
+    ("--batch-size", "batch_size", "reviews per training step"),
+    ("--sequence-length", "sequence_length", "tokens per review in a training step"),
+    ("--review-words", "review_words", "words in the review timed for inference latency"),
+    ("--repeats", "repeats", "timed training steps per figure"),
+    ("--latency-repeats", "latency_repeats", "timed single-review calls per latency figure"),
+    ("--warmup", "warmup", "untimed runs before each measurement"),
+    ("--matmul-size", "matmul_size", "side of the square float32 matmul that measures the machine's dense rate (a GPU wants 8192)"),
+]
+
+
 class _Parser(argparse.ArgumentParser):
     """Reports usage errors on one line."""
 
@@ -71,12 +83,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _choice_list(text: str, choices: tuple[str, ...], what: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.replace(",", " ").split() if part.strip())
+    unknown = [name for name in names if name not in choices]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown) or text!r}; choose from {', '.join(choices)}")
+    return names
+
+
 def _cell_list(text: str) -> tuple[str, ...]:
-    cells = tuple(part.strip() for part in text.replace(",", " ").split() if part.strip())
-    unknown = [cell for cell in cells if cell not in CELL_TYPES]
-    if unknown or not cells:
-        raise argparse.ArgumentTypeError(f"unknown cell type {', '.join(unknown) or text!r}; choose from {', '.join(CELL_TYPES)}")
-    return cells
+    return _choice_list(text, CELL_TYPES, "cell type")
+
+
+def _gate_init_list(text: str) -> tuple[str, ...]:
+    return _choice_list(text, GATE_INITS, "gate init")
 
 
 def _integer_list(text: str) -> tuple[int, ...]:
@@ -141,9 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     long_range.add_argument(
         "--seeds", type=_integer_list, default=defaults.seeds, help="comma-separated seeds; every run is repeated per seed (default: 0)"
     )
+    long_range.add_argument(
+        "--gate-inits",
+        type=_gate_init_list,
+        default=defaults.gate_inits,
+        help="gate-bias initializations for LSTM and GRU: keras, chrono or both (default: keras,chrono)",
+    )
     long_range.add_argument("--output", default="long_range", help="folder for long_range.json/.md/.png (default: long_range)")
     for flag, field, kind, help_text in _LONG_RANGE_OVERRIDES:
         long_range.add_argument(flag, type=kind, help=f"{help_text} (default: {getattr(defaults, field)})")
+
+    bench = commands.add_parser("bench", help="training throughput, inference latency and the PyTorch peer, on the active Keras backend")
+    bench.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    bench.add_argument("--output", default="bench", help="folder for bench.json and bench.md (default: bench)")
+    bench.add_argument("--no-peer", action="store_true", help="do not time plain PyTorch even where it is installed")
+    for flag, field, help_text in _BENCH_OVERRIDES:
+        bench.add_argument(flag, type=int, help=f"{help_text} (default: {getattr(BenchConfig, field)})")
     return parser
 
 
@@ -234,7 +267,9 @@ def _long_range(args: argparse.Namespace) -> None:
 
     overrides = {field: getattr(args, field) for _, field, _, _ in _LONG_RANGE_OVERRIDES if getattr(args, field) is not None}
     try:
-        config = replace(LongRangeConfig(), distances=args.distances, cell_types=args.cells, seeds=args.seeds, **overrides)
+        config = replace(
+            LongRangeConfig(), distances=args.distances, cell_types=args.cells, seeds=args.seeds, gate_inits=args.gate_inits, **overrides
+        )
     except ValueError as error:
         raise SentimentError(str(error)) from None
     from sentiment.longrange import run_benchmark, write_results
@@ -245,13 +280,28 @@ def _long_range(args: argparse.Namespace) -> None:
     print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {paths['markdown']}, {paths['json']}, {paths['plot']}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from sentiment.errors import SentimentError
+
+    overrides = {field: getattr(args, field) for _, field, _ in _BENCH_OVERRIDES if getattr(args, field) is not None}
+    try:
+        config = BenchConfig(cell_types=args.cells, peer=not args.no_peer, **overrides)
+    except ValueError as error:
+        raise SentimentError(str(error)) from None
+    from sentiment.bench import run_bench, write_results
+
+    result = run_bench(config, log=lambda line: print(line, flush=True), command=_command_line())
+    paths = write_results(result, args.output)
+    print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {paths['markdown']}, {paths['json']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out of the progress output
     from sentiment.errors import SentimentError
 
     try:
-        {"train": _train, "export": _export, "gradients": _gradients, "long-range": _long_range}[args.command](args)
+        {"train": _train, "export": _export, "gradients": _gradients, "long-range": _long_range, "bench": _bench}[args.command](args)
     except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -212,6 +213,8 @@ def load_artifact(folder: str | Path) -> Artifact:
         raise SentimentError(f"artifact folder {folder} does not exist; train first with: python -m sentiment train --output {folder.parent}")
     verify_manifest(folder)
     config = RunConfig.from_json(read_json(folder / CONFIG_FILE), folder)
+    if not zipfile.is_zipfile(folder / MODEL_FILE):  # Keras would report a missing file instead
+        raise SentimentError(f"{folder / MODEL_FILE} is not a Keras model file (a .keras file is a zip archive); retrain or copy it again")
     try:
         model = keras.models.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad file

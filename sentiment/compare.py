@@ -164,16 +164,9 @@ def compare(models: LoadedModels, text: str | None) -> Comparison:
         The comparison; for empty or whitespace-only text it holds no results
         and says so.
     """
-    text = "" if text is None else str(text)
-    characters = len(text)
-    if not text.strip():
-        return Comparison("", characters, {}, [EMPTY_REVIEW_MESSAGE])
-    text = text[:MAX_REVIEW_CHARACTERS]
-    notices = []
-    if characters > len(text):
-        notices.append(
-            f"The review was cut to its first {MAX_REVIEW_CHARACTERS:,} characters (it had {characters:,}) before scoring."
-        )
+    text, characters, notices = _bounded_text(text, _reads_the_end(models))
+    if not text:
+        return Comparison("", characters, {}, notices)
     results = {}
     for cell_type, predictor in models.predictors.items():
         start = time.perf_counter()
@@ -182,6 +175,34 @@ def compare(models: LoadedModels, text: str | None) -> Comparison:
     if results:
         notices += _reading_notices(next(iter(results.values())).reading)
     return Comparison(text, characters, results, notices)
+
+
+def _bounded_text(text: str | None, keep_end: bool = True) -> tuple[str, int, list[str]]:
+    """The text a request may cost: cut to `MAX_REVIEW_CHARACTERS`.
+
+    Args:
+        text: as typed or sent.
+        keep_end: keep the last characters (the models read the end of a long
+            review, `truncation_side="left"`) rather than the first.
+
+    Returns:
+        The text to score ("" when there is nothing to score), its original
+        length in characters, and what to tell the user about it.
+    """
+    text = "" if text is None else str(text)
+    characters = len(text)
+    if not text.strip():
+        return "", characters, [EMPTY_REVIEW_MESSAGE]
+    if characters <= MAX_REVIEW_CHARACTERS:
+        return text, characters, []
+    text = text[-MAX_REVIEW_CHARACTERS:] if keep_end else text[:MAX_REVIEW_CHARACTERS]
+    side = "last" if keep_end else "first"
+    return text, characters, [f"The review was cut to its {side} {MAX_REVIEW_CHARACTERS:,} characters (it had {characters:,}) before scoring."]
+
+
+def _reads_the_end(models: LoadedModels) -> bool:
+    """Whether the loaded models keep the end of a long review (the default)."""
+    return all(predictor.artifact.config.data.truncation_side == "left" for predictor in models.predictors.values())
 
 
 def _reading_notices(reading: Reading) -> list[str]:
@@ -331,3 +352,138 @@ def history_frame(models: LoadedModels) -> pd.DataFrame:
             for epoch, (accuracy, loss) in enumerate(zip(history.get(f"{prefix}accuracy", []), history.get(f"{prefix}loss", [])), start=1):
                 rows.append({"model": model_name(cell_type), "epoch": epoch, "split": split, "accuracy": accuracy, "loss": loss})
     return pd.DataFrame(rows, columns=["model", "epoch", "split", "accuracy", "loss"])
+
+
+# --- Why gates matter: gradient flow and the long-range benchmark ----------
+
+# Written into the artifacts folder by `python -m sentiment gradients`.
+GRADIENTS_FILE = "gradients.json"
+# `python -m sentiment long-range` writes here by default; the figures in
+# docs/ are the measured ones shipped with the project.
+LONG_RANGE_FILES = (Path("long_range") / "long_range.json", Path(__file__).resolve().parents[1] / "docs" / "long_range" / "long_range.json")
+_GRADIENT_COLUMNS = ["model", "steps before the end", "log10 gradient norm", "word"]
+
+
+def _log10(values: np.ndarray) -> np.ndarray:
+    """log10, with norms that underflowed to zero shown at float32's smallest normal."""
+    return np.log10(np.maximum(np.asarray(values, np.float64), np.finfo(np.float32).tiny))
+
+
+def review_gradient_frame(models: LoadedModels, text: str | None) -> tuple[list[str], pd.DataFrame]:
+    """How strongly each model's loss still depends on each word of one review.
+
+    For every loaded model, the norm of d(loss)/d(embedded word) at each word,
+    by its distance from the final token (0 = the last word read), as log10.
+    The loss target is the model's own decision, so the curve says how much
+    each word could still move that decision.
+
+    Returns:
+        Notices for the user, and a DataFrame with columns model, "steps
+        before the end", "log10 gradient norm", word.
+    """
+    from sentiment.gradients import review_gradient_norms
+
+    text, _, notices = _bounded_text(text, _reads_the_end(models))
+    if not text:
+        return notices, pd.DataFrame(columns=_GRADIENT_COLUMNS)
+    frames = []
+    for cell_type, predictor in models.predictors.items():
+        result = review_gradient_norms(predictor.artifact, text)
+        distances = np.arange(len(result["by_distance"]))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "model": model_name(cell_type),
+                    "steps before the end": distances,
+                    "log10 gradient norm": _log10(result["by_distance"]),
+                    "word": result["tokens"][::-1],
+                }
+            )
+        )
+    return notices, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_GRADIENT_COLUMNS)
+
+
+def average_gradient_frame(models: LoadedModels) -> tuple[str, pd.DataFrame]:
+    """The gradient-flow curves averaged over test reviews, saved with the artifacts.
+
+    Returns:
+        A Markdown line saying where the figures come from (or how to make
+        them), and a DataFrame with columns model, "steps before the end",
+        "log10 gradient norm" (of the geometric mean), reviews (how many
+        reach that far).
+    """
+    columns = ["model", "steps before the end", "log10 gradient norm", "reviews"]
+    path = models.folder / GRADIENTS_FILE
+    if not path.exists():
+        return (
+            f"No averaged gradient flow in {path} yet; write it with `python -m sentiment gradients --artifacts {models.folder}`.",
+            pd.DataFrame(columns=columns),
+        )
+    result = json.loads(path.read_text(encoding="utf-8"))
+    frames = []
+    for cell_type, entry in result["cells"].items():
+        if "average" not in entry or cell_type not in models.predictors:
+            continue
+        mean = np.array([np.nan if v is None else v for v in entry["average"]["geometric_mean"]], np.float64)
+        count = np.asarray(entry["average"]["count"])
+        shown = np.isfinite(mean) & (count > 0)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "model": model_name(cell_type),
+                    "steps before the end": np.flatnonzero(shown),
+                    "log10 gradient norm": _log10(mean[shown]),
+                    "reviews": count[shown],
+                }
+            )
+        )
+    note = f"Geometric mean over {result['sample_size']} test reviews, from {path} (`{result.get('command') or 'python -m sentiment gradients'}`, {result['written_at']})."
+    return note, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def find_long_range_results(path: str | Path | None = None) -> Path | None:
+    """The long-range results to show: `path`, else the CLI's default output, else the shipped ones."""
+    if path is not None:
+        return Path(path)
+    return next((candidate for candidate in LONG_RANGE_FILES if candidate.exists()), None)
+
+
+def long_range_frame(path: str | Path | None) -> tuple[str, pd.DataFrame]:
+    """Accuracy against distance for every cell (and gate init) of a long-range run.
+
+    Returns:
+        A Markdown paragraph on what was run, and a DataFrame with columns
+        model, distance (T, as text so the plot spaces them evenly),
+        accuracy (mean over seeds), seeds (each seed's accuracy).
+    """
+    from sentiment.longrange import accuracy_table
+
+    columns = ["model", "distance", "accuracy", "seeds"]
+    if path is None or not Path(path).exists():
+        where = f"{path}" if path is not None else " or ".join(str(candidate) for candidate in LONG_RANGE_FILES)
+        return f"No long-range results in {where}; run `python -m sentiment long-range`.", pd.DataFrame(columns=columns)
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+        distances, variants, seeds, accuracy = accuracy_table(result)
+    except (OSError, ValueError, KeyError) as error:
+        return f"The long-range results in {path} could not be read ({type(error).__name__}: {error}).", pd.DataFrame(columns=columns)
+    rows = [
+        {
+            "model": model_name(variant),
+            "distance": str(distance),
+            "accuracy": float(np.nanmean(accuracy[d, v])),
+            "seeds": ", ".join(f"{100 * value:.1f}%" for value in accuracy[d, v] if np.isfinite(value)),
+        }
+        for d, distance in enumerate(distances)
+        for v, variant in enumerate(variants)
+        if np.isfinite(accuracy[d, v]).any()
+    ]
+    config = result["config"]
+    note = (
+        f"From {path} (`{result.get('command') or 'python -m sentiment long-range'}`, {result['started_at']}): "
+        f"one signal token, then T random tokens; the label is the signal's class, chance {100 * result['chance_accuracy']:.0f}%. "
+        f"Every model gets the same budget ({config['train_sequences']:,} sequences x {config['epochs']} epochs, "
+        f"{config['units']} units); seeds {', '.join(map(str, seeds))}. "
+        "\"chrono init\" starts the LSTM/GRU gates open (Tallec & Ollivier, 2018); without it they start from Keras's biases."
+    )
+    return note, pd.DataFrame(rows, columns=columns)

@@ -138,6 +138,14 @@ class ModelConfig:
             reads the final state, so the prediction depends on what the cell
             remembers; "mean"/"max" pool over all time steps, which hides the
             memory effect this project measures.
+        chrono_max_steps: None keeps Keras's gate biases (LSTM forget gate
+            1, GRU update gate 0). A number T sets them by chrono
+            initialization (Tallec & Ollivier, "Can recurrent neural networks
+            warp time?", ICLR 2018) for dependencies of up to T steps: the
+            LSTM forget-gate bias is log(u), u ~ Uniform(1, T - 1), and the
+            input-gate bias its negative; the GRU update-gate bias is log(u).
+            The gates then start out remembering over 1 to T steps instead
+            of forgetting within a few. SimpleRNN has no gates and ignores it.
     """
 
     cell_type: str = "lstm"
@@ -148,6 +156,7 @@ class ModelConfig:
     word_dropout_rate: float = 0.25
     dropout_rate: float = 0.5
     pooling: str = "last"
+    chrono_max_steps: int | None = None
 
     def __post_init__(self) -> None:
         _require(
@@ -160,6 +169,7 @@ class ModelConfig:
         _require(0.0 <= self.word_dropout_rate < 1.0, "word_dropout_rate must be in [0, 1)")
         _require(0.0 <= self.dropout_rate < 1.0, "dropout_rate must be in [0, 1)")
         _require(self.pooling in POOLING_MODES, f"pooling must be one of {', '.join(POOLING_MODES)}")
+        _require(self.chrono_max_steps is None or self.chrono_max_steps >= 3, "chrono_max_steps must be at least 3 (or None)")
 
 
 @dataclass(frozen=True)
@@ -251,3 +261,55 @@ def from_dict(cls: type, values: dict[str, Any]):
     unknown = set(values) - names
     _require(not unknown, f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
     return cls(**values)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What `python -m sentiment bench` measures; the defaults are the full preset's model.
+
+    Attributes:
+        cell_types: the cells to measure.
+        batch_size: reviews per training step.
+        sequence_length: tokens per review in a training step (every token
+            real, so masked and unmasked models do the same work).
+        vocabulary_size, embedding_dim, units: the model's shape.
+        review_words: words in the review used for inference latency.
+        inference_batch_size: reviews in the batched inference call.
+        warmup: untimed runs before each measurement (tracing, allocation).
+        repeats: timed training steps per figure.
+        latency_repeats: timed calls per latency figure (p99 needs ~100).
+        matmul_size: side of the square float32 matmul that measures the
+            machine's dense rate.
+        peer: also time plain PyTorch where it is installed.
+        seed: seeds weights and the random token ids.
+    """
+
+    cell_types: tuple[str, ...] = CELL_TYPES
+    batch_size: int = 64
+    sequence_length: int = 400
+    vocabulary_size: int = 20_000
+    embedding_dim: int = 64
+    units: int = 64
+    review_words: int = 250
+    inference_batch_size: int = 64
+    warmup: int = 3
+    repeats: int = 20
+    latency_repeats: int = 100
+    matmul_size: int = 1024
+    peer: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [cell for cell in self.cell_types if cell not in CELL_TYPES]
+        _require(
+            bool(self.cell_types) and not unknown,
+            f"unknown cell type {', '.join(unknown) or repr(self.cell_types)}; choose from {', '.join(CELL_TYPES)}",
+        )
+        for name in ("batch_size", "sequence_length", "embedding_dim", "units", "review_words", "inference_batch_size", "repeats", "latency_repeats", "matmul_size"):
+            _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
+        _require(self.warmup >= 0, f"warmup must be zero or more, got {self.warmup}")
+        _require(self.vocabulary_size >= 3, "vocabulary_size must be at least 3 (padding, [UNK] and one word)")
+
+    def model_config(self, cell_type: str) -> ModelConfig:
+        """The default architecture (dropout included) at this bench's sizes."""
+        return ModelConfig(cell_type=cell_type, embedding_dim=self.embedding_dim, units=self.units)

@@ -28,6 +28,12 @@ from sentiment.errors import SentimentError
 
 PADDING_ID = 0
 UNKNOWN_ID = 1  # TextVectorization puts "" at 0 and "[UNK]" at 1.
+# Bounds the work one review can cause in the Predictor and the SavedModel:
+# only this many bytes of a review are vectorized (the end the model reads is
+# kept). Seven times the longest IMDB review (13,704 characters), and more
+# than the app's 20,000-character cap in any script; never near what a model
+# reads (a few hundred words).
+MAX_REVIEW_BYTES = 100_000
 LABEL_NAMES = ("negative", "positive")
 
 _LABEL_VALUES = {
@@ -307,6 +313,7 @@ def token_ids(
 
 def ragged_token_ids(vectorizer: keras.layers.TextVectorization, texts: tf.Tensor, sequence_length: int, truncation_side: str) -> tf.RaggedTensor:
     """`token_ids` before padding: <int64>[batch, (length)], at least one id per review."""
+    texts = cap_bytes(texts, truncation_side)
     ragged = vectorizer(texts)
     ragged = ragged[:, -sequence_length:] if truncation_side == "left" else ragged[:, :sequence_length]
     # An empty review becomes a single [UNK] so that no row is fully masked.
@@ -316,6 +323,18 @@ def ragged_token_ids(vectorizer: keras.layers.TextVectorization, texts: tf.Tenso
         tf.cast(empty, tf.int64),
     )
     return tf.concat([ragged, tf.cast(filler, ragged.dtype)], axis=1)
+
+
+def cap_bytes(texts: tf.Tensor, truncation_side: str) -> tf.Tensor:
+    """<string>[batch] each cut to `MAX_REVIEW_BYTES`, keeping the end the model reads.
+
+    A cut inside a multi-byte character leaves invalid UTF-8, which
+    `standardize_text` replaces.
+    """
+    if truncation_side == "left":
+        start = tf.maximum(tf.strings.length(texts) - MAX_REVIEW_BYTES, 0)
+        return tf.strings.substr(texts, start, tf.fill(tf.shape(start), MAX_REVIEW_BYTES))
+    return tf.strings.substr(texts, 0, MAX_REVIEW_BYTES)
 
 
 def vectorize_all(vocabulary: list[str], texts: np.ndarray, config: DataConfig, batch_size: int = 2048) -> np.ndarray:

@@ -32,24 +32,15 @@ import tensorflow as tf
 from sentiment import data
 from sentiment.artifacts import Artifact, load_artifact
 from sentiment.errors import SentimentError
-from sentiment.models import recurrent_layers
+from sentiment.models import with_kernel_choice
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "text"
 
 
 def generic_kernel_model(model: keras.Model) -> keras.Model:
-    """A copy of `model`, same weights, whose recurrent layers never pick cuDNN.
-
-    `use_cudnn` is not part of the layers' saved config, so it is set on the
-    rebuilt layers; LSTM and GRU read it each time they are traced.
-    """
-    clone = keras.Model.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    for layer in recurrent_layers(clone):
-        if hasattr(layer, "use_cudnn"):
-            layer.use_cudnn = False
-    return clone
+    """A copy of `model`, same weights, whose recurrent layers never pick cuDNN."""
+    return with_kernel_choice(model, use_cudnn=False)
 
 
 def next_version(export_folder: Path) -> int:

@@ -13,6 +13,14 @@ same optimizer, epochs and batch size. Every distance gets fresh data from a
 seed derived from `(seed, distance)`, so adding a distance does not change the
 others' figures. Whether a cell finds the solution within a small budget can
 hinge on the seed, so a sweep can repeat every run over several seeds.
+
+Gated cells run twice by default: with Keras's gate biases, and with chrono
+initialization (`ModelConfig.chrono_max_steps`, Tallec & Ollivier 2018) for
+dependencies as long as the sequence. With Keras's biases an LSTM's forget
+gate starts near sigmoid(1) = 0.73, so what it stored fades within a few
+steps until training has opened the gate, and on a small budget that can
+fail at long distances for reasons of initialization, not capacity. The
+chrono variant starts the gates open; SimpleRNN has no gate to open.
 """
 
 from __future__ import annotations
@@ -35,6 +43,14 @@ FIRST_DISTRACTOR_ID = 4
 CHANCE_ACCURACY = 0.5
 
 DEFAULT_DISTANCES = (10, 25, 50, 100, 200, 500)
+# Gate-bias initializations: Keras's defaults, or chrono initialization.
+GATE_INITS = ("keras", "chrono")
+GATED_CELLS = ("lstm", "gru")
+
+
+def variant_name(cell_type: str, gate_init: str) -> str:
+    """The key of one model variant: "lstm", or "lstm+chrono" for chrono init."""
+    return cell_type if gate_init == "keras" else f"{cell_type}+{gate_init}"
 
 
 def _require(condition: bool, message: str) -> None:
@@ -46,8 +62,9 @@ def _require(condition: bool, message: str) -> None:
 class LongRangeConfig:
     """The benchmark: distances, data sizes and one training budget for all cells.
 
-    The defaults fit the full sweep (6 distances x 3 cells) in under ten
-    minutes on a 2-core CPU; docs/LONG_RANGE.md has the measured time.
+    One seed of the default sweep (6 distances x 5 model variants) takes
+    about 15 minutes on a quiet 2-core CPU; docs/long_range/long_range.md
+    has the measured time of three seeds.
 
     Attributes:
         distances: steps between the signal token and the final token (T).
@@ -64,6 +81,10 @@ class LongRangeConfig:
         units: recurrent units.
         seeds: each run is repeated once per seed; a seed fixes the data
             (with the distance), the initial weights and the shuffling.
+        gate_inits: gate-bias initializations to run the gated cells with:
+            "keras" (Keras's defaults) and/or "chrono" (chrono
+            initialization for dependencies as long as the sequence).
+            SimpleRNN has no gates and runs once, with "keras".
     """
 
     distances: tuple[int, ...] = DEFAULT_DISTANCES
@@ -78,6 +99,7 @@ class LongRangeConfig:
     embedding_dim: int = 16
     units: int = 32
     seeds: tuple[int, ...] = (0,)
+    gate_inits: tuple[str, ...] = GATE_INITS
 
     def __post_init__(self) -> None:
         _require(len(self.distances) > 0, "distances must name at least one distance")
@@ -98,17 +120,25 @@ class LongRangeConfig:
         _require(len(self.seeds) > 0, "seeds must name at least one seed")
         _require(all(isinstance(s, int) and s >= 0 for s in self.seeds), f"seeds must be integers >= 0, got {self.seeds!r}")
         _require(len(set(self.seeds)) == len(self.seeds), f"seeds must not repeat, got {self.seeds!r}")
+        _require(
+            len(self.gate_inits) > 0 and set(self.gate_inits) <= set(GATE_INITS) and len(set(self.gate_inits)) == len(self.gate_inits),
+            f"gate_inits must name one or both of {', '.join(GATE_INITS)} once each, got {self.gate_inits!r}",
+        )
 
     @property
     def vocabulary_size(self) -> int:
         return FIRST_DISTRACTOR_ID + self.distractor_count
 
-    def model_config(self, cell_type: str) -> ModelConfig:
+    def model_config(self, cell_type: str, gate_init: str = "keras", distance: int | None = None) -> ModelConfig:
         """The classifier for this task: the IMDB architecture without dropout.
 
         Dropout would only add noise to a task that has none to regularize;
         "last" pooling makes the head read the state after the final token.
+        "chrono" sets the gate biases for dependencies up to the sequence's
+        length, `distance + 1` steps (at least 3).
         """
+        chrono = gate_init == "chrono" and cell_type in GATED_CELLS
+        _require(not chrono or distance is not None, "chrono initialization needs the distance")
         return ModelConfig(
             cell_type=cell_type,
             embedding_dim=self.embedding_dim,
@@ -116,7 +146,16 @@ class LongRangeConfig:
             word_dropout_rate=0.0,
             dropout_rate=0.0,
             pooling="last",
+            chrono_max_steps=max(3, distance + 1) if chrono else None,
         )
+
+    def variants(self) -> list[tuple[str, str]]:
+        """(cell type, gate init) pairs to run, cells in order; SimpleRNN once."""
+        return [
+            (cell_type, gate_init)
+            for cell_type in self.cell_types
+            for gate_init in (self.gate_inits if cell_type in GATED_CELLS else ("keras",))
+        ]
 
 
 def make_sequences(distance: int, count: int, distractor_count: int, seed: int | tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +186,7 @@ def data_seeds(seed: int, distance: int) -> dict[str, list[int]]:
     return {"train": [seed, distance, 0], "test": [seed, distance, 1]}
 
 
-def train_and_evaluate(config: LongRangeConfig, cell_type: str, distance: int, seed: int) -> dict[str, Any]:
+def train_and_evaluate(config: LongRangeConfig, cell_type: str, distance: int, seed: int, gate_init: str = "keras") -> dict[str, Any]:
     """Trains one cell at one distance on fresh sequences; scores held-out ones.
 
     Args:
@@ -155,9 +194,10 @@ def train_and_evaluate(config: LongRangeConfig, cell_type: str, distance: int, s
         cell_type: "simple_rnn", "lstm" or "gru".
         distance: T.
         seed: fixes the sequences (with T), the initial weights and the order.
+        gate_init: "keras" or "chrono" (gated cells only).
 
     Returns:
-        A JSON-ready dict: `cell_type`, `distance`, `seed`, `accuracy` with its 95%
+        A JSON-ready dict: `cell_type`, `gate_init`, `variant`, `distance`, `seed`, `accuracy` with its 95%
         Wilson interval (`ci_low`, `ci_high`), `test_loss`, per-epoch
         `train_loss` and `train_accuracy`, `train_seconds`,
         `evaluate_seconds`, `wall_seconds`, `parameters`, and the seeds.
@@ -174,7 +214,7 @@ def train_and_evaluate(config: LongRangeConfig, cell_type: str, distance: int, s
     test_ids, test_labels = make_sequences(distance, config.test_sequences, config.distractor_count, seeds["test"])
 
     keras.utils.set_random_seed(seed)
-    model = build_classifier(config.model_config(cell_type), config.vocabulary_size)
+    model = build_classifier(config.model_config(cell_type, gate_init, distance), config.vocabulary_size)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
         loss=keras.losses.BinaryCrossentropy(),
@@ -197,6 +237,8 @@ def train_and_evaluate(config: LongRangeConfig, cell_type: str, distance: int, s
     low, high = wilson_interval(int(correct.sum()), len(correct))
     return {
         "cell_type": cell_type,
+        "gate_init": gate_init,
+        "variant": variant_name(cell_type, gate_init),
         "distance": distance,
         "seed": seed,
         "accuracy": float(correct.mean()),
@@ -240,10 +282,10 @@ def run_benchmark(
     runs = []
     for distance in config.distances:
         for seed in config.seeds:
-            for cell_type in config.cell_types:
-                run = train_and_evaluate(config, cell_type, distance, seed)
+            for cell_type, gate_init in config.variants():
+                run = train_and_evaluate(config, cell_type, distance, seed, gate_init)
                 runs.append(run)
-                log(f"T={distance:<4} seed {seed:<3} {cell_type:<10} accuracy {run['accuracy']:.3f}  ({run['wall_seconds']:.1f} s)")
+                log(f"T={distance:<4} seed {seed:<3} {run['variant']:<12} accuracy {run['accuracy']:.3f}  ({run['wall_seconds']:.1f} s)")
     return {
         "task": "signal token, then T random distractors; label = the signal's class",
         "config": to_dict(config),
@@ -267,21 +309,27 @@ def _load_average() -> float | None:
 
 
 def accuracy_table(result: dict[str, Any]) -> tuple[list[int], list[str], list[int], np.ndarray]:
-    """Accuracy by distance, cell and seed, for plots and tables.
+    """Accuracy by distance, model variant and seed, for plots and tables.
 
     Returns:
-        distances, cell types and seeds (sorted; cells in the project's
-        order), and <float64>[distances, cells, seeds] accuracies, NaN where a
-        run is missing.
+        distances, variants ("lstm", "lstm+chrono", ...: cells in the
+        project's order, Keras init first) and seeds, and
+        <float64>[distances, variants, seeds] accuracies, NaN where a run is
+        missing.
     """
     runs = result["runs"]
     distances = sorted({run["distance"] for run in runs})
-    cells = [cell for cell in CELL_TYPES if any(run["cell_type"] == cell for run in runs)]
+    present = {_variant(run) for run in runs}
+    variants = [name for cell in CELL_TYPES for init in GATE_INITS if (name := variant_name(cell, init)) in present]
     seeds = sorted({run["seed"] for run in runs})
-    accuracy = np.full((len(distances), len(cells), len(seeds)), np.nan)
+    accuracy = np.full((len(distances), len(variants), len(seeds)), np.nan)
     for run in runs:
-        accuracy[distances.index(run["distance"]), cells.index(run["cell_type"]), seeds.index(run["seed"])] = run["accuracy"]
-    return distances, cells, seeds, accuracy
+        accuracy[distances.index(run["distance"]), variants.index(_variant(run)), seeds.index(run["seed"])] = run["accuracy"]
+    return distances, variants, seeds, accuracy
+
+
+def _variant(run: dict[str, Any]) -> str:
+    return run.get("variant", run["cell_type"])  # results from before gate inits had one variant per cell
 
 
 def _percent(value: float) -> str:
@@ -324,7 +372,7 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "long_range
     names = [model_name(cell) for cell in cells]
 
     def runs_of(distance: int, cell: str) -> list[dict[str, Any]]:
-        found = [run for run in result["runs"] if run["distance"] == distance and run["cell_type"] == cell]
+        found = [run for run in result["runs"] if run["distance"] == distance and _variant(run) == cell]
         return sorted(found, key=lambda run: run["seed"])
 
     def seconds(distance: int, cell: str) -> str:
@@ -352,6 +400,7 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "long_range
         f"Seed{'' if single else 's'} {', '.join(map(str, seeds))}: a seed fixes the initial weights and the shuffling, "
         "and with T the data (NumPy seeds [seed, T, 0] for training, [seed, T, 1] for test).",
         "",
+        *_gate_init_note(cells),
         "## Test accuracy " + ("[95% Wilson interval]" if single else "(mean over seeds, then each seed's)"),
         "",
         markdown_table(["T (steps)", *names], [[str(d), *(_accuracy_cell(runs_of(d, c)) for c in cells)] for d in distances]),
@@ -363,7 +412,7 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "long_range
     ]
     below = [run for run in result["runs"] if "test_positive_share" in run and run["ci_high"] < _constant_guess_floor(run)]
     if below:
-        listed = ", ".join(f"{model_name(run['cell_type'])} at T={run['distance']} (seed {run['seed']})" for run in below)
+        listed = ", ".join(f"{model_name(_variant(run))} at T={run['distance']} (seed {run['seed']})" for run in below)
         parts += [
             f"Worse than any constant guess (the whole 95% interval under the test set's minority-class share): {listed}. "
             "Such predictions still depend on the signal, inverted: the state carried the bit, but the budget ran out "
@@ -373,6 +422,20 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "long_range
     if plot_file:
         parts += [f"![Test accuracy against distance T, one line per cell, chance dashed]({plot_file})", ""]
     return "\n".join(parts)
+
+
+def _gate_init_note(variants: list[str]) -> list[str]:
+    """A paragraph on what "(chrono init)" means, where such runs are shown."""
+    if not any("+chrono" in variant for variant in variants):
+        return []
+    return [
+        "Gate biases: LSTM and GRU without a note start from Keras's (LSTM forget gate 1, so it begins at sigmoid(1) = 0.73 "
+        "and a stored bit fades within a few steps; GRU update gate 0). \"(chrono init)\" runs start from chrono "
+        "initialization (Tallec & Ollivier, ICLR 2018) for dependencies up to the sequence length T + 1: forget-gate "
+        "(LSTM) or update-gate (GRU) bias log(u), u ~ Uniform(1, T), so the gates begin open. Same data, budget and "
+        "seed otherwise; SimpleRNN has no gates and runs once.",
+        "",
+    ]
 
 
 def write_results(result: dict[str, Any], output: str | Path) -> dict[str, Path]:

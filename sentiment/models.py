@@ -10,6 +10,7 @@ right-padded masks from the embedding's `mask_zero`.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from sentiment.config import ModelConfig
 
@@ -62,7 +63,42 @@ def build_classifier(config: ModelConfig, vocabulary_size: int, num_classes: int
         output = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
     else:
         output = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(token_ids, output, name=f"{config.cell_type}_classifier")
+    model = keras.Model(token_ids, output, name=f"{config.cell_type}_classifier")
+    if config.chrono_max_steps is not None:
+        chrono_initialize(model, config.chrono_max_steps)
+    return model
+
+
+def chrono_initialize(model: keras.Model, max_steps: int) -> None:
+    """Sets the gate biases of the model's LSTM/GRU layers by chrono initialization.
+
+    A gate's bias b makes it start at sigmoid(b): the LSTM forget gate starts
+    near 0.73 with Keras's bias of 1, so a state decays by about e after
+    3 steps, and a bias of log(u) makes it last about u steps. Drawing u
+    from Uniform(1, max_steps - 1) per unit spreads the memory spans up to
+    `max_steps` (Tallec & Ollivier, ICLR 2018). The values are drawn with
+    Keras's seeded generator, so `keras.utils.set_random_seed` fixes them.
+
+    LSTM bias layout [input, forget, cell, output]: forget = log(u),
+    input = -log(u). GRU (Keras: h = z * h_previous + (1 - z) * candidate)
+    layout [update z, reset, candidate], input bias row when
+    `reset_after=True`: z = log(u), so the state is kept.
+    """
+    for layer in recurrent_layers(model):
+        if not isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
+            continue
+        units = layer.cell.units
+        keep = keras.ops.convert_to_numpy(keras.ops.log(keras.random.uniform((units,), 1.0, float(max_steps - 1))))
+        bias = keras.ops.convert_to_numpy(layer.cell.bias).copy()
+        if isinstance(layer, keras.layers.LSTM):
+            bias[units : 2 * units] = keep
+            bias[:units] = -keep
+        else:
+            input_bias = bias[0] if bias.ndim == 2 else bias
+            input_bias[:units] = keep
+            if bias.ndim == 2:
+                bias[1, :units] = 0.0
+        layer.cell.bias.assign(bias.astype(np.float32))
 
 
 def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -74,3 +110,20 @@ def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
         elif isinstance(layer, keras.layers.RNN):
             found.append(layer)
     return found
+
+
+def with_kernel_choice(model: keras.Model, use_cudnn: bool | str) -> keras.Model:
+    """A copy of `model`, same weights, whose LSTM/GRU layers use `use_cudnn`.
+
+    `use_cudnn` is not part of the layers' saved config, so it is set on the
+    rebuilt layers; LSTM and GRU read it each time they are traced or called.
+    `False` forces the generic kernels (the export does this, so a model
+    trained on a GPU runs on a CPU server); `True` makes Keras raise where
+    cuDNN cannot run rather than fall back silently.
+    """
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    for layer in recurrent_layers(clone):
+        if hasattr(layer, "use_cudnn"):
+            layer.use_cudnn = use_cudnn
+    return clone

@@ -79,7 +79,8 @@ def plot_long_range(distances: Sequence[int], accuracy: Mapping[str, np.ndarray]
 
     Args:
         distances: <int>[n] the distances, ascending.
-        accuracy: cell type -> <float>[n] or <float>[n, seeds] accuracy at each
+        accuracy: cell type (or variant "lstm+chrono", drawn dotted in the
+            cell's colour) -> <float>[n] or <float>[n, seeds] accuracy at each
             distance (NaN: not run). With several seeds the line is their mean
             and each seed is a faint dot.
         path: the PNG to write.
@@ -92,10 +93,11 @@ def plot_long_range(distances: Sequence[int], accuracy: Mapping[str, np.ndarray]
     axis = figure.subplots()
     for cell_type, values in accuracy.items():
         values = np.asarray(values, np.float64).reshape(len(distances), -1)
-        colour = CELL_COLOURS.get(cell_type)
+        cell, _, variant = cell_type.partition("+")  # "lstm+chrono": same colour, dotted
+        colour = CELL_COLOURS.get(cell)
         runs = np.isfinite(values).sum(axis=1)
         mean = np.where(runs > 0, np.nansum(values, axis=1) / np.maximum(runs, 1), np.nan)  # NaN where nothing ran
-        axis.plot(distances, mean, marker="o", label=model_name(cell_type), color=colour)
+        axis.plot(distances, mean, marker="s" if variant else "o", linestyle=":" if variant else "-", label=model_name(cell_type), color=colour)
         if values.shape[1] > 1:
             for seed_values in values.T:
                 axis.scatter(distances, seed_values, color=colour, alpha=0.35, s=14)

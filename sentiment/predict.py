@@ -176,8 +176,12 @@ class Predictor:
         return self._forward(tf.constant(self.token_ids(texts))).numpy().reshape(-1)
 
     def words(self, text: str) -> list[str]:
-        """The review's words as the vectorizer splits them, before truncation."""
-        split = tf.strings.split(data.standardize_text(_text_tensor([text])))
+        """The review's words as the vectorizer splits them, before truncation.
+
+        Of its `data.MAX_REVIEW_BYTES` bytes that are vectorized, as `token_ids` does.
+        """
+        capped = data.cap_bytes(_text_tensor([text]), self._data_config.truncation_side)
+        split = tf.strings.split(data.standardize_text(capped))
         return [word.decode("utf-8") for word in split[0].numpy()]
 
     def read(self, text: str) -> Reading:

@@ -6,14 +6,32 @@ every figure in it comes from a run, with the command and machine beside it.
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
 CELL_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one), for the machine line."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as file:
+            cpu = next(line.split(":", 1)[1].strip() for line in file if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return cpu
+
+
 def model_name(cell_type: str) -> str:
-    """How a cell type is written for readers: "lstm" -> "LSTM"."""
-    return CELL_NAMES.get(cell_type, cell_type)
+    """How a cell type is written for readers: "lstm" -> "LSTM".
+
+    A variant "cell+init" (the long-range benchmark's gate initializations)
+    reads "LSTM (chrono init)".
+    """
+    cell, _, init = cell_type.partition("+")
+    name = CELL_NAMES.get(cell, cell)
+    return f"{name} ({init} init)" if init else name
 
 
 def _percent(value: float | None) -> str:

@@ -38,6 +38,7 @@ from sentiment import artifacts, data, distribute, evaluate
 from sentiment.config import ARTIFACT_FORMAT_VERSION, CELL_TYPES, DataConfig, ModelConfig, TrainConfig, to_dict
 from sentiment.errors import SentimentError
 from sentiment.models import build_classifier
+from sentiment.report import cpu_name
 
 RUN_FILE = "run.json"
 SUMMARY_JSON = "summary.json"
@@ -324,14 +325,8 @@ class _Inputs:
 
 def machine_description() -> dict[str, Any]:
     """What produced the figures: CPU, cores, accelerators, library versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as file:
-            cpu = next(line.split(":", 1)[1].strip() for line in file if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
         "python": platform.python_version(),

@@ -153,3 +153,8 @@ def tiny_news_artifacts(tiny_news_dir, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("news_artifacts")
     train_models(*tiny_news_configs(tiny_news_dir, epochs=6, patience=6, learning_rate=0.05, learning_rate_decay=1.0), cell_types=("lstm",), output=output, verbose=0, log=lambda message: None)
     return output
+
+
+# Rows of docs/RELIABILITY.md: the `reliability` fixture and the hooks that
+# mark each row with its test's outcome (see tests/reliability_log.py).
+from reliability_log import pytest_runtest_makereport, pytest_sessionfinish, reliability  # noqa: E402, F401

@@ -8,13 +8,10 @@ them it is skipped, except under CI=true, where it fails.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -43,53 +40,33 @@ MODEL_NAMES = ["SimpleRNN", "LSTM", "GRU"]
 STARTUP_SECONDS = 180
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _load_test_script():
+    """scripts/load_test.py, which starts and stops the app for the tests too."""
+    spec = importlib.util.spec_from_file_location("load_test", ROOT / "scripts" / "load_test.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _start_app(artifacts: Path, log_path: Path):
-    """Starts `python app.py` and waits until it serves its config; returns (process, url)."""
-    port = _free_port()
-    log = open(log_path, "w")
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    process = subprocess.Popen(
-        [sys.executable, "app.py", "--artifacts", str(artifacts), "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.close()
-            pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/config", timeout=2).status_code == 200:
-                return process, url, log
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    log.close()
-    pytest.fail(f"app.py did not answer within {STARTUP_SECONDS} s:\n{log_path.read_text()[-3000:]}")
+load_test = _load_test_script()
 
 
-def _stop_app(process, log) -> None:
-    process.terminate()
+def _start_app(artifacts: Path, log_path: Path, environment: dict[str, str] | None = None):
+    """Starts `python app.py` and waits until it serves its config (or asks for a login); returns (process, url)."""
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+        return load_test.start_app(artifacts, log_path, STARTUP_SECONDS, environment)
+    except RuntimeError as error:
+        pytest.fail(str(error))
+
+
+_stop_app = load_test.stop_app
 
 
 @pytest.fixture(scope="module")
 def app_url(tiny_artifacts, tmp_path_factory):
-    process, url, log = _start_app(tiny_artifacts, tmp_path_factory.mktemp("app") / "app.log")
+    process, url = _start_app(tiny_artifacts, tmp_path_factory.mktemp("app") / "app.log")
     yield url
-    _stop_app(process, log)
+    _stop_app(process)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +82,7 @@ def _status_text(url: str) -> str:
     return status
 
 
-def _compare_raw(url: str, text_json: str) -> dict:
+def _compare_raw(url: str, text_json: str | bytes) -> dict:
     """Calls the compare endpoint through the queue with a hand-written JSON body.
 
     gradio_client cannot send what this sends: JSON escapes of lone
@@ -114,7 +91,8 @@ def _compare_raw(url: str, text_json: str) -> dict:
     config = httpx.get(f"{url}/config", timeout=10).json()
     fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "compare")
     session = uuid.uuid4().hex
-    body = f'{{"data": [{text_json}], "fn_index": {fn_index}, "session_hash": "{session}", "event_data": null, "trigger_id": null}}'
+    text_json = text_json if isinstance(text_json, bytes) else text_json.encode("utf-8")
+    body = b'{"data": [%b], "fn_index": %d, "session_hash": "%b", "event_data": null, "trigger_id": null}' % (text_json, fn_index, session.encode())
     httpx.post(f"{url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10).raise_for_status()
     with httpx.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=60) as response:
         for line in response.iter_lines():
@@ -158,7 +136,7 @@ def test_compare_endpoint_explains_empty_text(client):
 def test_compare_endpoint_cuts_long_text_on_the_server_and_says_so(client):
     text = "great movie " * 5000  # 60,000 characters
     notice, results, *_ = client.predict(text, api_name="/compare")
-    assert f"cut to its first {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
+    assert f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
     assert len(results["data"]) == 3
 
 
@@ -209,7 +187,7 @@ def test_the_page_lists_the_loaded_models(app_url):
 
 
 def test_without_artifacts_the_app_starts_and_says_how_to_train(tmp_path):
-    process, url, log = _start_app(tmp_path / "artifacts", tmp_path / "app.log")
+    process, url = _start_app(tmp_path / "artifacts", tmp_path / "app.log")
     try:
         status = _status_text(url)
         assert f"python -m sentiment train --output {tmp_path / 'artifacts'}" in status
@@ -218,7 +196,91 @@ def test_without_artifacts_the_app_starts_and_says_how_to_train(tmp_path):
         assert "No model is loaded; train them first with" in notice
         assert [row[2] for row in results["data"]] == ["not loaded"] * 3
     finally:
-        _stop_app(process, log)
+        _stop_app(process)
+
+
+def test_with_auth_anonymous_callers_are_refused_and_the_user_is_served(tiny_artifacts, tmp_path, reliability):
+    from gradio_client import Client
+
+    process, url = _start_app(tiny_artifacts, tmp_path / "app.log", {comparison_app.AUTH_ENVIRONMENT_VARIABLE: "reviewer:s3cret:pass"})
+    try:
+        anonymous = httpx.get(f"{url}/config", timeout=10).status_code
+        joined = httpx.post(f"{url}/gradio_api/queue/join", json={"data": ["a fine film"], "fn_index": 0, "session_hash": "x"}, timeout=10)
+        wrong_login = httpx.post(f"{url}/login", data={"username": "reviewer", "password": "s3cret"}, timeout=10).status_code
+        with pytest.raises(ValueError, match="(?i)login") as refused:
+            Client(url + "/", verbose=False)
+        with pytest.raises(ValueError, match="Could not login") as wrong_password:
+            Client(url + "/", auth=("reviewer", "s3cret"), verbose=False)
+        notice, results, *_ = Client(url + "/", auth=("reviewer", "s3cret:pass"), verbose=False).predict("a fine film", api_name="/compare")
+    finally:
+        _stop_app(process)
+    assert anonymous == 401 and joined.status_code == 401 and 400 <= wrong_login < 500
+    assert [row[0] for row in results["data"]] == MODEL_NAMES
+    reliability.record(
+        "app: access", f"{comparison_app.AUTH_ENVIRONMENT_VARIABLE}=user:password; calls without a login and with a wrong password",
+        "refused (HTTP 401 / client error); the right user and password get the three verdicts",
+        f"/config {anonymous}, /queue/join {joined.status_code}, /login with a wrong password {wrong_login}; "
+        f"gradio_client: {type(refused.value).__name__} ({str(refused.value)[:45]}…), wrong password: {wrong_password.value}; "
+        f"logged in: {len(results['data'])} verdicts",
+    )  # fmt: skip
+
+
+def test_the_app_listens_on_loopback_unless_exposed_and_checks_auth_values(reliability):
+    default = comparison_app.parse_arguments([], environment={})
+    exposed = comparison_app.parse_arguments(["--expose"], environment={})
+    from_environment = comparison_app.parse_arguments(["--expose"], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:pw"})
+    from_flag = comparison_app.parse_arguments(["--auth", "bob:x:y"], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:pw"})
+    assert (default.host, default.auth) == ("127.0.0.1", None) and comparison_app.exposure_warning(default) is None
+    assert exposed.host == "0.0.0.0" and "without a login" in comparison_app.exposure_warning(exposed)
+    assert from_environment.auth == ("ann", "pw") and comparison_app.exposure_warning(from_environment) is None
+    assert from_flag.auth == ("bob", "x:y")  # the flag wins; a password may hold ":"
+    for argv, environment in [(["--auth", "nocolon"], {}), (["--auth", ":pw"], {}), ([], {comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:"})]:
+        with pytest.raises(SystemExit):
+            comparison_app.parse_arguments(argv, environment=environment)
+    with pytest.raises(SystemExit):
+        comparison_app.parse_arguments(["--expose", "--host", "10.0.0.1"], environment={})
+    reliability.record(
+        "app: access", "no flags; --expose; --expose with SENTIMENT_APP_AUTH; malformed --auth / SENTIMENT_APP_AUTH",
+        "127.0.0.1 by default; 0.0.0.0 only with --expose, with a warning when there is no login; malformed values refused with USER:PASSWORD in the message",
+        f"{default.host}; {exposed.host} + warning; {from_environment.host} with login {from_environment.auth[0]!r}, no warning; 3 malformed values refused",
+    )  # fmt: skip
+
+
+def test_the_running_app_listens_on_loopback_only(app_url, reliability):
+    import psutil
+
+    port = int(app_url.rsplit(":", 1)[1])
+    listening = sorted({c.laddr.ip for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port})
+    assert listening == ["127.0.0.1"]
+    reliability.record(
+        "app: access", "`python app.py` with no address flags: the sockets it listens on", "127.0.0.1 only",
+        f"listening on {', '.join(listening)} port {port}",
+    )  # fmt: skip
+
+
+def test_malformed_auth_is_a_clear_error(capsys, reliability):
+    with pytest.raises(SystemExit) as raised:
+        comparison_app.parse_arguments([], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "just-a-password"})
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert raised.value.code == 2 and "SENTIMENT_APP_AUTH: expected USER:PASSWORD" in message and message.startswith("app.py: error")
+    reliability.record(
+        "app: access", "SENTIMENT_APP_AUTH=just-a-password (no user)", "exit 2 with a message naming the variable and the USER:PASSWORD form",
+        f"exit {raised.value.code}: {message}",
+    )  # fmt: skip
+
+
+def test_a_short_load_gets_no_failures(app_url, reliability):
+    """The load test's own code (scripts/load_test.py) at a size the suite can afford."""
+    texts = [example["text"] for example in comparing.example_reviews()]
+    phase = load_test.run_phase(app_url, concurrency=20, total=40, texts=texts, retry_after=0.2)
+    assert phase["failed"] == 0 and phase["answered"] + phase["refused"] == 40 and phase["answered"] >= 20, phase
+    assert all("Queue is full" in message for message in phase["refusal_messages"]), phase["refusal_messages"]
+    reliability.record(
+        "app: load (smoke, in the suite)", "40 compare requests from 20 gradio_client clients at once (tiny models)",
+        "no failed request; any refusal says the queue is full",
+        f"{phase['answered']} answered (p50 {phase['answered_ms']['p50']:.0f} ms, p95 {phase['answered_ms']['p95']:.0f} ms), "
+        f"{phase['refused']} refused, {phase['failed']} failed",
+    )  # fmt: skip
 
 
 # --- The app's pieces, in process ---------------------------------------------
@@ -328,6 +390,36 @@ def test_browser_compares_a_review_and_draws_the_plots(sync_playwright, app_url,
             assert "review length (words): 0-99" in length_lines.first.get_attribute("aria-label")
             assert _table_rows(page, "#overall").count() == 3
             page.screenshot(path=str(screenshots / "accuracy_by_length.png"), full_page=True)
+
+            # The review typed in the Compare tab drives the gradient-flow plot.
+            page.get_by_role("tab", name="Why gates matter").click()
+            page.get_by_role("button", name="Gradient flow for the review in the Compare tab").click()
+            gradient_lines = page.locator("#gradient-review .mark-line.role-mark path")
+            gradient_lines.nth(2).wait_for(state="attached")
+            assert gradient_lines.count() == 3  # one line per model
+            page.screenshot(path=str(screenshots / "why_gates.png"), full_page=True)
         finally:
             browser.close()
     assert (screenshots / "compare.png").stat().st_size > 10_000
+
+
+def test_gradient_flow_endpoint_plots_each_models_gradient_for_the_review(client):
+    notice, plot = client.predict("the movie was great", api_name="/gradient_flow")
+    assert notice == ""
+    points = [dict(zip(plot["columns"], row)) for row in plot["data"]]
+    assert {point["model"] for point in points} == set(MODEL_NAMES)
+    lstm = [point for point in points if point["model"] == "LSTM"]
+    assert [point["steps before the end"] for point in lstm] == [0, 1, 2, 3]
+    assert [point["word"] for point in lstm] == ["great", "was", "movie", "the"]
+    assert all(np.isfinite(point["log10 gradient norm"]) for point in points)
+    notice, plot = client.predict("   ", api_name="/gradient_flow")
+    assert notice == comparing.EMPTY_REVIEW_MESSAGE and plot["data"] == []
+
+
+def test_why_gates_endpoint_serves_the_long_range_results(client, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the app runs from the project root and looks there
+    average, plot, table = client.predict(api_name="/why_gates")
+    assert average["data"] == []  # the tiny artifacts have no gradients.json
+    _, expected = comparing.long_range_frame(comparing.find_long_range_results())
+    assert [row[:3] for row in plot["data"]] == [[r["model"], r["distance"], pytest.approx(r["accuracy"])] for r in expected.to_dict("records")]
+    assert len(table["data"]) == len(expected)

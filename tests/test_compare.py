@@ -61,7 +61,7 @@ def test_text_beyond_the_cap_is_cut_and_the_notice_says_so(models):
     text = "great " * (comparing.MAX_REVIEW_CHARACTERS // 6 + 100)
     comparison = comparing.compare(models, text)
     assert comparison.cut and len(comparison.text) == comparing.MAX_REVIEW_CHARACTERS
-    assert f"cut to its first {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in comparison.notices[0]
+    assert f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in comparison.notices[0]
     assert "the models read only the last 8" in comparison.notices[1]
     assert not comparing.compare(models, "great " * 10).cut
 
@@ -128,3 +128,82 @@ def test_examples_are_real_imdb_test_reviews_of_each_kind():
     assert all(example["split"] == "test" and example["text"] for example in examples)
     words = {example["name"]: len(example["text"].split()) for example in examples}
     assert words["short"] < 60 and words["long"] > 400  # longer than the full preset reads
+
+
+# --- Why gates matter --------------------------------------------------------
+
+
+def test_review_gradient_frame_is_each_models_gradient_by_distance(models, tiny_artifacts):
+    from sentiment.gradients import review_gradient_norms
+
+    notices, frame = comparing.review_gradient_frame(models, "the movie was great")
+    assert notices == [] and set(frame["model"]) == {"SimpleRNN", "LSTM", "GRU"}
+    lstm = frame[frame["model"] == "LSTM"]
+    assert lstm["steps before the end"].tolist() == [0, 1, 2, 3]
+    assert lstm["word"].tolist() == ["great", "was", "movie", "the"]  # step 0 is the last word read
+    expected = review_gradient_norms(models.predictors["lstm"].artifact, "the movie was great")["by_distance"]
+    np.testing.assert_allclose(lstm["log10 gradient norm"], np.log10(expected), rtol=1e-5)
+
+
+def test_review_gradient_frame_explains_empty_text(models):
+    notices, frame = comparing.review_gradient_frame(models, " \n")
+    assert notices == [comparing.EMPTY_REVIEW_MESSAGE] and frame.empty
+
+
+def test_average_gradient_frame_reads_the_saved_curves_or_says_how_to_make_them(models, tiny_artifacts, tmp_path):
+    from sentiment.gradients import gradient_flow, write_gradient_flow
+
+    note, frame = comparing.average_gradient_frame(models)
+    assert frame.empty and f"python -m sentiment gradients --artifacts {tiny_artifacts}" in note
+    folder = tmp_path / "with_gradients"
+    shutil.copytree(tiny_artifacts, folder)
+    result = gradient_flow({cell: p.artifact for cell, p in models.predictors.items()}, sample_size=12, command="test")
+    write_gradient_flow(result, folder)
+    note, frame = comparing.average_gradient_frame(comparing.load_models(folder, warm_up=False))
+    assert "over 12 test reviews" in note and "`test`" in note
+    assert set(frame["model"]) == {"SimpleRNN", "LSTM", "GRU"}
+    gru = frame[frame["model"] == "GRU"]
+    expected = np.array(result["cells"]["gru"]["average"]["geometric_mean"], np.float64)
+    shown = np.isfinite(expected)
+    np.testing.assert_allclose(gru["log10 gradient norm"], np.log10(expected[shown]), rtol=1e-6)
+    assert (np.diff(gru["reviews"]) <= 0).all()  # fewer reviews reach further back
+
+
+def test_long_range_frame_shows_every_variant_and_seed(tmp_path):
+    result = {
+        "command": "python -m sentiment long-range --seeds 0,1", "started_at": "2026-11-24", "chance_accuracy": 0.5,
+        "config": {"train_sequences": 100, "epochs": 2, "units": 8},
+        "runs": [
+            {"distance": d, "cell_type": cell, "variant": variant, "seed": seed, "accuracy": accuracy}
+            for d, cell, variant, seed, accuracy in [
+                (10, "simple_rnn", "simple_rnn", 0, 1.0), (10, "simple_rnn", "simple_rnn", 1, 0.5),
+                (10, "lstm", "lstm+chrono", 0, 0.75), (200, "lstm", "lstm+chrono", 0, 0.5),
+            ]
+        ],
+    }  # fmt: skip
+    path = tmp_path / "long_range.json"
+    path.write_text(__import__("json").dumps(result))
+    note, frame = comparing.long_range_frame(path)
+    assert "seeds 0, 1" in note and "chance 50%" in note and "--seeds 0,1" in note
+    rows = frame.to_dict("records")
+    assert rows == [
+        {"model": "SimpleRNN", "distance": "10", "accuracy": 0.75, "seeds": "100.0%, 50.0%"},
+        {"model": "LSTM (chrono init)", "distance": "10", "accuracy": 0.75, "seeds": "75.0%"},
+        {"model": "LSTM (chrono init)", "distance": "200", "accuracy": 0.5, "seeds": "50.0%"},
+    ]
+
+
+def test_long_range_frame_without_or_with_broken_results(tmp_path):
+    note, frame = comparing.long_range_frame(tmp_path / "missing.json")
+    assert frame.empty and "python -m sentiment long-range" in note
+    (tmp_path / "broken.json").write_text("{not json")
+    note, frame = comparing.long_range_frame(tmp_path / "broken.json")
+    assert frame.empty and "could not be read" in note
+
+
+def test_a_cut_keeps_the_end_the_models_read():
+    ending = " the ending was awful"
+    text, characters, notices = comparing._bounded_text("x " * comparing.MAX_REVIEW_CHARACTERS + ending, keep_end=True)
+    assert text.endswith(ending) and len(text) == comparing.MAX_REVIEW_CHARACTERS and "its last" in notices[0]
+    text, _, notices = comparing._bounded_text("start " + "x " * comparing.MAX_REVIEW_CHARACTERS, keep_end=False)
+    assert text.startswith("start ") and "its first" in notices[0]

@@ -56,6 +56,28 @@ def test_cells_share_one_architecture_without_dropout():
     assert [m.cell_type for m in models] == list(CELL_TYPES)
 
 
+def test_gated_cells_run_with_each_gate_init_and_simple_rnn_once():
+    config = LongRangeConfig()
+    assert config.variants() == [("simple_rnn", "keras"), ("lstm", "keras"), ("lstm", "chrono"), ("gru", "keras"), ("gru", "chrono")]
+    assert LongRangeConfig(gate_inits=("keras",)).variants() == [(cell, "keras") for cell in CELL_TYPES]
+    assert config.model_config("lstm", "chrono", distance=200).chrono_max_steps == 201
+    assert config.model_config("lstm", "keras", distance=200).chrono_max_steps is None
+    assert config.model_config("simple_rnn", "chrono", distance=200).chrono_max_steps is None
+    assert config.model_config("gru", "chrono", distance=1).chrono_max_steps == 3  # the smallest range chrono init can draw from
+    with pytest.raises(ValueError, match="gate_inits"):
+        LongRangeConfig(gate_inits=("keras", "orthogonal"))
+
+
+def test_chrono_variants_get_their_own_column():
+    result = _fake_result([(5, "lstm", 0, 0.5), (5, "simple_rnn", 0, 0.9)])
+    result["runs"].append({**result["runs"][0], "variant": "lstm+chrono", "gate_init": "chrono", "accuracy": 1.0, "ci_low": 0.99, "ci_high": 1.0})
+    distances, variants, _, accuracy = accuracy_table(result)
+    assert variants == ["simple_rnn", "lstm", "lstm+chrono"]
+    np.testing.assert_array_equal(accuracy[0, :, 0], [0.9, 0.5, 1.0])
+    markdown = results_markdown(result)
+    assert "| T (steps) | SimpleRNN | LSTM | LSTM (chrono init) |" in markdown and "| 5 | 90.0% [89.0, 91.0] | 50.0% [49.0, 51.0] | 100.0% [99.0, 100.0] |" in markdown
+
+
 def _fake_result(runs):
     from sentiment.config import to_dict
 
@@ -107,7 +129,8 @@ def test_tiny_sweep_through_the_cli(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     values = json.loads((output / "long_range.json").read_text())
-    assert [(run["distance"], run["cell_type"]) for run in values["runs"]] == [(d, c) for d in (2, 4) for c in CELL_TYPES]
+    variants = ["simple_rnn", "lstm", "lstm+chrono", "gru", "gru+chrono"]
+    assert [(run["distance"], run["variant"]) for run in values["runs"]] == [(d, v) for d in (2, 4) for v in variants]
     for run in values["runs"]:
         assert 0.0 <= run["accuracy"] <= 1.0 and run["test_sequences"] == 32 and run["wall_seconds"] > 0 and run["seed"] == 0
         assert 0.0 < run["test_positive_share"] < 1.0
@@ -116,5 +139,6 @@ def test_tiny_sweep_through_the_cli(tmp_path):
     assert values["config"]["train_sequences"] == 64 and values["machine"]["cpu_count"] >= 1 and values["load_average"]["start"] >= 0
     assert "python -m sentiment long-range --distances 2,4" in values["command"]
     markdown = (output / "long_range.md").read_text()
-    assert "| T (steps) | SimpleRNN | LSTM | GRU |" in markdown and "| 4 |" in markdown
+    assert "| T (steps) | SimpleRNN | LSTM | LSTM (chrono init) | GRU | GRU (chrono init) |" in markdown and "| 4 |" in markdown
+    assert "chrono initialization (Tallec & Ollivier" in markdown
     assert (output / "long_range.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

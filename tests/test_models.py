@@ -93,3 +93,53 @@ def test_one_training_step_changes_weights_and_gives_a_finite_loss(tiny_models):
 def test_models_define_no_lambda_layers(tiny_models):
     for model in tiny_models.values():
         assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
+
+
+def _gate_biases(model, cell_type, units):
+    (layer,) = recurrent_layers(model)
+    bias = keras.ops.convert_to_numpy(layer.cell.bias)
+    if cell_type == "lstm":
+        return bias[units : 2 * units], bias[:units]  # forget, input
+    return bias[0, :units], bias[1, :units]  # GRU update gate: input row, recurrent row
+
+
+@pytest.mark.parametrize("cell_type", ["lstm", "gru"])
+def test_chrono_initialization_sets_the_gate_biases(cell_type):
+    keras.utils.set_random_seed(0)
+    model = build_classifier(ModelConfig(cell_type=cell_type, units=16, chrono_max_steps=101), vocabulary_size=20)
+    keep, other = _gate_biases(model, cell_type, 16)
+    assert keep.min() >= 0.0 and keep.max() <= np.log(100) + 1e-6 and keep.std() > 0.3  # log(u), u ~ U(1, 100)
+    np.testing.assert_allclose(other, -keep if cell_type == "lstm" else 0.0, atol=1e-6)
+    keras.utils.set_random_seed(0)
+    again = build_classifier(ModelConfig(cell_type=cell_type, units=16, chrono_max_steps=101), vocabulary_size=20)
+    np.testing.assert_array_equal(_gate_biases(again, cell_type, 16)[0], keep)
+    plain = build_classifier(ModelConfig(cell_type=cell_type, units=16), vocabulary_size=20)
+    np.testing.assert_array_equal(_gate_biases(plain, cell_type, 16)[0], 1.0 if cell_type == "lstm" else 0.0)
+
+
+@pytest.mark.parametrize("cell_type", ["lstm", "gru"])
+def test_chrono_initialized_cells_remember_the_first_token_longer(cell_type):
+    # Two sequences that differ only in their first token, then 200 shared
+    # random tokens: how far apart are the final states, before any training?
+    rng = np.random.default_rng(0)
+    tail = rng.integers(2, 20, size=200)
+    sequences = np.stack([np.concatenate([[first], tail]) for first in (2, 3)]).astype(np.int32)
+
+    def final_state_gap(chrono_max_steps):
+        keras.utils.set_random_seed(1)
+        config = ModelConfig(cell_type=cell_type, units=16, embedding_dim=8, word_dropout_rate=0.0, dropout_rate=0.0, chrono_max_steps=chrono_max_steps)
+        model = build_classifier(config, vocabulary_size=20)
+        (layer,) = recurrent_layers(model)
+        states = keras.Model(model.input, layer.output)(sequences)
+        return float(np.abs(keras.ops.convert_to_numpy(states[0] - states[1])).max())
+
+    assert final_state_gap(201) > 100 * final_state_gap(None)
+
+
+def test_simple_rnn_has_no_gates_to_initialize():
+    keras.utils.set_random_seed(0)
+    first = build_classifier(ModelConfig(cell_type="simple_rnn", units=8, chrono_max_steps=50), vocabulary_size=20)
+    keras.utils.set_random_seed(0)
+    second = build_classifier(ModelConfig(cell_type="simple_rnn", units=8), vocabulary_size=20)
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -29,4 +29,4 @@ def test_notebook_runs_on_small_settings(tiny_artifacts, tmp_path, monkeypatch):
     written = {path.name for path in Path(tmp_path / "output").iterdir()}
     assert {"gradients.json", "gradients.png", "long_range.json", "long_range.png"} <= written
     text = "".join(str(output.get("text", "")) + str(output.get("data", {}).get("text/markdown", "")) for cell in notebook.cells for output in cell.get("outputs", []))
-    assert "settings: small" in text and "| T (steps) | SimpleRNN | LSTM | GRU |" in text
+    assert "settings: small" in text and "| T (steps) | SimpleRNN | LSTM | LSTM (chrono init) | GRU | GRU (chrono init) |" in text

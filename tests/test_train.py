@@ -78,7 +78,7 @@ def test_resume_continues_from_the_checkpoint(tiny_csv, tmp_path):
     assert metrics["epochs_run"] == 2 and len(history["loss"]) == 2
 
 
-def test_nan_loss_stops_without_overwriting_the_good_checkpoint(tmp_path):
+def test_nan_loss_stops_without_overwriting_the_good_checkpoint(tmp_path, reliability):
     class Model:
         stop_training = False
 
@@ -91,6 +91,36 @@ def test_nan_loss_stops_without_overwriting_the_good_checkpoint(tmp_path):
     assert "non-finite" in state["stopped_reason"]
     assert state["epochs_done"] == 1 and state["history"] == {"loss": [0.6]}
     assert list(tmp_path.iterdir()) == []  # nothing written over the last good checkpoint
+    reliability.record(
+        "fault: training", "NaN loss and val_loss reported to the checkpoint callback at epoch 2",
+        "training stops; the epoch-1 checkpoint is not overwritten and the NaN epoch is not recorded",
+        f"stopped ({state['stopped_reason'][:40]}…); nothing written; epochs_done stays {state['epochs_done']}",
+    )  # fmt: skip
+
+
+def test_a_run_that_diverges_keeps_the_last_finite_epoch(tiny_csv, tmp_path, monkeypatch, reliability):
+    import numpy as np
+
+    begin = ResumableCheckpoint.on_epoch_begin
+
+    def diverge(self, epoch, logs=None):
+        begin(self, epoch, logs)
+        if epoch == 1:  # as if the optimizer had blown up: every weight NaN during epoch 2
+            self.model.set_weights([np.full_like(weight, np.nan) for weight in self.model.get_weights()])
+
+    monkeypatch.setattr(ResumableCheckpoint, "on_epoch_begin", diverge)
+    train_models(*tiny_configs(tiny_csv, epochs=3, patience=5), cell_types=("lstm",), output=tmp_path, verbose=0, log=lambda message: None)
+    artifact = artifacts.load_artifact(tmp_path / "lstm")  # checksums verified
+    assert all(np.isfinite(weight).all() for weight in artifact.model.get_weights())
+    assert "non-finite" in artifact.metrics["stopped_reason"]
+    assert artifact.metrics["epochs_run"] == 1 and len(artifact.history["loss"]) == 1  # the NaN epoch is not kept
+    assert np.isfinite(artifact.metrics["test"]["loss"])
+    reliability.record(
+        "fault: training", "every weight turns NaN during epoch 2 of a real 3-epoch training run",
+        "training stops at epoch 2; the artifact holds epoch 1's finite weights and history, and verifies",
+        f"stopped: {artifact.metrics['stopped_reason'][:45]}…; epochs_run {artifact.metrics['epochs_run']}, "
+        f"all weights finite, test loss {artifact.metrics['test']['loss']:.3f}",
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -174,3 +204,57 @@ def test_multi_class_artifacts_are_refused_by_the_binary_tools(tiny_news_artifac
         gradient_flow({"lstm": load_artifact(tiny_news_artifacts / "lstm")}, sample_size=1)
     loaded = load_models(tiny_news_artifacts, cell_types=("lstm",), warm_up=False)  # what the app does
     assert not loaded.predictors and "4-class model" in loaded.failures["lstm"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_the_same_command_resumes(tiny_csv, tmp_path, reliability):
+    """A real `python -m sentiment train` process, killed with SIGKILL while epoch 2 runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from conftest import ROOT
+
+    output = tmp_path / "artifacts"
+    state = output / "gru" / "checkpoint" / "state.json"
+    # Batch size 1 makes an epoch of the tiny data a few hundred steps: long enough to kill inside.
+    command = [sys.executable, "-m", "sentiment", "train", "--data-source", "csv", "--data-path", str(tiny_csv), "--cells", "gru",
+               "--vocabulary-size", "30", "--sequence-length", "8", "--embedding-dim", "4", "--units", "4",
+               "--batch-size", "1", "--epochs", "3", "--patience", "5", "--output", str(output)]  # fmt: skip
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment)
+    second_epoch = threading.Event()
+
+    def watch() -> None:
+        for line in process.stdout:
+            if line.startswith("Epoch 2/"):  # Keras prints it as epoch 2 begins, after epoch 1's checkpoint
+                second_epoch.set()
+        second_epoch.set()  # the process ended: stop waiting
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        second_epoch.wait(timeout=300)
+        assert process.poll() is None and state.exists(), "training ended before epoch 2 could be interrupted"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    killed_after = json.loads(state.read_text())["epochs_done"]
+    assert killed_after == 1, "the kill came after epoch 2 had finished, not during it"
+    assert not (output / "gru" / artifacts.MANIFEST_FILE).exists()
+
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=environment)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "[gru] resuming after epoch 1" in resumed.stdout, resumed.stdout[-2000:]
+    artifact = artifacts.load_artifact(output / "gru")  # checksums verified, loaded with safe_mode
+    assert artifact.metrics["epochs_run"] == 3 and len(artifact.history["loss"]) == 3  # none lost, none repeated
+    reliability.record(
+        "fault: training", "SIGKILL of a real `python -m sentiment train` process during epoch 2, then the same command",
+        "the rerun resumes after epoch 1, finishes all 3 epochs once each, and writes a verified artifact",
+        f"exit {process.returncode} (SIGKILL) with epoch 1 checkpointed; rerun: 'resuming after epoch 1', exit 0, "
+        f"{len(artifact.history['loss'])} epochs in history, manifest verified",
+    )  # fmt: skip

@@ -1,0 +1,170 @@
+"""The bench on tiny shapes: its formula, its JSON and Markdown, the peer and its skip."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, replace
+
+import keras
+import numpy as np
+import pytest
+
+from sentiment import bench
+from sentiment.config import BenchConfig
+from sentiment.models import build_classifier
+from conftest import ROOT, run_cli
+
+TINY = BenchConfig(
+    cell_types=("lstm",),
+    batch_size=4,
+    sequence_length=8,
+    vocabulary_size=50,
+    embedding_dim=4,
+    units=4,
+    review_words=6,
+    inference_batch_size=3,
+    warmup=1,
+    repeats=3,
+    latency_repeats=4,
+    matmul_size=64,
+)
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.fixture(scope="module")
+def result():
+    return bench.run_bench(TINY, log=lambda line: None, command="python -m sentiment bench (test)")
+
+
+def test_flop_formula_on_a_hand_computed_case():
+    # E = 2, H = 3: an LSTM step multiplies [1, 5] by [5, 12]: 2 * 5 * 12 = 120 FLOPs forward.
+    assert bench.recurrence_flops_per_token("lstm", 2, 3) == 120
+    assert bench.recurrence_flops_per_token("gru", 2, 3) == 90
+    assert bench.recurrence_flops_per_token("simple_rnn", 2, 3) == 30
+    # Training: x3 for the backward pass, then x batch x steps.
+    assert bench.training_flops_per_step("lstm", 2, 3, batch_size=2, sequence_length=5) == 3 * 120 * 10
+
+
+def test_summary_percentiles():
+    summary = bench.summarize([float(value) for value in range(1, 101)])
+    assert summary["median"] == summary["p50"] == 50.5
+    assert summary["p99"] == pytest.approx(99.01)
+    assert summary["min"] == 1.0 and summary["count"] == 100
+
+
+def test_result_is_json_with_positive_figures(result):
+    loaded = json.loads(json.dumps(result))
+    assert loaded["config"]["batch_size"] == 4 and loaded["machine"]["backend"] == keras.backend.backend()
+    assert len(loaded["load_average_before"]) == 3
+    assert 0 < loaded["matmul_peak"]["flops_per_second"] <= loaded["matmul_peak"]["best_flops_per_second"]
+    lstm = loaded["training"]["lstm"]
+    assert lstm["keras_seconds"]["count"] == TINY.repeats
+    assert 0 < lstm["keras_seconds"]["min"] <= lstm["keras_seconds"]["median"] <= lstm["keras_seconds"]["p99"]
+    assert lstm["tokens_per_second"] == pytest.approx(lstm["reviews_per_second"] * TINY.sequence_length)
+    assert lstm["recurrence_flops_per_step"] == bench.training_flops_per_step("lstm", 4, 4, 4, 8)
+    assert lstm["achieved_flops_per_second"] == pytest.approx(lstm["recurrence_flops_per_step"] / lstm["keras_seconds"]["median"])
+    assert 0 < lstm["fraction_of_matmul_peak"]
+    assert lstm["step_matmul"]["shape"] == [4, 8, 16]
+    latency = loaded["latency"]["lstm"]
+    assert latency["keras_single"]["count"] == TINY.latency_repeats
+    assert 0 < latency["keras_single"]["p50"] <= latency["keras_single"]["p99"]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the SavedModel part needs the TensorFlow backend")
+def test_saved_model_latency_and_no_cudnn_on_a_cpu(result):
+    saved = result["latency"]["lstm"]["saved_model"]
+    assert 0 < saved["single"]["p50"] <= saved["single"]["p99"]
+    assert saved["batch"]["count"] == 1
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        assert "use_cudnn=True" in result["training"]["lstm"]["cudnn"]["skipped"]
+
+
+def test_markdown_has_every_table(result):
+    text = bench.bench_markdown(result)
+    assert "python -m sentiment bench (test)" in text and result["date"] in text
+    for heading in ("### Training step, batch 4 x 8 tokens", "### cuDNN vs generic kernel", "### Inference latency, 6-word review"):
+        assert heading in text
+    rows = [line for line in text.splitlines() if line.startswith("| LSTM |")]
+    assert len(rows) == 3  # training, cuDNN, latency
+    assert "met" in rows[-1] or "missed" in rows[-1]
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+def test_peer_ratio_present_with_torch(result):
+    peer = result["training"]["lstm"]["peer"]
+    assert peer["seconds"]["median"] > 0 and peer["threads"] >= 1
+    assert peer["keras_over_torch"] == pytest.approx(result["training"]["lstm"]["keras_seconds"]["median"] / peer["seconds"]["median"])
+    assert f"{peer['keras_over_torch']:.2f}x" in bench.bench_markdown(result)
+    if peer["device"] == "cpu" and peer["threads"] > 1:
+        assert peer["keras_over_torch_one_thread"] == pytest.approx(
+            result["training"]["lstm"]["keras_seconds"]["median"] / peer["one_thread_seconds"]["median"]
+        )
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+def test_peer_leaves_torch_thread_count_as_it_was():
+    import torch
+
+    torch.set_num_threads(1)
+    token_ids, labels = bench._random_batch(TINY, TINY.batch_size, TINY.sequence_length, seed=0)
+    peer = bench.torch_peer(replace(TINY, repeats=1, warmup=0), "gru", token_ids, labels)
+    assert peer["threads"] == os.cpu_count() and torch.get_num_threads() == 1
+
+
+def test_peer_skipped_with_a_note_without_torch(result, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    entry = bench.training_throughput(replace(TINY, cell_types=("simple_rnn",)), "simple_rnn", 1e9, log=lambda line: None)
+    assert "PyTorch is not installed" in entry["peer"]["skipped"]
+    assert "cudnn" not in entry  # Keras has no cuDNN SimpleRNN
+    text = bench.bench_markdown({**result, "training": {"simple_rnn": entry}})
+    assert "| SimpleRNN |" in text and "SimpleRNN peer: PyTorch is not installed" in text
+
+
+def test_unmasked_copy_scores_full_length_reviews_the_same():
+    keras.utils.set_random_seed(0)
+    model = build_classifier(TINY.model_config("gru"), TINY.vocabulary_size)
+    unmasked = bench._without_mask(model)
+    assert not any("mask" in node["kwargs"] for layer in unmasked.get_config()["layers"] for node in layer["inbound_nodes"])
+    token_ids, _ = bench._random_batch(TINY, 3, 7, seed=1)
+    expected = keras.ops.convert_to_numpy(model(token_ids, training=False))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(unmasked(token_ids, training=False)), expected, atol=1e-6)
+    padded = token_ids.copy()
+    padded[:, 4:] = 0  # with padding the mask matters, so the copies must differ
+    assert not np.allclose(keras.ops.convert_to_numpy(unmasked(padded)), keras.ops.convert_to_numpy(model(padded)))
+
+
+def test_cli_rejects_a_bad_shape():
+    completed = run_cli("bench", "--batch-size", "0")
+    assert completed.returncode == 2
+    assert "batch_size must be at least 1" in completed.stderr
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+def test_torch_backend_runs_without_tensorflow(tmp_path):
+    # tensorflow is made unimportable, as on a GPU box with only keras and torch.
+    config = replace(TINY, cell_types=("simple_rnn", "lstm"))
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"
+        "from sentiment import bench\n"
+        "from sentiment.config import BenchConfig\n"
+        f"result = bench.run_bench(BenchConfig(**{asdict(config)!r}), log=lambda line: None)\n"
+        f"bench.write_results(result, {str(tmp_path)!r})\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "KERAS_BACKEND": "torch"}, capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["machine"]["backend"] == "torch" and "tensorflow" not in result["machine"]["versions"]
+    assert "TensorFlow" in result["latency"]["lstm"]["saved_model"]["skipped"]
+    cudnn = result["training"]["lstm"]["cudnn"]
+    assert cudnn["cudnn_seconds"]["median"] > 0 and cudnn["generic_seconds"]["median"] > 0
+    assert cudnn["generic_over_cudnn"] > 0 and cudnn["cudnn_over_torch"] > 0
+    assert result["training"]["simple_rnn"]["peer"]["keras_over_torch"] > 0
+    assert "### cuDNN vs generic kernel" in (tmp_path / "bench.md").read_text()

@@ -1,0 +1,483 @@
+"""Everything users send and every fault they cause, each recorded as a row of docs/RELIABILITY.md.
+
+Inputs go through the three places text enters: the running app (through
+gradio_client, or raw HTTP for what gradio_client cannot encode), the
+Predictor, and the exported SavedModel's `serving_default` signature. Faults:
+a failed or full-disk write while writing artifacts, checkpoints and exports,
+tampered and truncated files, a model that needs unsafe deserialization.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT
+from test_app import MODEL_NAMES, _compare_raw, app_url, client  # noqa: F401  (fixtures: one app process for this module)
+
+from sentiment import artifacts, data
+from sentiment import compare as comparing
+from sentiment.errors import SentimentError
+from sentiment.export import export_model, graph_op_types
+from sentiment.predict import Predictor
+
+MEGABYTE = 1_000_000
+# What the app may take to answer one review of any size on a shared 2-core
+# machine; a 20,000-character review takes well under a second.
+APP_SECONDS = 20.0
+# The Predictor and the export have no cap of their own: their cost grows with
+# the text, and this bounds it for a megabyte.
+LIBRARY_SECONDS = 30.0
+
+# Every kind of text users paste, by name. Invalid UTF-8 and lone surrogates are
+# added per entry point below: each takes them in its own form.
+INPUTS = {
+    "empty": "",
+    "whitespace only": " \t\n \r\n\u00a0\u3000 ",
+    "1 MB of text": ("a wonderful film, a boring plot. " * (MEGABYTE // 33 + 1))[:MEGABYTE],
+    "one 100 kB word": "w" * 100_000,
+    "NUL bytes": "great\x00 movie\x00\x00 really",
+    "emoji": "😀🎬👍🏽 loved it 🍿❤️",
+    "Chinese": "这部电影非常好看，演员很棒",
+    "Arabic": "الفيلم رائع جدا والتمثيل ممتاز",
+    "HTML and script tags": '<script>alert(1)</script><img src=x onerror="alert(2)"><b>great</b> <a href="javascript:x">film</a>',
+    "only punctuation": "?!... ,,; --- !!! (((",
+}
+BLANK = {"empty", "whitespace only"}
+LONE_SURROGATES = "bad \ud800 movie \udfff ending"
+INVALID_UTF8 = b"bad \xff\xfe movie \xc3\x28 ending \xed\xa0\x80"
+
+
+def _probabilities_valid(values) -> bool:
+    values = np.asarray(values, dtype=np.float64)
+    return values.size > 0 and bool(np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1)))
+
+
+def _case_label(name: str, text: str) -> str:
+    return f"{name} ({len(text):,} characters)" if name in ("1 MB of text", "one 100 kB word") else name
+
+
+# --- The running app, through gradio_client -------------------------------------
+
+
+@pytest.mark.parametrize("name", list(INPUTS))
+def test_app_answers_every_input(client, reliability, name):  # noqa: F811
+    text = INPUTS[name]
+    start = time.perf_counter()
+    notice, results, *_ = client.predict(text, api_name="/compare")
+    seconds = time.perf_counter() - start
+    if name in BLANK:
+        expected = "the empty-review message, no scores"
+        assert notice == comparing.EMPTY_REVIEW_MESSAGE and results["data"] == []
+        measured = f"message {notice[:38]!r}..., no scores, {seconds * 1000:.0f} ms"
+    else:
+        expected = "P(positive) in [0, 1] from all three models"
+        probabilities = [row[1] for row in results["data"]]
+        assert [row[0] for row in results["data"]] == MODEL_NAMES and _probabilities_valid(probabilities)
+        measured = f"P = {', '.join(f'{p:.3f}' for p in probabilities)} in {seconds * 1000:.0f} ms"
+        if len(text) > comparing.MAX_REVIEW_CHARACTERS:
+            expected += f"; cut to {comparing.MAX_REVIEW_CHARACTERS:,} characters on the server, within {APP_SECONDS:.0f} s"
+            assert f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
+            assert seconds < APP_SECONDS
+            measured += "; the page says it was cut"
+    reliability.record("input: app (gradio_client)", _case_label(name, text), expected, measured)
+
+
+@pytest.mark.parametrize(
+    "name, body",
+    [
+        ("lone surrogates (JSON \\ud800 escapes)", b'"bad \\ud800 movie \\udfff ending"'),
+        ("NUL byte as a JSON escape", b'"great \\u0000 movie"'),
+    ],
+)
+def test_app_answers_what_gradio_client_cannot_send(app_url, reliability, name, body):  # noqa: F811
+    message = _compare_raw(app_url, body)
+    assert message["success"], message
+    _, results, *_ = message["output"]["data"]
+    probabilities = [row[1] for row in results["data"]]
+    assert _probabilities_valid(probabilities) and len(probabilities) == 3
+    reliability.record(
+        "input: app (raw HTTP)", name, "P(positive) in [0, 1] from all three models",
+        f"P = {', '.join(f'{p:.3f}' for p in probabilities)}",
+    )  # fmt: skip
+
+
+def test_app_refuses_a_body_that_is_not_utf8_with_a_client_error(app_url, reliability):  # noqa: F811
+    import httpx
+
+    body = b'{"data": ["' + INVALID_UTF8 + b'"], "fn_index": 0, "session_hash": "x"}'
+    response = httpx.post(f"{app_url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10)
+    assert 400 <= response.status_code < 500, response.text
+    alive = httpx.get(f"{app_url}/config", timeout=10).status_code
+    assert alive == 200
+    reliability.record(
+        "input: app (raw HTTP)", "invalid UTF-8 bytes in the JSON body",
+        "a 4xx error (the body is not JSON), the app keeps serving",
+        f"HTTP {response.status_code}: {response.text[:60]!r}; next request HTTP {alive}",
+    )  # fmt: skip
+
+
+# --- The Predictor, in process ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def predictors(tiny_artifacts):
+    return {cell: Predictor.from_folder(tiny_artifacts / cell) for cell in ("simple_rnn", "lstm", "gru")}
+
+
+def _predictor_inputs() -> dict[str, str]:
+    return {
+        **INPUTS,
+        "lone surrogates": LONE_SURROGATES,
+        "invalid UTF-8 (surrogateescape-decoded)": INVALID_UTF8.decode("utf-8", "surrogateescape"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_predictor_inputs()))
+def test_predictor_scores_every_input(predictors, reliability, name):
+    text = _predictor_inputs()[name]
+    start = time.perf_counter()
+    probabilities = [float(predictor.predict([text])[0]) for predictor in predictors.values()]
+    readings = [predictor.read(text) for predictor in predictors.values()]
+    seconds = time.perf_counter() - start
+    assert _probabilities_valid(probabilities)
+    np.testing.assert_allclose([reading.probability for reading in readings], probabilities, atol=1e-5)
+    assert seconds < LIBRARY_SECONDS
+    expected = f"P(positive) in [0, 1] (predict and read agree), within {LIBRARY_SECONDS:.0f} s"
+    if len(text.encode("utf-8", "surrogatepass")) > data.MAX_REVIEW_BYTES:
+        expected += f"; only the {data.MAX_REVIEW_BYTES:,} bytes at the end the model reads are vectorized"
+        for predictor in predictors.values():  # the words it splits are those of the kept bytes only
+            assert len(predictor.words(text)) == len(predictor.words(_kept_end(predictor, text))) < len(text.split())
+    reliability.record(
+        "input: Predictor", _case_label(name, text), expected,
+        f"P = {', '.join(f'{p:.3f}' for p in probabilities)}; {seconds * 1000:.0f} ms for 3 models x (predict + read)",
+    )  # fmt: skip
+
+
+def _kept_end(predictor: Predictor, text: str) -> str:
+    """The part of an ASCII review that `data.cap_bytes` keeps."""
+    if predictor.artifact.config.data.truncation_side == "left":
+        return text[-data.MAX_REVIEW_BYTES :]
+    return text[: data.MAX_REVIEW_BYTES]
+
+
+# --- The exported SavedModel -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def serving_folder(tiny_artifacts, tmp_path_factory):
+    return export_model(tiny_artifacts / "lstm", tmp_path_factory.mktemp("export") / "lstm")
+
+
+@pytest.fixture(scope="module")
+def serving(serving_folder):
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(serving_folder)).signatures["serving_default"]
+
+
+def _export_inputs() -> dict[str, bytes]:
+    return {
+        **{name: text.encode("utf-8") for name, text in INPUTS.items()},
+        "lone surrogates (surrogatepass-encoded)": LONE_SURROGATES.encode("utf-8", "surrogatepass"),
+        "invalid UTF-8 bytes": INVALID_UTF8,
+    }
+
+
+@pytest.mark.parametrize("name", list(_export_inputs()))
+def test_export_scores_every_input(serving, serving_folder, predictors, reliability, name):
+    import tensorflow as tf
+
+    text = _export_inputs()[name]
+    start = time.perf_counter()
+    outputs = serving(text=tf.constant([text]))
+    seconds = time.perf_counter() - start
+    probability = float(outputs["probability"].numpy()[0])
+    label = outputs["label"].numpy()[0].decode()
+    assert _probabilities_valid([probability]) and label == ("positive" if probability >= 0.5 else "negative")
+    assert seconds < LIBRARY_SECONDS
+    expected_probability = predictors["lstm"].predict([text.decode("utf-8", "surrogateescape")])[0]
+    assert probability == pytest.approx(float(expected_probability), abs=1e-5)
+    expected = f"P(positive) in [0, 1] and its label, equal to the Predictor's, within {LIBRARY_SECONDS:.0f} s"
+    if len(text) > data.MAX_REVIEW_BYTES:
+        assert "Substr" in graph_op_types(serving_folder)  # the cap (data.cap_bytes) is in the served graph
+        expected += f"; only the {data.MAX_REVIEW_BYTES:,} bytes at the end the model reads are vectorized"
+    reliability.record(
+        "input: SavedModel (serving_default)", _case_label(name, text.decode("utf-8", "replace")), expected,
+        f"P = {probability:.3f} ({label}); {seconds * 1000:.0f} ms",
+    )  # fmt: skip
+
+
+# --- Properties over any text (hypothesis) --------------------------------------------
+
+# Any code point, surrogates and control characters included.
+ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=300)
+PROPERTY_EXAMPLES = 60
+
+
+def test_standardize_text_turns_any_bytes_into_clean_utf8(reliability):
+    import tensorflow as tf
+
+    seen = []
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.binary(max_size=300))
+    def check(raw):
+        (standardized,) = data.standardize_text(tf.constant([raw])).numpy()
+        text = standardized.decode("utf-8")  # raises if the output were not valid UTF-8
+        assert text == text.lower() or not text.isascii()
+        assert not re.search(r"[\x00-\x1f<>]", text)
+        seen.append(raw)
+
+    check()
+    reliability.record(
+        "input: property (hypothesis)", f"any bytes, {len(seen)} examples, up to 300 bytes",
+        "standardize_text returns valid UTF-8 without control characters or markup brackets",
+        f"{len(seen)} examples passed",
+    )  # fmt: skip
+
+
+def test_predictor_gives_a_probability_for_any_text(predictors, reliability):
+    predictor, seen = predictors["gru"], []
+
+    @settings(max_examples=PROPERTY_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(ANY_TEXT, min_size=1, max_size=4))
+    def check(texts):
+        probabilities = predictor.predict(texts)
+        assert probabilities.shape == (len(texts),) and _probabilities_valid(probabilities)
+        np.testing.assert_allclose(predictor.read(texts[0]).probability, probabilities[0], atol=1e-5)
+        seen.append(texts)
+
+    check()
+    reliability.record(
+        "input: property (hypothesis)", f"any Unicode text (surrogates, controls), {len(seen)} batches of 1-4",
+        "Predictor: one P(positive) in [0, 1] per review; read() agrees with predict()",
+        f"{len(seen)} batches passed",
+    )  # fmt: skip
+
+
+def test_compare_answers_any_text(predictors, tiny_artifacts, reliability):
+    models = comparing.LoadedModels(tiny_artifacts, predictors, {})
+    seen = []
+
+    @settings(max_examples=PROPERTY_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(ANY_TEXT)
+    def check(text):
+        comparison = comparing.compare(models, text)
+        if text.strip():
+            assert _probabilities_valid([result.probability for result in comparison.results.values()])
+            assert len(comparison.results) == 3
+        else:
+            assert comparison.results == {} and comparison.notices == [comparing.EMPTY_REVIEW_MESSAGE]
+        seen.append(text)
+
+    check()
+    reliability.record(
+        "input: property (hypothesis)", f"any Unicode text, {len(seen)} examples, through the app's compare()",
+        "three P(positive) in [0, 1], or the empty-review message for blank text",
+        f"{len(seen)} examples passed",
+    )  # fmt: skip
+
+
+# --- Failed writes and a full disk ------------------------------------------------------
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir()) if path.is_file()}
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_while_rewriting_an_artifact_leaves_it_intact(tiny_artifacts, tmp_path, monkeypatch, reliability):
+    folder = tmp_path / "gru"
+    shutil.copytree(tiny_artifacts / "gru", folder)
+    before = _digests(folder)
+    real_write = Path.write_text
+
+    def half_then_full(self, text, *args, **kwargs):
+        real_write(self, text[: len(text) // 2], *args, **kwargs)  # part of it reaches the disk...
+        _disk_full()  # ...then the disk is full
+
+    monkeypatch.setattr(Path, "write_text", half_then_full)
+    with pytest.raises(OSError) as raised:
+        artifacts.write_json(folder / artifacts.METRICS_FILE, {"accuracy": 0.0})
+    monkeypatch.undo()
+    assert raised.value.errno == errno.ENOSPC
+    assert _digests(folder) == before  # byte-identical, and no temporary file left behind
+    artifacts.verify_manifest(folder)
+    reliability.record(
+        "fault: write", "disk full half-way through rewriting metrics.json",
+        "the write raises ENOSPC; every file byte-identical, no temporary left, the manifest verifies",
+        f"OSError errno {raised.value.errno}; {len(before)} files unchanged; verified",
+    )  # fmt: skip
+
+
+def test_a_failed_checkpoint_write_keeps_the_last_good_checkpoint(tiny_csv, tmp_path, monkeypatch, reliability):
+    import keras
+
+    from conftest import tiny_configs
+    from sentiment.train import CHECKPOINT_FOLDER, train_models
+
+    data_config, model_config, train_config = tiny_configs(tiny_csv, epochs=2, patience=5)
+    quiet = dict(cell_types=("gru",), output=tmp_path, verbose=0, log=lambda message: None)
+    checkpoint = tmp_path / "gru" / CHECKPOINT_FOLDER
+    real_save, saved = keras.Model.save, {}
+
+    def full_at_epoch_two(model, path, *args, **kwargs):
+        if "epoch 1" in saved:  # epoch 1's checkpoint is on disk: now the disk is full
+            saved["before"] = {name: digest for name, digest in _digests(checkpoint).items() if ".tmp." not in name}
+            _disk_full()
+        real_save(model, path, *args, **kwargs)
+        saved["epoch 1"] = True
+
+    monkeypatch.setattr(keras.Model, "save", full_at_epoch_two)
+    with pytest.raises(OSError) as raised:
+        train_models(data_config, model_config, train_config, **quiet)
+    monkeypatch.undo()
+    after = _digests(checkpoint)
+    assert raised.value.errno == errno.ENOSPC
+    assert after == saved["before"]  # last.keras, best weights and state.json byte-identical, no temporary left
+    assert set(after) == {"last.keras", "best.weights.h5", "state.json"}
+    assert json.loads((checkpoint / "state.json").read_text())["epochs_done"] == 1
+
+    messages = []
+    train_models(data_config, model_config, train_config, **{**quiet, "log": messages.append})
+    assert any("resuming after epoch 1" in message for message in messages)
+    artifacts.verify_manifest(tmp_path / "gru")
+    reliability.record(
+        "fault: write", "disk full while saving the epoch-2 checkpoint",
+        "training stops with ENOSPC; the epoch-1 checkpoint is byte-identical; the next run resumes after epoch 1 and finishes",
+        f"OSError errno {raised.value.errno}; {', '.join(after)} unchanged; resumed after epoch 1; manifest verifies",
+    )  # fmt: skip
+
+
+def test_a_failed_export_leaves_the_previous_version(tiny_artifacts, tmp_path, monkeypatch, reliability):
+    import tensorflow as tf
+
+    first = export_model(tiny_artifacts / "simple_rnn", tmp_path / "simple_rnn")
+    before = {path.relative_to(first): path.read_bytes() for path in first.rglob("*") if path.is_file()}
+
+    def part_then_full(obj, export_dir, *args, **kwargs):
+        Path(export_dir).mkdir(parents=True, exist_ok=True)
+        (Path(export_dir) / "saved_model.pb").write_bytes(b"\x08\x01")  # a first part reaches the disk...
+        _disk_full()  # ...then it is full
+
+    monkeypatch.setattr(tf.saved_model, "save", part_then_full)
+    with pytest.raises(OSError) as raised:
+        export_model(tiny_artifacts / "simple_rnn", tmp_path / "simple_rnn")
+    monkeypatch.undo()
+    assert raised.value.errno == errno.ENOSPC
+    assert [path.name for path in (tmp_path / "simple_rnn").iterdir()] == ["1"]
+    assert {path.relative_to(first): path.read_bytes() for path in first.rglob("*") if path.is_file()} == before
+    reliability.record(
+        "fault: write", "disk full while exporting version 2",
+        "the export raises; version 1 byte-identical, no version 2 or staging folder left",
+        f"OSError; only version 1 left, its {len(before)} files unchanged",
+    )  # fmt: skip
+
+
+# --- Artifacts that were not built here --------------------------------------------------
+
+
+def _copy_cell(tiny_artifacts: Path, destination: Path, cell: str = "lstm") -> Path:
+    return Path(shutil.copytree(tiny_artifacts / cell, destination / cell))
+
+
+@pytest.mark.parametrize(
+    "fault, damage",
+    [
+        ("a byte changed in model.keras", lambda folder: _flip_byte(folder / artifacts.MODEL_FILE)),
+        ("model.keras truncated to half", lambda folder: _truncate(folder / artifacts.MODEL_FILE)),
+        ("vocabulary.txt with a word replaced", lambda folder: _replace_text(folder / artifacts.VOCABULARY_FILE)),
+        ("config.json edited", lambda folder: _replace_text(folder / artifacts.CONFIG_FILE)),
+        ("metrics.json deleted", lambda folder: (folder / artifacts.METRICS_FILE).unlink()),
+    ],
+)
+def test_a_tampered_artifact_is_refused_by_name(tiny_artifacts, tmp_path, reliability, fault, damage):
+    folder = _copy_cell(tiny_artifacts, tmp_path)
+    damage(folder)
+    with pytest.raises(SentimentError) as raised:
+        artifacts.load_artifact(folder)
+    message = str(raised.value)
+    named = re.search(r"(model\.keras|vocabulary\.txt|config\.json|metrics\.json)", message).group(1)
+    assert named in fault
+    reliability.record("artifact", fault, "refused; the message names the file", message.replace(str(tmp_path), "…"))
+
+
+def _flip_byte(path: Path) -> None:
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    path.write_bytes(bytes(content))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _replace_text(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("great", "awful", 1) if "great" in text else text.replace("32", "33", 1), encoding="utf-8")
+
+
+def test_a_model_with_a_lambda_layer_is_refused_even_with_a_matching_manifest(tiny_artifacts, tmp_path, reliability):
+    import keras
+
+    folder = _copy_cell(tiny_artifacts, tmp_path)
+    original = keras.models.load_model(folder / artifacts.MODEL_FILE, compile=False)
+    token_ids = keras.Input(shape=(None,), dtype="int32")
+    hostile = keras.Model(token_ids, keras.layers.Lambda(lambda x: x * 0 + 1.0)(original(token_ids)))
+    hostile.save(folder / artifacts.MODEL_FILE)
+    artifacts.write_manifest(folder)  # as a copier who rewrote the manifest would
+    with pytest.raises(SentimentError) as raised:
+        artifacts.load_artifact(folder)
+    message = str(raised.value)
+    assert "model.keras could not be loaded" in message and "safe_mode" in message
+    reliability.record(
+        "artifact", "model.keras replaced by one with a Lambda layer, manifest rewritten to match",
+        "refused by Keras safe_mode; the message names the file", message.replace(str(tmp_path), "…")[:160] + "…",
+    )  # fmt: skip
+
+
+def test_the_project_defines_no_lambda_layers(tiny_artifacts, reliability):
+    import keras
+
+    sources = [*sorted((ROOT / "sentiment").glob("*.py")), ROOT / "app.py"]
+    uses = [f"{path.name}:{number}" for path in sources for number, line in enumerate(path.read_text().splitlines(), 1) if re.search(r"\bLambda\b", line)]
+    layer_types = {type(layer).__name__ for cell in ("simple_rnn", "lstm", "gru") for layer in artifacts.load_artifact(tiny_artifacts / cell).model._flatten_layers()}
+    loads = [line.strip() for path in sources for line in path.read_text().splitlines() if "load_model(" in line and "def " not in line]
+    assert loads and all("safe_mode=True" in line for line in loads), loads
+    assert uses == [] and not any(issubclass(getattr(keras.layers, name, type(None)), keras.layers.Lambda) for name in layer_types)
+    reliability.record(
+        "artifact", "Lambda layers in the package, the app and the trained models",
+        "none; every keras.models.load_model call passes safe_mode=True",
+        f"0 uses in {len(sources)} files; {len(loads)} load_model calls, all with safe_mode=True; layer types: {', '.join(sorted(layer_types))}",
+    )  # fmt: skip
+
+
+def test_a_corrupt_model_in_the_apps_folder_leaves_the_others_working(tiny_artifacts, tmp_path, reliability):
+    for cell in ("simple_rnn", "lstm", "gru"):
+        _copy_cell(tiny_artifacts, tmp_path, cell)
+    (tmp_path / "lstm" / artifacts.MODEL_FILE).write_bytes(b"PK\x03\x04 not really a zip")
+    artifacts.write_manifest(tmp_path / "lstm")  # the checksum matches: only loading can tell
+    models = comparing.load_models(tmp_path, warm_up=False)
+    comparison = comparing.compare(models, "a wonderful film")
+    assert list(models.failures) == ["lstm"] and "model.keras is not a Keras model file" in models.failures["lstm"]
+    assert sorted(comparison.results) == ["gru", "simple_rnn"]
+    assert _probabilities_valid([result.probability for result in comparison.results.values()])
+    reliability.record(
+        "artifact", "corrupt model.keras (checksum rewritten to match) in the app's folder",
+        "LSTM named as not loaded with the reason; SimpleRNN and GRU answer",
+        f"failures: {{lstm: {models.failures['lstm'].replace(str(tmp_path), '…')[:90]}…}}; answered: SimpleRNN, GRU",
+    )  # fmt: skip
