@@ -156,10 +156,11 @@ def _series_colors(suffixes: tuple[str, str, str] | tuple[str, str]) -> dict[str
 GATES_INTRODUCTION = """
 The models differ only in their recurrent cell, so what separates them is what the cell keeps.
 **Gradient flow**: how strongly the loss still depends on each word, by its distance from the final
-word. A plain RNN multiplies that signal by one Jacobian per step it travels back, so it shrinks
-geometrically (the vanishing gradient); the LSTM's additive cell state and the GRU's update gate let
-more of it through. **Long-range benchmark**: the same cells trained to recall one token after T
-random ones.
+word. A plain RNN multiplies that signal by one Jacobian per step it travels back, so it tends to
+shrink geometrically (the vanishing gradient); the LSTM's additive cell state and the GRU's update
+gate can let more of it through. On trained models the curves also show what each model learned to
+ignore, so read them as measurements, not as the verdict. **Long-range benchmark**: the same cells
+trained to recall one token after T random ones, where distance is the only variable.
 """
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 from pathlib import Path
 
 from sentiment.report import markdown_table, model_name
@@ -28,6 +29,12 @@ def cpu_seconds(time_log: Path) -> float | None:
     return float(user.group(1)) + float(system.group(1)) if user and system else None
 
 
+def median_epoch_seconds(folder: Path, cell: str) -> float:
+    """Median wall seconds of one epoch (training and validation) from history.json."""
+    history = json.loads((folder / cell / "history.json").read_text())
+    return statistics.median(history["epoch_seconds"])
+
+
 def comparison_markdown(bucketed: Path, padded: Path, time_logs: tuple[Path, Path] | None = None) -> str:
     runs = {name: json.loads((folder / "summary.json").read_text()) for name, folder in (("bucketed", bucketed), ("padded", padded))}
     for name, summary in runs.items():
@@ -39,16 +46,18 @@ def comparison_markdown(bucketed: Path, padded: Path, time_logs: tuple[Path, Pat
     rows = []
     for cell in cells:
         mb, mp = b["models"][cell], p["models"][cell]
+        epoch_p, epoch_b = median_epoch_seconds(padded, cell), median_epoch_seconds(bucketed, cell)
         rows.append(
             [
                 model_name(cell),
                 f"{mp['training_seconds']:.0f} s",
                 f"{mb['training_seconds']:.0f} s",
                 f"{mp['training_seconds'] / mb['training_seconds']:.2f}x",
+                f"{epoch_p:.0f} s / {epoch_b:.0f} s ({epoch_p / epoch_b:.2f}x)",
                 f"{100 * mp['test']['accuracy']:.2f}%",
                 f"{100 * mb['test']['accuracy']:.2f}%",
                 f"{100 * (mb['test']['accuracy'] - mp['test']['accuracy']):+.2f}",
-                f"{mp['best_epoch']} / {mb['best_epoch']}",
+                f"{mp['epochs_run']} ({mp['best_epoch']}) / {mb['epochs_run']} ({mb['best_epoch']})",
             ]
         )
     rows.append(
@@ -61,6 +70,7 @@ def comparison_markdown(bucketed: Path, padded: Path, time_logs: tuple[Path, Pat
             "",
             "",
             "",
+            "",
         ]
     )
     lines = [
@@ -69,8 +79,10 @@ def comparison_markdown(bucketed: Path, padded: Path, time_logs: tuple[Path, Pat
         f"Machine: {b['machine']['cpu']}, {b['machine']['cpu_count']} CPU cores, TensorFlow {b['machine']['tensorflow']}, Keras {b['machine']['keras']}. "
         f"Same seed ({b['run']['train']['seed']}), same data, vocabulary and model; only the batching differs.",
         "",
+        "Early stopping can end the two runs after different numbers of epochs; the median epoch compares the same work.",
+        "",
         markdown_table(
-            ["model", "training, padded", "training, bucketed", "speed-up", "test accuracy, padded", "bucketed", "points", "best epoch (padded / bucketed)"],
+            ["model", "training, padded", "training, bucketed", "speed-up", "median epoch, padded / bucketed", "test accuracy, padded", "bucketed", "points", "epochs run (best), padded / bucketed"],
             rows,
         ),
     ]

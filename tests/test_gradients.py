@@ -149,3 +149,13 @@ def test_reviews_of_any_length_reuse_one_traced_function(loaded):
         review_gradient_norms(artifact, " ".join(words))
     assert _traced_functions(artifact.model) == (gradients, forward)
     assert 1 <= gradients.experimental_get_tracing_count() <= 2 and 1 <= forward.experimental_get_tracing_count() <= 2
+
+
+def test_retention_is_stated_as_measured_shares_of_the_final_words_gradient():
+    from sentiment.gradients import retention_lines
+
+    counts = [10] * 150 + [0] * 100  # no review reaches 200 steps: only 100 is stated
+    curves = {"simple_rnn": [2.0] + [0.02] * 249, "lstm": [0.5] + [0.25] * 249}
+    text = "\n".join(retention_lines(curves, counts))
+    assert "SimpleRNN 1% at 100; LSTM 50% at 100." in text and "at 200" not in text
+    assert retention_lines(curves, [10] * 50) == []  # too short to say anything
