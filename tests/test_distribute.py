@@ -7,6 +7,7 @@ local processes on 127.0.0.1 that find each other through `TF_CONFIG`.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -118,28 +119,48 @@ NEWS = ["--dataset", "tiny_news", "--text-key", "description", "--label-key", "t
         "--learning-rate", "0.05", "--learning-rate-decay", "1", "--clipnorm", "0.01", "--no-download"]  # fmt: skip
 
 
-def test_two_workers_stream_in_lockstep_and_end_with_identical_weights(tiny_news_dir, tmp_path):
-    """Two workers stream the 4-class `tiny_news` from disk, each keeping half of every batch."""
-    output = tmp_path / "artifacts"
+def _run_two_workers(data_dir, output, log_folder, tag, script=None):
+    """Runs `train --strategy multi-worker` as two local processes; their (exit codes, logs).
+
+    With `script`, each runs `python -c script` (see `_STOP_AFTER_FIRST_EPOCH`)
+    instead of `python -m sentiment`, with the same arguments.
+    """
     cluster = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    arguments = ["train", *NEWS, "--data-path", str(data_dir), "--cells", "gru", "--epochs", "2", "--patience", "5",
+                 "--strategy", "multi-worker", "--output", str(output)]  # fmt: skip
+    start = [sys.executable, "-c", script] if script else [sys.executable, "-m", "sentiment"]
     workers = []
     for index in range(2):
         environment = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}})}
-        command = [sys.executable, "-m", "sentiment", "train", *NEWS, "--data-path", str(tiny_news_dir), "--cells", "gru", "--epochs", "2", "--patience", "5",
-                   "--strategy", "multi-worker", "--output", str(output)]  # fmt: skip
-        log = open(tmp_path / f"worker{index}.log", "w+")
-        workers.append((subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, text=True), log))
+        log = open(log_folder / f"{tag}_worker{index}.log", "w+")
+        workers.append((subprocess.Popen([*start, *arguments], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, text=True), log))
     try:
         for process, _ in workers:
             process.wait(timeout=600)  # a worker waiting for a dead peer would hang; the timeout ends the test
     finally:
         for process, _ in workers:
             process.kill()
-    logs = []
+    codes, logs = [], []
     for process, log in workers:
         log.seek(0)
+        codes.append(process.wait())
         logs.append(log.read())
-        assert process.returncode == 0, logs[-1][-3000:]
+        log.close()
+    return codes, logs
+
+
+def _assert_identical_weights(first, second):
+    first_weights, second_weights = _weights(first), _weights(second)
+    assert len(first_weights) == len(second_weights)
+    for mine, theirs in zip(first_weights, second_weights):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_two_workers_stream_in_lockstep_and_end_with_identical_weights(tiny_news_dir, tmp_path):
+    """Two workers stream the 4-class `tiny_news` from disk, each keeping half of every batch."""
+    output = tmp_path / "artifacts"
+    codes, logs = _run_two_workers(tiny_news_dir, output, tmp_path, "run")
+    assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
     assert "worker 0 of 2, 2 replica(s) in sync; batch 32 per replica, 64 per step" in logs[0]
     assert "worker 1 of 2" in logs[1]
 
@@ -158,7 +179,34 @@ def test_two_workers_stream_in_lockstep_and_end_with_identical_weights(tiny_news
     one_device_history = _one_device_history(configs, tmp_path / "one")
     np.testing.assert_allclose(chief_history["loss"], one_device_history["loss"], rtol=1e-6)
     np.testing.assert_allclose(chief_history["val_loss"], one_device_history["val_loss"], rtol=1e-6)
-    chief_weights, other_weights = _weights(chief), _weights(other)
-    assert len(chief_weights) == len(other_weights)
-    for mine, theirs in zip(chief_weights, other_weights):
-        np.testing.assert_array_equal(mine, theirs)
+    _assert_identical_weights(chief, other)
+
+
+def test_two_workers_interrupted_after_epoch_1_refuse_to_disagree_then_resume_together(tiny_news_dir, tmp_path):
+    output = tmp_path / "artifacts"
+    checkpoints = [output / "gru" / "checkpoint", output / "workertemp_1" / "gru" / "checkpoint"]
+    codes, logs = _run_two_workers(tiny_news_dir, output, tmp_path, "stopped", script=_STOP_AFTER_FIRST_EPOCH)
+    assert codes == [130, 130], logs[0][-3000:] + logs[1][-3000:]
+    for checkpoint in checkpoints:
+        assert json.loads((checkpoint / "state.json").read_text())["epochs_done"] == 1
+
+    # Worker 1 loses its checkpoint: resuming would run it from epoch 0 and the
+    # chief from epoch 1, so both must stop with a message instead of hanging.
+    kept = tmp_path / "worker1_checkpoint"
+    shutil.move(checkpoints[1], kept)
+    codes, logs = _run_two_workers(tiny_news_dir, output, tmp_path, "disagree")
+    assert codes == [2, 2], logs[0][-3000:] + logs[1][-3000:]
+    for log, epochs in zip(logs, (1, 0)):
+        assert f"the workers disagree on the epochs [gru] already trained (this worker: {epochs})" in log, log[-3000:]
+
+    shutil.rmtree(checkpoints[1], ignore_errors=True)
+    shutil.move(kept, checkpoints[1])
+    codes, logs = _run_two_workers(tiny_news_dir, output, tmp_path, "resumed")
+    assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    for log in logs:
+        assert "[gru] resuming after epoch 1" in log, log[-3000:]
+    chief, other = output / "gru", output / "workertemp_1" / "gru"
+    for folder in (chief, other):
+        metrics = _assert_same_kind_of_artifact(folder, replicas=2, workers=2, test_count=100)
+        assert metrics["epochs_run"] == 2 and len(json.loads((folder / "history.json").read_text())["loss"]) == 2
+    _assert_identical_weights(chief, other)
