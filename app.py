@@ -164,6 +164,11 @@ trained to recall one token after T random ones, where distance is the only vari
 """
 
 
+def _gradient_plot(model_colors: dict[str, str], **options) -> gr.LinePlot:
+    """A log10 gradient norm against steps before the end, one line per model."""
+    return gr.LinePlot(x="steps before the end", y="log10 gradient norm", color="model", color_map=model_colors, height=320, **options)
+
+
 def gradient_flow(models: comparing.LoadedModels, text: str):
     """The gradient button: notices and the per-word curve for the review in the Compare tab."""
     notices, frame = comparing.review_gradient_frame(models, text)
@@ -299,29 +304,21 @@ def build_app(models: comparing.LoadedModels, long_range_results: str | None = N
                 gr.Markdown(GATES_INTRODUCTION)
                 gradient_button = gr.Button("Gradient flow for the review in the Compare tab", elem_id="gradient-button")
                 gradient_notice = gr.Markdown(elem_id="gradient-notice")
-                gradient_plot = gr.LinePlot(
-                    x="steps before the end",
-                    y="log10 gradient norm",
-                    color="model",
-                    color_map=model_colors,
+                gradient_plot = _gradient_plot(
+                    model_colors,
                     tooltip=["model", "word", "log10 gradient norm"],
                     x_title="steps before the final word (0 = the last word read)",
                     y_title="log10 ‖d loss / d word‖",
                     title="This review: how much each word still counts",
-                    height=320,
                     elem_id="gradient-review",
                 )
                 gr.Markdown(average_note, elem_id="gradient-average-source")
-                average_plot = gr.LinePlot(
-                    x="steps before the end",
-                    y="log10 gradient norm",
-                    color="model",
-                    color_map=model_colors,
+                average_plot = _gradient_plot(
+                    model_colors,
                     tooltip=["model", "log10 gradient norm", "reviews"],
                     x_title="steps before the final word",
                     y_title="log10 ‖d loss / d word‖ (geometric mean)",
                     title="Test reviews: the same curve, averaged",
-                    height=320,
                     elem_id="gradient-average",
                 )
                 gr.Markdown(long_range_note, elem_id="long-range-source")

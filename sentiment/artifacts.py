@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from sentiment.config import ARTIFACT_FORMAT_VERSION, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from sentiment.config import ARTIFACT_FORMAT_VERSION, LABEL_NAMES, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from sentiment.errors import SentimentError
 
 MODEL_FILE = "model.keras"
@@ -128,11 +128,6 @@ def read_vocabulary(path: str | Path) -> list[str]:
     return Path(path).read_text(encoding="utf-8").split("\n")[:-1]
 
 
-# What a binary model's two classes are called; folders written before class
-# names were stored are binary sentiment models.
-BINARY_CLASS_NAMES = ("negative", "positive")
-
-
 @dataclass(frozen=True)
 class RunConfig:
     """The configs a model was trained with, as stored in config.json.
@@ -144,7 +139,7 @@ class RunConfig:
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
-    class_names: tuple[str, ...] = BINARY_CLASS_NAMES
+    class_names: tuple[str, ...] = LABEL_NAMES
 
     @property
     def num_classes(self) -> int:
@@ -167,7 +162,7 @@ class RunConfig:
                 data=from_dict(DataConfig, values["data"]),
                 model=from_dict(ModelConfig, values["model"]),
                 train=from_dict(TrainConfig, values["train"]),
-                class_names=tuple(values.get("class_names", BINARY_CLASS_NAMES)),
+                class_names=tuple(values.get("class_names", LABEL_NAMES)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise SentimentError(f"{folder}/{CONFIG_FILE} is not a config this code understands ({error}); retrain") from None

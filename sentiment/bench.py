@@ -45,7 +45,7 @@ import numpy as np
 from sentiment import artifacts
 from sentiment.config import BenchConfig, DataConfig, TrainConfig
 from sentiment.models import build_classifier, with_kernel_choice
-from sentiment.report import cpu_name, markdown_table, model_name
+from sentiment.report import cpu_name, load_average, markdown_table, model_name
 
 # Gate blocks per cell: how many [E + H, H] matmuls one step does.
 GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
@@ -159,7 +159,7 @@ def _random_batch(config: BenchConfig, batch_size: int, length: int, seed: int) 
 
 
 def _compiled(model: keras.Model) -> keras.Model:
-    """Compiled as `sentiment.train` compiles: Adam with per-variable clipnorm, BCE, accuracy."""
+    """`sentiment.train`'s optimizer (Adam, per-variable clipnorm) and loss (BCE), for `train_on_batch`."""
     defaults = TrainConfig()
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=defaults.learning_rate, clipnorm=defaults.clipnorm),
@@ -438,14 +438,10 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "accelerator": accelerator, "backend": keras.backend.backend(), "versions": versions}
 
 
-def _load_average() -> list[float]:
-    return [round(value, 2) for value in os.getloadavg()]
-
-
 def run_bench(config: BenchConfig, log: Callable[[str], None] = print, command: str | None = None) -> dict[str, Any]:
     """Runs every measurement and returns them as one JSON-ready dict."""
     started = time.perf_counter()
-    load_before = _load_average()
+    load_before = load_average()
     log(f"matmul peak: float32 {config.matmul_size}^2")
     # Many short runs: the best is one in which no other job held a core.
     peak = matmul_rate(config.matmul_size, config.matmul_size, config.matmul_size, repeats=50, calls_per_repeat=4)
@@ -460,7 +456,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print, command: 
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         "load_average_before": load_before,
-        "load_average_after": _load_average(),
+        "load_average_after": load_average(),
         "wall_seconds": time.perf_counter() - started,
         "config": asdict(config),
         "flops_formula": "3 * 2 * g * (E + H) * H per token per training step; g = 1 SimpleRNN, 3 GRU, 4 LSTM",

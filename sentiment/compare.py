@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sentiment.config import CELL_TYPES
-from sentiment.data import LABEL_NAMES
+from sentiment.config import LABEL_NAMES
 from sentiment.errors import SentimentError
 from sentiment.predict import Predictor, Reading
 from sentiment.report import model_name
@@ -366,7 +366,9 @@ _GRADIENT_COLUMNS = ["model", "steps before the end", "log10 gradient norm", "wo
 
 def _log10(values: np.ndarray) -> np.ndarray:
     """log10, with norms that underflowed to zero shown at float32's smallest normal."""
-    return np.log10(np.maximum(np.asarray(values, np.float64), np.finfo(np.float32).tiny))
+    from sentiment.gradients import FLOAT32_TINY
+
+    return np.log10(np.maximum(np.asarray(values, np.float64), FLOAT32_TINY))
 
 
 def review_gradient_frame(models: LoadedModels, text: str | None) -> tuple[list[str], pd.DataFrame]:

@@ -20,6 +20,9 @@ DATA_SOURCES = ("tfds", "aclimdb", "csv")
 TRUNCATION_SIDES = ("left", "right")
 POOLING_MODES = ("last", "mean", "max")
 MONITORS = ("val_accuracy", "val_loss")
+# A binary model's classes, by id: sentiment labels 0 and 1. Folders written
+# before class names were stored are binary sentiment models.
+LABEL_NAMES = ("negative", "positive")
 # How training is spread over devices (see sentiment/distribute.py): one
 # device, several devices of one machine, or several machines (TF_CONFIG).
 STRATEGIES = ("default", "mirrored", "multi-worker")

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from sentiment.config import DataConfig
+from sentiment.config import LABEL_NAMES, DataConfig
 from sentiment.errors import SentimentError
 
 PADDING_ID = 0
@@ -34,7 +34,6 @@ UNKNOWN_ID = 1  # TextVectorization puts "" at 0 and "[UNK]" at 1.
 # than the app's 20,000-character cap in any script; never near what a model
 # reads (a few hundred words).
 MAX_REVIEW_BYTES = 100_000
-LABEL_NAMES = ("negative", "positive")
 
 _LABEL_VALUES = {
     "0": 0, "neg": 0, "negative": 0,
@@ -402,17 +401,14 @@ def batched_dataset(
         longest review in the batch (or `sequence_length`).
     """
     labels = labels.astype(np.float32)
-    if bucket_window is None:
-        dataset = tf.data.Dataset.from_tensor_slices((token_ids, labels))
-        if shuffle_seed is not None:
-            dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-    # Right padding: a review's real tokens are exactly its non-zero ids.
-    reviews = tf.RaggedTensor.from_tensor(token_ids, lengths=np.count_nonzero(token_ids, axis=1))
+    reviews = token_ids
+    if bucket_window is not None:  # right padding: a review's real tokens are exactly its non-zero ids
+        reviews = tf.RaggedTensor.from_tensor(token_ids, lengths=np.count_nonzero(token_ids, axis=1))
     dataset = tf.data.Dataset.from_tensor_slices((reviews, labels))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if bucket_window is None:
+        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     return bucket_batches(dataset, len(labels), batch_size, bucket_window, shuffle_seed)
 
 

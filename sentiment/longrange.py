@@ -26,7 +26,6 @@ chrono variant starts the gates open; SimpleRNN has no gate to open.
 from __future__ import annotations
 
 import datetime
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from sentiment.config import CELL_TYPES, ModelConfig, to_dict
+from sentiment.report import load_average
 
 # Token ids keep the IMDB models' layout: 0 is padding (masked), 1 is the
 # unused [UNK] slot, then the two signal tokens, then the distractors.
@@ -302,10 +302,8 @@ def run_benchmark(
 
 def _load_average() -> float | None:
     """The 1-minute load average (processes wanting a CPU), where the OS tells."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
+    averages = load_average()
+    return averages[0] if averages else None
 
 
 def accuracy_table(result: dict[str, Any]) -> tuple[list[int], list[str], list[int], np.ndarray]:

@@ -6,6 +6,7 @@ every figure in it comes from a run, with the command and machine beside it.
 
 from __future__ import annotations
 
+import os
 import platform
 from typing import Any
 
@@ -21,6 +22,14 @@ def cpu_name() -> str:
     except (OSError, StopIteration):
         pass
     return cpu
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages (how busy the machine was), where the OS tells."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def model_name(cell_type: str) -> str:

@@ -35,10 +35,10 @@ import numpy as np
 import tensorflow as tf
 
 from sentiment import artifacts, data, distribute, evaluate
-from sentiment.config import ARTIFACT_FORMAT_VERSION, CELL_TYPES, DataConfig, ModelConfig, TrainConfig, to_dict
+from sentiment.config import ARTIFACT_FORMAT_VERSION, CELL_TYPES, LABEL_NAMES, DataConfig, ModelConfig, TrainConfig, to_dict
 from sentiment.errors import SentimentError
 from sentiment.models import build_classifier
-from sentiment.report import cpu_name
+from sentiment.report import cpu_name, load_average
 
 RUN_FILE = "run.json"
 SUMMARY_JSON = "summary.json"
@@ -127,17 +127,16 @@ def _fresh_state() -> dict[str, Any]:
     return {"epochs_done": 0, "best": None, "best_epoch": 0, "wait": 0, "history": {}, "stopped_reason": None}
 
 
-def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int, num_classes: int) -> None:
-    """Gives the model its optimizer (saved with each checkpoint) and loss."""
+def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
+    """Gives the model its optimizer, saved with each checkpoint.
+
+    The loss and accuracy are `_losses_and_hits`, computed by the training
+    step itself (there is no `model.fit`), so none is compiled in.
+    """
     learning_rate = keras.optimizers.schedules.ExponentialDecay(
         config.learning_rate, decay_steps=steps_per_epoch, decay_rate=config.learning_rate_decay, staircase=True
     )
-    binary = num_classes == 2
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clipnorm),
-        loss=keras.losses.BinaryCrossentropy() if binary else keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy") if binary else keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clipnorm))
 
 
 def _losses_and_hits(labels: tf.Tensor, outputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -304,7 +303,7 @@ class _Inputs:
             self.class_names, self.counts = stream.class_names, stream.counts
         else:
             self._arrays = prepare_arrays(splits, vocabulary, data_config)
-            self.class_names = artifacts.BINARY_CLASS_NAMES
+            self.class_names = LABEL_NAMES
             self.counts = {split: len(self._arrays[f"{split}_labels"]) for split in ("train", "validation", "test")}
         self._vocabulary = vocabulary
 
@@ -334,14 +333,6 @@ def machine_description() -> dict[str, Any]:
         "keras": keras.__version__,
         "platform": platform.platform(),
     }
-
-
-def _load_average() -> list[float] | None:
-    """1, 5 and 15-minute load averages: how busy the machine was."""
-    try:
-        return [round(value, 2) for value in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def _check_run(output: Path, data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig) -> None:
@@ -405,7 +396,7 @@ def _train_one(
             log(f"[{cell_type}] resuming after epoch {state['epochs_done']} from {checkpoint}")
         else:
             model = build_classifier(run_config.model, len(vocabulary), run_config.num_classes)
-            _compile(model, train_config, math.ceil(inputs.counts["train"] / global_batch), run_config.num_classes)
+            _compile(model, train_config, math.ceil(inputs.counts["train"] / global_batch))
             model.optimizer.build(model.trainable_variables)
 
     finished = state["epochs_done"] >= train_config.epochs or state["stopped_reason"] is not None
@@ -582,7 +573,7 @@ def write_summary(output: str | Path, command: str | None = None, wall_seconds: 
         "machine": machine_description(),
         "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": wall_seconds,
-        "load_average": _load_average(),
+        "load_average": load_average(),
         "run": artifacts.read_json(output / RUN_FILE),
         "models": models,
     }
