@@ -1,31 +1,29 @@
 """Server-side latency of the app's compare action for one review, all three models.
 
-    python benchmarks/compare_latency.py --artifacts artifacts [--words 250] [--repeats 50]
+    python -m benchmarks.compare_latency --artifacts artifacts [--words 250] [--repeats 50]
 
 Times what the app runs per click (`app.run_comparison`: three models read
 the review token by token, then the tables and plot data are built), after
 loading and warming the models as the app does at start. Gradio's own queue
 and network time are not included. The review is the first `--words` words
-of the long IMDB example kept in sentiment/examples.json, so no dataset is
+of the long IMDB example kept in webapp/examples.json, so no dataset is
 needed. Prints the median with the command, machine and date that produced it.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import shlex
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
-import app  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
-from sentiment import compare as comparing  # noqa: E402
-from sentiment.train import machine_description  # noqa: E402
+from webapp import layout as app  # noqa: E402
+from webapp import views as comparing  # noqa: E402
+from sentiment.io import provenance  # noqa: E402
 
 TARGET_MILLISECONDS = 300
 
@@ -59,12 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         for cell_type, result in comparing.compare(models, text).results.items():
             per_model[cell_type].append(result.seconds)
 
-    machine = machine_description()
+    machine = provenance.machine()
     median = 1000 * statistics.median(totals)
     print(f"command: {shlex.join(['python', *sys.argv])}")
-    print(f"date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")
-    print(f"machine: {machine['cpu']}, {machine['cpu_count']} CPU cores, GPUs: {', '.join(machine['gpus']) or 'none'}; "
-          f"Python {machine['python']}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}")
+    print(f"date: {provenance.utc_now()}")
+    print(f"machine: {provenance.machine_line(machine)}")
     print(f"load average (1, 5, 15 min) after the runs: {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
     first = next(iter(models.predictors.values()))
     print(f"review: {arguments.words} words; models read at most {first.sequence_length} tokens; {arguments.repeats} runs")

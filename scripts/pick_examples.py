@@ -1,4 +1,4 @@
-"""Writes sentiment/examples.json: the app's example reviews, from the IMDB test split.
+"""Writes webapp/examples.json: the app's example reviews, from the IMDB test split.
 
 Run once at development time (the app never needs IMDB):
 
@@ -14,13 +14,12 @@ sentences. Their indices are fixed below, so the file is reproducible.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from sentiment.config import LABEL_NAMES
+from sentiment.data import load_tfds
 
-from sentiment.data import LABEL_NAMES, load_tfds  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # (name, index in the test split, why it is an example)
 CHOSEN = [
@@ -45,7 +44,7 @@ def main() -> None:
         }
         for name, index, why in CHOSEN
     ]
-    output = ROOT / "sentiment" / "examples.json"
+    output = ROOT / "webapp" / "examples.json"
     document = {"source": "tensorflow-datasets imdb_reviews/plain_text/1.0.0, test split", "examples": examples}
     output.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {len(examples)} examples to {output}")

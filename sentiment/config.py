@@ -8,20 +8,22 @@ can validate its arguments before paying for those imports.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Bumped whenever the layout or meaning of the artifacts folder changes, so
-# that code never silently reads a folder written by an incompatible version.
-ARTIFACT_FORMAT_VERSION = 1
+# that code never silently reads a folder written by an incompatible version
+# (no field is ever read with a fallback for older folders).
+# 2: run.json merged into summary.json; class names always stored; the
+#    provenance record (`sentiment.io.provenance.machine`) in metrics.json.
+ARTIFACT_FORMAT_VERSION = 2
 
 CELL_TYPES = ("simple_rnn", "lstm", "gru")
 DATA_SOURCES = ("tfds", "aclimdb", "csv")
 TRUNCATION_SIDES = ("left", "right")
 POOLING_MODES = ("last", "mean", "max")
 MONITORS = ("val_accuracy", "val_loss")
-# A binary model's classes, by id: sentiment labels 0 and 1. Folders written
-# before class names were stored are binary sentiment models.
+# A binary sentiment model's classes, by id: labels 0 and 1.
 LABEL_NAMES = ("negative", "positive")
 # How training is spread over devices (see sentiment/distribute.py): one
 # device, several devices of one machine, or several machines (TF_CONFIG).
@@ -80,8 +82,8 @@ class DataConfig:
             training reviews (the first ones); None reads them all.
     """
 
-    source: str = "tfds"
-    path: str | None = None
+    source: str = field(default="tfds", metadata={"flag": "data-source"})
+    path: str | None = field(default=None, metadata={"flag": "data-path"})
     download: bool = True
     validation_fraction: float = 0.1
     test_fraction: float = 0.2
@@ -129,7 +131,9 @@ class ModelConfig:
         cell_type: "simple_rnn", "lstm" or "gru".
         embedding_dim: width of the token embedding.
         units: hidden units per recurrent layer (per direction).
-        num_layers: stacked recurrent layers.
+        num_layers: stacked recurrent layers. 0 (with "mean" or "max"
+            pooling) leaves none: a bag of embeddings, a control without
+            order or memory.
         bidirectional: wrap each recurrent layer in `Bidirectional`.
         word_dropout_rate: share of whole words whose embedding is zeroed in
             training (one draw per token, all features together): it keeps
@@ -149,6 +153,10 @@ class ModelConfig:
             input-gate bias its negative; the GRU update-gate bias is log(u).
             The gates then start out remembering over 1 to T steps instead
             of forgetting within a few. SimpleRNN has no gates and ignores it.
+        irnn: SimpleRNN only: ReLU units with an identity recurrent matrix,
+            zero biases and small input weights (the IRNN of Le, Jaitly &
+            Hinton 2015), the plain RNN's best case for long memory. The
+            default SimpleRNN is tanh with an orthogonal recurrent matrix.
     """
 
     cell_type: str = "lstm"
@@ -160,6 +168,7 @@ class ModelConfig:
     dropout_rate: float = 0.5
     pooling: str = "last"
     chrono_max_steps: int | None = None
+    irnn: bool = False
 
     def __post_init__(self) -> None:
         _require(
@@ -168,11 +177,12 @@ class ModelConfig:
         )
         _require(self.embedding_dim >= 1, "embedding_dim must be at least 1")
         _require(self.units >= 1, "units must be at least 1")
-        _require(self.num_layers >= 1, "num_layers must be at least 1")
+        _require(self.num_layers >= 1 or (self.num_layers == 0 and self.pooling != "last"), "num_layers must be at least 1 (0 only with mean or max pooling)")
         _require(0.0 <= self.word_dropout_rate < 1.0, "word_dropout_rate must be in [0, 1)")
         _require(0.0 <= self.dropout_rate < 1.0, "dropout_rate must be in [0, 1)")
         _require(self.pooling in POOLING_MODES, f"pooling must be one of {', '.join(POOLING_MODES)}")
         _require(self.chrono_max_steps is None or self.chrono_max_steps >= 3, "chrono_max_steps must be at least 3 (or None)")
+        _require(not self.irnn or self.cell_type == "simple_rnn", "irnn (identity-initialized ReLU) applies to simple_rnn only")
 
 
 @dataclass(frozen=True)
@@ -285,6 +295,10 @@ class BenchConfig:
             machine's dense rate.
         peer: also time plain PyTorch where it is installed.
         seed: seeds weights and the random token ids.
+        cost_lengths: sequence lengths of the sequential-cost sweep (training
+            step and inference time against length; empty: skip it).
+        cost_batch_size: reviews per step in that sweep.
+        cost_repeats: timed runs per figure in that sweep.
     """
 
     cell_types: tuple[str, ...] = CELL_TYPES
@@ -301,6 +315,9 @@ class BenchConfig:
     matmul_size: int = 1024
     peer: bool = True
     seed: int = 0
+    cost_lengths: tuple[int, ...] = (50, 100, 200, 400, 800, 1600)
+    cost_batch_size: int = 32
+    cost_repeats: int = 5
 
     def __post_init__(self) -> None:
         unknown = [cell for cell in self.cell_types if cell not in CELL_TYPES]
@@ -308,7 +325,8 @@ class BenchConfig:
             bool(self.cell_types) and not unknown,
             f"unknown cell type {', '.join(unknown) or repr(self.cell_types)}; choose from {', '.join(CELL_TYPES)}",
         )
-        for name in ("batch_size", "sequence_length", "embedding_dim", "units", "review_words", "inference_batch_size", "repeats", "latency_repeats", "matmul_size"):
+        _require(all(length >= 1 for length in self.cost_lengths), f"cost_lengths must be positive, got {self.cost_lengths!r}")
+        for name in ("batch_size", "sequence_length", "embedding_dim", "units", "review_words", "inference_batch_size", "repeats", "latency_repeats", "matmul_size", "cost_batch_size", "cost_repeats"):
             _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
         _require(self.warmup >= 0, f"warmup must be zero or more, got {self.warmup}")
         _require(self.vocabulary_size >= 3, "vocabulary_size must be at least 3 (padding, [UNK] and one word)")
@@ -316,3 +334,241 @@ class BenchConfig:
     def model_config(self, cell_type: str) -> ModelConfig:
         """The default architecture (dropout included) at this bench's sizes."""
         return ModelConfig(cell_type=cell_type, embedding_dim=self.embedding_dim, units=self.units)
+
+
+# --- The thesis measurements (sentiment.analysis) -------------------------
+
+# The long-range suite's tasks and model variants (sentiment.analysis.longrange).
+TASKS = ("recall", "adding")
+# Variant name -> (cell type, initialization). "keras": the layer as Keras
+# builds it; "chrono": chrono gate biases; "identity": the IRNN.
+VARIANTS = {
+    "simple_rnn": ("simple_rnn", "keras"),
+    "irnn": ("simple_rnn", "identity"),
+    "lstm": ("lstm", "keras"),
+    "lstm+chrono": ("lstm", "chrono"),
+    "gru": ("gru", "keras"),
+    "gru+chrono": ("gru", "chrono"),
+}
+DEFAULT_LENGTHS = (25, 50, 100, 200)
+# Recall's token ids keep the IMDB models' layout: 0 is padding (masked), 1
+# the unused [UNK] slot, then the two signal tokens, then the distractors.
+SIGNAL_IDS = (2, 3)  # class 0, class 1
+FIRST_DISTRACTOR_ID = 4
+
+
+def _distinct(values: tuple, name: str) -> None:
+    _require(len(values) > 0, f"{name} must name at least one value")
+    _require(len(set(values)) == len(values), f"{name} must not repeat, got {values!r}")
+
+
+@dataclass(frozen=True)
+class LongRangeConfig:
+    """The suite: tasks, lengths, variants, seeds and one budget for every run.
+
+    The defaults are what docs/long_range/ was measured with; the page
+    states the measured wall time.
+
+    Attributes:
+        tasks: "recall" and/or "adding".
+        lengths: sequence lengths T. Recall: the signal is L in [T/2, T]
+            steps before the final token. Adding: T steps.
+        variants: model variants, keys of `VARIANTS`.
+        seeds: each run is repeated per seed; a seed fixes the data (with
+            the task and T), the initial weights and the order.
+        units: recurrent units (every variant).
+        embedding_dim: token embedding width (recall).
+        distractor_count: distinct distractor tokens (recall).
+        batch_size: fresh sequences per update.
+        learning_rate: Adam learning rate, constant.
+        clipnorm: gradient norm clipping, as in the IMDB training.
+        recall_updates: the recall budget: a run (and a lag-shift run)
+            stops here if it has not solved its task.
+        adding_updates: the adding budget, calibrated so that Keras's
+            default LSTM at T = 200 solves within it (it did at 5,200,
+            6,200 and 8,000 updates in 3 seeds; at chance at 4,000).
+        eval_interval: updates between evaluations on the held-out set.
+        test_sequences: held-out sequences per (task, T, seed).
+        lag_bins: recall accuracy is also reported in this many lag bins.
+        chrono_horizon: T_max of chrono initialization, one value for the
+            whole sweep (a property of the model, never the test distance).
+        jacobian_sequences: random sequences the state Jacobian is averaged
+            over, at the longest T, before and after training.
+        driven_input_scale: the saturated-SimpleRNN Jacobian multiplies its
+            inputs by this.
+        lag_shift_length: the diagnostic trains on the fixed-lag recall task
+            with the signal exactly this many steps back (None: skip it)...
+        lag_shift_radius: ...and tests at every lag within this many steps.
+        workers: parallel processes (each runs TensorFlow on one thread);
+            1 runs everything in this process.
+    """
+
+    tasks: tuple[str, ...] = TASKS
+    lengths: tuple[int, ...] = DEFAULT_LENGTHS
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    units: int = 32
+    embedding_dim: int = 16
+    distractor_count: int = 16
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    clipnorm: float = 1.0
+    recall_updates: int = 5000
+    adding_updates: int = 10000
+    eval_interval: int = 200
+    test_sequences: int = 1000
+    lag_bins: int = 5
+    chrono_horizon: int = 200
+    jacobian_sequences: int = 256
+    driven_input_scale: float = 8.0
+    lag_shift_length: int | None = 100
+    lag_shift_radius: int = 10
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        _distinct(self.tasks, "tasks")
+        _require(set(self.tasks) <= set(TASKS), f"unknown task in {self.tasks!r}; choose from {', '.join(TASKS)}")
+        _distinct(self.lengths, "lengths")
+        _require(all(isinstance(t, int) and t >= 2 for t in self.lengths), f"lengths must be integers >= 2, got {self.lengths!r}")
+        _distinct(self.variants, "variants")
+        unknown = [variant for variant in self.variants if variant not in VARIANTS]
+        _require(not unknown, f"unknown variant {', '.join(map(repr, unknown))}; choose from {', '.join(VARIANTS)}")
+        _distinct(self.seeds, "seeds")
+        _require(all(isinstance(s, int) and s >= 0 for s in self.seeds), f"seeds must be integers >= 0, got {self.seeds!r}")
+        for name in ("units", "embedding_dim", "distractor_count", "batch_size", "recall_updates", "adding_updates", "eval_interval", "test_sequences", "lag_bins", "jacobian_sequences", "workers"):
+            _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)!r}")
+        _require(self.learning_rate > 0 and self.clipnorm > 0, "learning_rate and clipnorm must be positive")
+        _require(self.chrono_horizon >= 3, "chrono_horizon must be at least 3")
+        _require(self.driven_input_scale > 0, "driven_input_scale must be positive")
+        _require(self.lag_shift_length is None or self.lag_shift_length > self.lag_shift_radius >= 1, "lag_shift_length must exceed lag_shift_radius >= 1")
+
+    @property
+    def vocabulary_size(self) -> int:
+        return FIRST_DISTRACTOR_ID + self.distractor_count
+
+    def budget(self, task: str) -> int:
+        """The most updates a run of `task` gets."""
+        return self.recall_updates if task == "recall" else self.adding_updates
+
+    @property
+    def jacobian_length(self) -> int:
+        return max(self.lengths)
+
+    def model_config(self, variant: str) -> ModelConfig:
+        """One architecture for every variant; only the cell and its initialization differ.
+
+        No dropout: the tasks have no noise to regularize, and fresh data
+        every update rules out overfitting. "last" pooling: the head reads
+        the state after the final step.
+        """
+        cell_type, init = VARIANTS[variant]
+        return ModelConfig(
+            cell_type=cell_type,
+            embedding_dim=self.embedding_dim,
+            units=self.units,
+            word_dropout_rate=0.0,
+            dropout_rate=0.0,
+            pooling="last",
+            chrono_max_steps=self.chrono_horizon if init == "chrono" else None,
+            irnn=init == "identity",
+        )
+
+
+# How the filler length T is drawn in training, epoch by epoch.
+# "curriculum": the longest T grows over the epochs (0, 50, 100, 200, ...,
+# the last epochs at `max_train_filler`); "mixed": every epoch draws from
+# [0, max_train_filler]; "zero": always T = 0 (the control that never sees
+# filler). In the first two, `zero_share` of the examples have T = 0.
+SCHEDULES = ("curriculum", "mixed", "zero")
+CURRICULUM_STEPS = (0, 50, 100, 200)
+# Model names besides the cell types: the two controls.
+BAG_OF_EMBEDDINGS = "bag_of_embeddings"
+ZERO_ONLY = "lstm_t0"
+
+
+@dataclass(frozen=True)
+class DistanceConfig:
+    """What `python -m sentiment distance` trains and measures.
+
+    Attributes:
+        cell_types: the recurrent cells compared.
+        schedule: how T is drawn in training for the compared cells:
+            "curriculum" or "mixed" (see `SCHEDULES`).
+        other_schedule: also train the cells under this schedule and report
+            it beside the first (None: skip).
+        controls: train the bag-of-embeddings and the T = 0 controls.
+        review_tokens: k, the tokens kept from the start of each review.
+        max_train_filler: the longest filler in training.
+        test_fillers: the filler lengths T evaluated.
+        zero_share: share of training examples with T = 0.
+        epochs: passes over the training reviews, fresh filler each time.
+        vocabulary_size: words in the vocabulary (the separator is one more id).
+        embedding_dim, units: the model's width, the same for every model.
+        batch_size, learning_rate, clipnorm: the optimizer (Adam), the same for every model.
+        test_reviews: test reviews scored at every T (a seeded sample).
+        max_train_reviews: use at most this many training reviews
+            (validation included; None: all of them).
+        data_source: "tfds" (IMDB through tensorflow-datasets), "aclimdb"
+            or "csv", as for `train`.
+        data_path: the aclImdb folder or CSV file (for tfds, an optional
+            data directory).
+        seeds: every model is trained once per seed; a seed fixes the
+            validation split, the test sample, the filler, the weights and
+            the order.
+        workers: parallel processes (each TensorFlow on one thread).
+    """
+
+    cell_types: tuple[str, ...] = CELL_TYPES
+    schedule: str = "curriculum"
+    other_schedule: str | None = "mixed"
+    controls: bool = True
+    review_tokens: int = 100
+    max_train_filler: int = 200
+    test_fillers: tuple[int, ...] = (0, 25, 50, 100, 200, 400)
+    zero_share: float = 0.3
+    epochs: int = 4
+    vocabulary_size: int = 20_000
+    embedding_dim: int = 64
+    units: int = 64
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    clipnorm: float = 1.0
+    test_reviews: int = 5000
+    max_train_reviews: int | None = None
+    data_source: str = "tfds"
+    data_path: str | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        unknown = [cell for cell in self.cell_types if cell not in CELL_TYPES]
+        _require(bool(self.cell_types) and not unknown, f"unknown cell type {', '.join(unknown) or repr(self.cell_types)}; choose from {', '.join(CELL_TYPES)}")
+        for name in ("schedule", "other_schedule"):
+            value = getattr(self, name)
+            _require(value in SCHEDULES[:2] or (name == "other_schedule" and value is None), f"{name} must be curriculum or mixed, got {value!r}")
+        _require(self.other_schedule != self.schedule, "other_schedule must differ from schedule")
+        for name in ("review_tokens", "max_train_filler", "epochs", "embedding_dim", "units", "batch_size", "test_reviews", "workers"):
+            _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)!r}")
+        _require(bool(self.test_fillers) and all(t >= 0 for t in self.test_fillers), "test_fillers must be lengths >= 0")
+        _require(0.0 <= self.zero_share < 1.0, "zero_share must be in [0, 1)")
+        _require(self.vocabulary_size >= 3, "vocabulary_size must be at least 3")
+        _require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds) and min(self.seeds) >= 0, f"seeds must be distinct integers >= 0, got {self.seeds!r}")
+        _require(self.max_train_reviews is None or self.max_train_reviews >= 2, "max_train_reviews must be at least 2 (or None)")
+        _require(self.data_source == "tfds" or self.data_path is not None, f"data source {self.data_source!r} needs data_path")
+        _require(self.data_source in DATA_SOURCES, f"unknown data source {self.data_source!r}; choose one of {', '.join(DATA_SOURCES)}")
+        _require(self.learning_rate > 0 and self.clipnorm > 0, "learning_rate and clipnorm must be positive")
+
+    def models(self) -> list[tuple[str, str]]:
+        """(model, schedule) pairs to train, the compared cells first."""
+        pairs = [(cell, self.schedule) for cell in self.cell_types]
+        if self.other_schedule:
+            pairs += [(cell, self.other_schedule) for cell in self.cell_types]
+        if self.controls:
+            pairs += [(BAG_OF_EMBEDDINGS, self.schedule), (ZERO_ONLY, "zero")]
+        return pairs
+
+    def model_config(self, model: str) -> ModelConfig:
+        """The project's default architecture at these sizes; the controls change one thing each."""
+        if model == BAG_OF_EMBEDDINGS:
+            return ModelConfig(cell_type="lstm", embedding_dim=self.embedding_dim, units=self.units, num_layers=0, pooling="mean")
+        return ModelConfig(cell_type="lstm" if model == ZERO_ONLY else model, embedding_dim=self.embedding_dim, units=self.units)

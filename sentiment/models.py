@@ -39,31 +39,84 @@ def build_classifier(config: ModelConfig, vocabulary_size: int, num_classes: int
         to <float32>[batch, 1] P(positive) for two classes, or
         <float32>[batch, num_classes] class probabilities.
     """
-    recurrent_layer = RECURRENT_LAYERS[config.cell_type]
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     # mask_zero=True: padding is skipped, so with "last" pooling the head
     # reads the state after the review's last real token.
     x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
     # noise_shape (batch, time, 1): drop whole words, not single features.
     x = keras.layers.Dropout(config.word_dropout_rate, noise_shape=(None, None, 1), name="word_dropout")(x)
+    x = _recurrent_body(config, x)
+    if num_classes == 2:
+        output = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    else:
+        output = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return _finish(keras.Model(token_ids, output, name=f"{config.cell_type}_classifier"), config)
+
+
+def build_regressor(config: ModelConfig, input_features: int) -> keras.Model:
+    """Builds an uncompiled sequence regressor on real-valued inputs (the adding problem).
+
+    Everything after the embedding is `build_classifier`'s: the same
+    recurrent layers, pooling and dropout; the head is one linear unit.
+
+    Args:
+        config: the architecture (`embedding_dim` and `word_dropout_rate`
+            are unused: there are no tokens).
+        input_features: values per time step.
+
+    Returns:
+        A Functional model mapping <float32>[batch, time, input_features]
+        to <float32>[batch, 1].
+    """
+    inputs = keras.Input(shape=(None, input_features), dtype="float32", name="inputs")
+    output = keras.layers.Dense(1, name="value")(_recurrent_body(config, inputs))
+    return _finish(keras.Model(inputs, output, name=f"{config.cell_type}_regressor"), config)
+
+
+def build_convolutional_classifier(config: ModelConfig, vocabulary_size: int, kernel_size: int = 5) -> keras.Model:
+    """A parallel reference for timing: the same embedding, one Conv1D, max pooling, the same head.
+
+    Every position is computed at once: its critical path is one layer deep
+    whatever the sequence length, where a recurrent layer's is one step per
+    token. Used by the bench's sequential-cost sweep, not trained for results.
+    """
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    # No mask: a convolution cannot use one (the bench feeds it no padding).
+    x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, name="embedding")(token_ids)
+    x = keras.layers.Conv1D(config.units, kernel_size, padding="same", activation="relu", name="conv1d")(x)
+    x = keras.layers.GlobalMaxPooling1D(name="max_pooling")(x)
+    output = keras.layers.Dense(1, activation="sigmoid", name="probability")(keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x))
+    return keras.Model(token_ids, output, name="conv1d_classifier")
+
+
+def _recurrent_body(config: ModelConfig, x):
+    """The recurrent layers, the pooling and the output dropout, on <float>[batch, time, features]."""
     for index in range(config.num_layers):
         is_last = index == config.num_layers - 1
-        layer = recurrent_layer(
-            config.units,
-            return_sequences=not (is_last and config.pooling == "last"),
-            name=f"{config.cell_type}_{index}",
-        )
+        layer = _recurrent_layer(config, return_sequences=not (is_last and config.pooling == "last"), name=f"{config.cell_type}_{index}")
         if config.bidirectional:
             layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
         x = layer(x)
     if config.pooling != "last":
         x = _POOLING_LAYERS[config.pooling](name=f"{config.pooling}_pooling")(x)
-    x = keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
-    if num_classes == 2:
-        output = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-    else:
-        output = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    model = keras.Model(token_ids, output, name=f"{config.cell_type}_classifier")
+    return keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
+
+
+def _recurrent_layer(config: ModelConfig, return_sequences: bool, name: str) -> keras.layers.Layer:
+    if config.irnn:
+        # Le, Jaitly & Hinton (2015): ReLU, identity recurrence, zero bias, input weights N(0, 0.001).
+        return keras.layers.SimpleRNN(
+            config.units,
+            activation="relu",
+            recurrent_initializer="identity",
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
+            return_sequences=return_sequences,
+            name=name,
+        )
+    return RECURRENT_LAYERS[config.cell_type](config.units, return_sequences=return_sequences, name=name)
+
+
+def _finish(model: keras.Model, config: ModelConfig) -> keras.Model:
     if config.chrono_max_steps is not None:
         chrono_initialize(model, config.chrono_max_steps)
     return model

@@ -75,7 +75,7 @@ def tiny_configs(csv_path: Path, **train_overrides):
 @pytest.fixture(scope="session")
 def tiny_artifacts(tiny_csv, tmp_path_factory) -> Path:
     """An artifacts folder with all three cell types trained on the tiny CSV."""
-    from sentiment.train import train_models
+    from sentiment.training.train import train_models
 
     output = tmp_path_factory.mktemp("artifacts")
     train_models(*tiny_configs(tiny_csv), output=output, verbose=0, log=lambda message: None)
@@ -148,7 +148,7 @@ def tiny_news_artifacts(tiny_news_dir, tmp_path_factory) -> Path:
     A constant learning rate: halving it each epoch stalls the 4-unit LSTM
     before it has learned the topic words.
     """
-    from sentiment.train import train_models
+    from sentiment.training.train import train_models
 
     output = tmp_path_factory.mktemp("news_artifacts")
     train_models(*tiny_news_configs(tiny_news_dir, epochs=6, patience=6, learning_rate=0.05, learning_rate_decay=1.0), cell_types=("lstm",), output=output, verbose=0, log=lambda message: None)

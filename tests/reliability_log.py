@@ -5,7 +5,7 @@ A test asks for the `reliability` fixture and calls
 it tries. A row counts as passed only when its test passed, so a failing
 check can never show up as met. When the environment variable
 RELIABILITY_RESULTS names a file, the rows of the session are written there
-as JSON at the end (`scripts/reliability_report.py` sets it and renders the
+as JSON at the end (`benchmarks/reliability_report.py` sets it and renders the
 page); otherwise recording costs nothing.
 
 Imported by tests/conftest.py, which re-exports the fixture and the hooks.

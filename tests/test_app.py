@@ -8,7 +8,6 @@ them it is skipped, except under CI=true, where it fails.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,11 +18,11 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from benchmarks import load_test
 
-import app as comparison_app
-from sentiment import compare as comparing
-from sentiment.artifacts import read_json
+from webapp import layout as comparison_app
+from webapp import views as comparing
+from sentiment.io.artifacts import read_json
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,18 +36,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 MODEL_NAMES = ["SimpleRNN", "LSTM", "GRU"]
+# The thesis tab's plots and the fewest lines each must draw (one per model or variant).
+GATE_PLOT_LINES = {"jacobian-init": 6, "recall": 6, "adding": 6, "distance": 3, "decision-average": 3, "decision-review": 3}
 STARTUP_SECONDS = 180
 
 
-def _load_test_script():
-    """scripts/load_test.py, which starts and stops the app for the tests too."""
-    spec = importlib.util.spec_from_file_location("load_test", ROOT / "scripts" / "load_test.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-load_test = _load_test_script()
 
 
 def _start_app(artifacts: Path, log_path: Path, environment: dict[str, str] | None = None):
@@ -270,7 +262,7 @@ def test_malformed_auth_is_a_clear_error(capsys, reliability):
 
 
 def test_a_short_load_gets_no_failures(app_url, reliability):
-    """The load test's own code (scripts/load_test.py) at a size the suite can afford."""
+    """The load test's own code (benchmarks/load_test.py) at a size the suite can afford."""
     texts = [example["text"] for example in comparing.example_reviews()]
     phase = load_test.run_phase(app_url, concurrency=20, total=40, texts=texts, retry_after=0.2)
     assert phase["failed"] == 0 and phase["answered"] + phase["refused"] == 40 and phase["answered"] >= 20, phase
@@ -391,35 +383,56 @@ def test_browser_compares_a_review_and_draws_the_plots(sync_playwright, app_url,
             assert _table_rows(page, "#overall").count() == 3
             page.screenshot(path=str(screenshots / "accuracy_by_length.png"), full_page=True)
 
-            # The review typed in the Compare tab drives the gradient-flow plot.
+            page.get_by_role("tab", name="Training curves").click()
+            for metric in ("accuracy", "loss"):
+                curve_lines = page.locator(f"#curves-{metric} .mark-line.role-mark path")
+                curve_lines.nth(5).wait_for(state="attached")
+                assert curve_lines.count() == 6  # train and validation for three models
+
+            # Every panel of the thesis tab has data on a fresh checkout: the shipped results.
             page.get_by_role("tab", name="Why gates matter").click()
-            page.get_by_role("button", name="Gradient flow for the review in the Compare tab").click()
-            gradient_lines = page.locator("#gradient-review .mark-line.role-mark path")
-            gradient_lines.nth(2).wait_for(state="attached")
-            assert gradient_lines.count() == 3  # one line per model
+            for plot, lines in GATE_PLOT_LINES.items():
+                drawn = page.locator(f"#{plot} .mark-line.role-mark path")
+                drawn.nth(lines - 1).wait_for(state="attached")
+                assert drawn.count() >= lines, plot
+            for note in ("jacobian-source", "distance-source", "decision-source"):
+                assert "shipped in docs/" in page.locator(f"#{note}").inner_text(), note
+            # The review typed in the Compare tab drives the per-review decision plot.
+            page.get_by_role("button", name="What each model's decision on the review in the Compare tab depends on").click()
+            page.locator("#decision-review .mark-line.role-mark path").nth(2).wait_for(state="attached")
             page.screenshot(path=str(screenshots / "why_gates.png"), full_page=True)
         finally:
             browser.close()
     assert (screenshots / "compare.png").stat().st_size > 10_000
 
 
-def test_gradient_flow_endpoint_plots_each_models_gradient_for_the_review(client):
-    notice, plot = client.predict("the movie was great", api_name="/gradient_flow")
+def test_decision_endpoint_plots_each_models_gradient_shares_for_the_review(client):
+    notice, plot = client.predict("the movie was great", api_name="/decision")
     assert notice == ""
     points = [dict(zip(plot["columns"], row)) for row in plot["data"]]
     assert {point["model"] for point in points} == set(MODEL_NAMES)
     lstm = [point for point in points if point["model"] == "LSTM"]
     assert [point["steps before the end"] for point in lstm] == [0, 1, 2, 3]
     assert [point["word"] for point in lstm] == ["great", "was", "movie", "the"]
-    assert all(np.isfinite(point["log10 gradient norm"]) for point in points)
-    notice, plot = client.predict("   ", api_name="/gradient_flow")
+    assert sum(10 ** point["log10 share"] for point in lstm) == pytest.approx(1.0, rel=1e-4)
+    notice, plot = client.predict("   ", api_name="/decision")
     assert notice == comparing.EMPTY_REVIEW_MESSAGE and plot["data"] == []
 
 
-def test_why_gates_endpoint_serves_the_long_range_results(client, monkeypatch):
-    monkeypatch.chdir(ROOT)  # the app runs from the project root and looks there
-    average, plot, table = client.predict(api_name="/why_gates")
-    assert average["data"] == []  # the tiny artifacts have no gradients.json
-    _, expected = comparing.long_range_frame(comparing.find_long_range_results())
-    assert [row[:3] for row in plot["data"]] == [[r["model"], r["distance"], pytest.approx(r["accuracy"])] for r in expected.to_dict("records")]
-    assert len(table["data"]) == len(expected)
+def test_why_gates_endpoint_serves_every_shipped_result(client):
+    from webapp import thesis_views as thesis
+
+    jacobian, recall, adding, distance, decisions, example = client.predict(api_name="/why_gates")
+    long_range, _ = thesis.load_results("long_range")
+    expected = {
+        "jacobian": (jacobian, thesis.jacobian_frame(long_range)[0]),
+        "recall": (recall, thesis.recall_frame(long_range)),
+        "adding": (adding, thesis.adding_frame(long_range)[0]),
+        "distance": (distance, thesis.distance_frame(thesis.load_results("distance")[0])),
+        "decisions": (decisions, thesis.decision_frame(thesis.load_results("gradients")[0])),
+    }
+    for name, (served, frame) in expected.items():
+        assert len(frame) > 0, f"{name}: the shipped results are missing from docs/"
+        assert served["columns"] == list(frame.columns), name
+        assert len(served["data"]) == len(frame), name
+    assert {row[0] for row in example["data"]} == set(MODEL_NAMES)  # the first example review, at start

@@ -2,16 +2,16 @@ import json
 
 import pytest
 
-from sentiment import artifacts
+from sentiment.io import artifacts, files
 from sentiment.config import ARTIFACT_FORMAT_VERSION
 from sentiment.errors import SentimentError
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "metrics.json"
-    artifacts.write_json(path, {"accuracy": 0.9})
+    files.write_json(path, {"accuracy": 0.9})
     with pytest.raises(RuntimeError):
-        with artifacts.atomic_path(path) as temporary:
+        with files.atomic_path(path) as temporary:
             temporary.write_text('{"accuracy": 0.')  # half written...
             raise RuntimeError("disk full")  # ...then the write fails
     assert json.loads(path.read_text()) == {"accuracy": 0.9}
@@ -19,7 +19,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 
 
 def test_atomic_write_keeps_compound_suffixes(tmp_path):
-    with artifacts.atomic_path(tmp_path / "best.weights.h5") as temporary:
+    with files.atomic_path(tmp_path / "best.weights.h5") as temporary:
         assert temporary.name.endswith(".weights.h5")
         temporary.write_bytes(b"x")
     assert (tmp_path / "best.weights.h5").read_bytes() == b"x"

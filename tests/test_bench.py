@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from sentiment import bench
+from benchmarks import bench
 from sentiment.config import BenchConfig
 from sentiment.models import build_classifier
 from conftest import ROOT, run_cli
@@ -31,6 +31,9 @@ TINY = BenchConfig(
     repeats=3,
     latency_repeats=4,
     matmul_size=64,
+    cost_lengths=(4, 16),
+    cost_batch_size=2,
+    cost_repeats=2,
 )
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -85,14 +88,27 @@ def test_saved_model_latency_and_no_cudnn_on_a_cpu(result):
         assert "use_cudnn=True" in result["training"]["lstm"]["cudnn"]["skipped"]
 
 
+def test_sequential_cost_times_each_cell_and_the_parallel_reference(result, tmp_path):
+    cost = result["sequential_cost"]
+    assert cost["lengths"] == [4, 16] and list(cost["models"]) == ["lstm", "conv1d"]
+    assert cost["models"]["lstm"]["sequential_steps"] == [4, 16]  # one step per token
+    assert cost["models"]["conv1d"]["sequential_steps"] == [1, 1]  # one layer, whatever the length
+    assert all(value > 0 for entry in cost["models"].values() for key in ("train_seconds", "inference_seconds") for value in entry[key])
+    text = bench.bench_markdown(result)
+    assert "### Sequential cost" in text and "| Conv1D (parallel) | training step |" in text
+    paths = bench.write_results(result, tmp_path)
+    assert paths["plot"].read_bytes()[:4] == b"\x89PNG"
+
+
 def test_markdown_has_every_table(result):
     text = bench.bench_markdown(result)
     assert "python -m sentiment bench (test)" in text and result["date"] in text
     for heading in ("### Training step, batch 4 x 8 tokens", "### cuDNN vs generic kernel", "### Inference latency, 6-word review"):
         assert heading in text
     rows = [line for line in text.splitlines() if line.startswith("| LSTM |")]
-    assert len(rows) == 3  # training, cuDNN, latency
-    assert "met" in rows[-1] or "missed" in rows[-1]
+    assert len(rows) == 5  # training, cuDNN, latency, and the sequential cost's training step and inference
+    assert "met" in rows[2] or "missed" in rows[2]
+    assert rows[3].startswith("| LSTM | training step |") and rows[4].startswith("| LSTM | inference |")
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
@@ -151,7 +167,7 @@ def test_torch_backend_runs_without_tensorflow(tmp_path):
     config = replace(TINY, cell_types=("simple_rnn", "lstm"))
     code = (
         "import sys; sys.modules['tensorflow'] = None\n"
-        "from sentiment import bench\n"
+        "from benchmarks import bench\n"
         "from sentiment.config import BenchConfig\n"
         f"result = bench.run_bench(BenchConfig(**{asdict(config)!r}), log=lambda line: None)\n"
         f"bench.write_results(result, {str(tmp_path)!r})\n"
@@ -168,3 +184,18 @@ def test_torch_backend_runs_without_tensorflow(tmp_path):
     assert cudnn["generic_over_cudnn"] > 0 and cudnn["cudnn_over_torch"] > 0
     assert result["training"]["simple_rnn"]["peer"]["keras_over_torch"] > 0
     assert "### cuDNN vs generic kernel" in (tmp_path / "bench.md").read_text()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the project's training step runs on TensorFlow")
+def test_the_bench_times_the_step_train_runs(monkeypatch):
+    from sentiment.training import loop
+
+    built = []
+    original = loop.TrainingStep.__init__
+    monkeypatch.setattr(loop.TrainingStep, "__init__", lambda self, *args, **kwargs: (built.append(args), original(self, *args, **kwargs))[1])
+    model = bench._compiled(build_classifier(TINY.model_config("gru"), TINY.vocabulary_size))
+    token_ids, labels = bench._random_batch(TINY, TINY.batch_size, TINY.sequence_length, seed=0)
+    seconds = bench.keras_step_seconds(model, token_ids, labels, warmup=2, repeats=3)
+    assert len(seconds) == 3 and len(built) == 1  # train's TrainingStep, built once
+    assert int(model.optimizer.iterations) == 5  # every call was an optimizer update
+    assert isinstance(model.optimizer._learning_rate, keras.optimizers.schedules.ExponentialDecay)  # train's per-epoch decay

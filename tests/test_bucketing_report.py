@@ -1,13 +1,9 @@
 import json
 import shutil
-import sys
 
 import pytest
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from bucketing_report import comparison_markdown, cpu_seconds  # noqa: E402
+from benchmarks.bucketing_report import comparison_markdown, cpu_seconds
 
 
 def _copy_with(tiny_artifacts, folder, length_bucketing, seconds, wall):

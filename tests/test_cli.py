@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from conftest import run_cli
-from sentiment.__main__ import build_parser
+from sentiment.cli import build_parser
 
 
 def _assert_one_line_error(result, *fragments):
@@ -48,7 +48,7 @@ def test_export_without_artifacts(tmp_path):
 
 def test_artifacts_from_another_version(tiny_artifacts, tmp_path):
     folder = shutil.copytree(tiny_artifacts, tmp_path / "old")
-    for path in [folder / "run.json", folder / "lstm" / "manifest.json"]:
+    for path in [folder / "summary.json", folder / "lstm" / "manifest.json"]:
         values = json.loads(path.read_text())
         values["format_version"] = 0
         path.write_text(json.dumps(values))
@@ -57,7 +57,7 @@ def test_artifacts_from_another_version(tiny_artifacts, tmp_path):
 
 
 def test_flags_override_the_preset():
-    from sentiment.__main__ import _configs
+    from sentiment.cli import _configs
 
     args = build_parser().parse_args(["train", "--preset", "quick", "--units", "7", "--no-download", "--cells", "gru,lstm"])
     data_config, model_config, train_config = _configs(args)
@@ -78,11 +78,33 @@ def test_gradients_with_nothing_to_compute(tmp_path):
     _assert_one_line_error(run_cli("gradients", "--sample-size", "0"), "nothing to compute", "--text")
 
 
-def test_long_range_rejects_bad_distances():
-    _assert_one_line_error(run_cli("long-range", "--distances", "10,0"), "distances must be positive integers")
-    _assert_one_line_error(run_cli("long-range", "--distances", "ten"), "argument --distances: expected comma-separated integers, got 'ten'")
+def test_long_range_rejects_bad_lengths():
+    _assert_one_line_error(run_cli("long-range", "--lengths", "10,1"), "lengths must be integers >= 2")
+    _assert_one_line_error(run_cli("long-range", "--lengths", "ten"), "argument --lengths: expected comma-separated integers, got 'ten'")
+    _assert_one_line_error(run_cli("long-range", "--variants", "lstm,transformer"), "unknown variant 'transformer'")
 
 
-def test_long_range_flags_reach_the_config():
-    args = build_parser().parse_args(["long-range", "--distances", "3, 9", "--cells", "gru", "--epochs", "2", "--seeds", "4,5"])
-    assert args.distances == (3, 9) and args.cells == ("gru",) and args.epochs == 2 and args.seeds == (4, 5) and args.units is None
+def test_config_flags_come_from_the_dataclass_fields_and_docs():
+    from sentiment.cli import attribute_docs, config_from_flags
+    from sentiment.analysis.longrange import LongRangeConfig
+
+    args = build_parser().parse_args(["long-range", "--lengths", "3, 9", "--variants", "gru+chrono", "--adding-updates", "2", "--seeds", "4,5", "--lag-shift-length", "none"])
+    config = config_from_flags(LongRangeConfig, args)
+    assert (config.lengths, config.variants, config.adding_updates, config.seeds, config.lag_shift_length) == ((3, 9), ("gru+chrono",), 2, (4, 5), None)
+    assert config.units == LongRangeConfig().units  # not given: the dataclass default
+    docs = attribute_docs(LongRangeConfig)
+    assert docs["adding_updates"].startswith("the adding budget") and "lag_shift_radius" in docs
+    help_text = build_parser()._subparsers._group_actions[0].choices["long-range"].format_help()
+    assert "--adding-updates" in help_text and "the adding budget" in help_text and "(default: 10000)" in help_text
+
+
+def test_every_config_field_has_a_documented_flag():
+    from sentiment.cli import attribute_docs
+    from sentiment.config import BenchConfig
+    from sentiment.analysis.distance import DistanceConfig
+    from sentiment.analysis.longrange import LongRangeConfig
+
+    for cls in (LongRangeConfig, DistanceConfig, BenchConfig):
+        docs = attribute_docs(cls)
+        missing = [field.name for field in __import__("dataclasses").fields(cls) if field.name not in docs]
+        assert not missing, f"{cls.__name__}: no docstring for {missing}"

@@ -11,8 +11,7 @@ VOCABULARY = ["", "[UNK]", "the", "movie", "was", "great", "bad", "not"]
 
 
 def _ids(texts, sequence_length=4, truncation_side="left", pad=True):
-    vectorizer = data.make_vectorizer(len(VOCABULARY), VOCABULARY)
-    return data.token_ids(vectorizer, tf.constant(texts), sequence_length, truncation_side, pad).numpy()
+    return data.TextEncoder(VOCABULARY, sequence_length, truncation_side).encode(texts, to_sequence_length=pad)
 
 
 def test_standardize_removes_markup_punctuation_and_case():
@@ -231,10 +230,11 @@ def test_stream_batches_yield_every_review_once_with_word_counts(tiny_news_dir):
     vocabulary = data.adapt_vocabulary(data.stream_reviews(stream, "train").map(lambda text, label: text), config.vocabulary_size)
     texts, labels = make_news(100, seed=1)  # how the fixture wrote the test split
     for window in (None, 2):
-        batches = data.stream_batches(stream, vocabulary, "test", 32, bucket_window=window, with_word_counts=True)
+        encoder = data.TextEncoder.for_config(vocabulary, config)
+        batches = data.stream_batches(stream, encoder, "test", 32, bucket_window=window, with_word_counts=True)
         assert batches.cardinality().numpy() == 4
         rows = [(tuple(ids[ids != 0]), int(label), int(count)) for batch in batches.as_numpy_iterator() for ids, label, count in zip(*batch)]
-        vectorized = data.vectorize_all(vocabulary, np.array(texts, dtype=object), config)
+        vectorized = encoder.encode(np.array(texts, dtype=object), to_sequence_length=True)
         words = data.count_words(np.array(texts, dtype=object))
         assert sorted(rows) == sorted((tuple(ids[ids != 0]), label, int(count)) for ids, label, count in zip(vectorized, labels, words))
 
@@ -256,12 +256,13 @@ def test_streamed_batches_read_files_and_hold_no_reviews_in_the_graph(tiny_news_
     config = _news_config(tiny_news_dir)
     stream = data.open_stream(config)
     vocabulary = data.adapt_vocabulary(data.stream_reviews(stream, "train").map(lambda text, label: text), config.vocabulary_size)
-    streamed = data.stream_batches(stream, vocabulary, "train", 32, shuffle_seed=0, bucket_window=2)
+    encoder = data.TextEncoder.for_config(vocabulary, config)
+    streamed = data.stream_batches(stream, encoder, "train", 32, shuffle_seed=0, bucket_window=2)
     assert "TFRecordDataset" in {node.op for node in _graph_nodes(streamed)}
     # The graph holds the vocabulary, never the reviews: its largest constant is
     # far smaller than the split, unlike that of the same reviews in memory.
     assert _largest_constant(streamed) < stream.counts["train"]
-    ids = data.vectorize_all(vocabulary, np.array([b"x"] * stream.counts["train"], dtype=object), config)
+    ids = encoder.encode(np.array([b"x"] * stream.counts["train"], dtype=object), to_sequence_length=True)
     assert _largest_constant(data.batched_dataset(ids, np.zeros(len(ids)), 32, bucket_window=2)) >= stream.counts["train"]
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli, tiny_configs, tiny_news_configs
-from sentiment import artifacts
-from sentiment.predict import Predictor
+from sentiment.io import artifacts
+from sentiment.serving.predict import Predictor
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,8 @@ TINY = ["--data-source", "csv", "--vocabulary-size", "30", "--sequence-length", 
 # Runs the CLI, but stops (as Ctrl-C would) once epoch 1 is checkpointed.
 _STOP_AFTER_FIRST_EPOCH = """
 import sys
-from sentiment.__main__ import main
-from sentiment.train import ResumableCheckpoint
+from sentiment.cli import main
+from sentiment.training.checkpoint import ResumableCheckpoint
 
 original = ResumableCheckpoint.on_epoch_end
 
@@ -44,7 +44,7 @@ sys.exit(main(sys.argv[1:]))
 
 def _one_device_history(configs, output):
     """The same training on one device, with the global batch of two replicas."""
-    from sentiment.train import train_models
+    from sentiment.training.train import train_models
 
     train_models(*configs, cell_types=("gru",), output=output, verbose=0, log=lambda m: None)
     return json.loads((output / "gru" / "history.json").read_text())

@@ -46,7 +46,7 @@ def test_train_metrics_export_reload(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     from test_export import _TENSORFLOW_ONLY
 
-    from sentiment.predict import Predictor
+    from sentiment.serving.predict import Predictor
 
     reviews = ["One of the best films I have seen this year.", "Dull, predictable and far too long.<br /><br />"]
     for cell in ("simple_rnn", "lstm", "gru"):

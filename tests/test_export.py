@@ -6,9 +6,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from sentiment.export import export_model, find_cudnn_ops, generic_kernel_model, graph_op_types
+from sentiment.serving.export import export_model, find_cudnn_ops, generic_kernel_model, graph_op_types
 from sentiment.models import recurrent_layers
-from sentiment.predict import Predictor
+from sentiment.serving.predict import Predictor
 
 REVIEWS = ["the movie was wonderful", "awful, boring plot<br />", "", "😀 电影 <b>great</b>", "great " * 600]
 
@@ -71,7 +71,7 @@ def test_graph_has_no_cudnn_only_ops(exports):
 
 
 def test_serving_model_never_picks_cudnn(tiny_artifacts):
-    from sentiment.artifacts import load_artifact
+    from sentiment.io.artifacts import load_artifact
 
     artifact = load_artifact(tiny_artifacts / "lstm")
     clone = generic_kernel_model(artifact.model)
@@ -85,7 +85,7 @@ def test_a_four_class_export_returns_class_probabilities_and_names(tiny_news_art
     import tensorflow as tf
 
     from conftest import TOPIC_NAMES, TOPIC_WORDS
-    from sentiment.artifacts import load_artifact
+    from sentiment.io.artifacts import load_artifact
 
     artifact = load_artifact(tiny_news_artifacts / "lstm")
     path = export_model(tiny_news_artifacts / "lstm", tmp_path / "lstm")

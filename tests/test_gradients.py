@@ -6,9 +6,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_cli
-from sentiment.artifacts import load_artifact
+from sentiment.io.artifacts import load_artifact
 from sentiment.config import CELL_TYPES, ModelConfig
-from sentiment.gradients import FLOAT32_TINY, align_to_end, average_by_distance, embedding_gradient_norms, review_gradient_norms
+from sentiment.analysis.gradients import FLOAT32_TINY, align_to_end, average_by_distance, embedding_gradient_norms, review_gradient_norms
 from sentiment.models import build_classifier
 
 # Two right-padded reviews whose tokens are all different, so each token's
@@ -141,7 +141,7 @@ def test_other_architectures_keep_padding_out(options):
 def test_reviews_of_any_length_reuse_one_traced_function(loaded):
     # The app computes one review per request: retracing each time would cost
     # a second per click instead of milliseconds.
-    from sentiment.gradients import _traced_functions
+    from sentiment.analysis.gradients import _traced_functions
 
     artifact = loaded["simple_rnn"]
     gradients, forward = _traced_functions(artifact.model)
@@ -152,10 +152,33 @@ def test_reviews_of_any_length_reuse_one_traced_function(loaded):
 
 
 def test_retention_is_stated_as_measured_shares_of_the_final_words_gradient():
-    from sentiment.gradients import retention_lines
+    from sentiment.analysis.gradients import retention_lines
 
     counts = [10] * 150 + [0] * 100  # no review reaches 200 steps: only 100 is stated
     curves = {"simple_rnn": [2.0] + [0.02] * 249, "lstm": [0.5] + [0.25] * 249}
     text = "\n".join(retention_lines(curves, counts))
     assert "SimpleRNN 1% at 100; LSTM 50% at 100." in text and "at 200" not in text
     assert retention_lines(curves, [10] * 50) == []  # too short to say anything
+
+
+def test_the_sample_comes_from_the_dataset_the_artifact_was_trained_on(tmp_path):
+    # A binary dataset streamed from tfds: the gradients' test sample must be
+    # its test split, not IMDB's (which TFDS_DATA_DIR may also hold).
+    import tensorflow_datasets as tfds
+
+    from conftest import make_reviews
+    from sentiment.analysis.gradients import sample_test_reviews
+    from sentiment.config import DataConfig, TrainConfig
+    from sentiment.training.train import train_models
+
+    features = tfds.features.FeaturesDict({"text": tfds.features.Text(), "label": tfds.features.ClassLabel(names=["negative", "positive"])})
+    splits = {split: make_reviews(count, seed) for split, count, seed in (("train", 120, 0), ("test", 40, 1))}
+    examples = {split: tf.data.Dataset.from_tensor_slices({"text": texts, "label": labels}) for split, (texts, labels) in splits.items()}
+    tfds.dataset_builders.store_as_tfds_dataset("tiny_binary_reviews", "1.0.0", features, examples, data_dir=str(tmp_path / "tfds"))
+    data_config = DataConfig(dataset="tiny_binary_reviews", path=str(tmp_path / "tfds"), download=False, vocabulary_size=30, sequence_length=8)
+    model_config = ModelConfig(embedding_dim=4, units=4, word_dropout_rate=0.0, dropout_rate=0.0)
+    train_models(data_config, model_config, TrainConfig(epochs=1, batch_size=32), cell_types=("lstm",), output=tmp_path / "out", verbose=0, log=lambda line: None)
+    sample = sample_test_reviews(load_artifact(tmp_path / "out" / "lstm"), 12, seed=0)
+    assert len(sample) == 12 and set(sample.texts) <= set(splits["test"][0])
+    labels = dict(zip(*splits["test"]))
+    assert all(labels[text] == label for text, label in zip(sample.texts, sample.labels))

@@ -75,10 +75,21 @@ def test_stacked_bidirectional_and_pooling_options():
     assert keras.ops.convert_to_numpy(model(np.array([[2, 3, 0]]))).shape == (1, 1)
 
 
-def test_builder_is_pure():
-    a = build_classifier(TINY, VOCABULARY_SIZE)
-    b = build_classifier(TINY, VOCABULARY_SIZE)
-    assert a is not b and a.count_params() == b.count_params()
+def test_builder_is_pure(tmp_path, monkeypatch, capsys):
+    # The same config and seed give the same weights; the config is left as it
+    # was; nothing is printed or written; two models share no variable.
+    monkeypatch.chdir(tmp_path)
+    config = ModelConfig(cell_type="gru", embedding_dim=4, units=4, chrono_max_steps=10)
+    keras.utils.set_random_seed(3)
+    first = build_classifier(config, VOCABULARY_SIZE)
+    keras.utils.set_random_seed(3)
+    second = build_classifier(config, VOCABULARY_SIZE)
+    assert config == ModelConfig(cell_type="gru", embedding_dim=4, units=4, chrono_max_steps=10)
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    second.layers[1].embeddings.assign(np.zeros((VOCABULARY_SIZE, 4), np.float32))
+    assert np.abs(keras.ops.convert_to_numpy(first.layers[1].embeddings)).sum() > 0  # not shared
+    assert list(tmp_path.iterdir()) == [] and capsys.readouterr() == ("", "")
 
 
 def test_one_training_step_changes_weights_and_gives_a_finite_loss(tiny_models):

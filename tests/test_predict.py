@@ -3,9 +3,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from sentiment.artifacts import load_artifact
+from sentiment.io.artifacts import load_artifact
 from sentiment.models import build_classifier
-from sentiment.predict import Predictor, step_model
+from sentiment.serving.predict import Predictor, step_model
 
 AWKWARD_INPUTS = ["", "   ", "?!...", "<script>alert(1)</script>", "😀🎬", "电影很好", "الفيلم رائع", "nul\x00byte", "great " * 2000]
 

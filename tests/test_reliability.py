@@ -22,14 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
 from test_app import MODEL_NAMES, _compare_raw, app_url, client  # noqa: F401  (fixtures: one app process for this module)
 
-from sentiment import artifacts, data
-from sentiment import compare as comparing
+from sentiment.io import artifacts
+from sentiment import data
+from webapp import views as comparing
 from sentiment.errors import SentimentError
-from sentiment.export import export_model, graph_op_types
-from sentiment.predict import Predictor
+from sentiment.serving.export import export_model, graph_op_types
+from sentiment.serving.predict import Predictor
 
 MEGABYTE = 1_000_000
 # What the app may take to answer one review of any size on a shared 2-core
@@ -328,7 +328,8 @@ def test_a_failed_checkpoint_write_keeps_the_last_good_checkpoint(tiny_csv, tmp_
     import keras
 
     from conftest import tiny_configs
-    from sentiment.train import CHECKPOINT_FOLDER, train_models
+    from sentiment.training.checkpoint import CHECKPOINT_FOLDER
+    from sentiment.training.train import train_models
 
     data_config, model_config, train_config = tiny_configs(tiny_csv, epochs=2, patience=5)
     quiet = dict(cell_types=("gru",), output=tmp_path, verbose=0, log=lambda message: None)
@@ -450,19 +451,48 @@ def test_a_model_with_a_lambda_layer_is_refused_even_with_a_matching_manifest(ti
     )  # fmt: skip
 
 
-def test_the_project_defines_no_lambda_layers(tiny_artifacts, reliability):
+def test_every_model_the_project_builds_reloads_under_safe_mode(tmp_path, reliability):
+    # safe_mode refuses to deserialize a Lambda layer (arbitrary code): every
+    # architecture the builders make must come back through it unchanged.
     import keras
 
-    sources = [*sorted((ROOT / "sentiment").glob("*.py")), ROOT / "app.py"]
-    uses = [f"{path.name}:{number}" for path in sources for number, line in enumerate(path.read_text().splitlines(), 1) if re.search(r"\bLambda\b", line)]
-    layer_types = {type(layer).__name__ for cell in ("simple_rnn", "lstm", "gru") for layer in artifacts.load_artifact(tiny_artifacts / cell).model._flatten_layers()}
-    loads = [line.strip() for path in sources for line in path.read_text().splitlines() if "load_model(" in line and "def " not in line]
-    assert loads and all("safe_mode=True" in line for line in loads), loads
-    assert uses == [] and not any(issubclass(getattr(keras.layers, name, type(None)), keras.layers.Lambda) for name in layer_types)
+    from sentiment.config import ModelConfig
+    from sentiment.models import build_classifier, build_convolutional_classifier, build_regressor
+
+    tiny = {"embedding_dim": 3, "units": 2}
+    models = [build_classifier(ModelConfig(cell_type=cell, **tiny), 10) for cell in ("simple_rnn", "lstm", "gru")]
+    models += [
+        build_classifier(ModelConfig(cell_type="lstm", bidirectional=True, num_layers=2, pooling="max", chrono_max_steps=20, **tiny), 10, num_classes=4),
+        build_classifier(ModelConfig(cell_type="lstm", num_layers=0, pooling="mean", **tiny), 10),
+        build_regressor(ModelConfig(cell_type="simple_rnn", irnn=True, **tiny), 2),
+        build_convolutional_classifier(ModelConfig(**tiny), 10),
+    ]
+    for index, model in enumerate(models):
+        path = tmp_path / f"model_{index}.keras"
+        model.save(path)
+        reloaded = keras.models.load_model(path, safe_mode=True)
+        assert [type(layer).__name__ for layer in reloaded.layers] == [type(layer).__name__ for layer in model.layers]
     reliability.record(
-        "artifact", "Lambda layers in the package, the app and the trained models",
-        "none; every keras.models.load_model call passes safe_mode=True",
-        f"0 uses in {len(sources)} files; {len(loads)} load_model calls, all with safe_mode=True; layer types: {', '.join(sorted(layer_types))}",
+        "artifact", "every architecture the project builds, saved and loaded back",
+        "loads under Keras safe_mode (no Lambda layer, no arbitrary code)", f"{len(models)} architectures reloaded with safe_mode=True",
+    )  # fmt: skip
+
+
+def test_a_checkpoint_with_a_lambda_layer_is_refused_on_resume(tiny_artifacts, tmp_path, reliability):
+    import keras
+
+    from sentiment.training import checkpoint
+
+    original = keras.models.load_model(tiny_artifacts / "gru" / artifacts.MODEL_FILE, compile=False)
+    token_ids = keras.Input(shape=(None,), dtype="int32")
+    keras.Model(token_ids, keras.layers.Lambda(lambda x: x * 0 + 1.0)(original(token_ids))).save(tmp_path / checkpoint.LAST_MODEL)
+    with pytest.raises(SentimentError) as raised:
+        checkpoint.load_last_model(tmp_path)
+    message = str(raised.value)
+    assert "could not be loaded to resume" in message and "safe_mode" in message
+    reliability.record(
+        "training", "checkpoint/last.keras replaced by one with a Lambda layer",
+        "resume refused by Keras safe_mode, with the folder to delete", message.replace(str(tmp_path), "…")[:160] + "…",
     )  # fmt: skip
 
 

@@ -4,10 +4,11 @@ import math
 import pytest
 
 from conftest import tiny_configs
-from sentiment import artifacts
+from sentiment.io import artifacts
 from sentiment.config import CELL_TYPES, LENGTH_BUCKET_EDGES
 from sentiment.errors import SentimentError
-from sentiment.train import ResumableCheckpoint, train_models
+from sentiment.training.checkpoint import ResumableCheckpoint
+from sentiment.training.train import train_models
 
 
 def test_artifacts_folder_is_complete(tiny_artifacts):
@@ -153,8 +154,8 @@ def test_best_epoch_and_early_stopping_follow_the_monitor(tmp_path, monitor, val
 def test_length_ordered_prediction_matches_the_plain_order(tiny_artifacts):
     import numpy as np
 
-    from sentiment.artifacts import load_artifact
-    from sentiment.train import predict_probabilities
+    from sentiment.io.artifacts import load_artifact
+    from sentiment.training.loop import predict_probabilities
 
     model = load_artifact(tiny_artifacts / "lstm").model
     rng = np.random.default_rng(0)
@@ -169,14 +170,14 @@ def test_length_ordered_prediction_matches_the_plain_order(tiny_artifacts):
 def test_runs_with_and_without_length_bucketing_are_recorded_apart(tiny_csv, tmp_path):
     data_config, model_config, train_config = tiny_configs(tiny_csv, epochs=1, length_bucketing=False)
     train_models(data_config, model_config, train_config, cell_types=("gru",), output=tmp_path, verbose=0, log=lambda m: None)
-    assert json.loads((tmp_path / "run.json").read_text())["train"]["length_bucketing"] is False
+    assert json.loads((tmp_path / "summary.json").read_text())["run"]["train"]["length_bucketing"] is False
     with pytest.raises(SentimentError, match="length_bucketing"):
         train_models(*tiny_configs(tiny_csv, epochs=1), cell_types=("gru",), output=tmp_path, verbose=0, log=lambda m: None)
 
 
 def test_a_streamed_four_class_dataset_trains_a_softmax_classifier(tiny_news_artifacts):
     from conftest import TOPIC_NAMES
-    from sentiment.artifacts import load_artifact
+    from sentiment.io.artifacts import load_artifact
 
     artifact = load_artifact(tiny_news_artifacts / "lstm")
     assert artifact.config.class_names == TOPIC_NAMES and artifact.config.data.dataset == "tiny_news"
@@ -193,10 +194,10 @@ def test_a_streamed_four_class_dataset_trains_a_softmax_classifier(tiny_news_art
 
 
 def test_multi_class_artifacts_are_refused_by_the_binary_tools(tiny_news_artifacts):
-    from sentiment.artifacts import load_artifact
-    from sentiment.compare import load_models
-    from sentiment.gradients import gradient_flow
-    from sentiment.predict import Predictor
+    from sentiment.io.artifacts import load_artifact
+    from webapp.views import load_models
+    from sentiment.analysis.gradients import gradient_flow
+    from sentiment.serving.predict import Predictor
 
     with pytest.raises(SentimentError, match=r"is a 4-class model \(world, sports, business, science\); the predictor"):
         Predictor.from_folder(tiny_news_artifacts / "lstm")

@@ -1,0 +1,178 @@
+"""State Jacobians: how much the final state still depends on each input.
+
+For a recurrent layer read at its final step T, the classic measure of memory
+(Bengio, Simard & Frasconi 1994; Pascanu, Mikolov & Bengio 2013) is the norm
+of the Jacobian of the final state with respect to the input at step t,
+
+    J_t = || d s_T / d x_t ||_F ,
+
+where s_T is the layer's whole final state: h_T for SimpleRNN and GRU, and
+(h_T, c_T) for an LSTM, whose memory lives in its cell state c. By the chain
+rule J_t contains one step Jacobian d s_k / d s_{k-1} per step between t and
+T, so where those shrink vectors, J_t falls geometrically with the distance
+d = T - t: that is the vanishing gradient. Unlike the gradient of a trained
+model's loss, J_t does not depend on a label, an error size or on which
+examples reach a distance; it is a property of the cell and its weights.
+
+Everything here is deterministic (no dropout: the layer is called with
+`training=False`) and works on any Keras model with one recurrent layer
+(SimpleRNN, LSTM or GRU, not wrapped in `Bidirectional`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sentiment.models import recurrent_layers
+
+# The fraction of the last step's norm below which a distance counts as forgotten.
+FORGOTTEN_FRACTION = 1e-3
+# |h| above this counts as a saturated tanh unit (its derivative 1 - h^2 < 0.1).
+SATURATION_LEVEL = 0.95
+# Float32 norms flush to zero below this on CPUs; counted as this value in logarithms.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def state_layer(model: keras.Model) -> keras.layers.Layer:
+    """A copy of the model's recurrent layer that returns its final state, same weights.
+
+    Returns:
+        A built layer mapping <float>[batch, time, features] (what the
+        original layer reads) to the list [output, *states]: [h, h] for
+        SimpleRNN and GRU, [h, h, c] for LSTM.
+    """
+    layers = recurrent_layers(model)
+    if len(layers) != 1 or any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers):
+        raise ValueError(f"{model.name}: state Jacobians need exactly one unidirectional recurrent layer, found {len(layers)}")
+    (layer,) = layers
+    copy = type(layer).from_config({**layer.get_config(), "return_state": True, "return_sequences": False, "name": f"{layer.name}_state"})
+    copy.build((None, None, int(layer.cell.kernel.shape[0])))
+    copy.set_weights(layer.get_weights())
+    return copy
+
+
+def layer_inputs(model: keras.Model, inputs: np.ndarray) -> np.ndarray:
+    """What the model's recurrent layer reads for `inputs`: embedded tokens, or the values themselves.
+
+    Args:
+        model: from `build_classifier` (token ids) or `build_regressor` (values).
+        inputs: <int>[batch, time] token ids or <float>[batch, time, features].
+
+    Returns:
+        <float32>[batch, time, features].
+    """
+    embeddings = [layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
+    if embeddings:
+        return keras.ops.convert_to_numpy(embeddings[0](np.asarray(inputs)))
+    return np.asarray(inputs, dtype=np.float32)
+
+
+def state_jacobian_norms(layer: keras.layers.Layer, inputs: np.ndarray) -> np.ndarray:
+    """|| d s_T / d x_t ||_F for every sequence and step.
+
+    The final state has S numbers (S = units, or 2 * units for an LSTM's
+    (h, c)); each is differentiated with respect to every input in one
+    backward pass, so the cost is S backward passes over the batch.
+    Sequences are independent, so summing a unit over the batch before
+    differentiating gives each sequence's own gradient.
+
+    Args:
+        layer: from `state_layer`.
+        inputs: <float>[batch, time, features] what the layer reads.
+
+    Returns:
+        <float64>[batch, time] norms; column t is the input at step t
+        (the last column is distance 0 from the final state).
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    state_size = int(_final_state(layer, inputs[:1, :1]).shape[-1])
+
+    @tf.function(reduce_retracing=True)
+    def unit_gradient(values: tf.Tensor, unit: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            selected = tf.reduce_sum(tf.gather(_final_state(layer, values), unit, axis=1))
+        return tape.gradient(selected, values)
+
+    squared = np.zeros(inputs.shape[:2], np.float64)
+    for unit in range(state_size):
+        gradient = unit_gradient(inputs, tf.constant(unit)).numpy().astype(np.float64)
+        squared += np.sum(gradient**2, axis=-1)
+    return np.sqrt(squared)
+
+
+def _final_state(layer: keras.layers.Layer, values: tf.Tensor) -> tf.Tensor:
+    """<float>[batch, S]: the layer's whole final state, (h, c) concatenated for an LSTM."""
+    _, *states = layer(values, training=False)
+    return tf.concat(states, axis=-1)
+
+
+def saturation_share(layer: keras.layers.Layer, inputs: np.ndarray) -> float:
+    """The share of (sequence, unit) pairs whose final |h| exceeds `SATURATION_LEVEL`."""
+    hidden = keras.ops.convert_to_numpy(layer(np.asarray(inputs, np.float32), training=False)[0])
+    return float(np.mean(np.abs(hidden) > SATURATION_LEVEL))
+
+
+def by_distance(norms: np.ndarray) -> np.ndarray:
+    """<float64>[time]: the geometric mean over sequences, index d = d steps before the final state.
+
+    Norms span orders of magnitude, so the mean is of their logarithms;
+    norms that underflowed to zero count as `FLOAT32_TINY`.
+    """
+    logs = np.log(np.maximum(np.asarray(norms, np.float64), FLOAT32_TINY))
+    return np.exp(logs.mean(axis=0))[::-1]
+
+
+def summarize(curve: np.ndarray) -> dict[str, Any]:
+    """The per-step shrink factor and the distance at which the norm is forgotten.
+
+    Args:
+        curve: <float>[time] from `by_distance` (index 0: the last input).
+
+    Returns:
+        `shrink_per_step`: exp of the least-squares slope of log(norm)
+        against distance (1: nothing lost per step; 0.9: 10% lost);
+        `forgotten_at`: the first distance whose norm is below
+        `FORGOTTEN_FRACTION` of the norm at distance 0, or None if none is
+        within the sequence; `ratio_at_end`: norm at the longest distance
+        over norm at distance 0.
+    """
+    curve = np.maximum(np.asarray(curve, np.float64), FLOAT32_TINY)
+    distances = np.arange(len(curve))
+    slope = np.polyfit(distances, np.log(curve), 1)[0] if len(curve) > 1 else 0.0
+    below = np.flatnonzero(curve < FORGOTTEN_FRACTION * curve[0])
+    return {
+        "shrink_per_step": float(np.exp(slope)),
+        "forgotten_at": int(below[0]) if below.size else None,
+        "ratio_at_end": float(curve[-1] / curve[0]),
+    }
+
+
+def measure(model: keras.Model, inputs: np.ndarray, input_scale: float = 1.0) -> dict[str, Any]:
+    """The state Jacobian of `model` on `inputs`, averaged and summarized, JSON-ready.
+
+    Args:
+        model: a model with one recurrent layer.
+        inputs: <int>[batch, time] token ids or <float>[batch, time, features].
+        input_scale: multiplies what the recurrent layer reads (8: strongly
+            driven inputs that push tanh units into saturation).
+
+    Returns:
+        `by_distance` (geometric mean per distance, 4 significant digits),
+        the `summarize` figures, `saturated_share` (final |h| > 0.95) and
+        `sequences`.
+    """
+    layer = state_layer(model)
+    values = layer_inputs(model, inputs) * np.float32(input_scale)
+    curve = by_distance(state_jacobian_norms(layer, values))
+    return {
+        "by_distance": [float(f"{value:.4g}") for value in curve],
+        **summarize(curve),
+        "saturated_share": saturation_share(layer, values),
+        "sequences": int(values.shape[0]),
+        "input_scale": input_scale,
+    }

@@ -1,0 +1,69 @@
+"""docs/RESULTS.md: one page joining what each measuring command wrote.
+
+    python -m sentiment results      # reads docs/*/*.json, writes docs/RESULTS.md
+
+Each section is the Markdown page its command renders from its own JSON,
+headings one level down, naming the command, date and machine that produced
+it; plots are linked relative to the page. Nothing in it is typed by hand.
+The thesis comes first (the long-range suite, then sentiment at a distance),
+then the IMDB models and what their decisions depend on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+DOCS = Path("docs")
+# Section -> the JSON it is rendered from, by default (all tracked in git).
+DEFAULT_SOURCES = {
+    "long_range": DOCS / "long_range" / "long_range.json",
+    "distance": DOCS / "distance" / "distance.json",
+    "imdb": DOCS / "imdb" / "summary.json",
+    "gradients": DOCS / "gradients" / "gradients.json",
+}
+
+
+def _demote(markdown: str) -> str:
+    """Moves every heading one level down, so each page becomes a section."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
+
+
+def _section(kind: str, source: Path, page: Path) -> str:
+    """One command's page, rendered from its JSON, its plots linked relative to `page`."""
+    from sentiment.analysis import distance, gradients, longrange
+    from sentiment import report
+
+    result = json.loads(source.read_text(encoding="utf-8"))
+    beside = lambda name: os.path.relpath(source.parent / name, page.parent)  # noqa: E731
+    if kind == "long_range":
+        plots = {plot: beside(name) for plot, name in longrange.PLOT_FILES.items() if (source.parent / name).exists()}
+        return longrange.results_markdown(result, plots)
+    if kind == "distance":
+        return distance.results_markdown(result, beside("distance.png"))
+    if kind == "imdb":
+        return report.summary_markdown(result)
+    return gradients.gradient_flow_markdown(result, beside("gradients.png") if (source.parent / "gradients.png").exists() else None)
+
+
+def results_page(sources: dict[str, Path | None], page: Path) -> str:
+    """The whole page; a section whose source is None or missing is left out."""
+    parts = [
+        "# Results",
+        "",
+        "Written by `python -m sentiment results` from the JSON each command below wrote; every section names the command "
+        "that measured it, when, and on what machine.",
+    ]
+    for kind in DEFAULT_SOURCES:
+        source = sources.get(kind)
+        if source is not None and Path(source).exists():
+            parts += ["", _demote(_section(kind, Path(source), page))]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_results_page(sources: dict[str, Path | None], page: Path) -> Path:
+    from sentiment.io import files
+
+    files.write_text(page, results_page(sources, page))
+    return page

@@ -1,0 +1,281 @@
+"""PNG figures for the gradient-flow and long-range measurements.
+
+Plotting is kept apart from the computations (`sentiment.analysis.gradients`,
+`sentiment.analysis.longrange`), which return arrays. Figures are drawn on a
+`matplotlib.figure.Figure` with the Agg canvas, never through `pyplot`, so no
+global state or GUI backend is involved and the app can draw from threads.
+Files are written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from sentiment.io import files
+from sentiment.report import model_name
+
+# One colour per cell across every figure of the project.
+CELL_COLOURS = {"simple_rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
+
+
+def _save(figure: Figure, path: str | Path) -> Path:
+    FigureCanvasAgg(figure)
+    path = Path(path)
+    with files.atomic_path(path) as temporary:
+        # Fixed metadata: the same numbers give the same bytes.
+        figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return path
+
+
+def plot_gradient_norms(
+    panels: Sequence[tuple[str, Mapping[str, np.ndarray]]],
+    path: str | Path,
+    words: Sequence[str] | None = None,
+) -> Path:
+    """Gradient norm against distance from the final token, log scale, a panel each.
+
+    The x axis runs from the start of the review to its end (the final token,
+    which the head reads, is at the right), labelled in steps before the end.
+
+    Args:
+        panels: (title, curves) or (title, curves, y label) per panel;
+            `curves` maps a cell type to <float>[steps] norms where index d
+            is d steps before the final token. NaN (no data) and zero values
+            are left out of the line.
+        path: the PNG to write.
+        words: the first panel's words in reading order, to label its steps
+            (used when there are at most 40).
+
+    Returns:
+        `path`.
+    """
+    figure = Figure(figsize=(6.4 * len(panels), 4.2))
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for index, (axis, (title, curves, *label)) in enumerate(zip(axes, panels)):
+        for cell_type, curve in curves.items():
+            curve = np.asarray(curve, np.float64)
+            steps = np.arange(len(curve))
+            shown = np.isfinite(curve) & (curve > 0)
+            axis.plot(steps[shown], curve[shown], label=model_name(cell_type), color=CELL_COLOURS.get(cell_type), linewidth=1.4)
+        axis.set_yscale("log")
+        axis.invert_xaxis()  # reading order: the final token on the right
+        axis.set_xlabel("steps before the final token")
+        if index == 0 and words is not None and 0 < len(words) <= 40:
+            axis.set_xticks(np.arange(len(words)), [f"{word} ({d})" for d, word in enumerate(reversed(words))], rotation=90, fontsize=7)
+            axis.set_xlabel("word (steps before the final token)")
+        axis.set_ylabel(label[0] if label else "‖∂ loss / ∂ embedding‖₂")
+        axis.set_title(title, fontsize=10)
+        axis.grid(True, which="major", alpha=0.3)
+        axis.legend()
+    return _save(figure, path)
+
+
+# A long-range variant's line: the cell's colour; solid for Keras's own
+# initialization, dotted for chrono gate biases, dashed for the IRNN.
+VARIANT_STYLES = {
+    "simple_rnn": ("tab:red", "-"),
+    "irnn": ("tab:orange", "--"),
+    "lstm": ("tab:blue", "-"),
+    "lstm+chrono": ("tab:blue", ":"),
+    "gru": ("tab:green", "-"),
+    "gru+chrono": ("tab:green", ":"),
+}
+
+
+def _variant_line(axis, x, values, variant: str, **options) -> None:
+    colour, style = VARIANT_STYLES.get(variant, (None, "-"))
+    axis.plot(x, values, color=colour, linestyle=style, label=model_name(variant), **options)
+
+
+def _seed_mean(values: np.ndarray) -> np.ndarray:
+    """Mean over the last axis (seeds), NaN where no seed has a value."""
+    runs = np.isfinite(values).sum(axis=-1)
+    return np.where(runs > 0, np.nansum(values, axis=-1) / np.maximum(runs, 1), np.nan)
+
+
+def plot_recall(
+    lengths: Sequence[int], variants: Sequence[str], accuracy: np.ndarray, lag_labels: Sequence[str], by_lag: np.ndarray, path: str | Path
+) -> Path:
+    """Variable-lag recall: accuracy against T (mean line, a dot per seed), and by lag at the longest T.
+
+    Args:
+        lengths, variants: the axes of `accuracy`.
+        accuracy: <float>[lengths, variants, seeds] held-out accuracy.
+        lag_labels, by_lag: <float>[bins, variants] accuracy by lag bin at the longest T.
+        path: the PNG to write.
+    """
+    figure = Figure(figsize=(12.0, 4.2), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    for index, variant in enumerate(variants):
+        values = np.asarray(accuracy[:, index], np.float64)
+        _variant_line(left, lengths, _seed_mean(values), variant, marker="o")
+        for seed_values in values.T:
+            left.scatter(lengths, seed_values, color=VARIANT_STYLES.get(variant, (None,))[0], alpha=0.35, s=14)
+        _variant_line(right, np.arange(len(lag_labels)), by_lag[:, index], variant, marker="o")
+    left.set_xscale("log")
+    left.set_xticks(list(lengths), [str(length) for length in lengths])
+    left.minorticks_off()
+    left.set_xlabel("T: the signal is T/2 to T steps before the final token")
+    right.set_xticks(np.arange(len(lag_labels)), list(lag_labels))
+    right.set_xlabel(f"lag L (steps from the signal to the final token), T = {lengths[-1]}")
+    for axis, title in ((left, "Held-out accuracy (line: mean over seeds; dots: seeds)"), (right, f"By lag at T = {lengths[-1]} (mean over seeds)")):
+        axis.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance (50%)")
+        axis.set_ylim(0.3, 1.02)
+        axis.set_ylabel("held-out accuracy")
+        axis.set_title(title, fontsize=10)
+        axis.grid(True, alpha=0.3)
+    left.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def plot_adding(curves: Mapping[int, Mapping[str, Sequence[tuple[Sequence[int], Sequence[float]]]]], baselines: Mapping[int, float], threshold: float, path: str | Path) -> Path:
+    """The adding problem: held-out MSE against updates, a panel per T, a line per seed.
+
+    Args:
+        curves: T -> variant -> one (updates, MSE) pair per seed.
+        baselines: T -> the best constant prediction's MSE (dashed).
+        threshold: the MSE that counts as solved (dotted).
+        path: the PNG to write.
+    """
+    lengths = sorted(curves)
+    figure = Figure(figsize=(4.0 * len(lengths), 4.0), layout="constrained")
+    axes = figure.subplots(1, len(lengths), squeeze=False, sharey=True)[0]
+    for axis, length in zip(axes, lengths):
+        for variant, runs in curves[length].items():
+            for seed_index, (updates, scores) in enumerate(runs):
+                colour, style = VARIANT_STYLES.get(variant, (None, "-"))
+                axis.plot(updates, scores, color=colour, linestyle=style, linewidth=1.1, alpha=0.8, label=model_name(variant) if seed_index == 0 else None)
+        axis.axhline(baselines[length], color="grey", linestyle="--", linewidth=1, label="best constant")
+        axis.axhline(threshold, color="black", linestyle=":", linewidth=1, label=f"solved (< {threshold})")
+        axis.set_yscale("log")
+        axis.set_xlabel("updates")
+        axis.set_title(f"T = {length}", fontsize=10)
+        axis.grid(True, alpha=0.3)
+    axes[0].set_ylabel("held-out MSE (a line per seed)")
+    axes[0].legend(fontsize=7)
+    return _save(figure, path)
+
+
+def plot_jacobians(panels: Sequence[tuple[str, Mapping[str, np.ndarray]]], path: str | Path) -> Path:
+    """State-Jacobian norm against distance, log scale, a panel each.
+
+    Args:
+        panels: (title, curves); `curves` maps a variant (or any label whose
+            part before ", " is a variant) to <float>[seeds, distance] norms,
+            drawn as the geometric mean over seeds.
+        path: the PNG to write.
+    """
+    columns = min(len(panels), 2)
+    rows = -(-len(panels) // columns)
+    figure = Figure(figsize=(6.4 * columns, 4.0 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).reshape(-1)
+    for axis, (title, curves) in zip(axes, panels):
+        for label, norms in curves.items():
+            norms = np.maximum(np.asarray(norms, np.float64).reshape(-1, np.shape(norms)[-1]), np.finfo(np.float32).tiny)
+            mean = np.exp(np.log(norms).mean(axis=0))
+            variant, _, note = label.partition(", ")
+            colour, style = VARIANT_STYLES.get(variant, (None, "-"))
+            axis.plot(np.arange(len(mean)), mean, color=colour, linestyle="-." if note else style, linewidth=1.4, label=model_name(variant) + (f", {note}" if note else ""))
+        axis.set_yscale("log")
+        axis.set_xlabel("distance T − t (steps before the final state)")
+        axis.set_ylabel("‖∂s_T / ∂x_t‖ (geometric mean)")
+        axis.set_title(title, fontsize=10)
+        axis.grid(True, which="major", alpha=0.3)
+        axis.legend(fontsize=7)
+    for axis in axes[len(panels) :]:
+        axis.set_visible(False)
+    return _save(figure, path)
+
+
+def plot_lag_shift(lags: Sequence[int], accuracy: Mapping[str, np.ndarray], trained_lag: int, path: str | Path) -> Path:
+    """Accuracy against the test lag for models trained at one fixed lag.
+
+    Args:
+        lags: the test lags.
+        accuracy: variant -> <float>[seeds, lags].
+        trained_lag: the lag every training sequence had (marked).
+        path: the PNG to write.
+    """
+    figure = Figure(figsize=(6.4, 4.2))
+    axis = figure.subplots()
+    for variant, values in accuracy.items():
+        _variant_line(axis, lags, np.nanmean(np.asarray(values, np.float64), axis=0), variant, marker="o", markersize=3)
+    axis.axvline(trained_lag, color="black", linewidth=0.8, alpha=0.5)
+    axis.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance (50%)")
+    axis.set_ylim(-0.02, 1.02)
+    axis.set_xlabel(f"test lag L (trained only at L = {trained_lag})")
+    axis.set_ylabel("held-out accuracy (mean over seeds)")
+    axis.set_title("Lag-shift diagnostic: trained at one fixed lag", fontsize=10)
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def _distance_style(name: str) -> tuple[str | None, str]:
+    """A line per model of the distance task: the cell's colour; dashed for the other schedule, grey for the controls."""
+    if name == "bag of embeddings":
+        return "tab:gray", "-."
+    if "T = 0" in name:
+        return "tab:purple", ":"
+    cell = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}.get(name.split(" (")[0])
+    return CELL_COLOURS.get(cell), "--" if "schedule" in name else "-"
+
+
+def plot_distance(fillers: Sequence[int], names: Sequence[str], overall: Sequence[Sequence[dict | None]], disagree: Sequence[Sequence[dict | None]], path: str | Path) -> Path:
+    """Sentiment at a distance: accuracy against T, all examples and where the filler disagrees.
+
+    Args:
+        fillers: the filler lengths T.
+        names: the models, in the order of each row.
+        overall, disagree: per T, per model, {"accuracy", "ci_low", "ci_high"} (None: not measured).
+        path: the PNG to write.
+    """
+    figure = Figure(figsize=(12.0, 4.4), layout="constrained")
+    axes = figure.subplots(1, 2, sharey=True)
+    for axis, rows, title in ((axes[0], overall, "All test examples"), (axes[1], disagree, "Filler with the other label (forgetting falls below 50%)")):
+        for index, name in enumerate(names):
+            points = [(t, row[index]) for t, row in zip(fillers, rows) if row[index] and row[index]["accuracy"] is not None]
+            if not points:
+                continue
+            x = np.array([t for t, _ in points])
+            y = np.array([entry["accuracy"] for _, entry in points])
+            errors = np.array([[entry["accuracy"] - entry["ci_low"], entry["ci_high"] - entry["accuracy"]] for _, entry in points]).T
+            colour, style = _distance_style(name)
+            axis.errorbar(x, y, yerr=errors, color=colour, linestyle=style, marker="o", markersize=3, capsize=2, label=name)
+        axis.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+        axis.set_xlabel("filler length T (tokens between the review and the readout)")
+        axis.set_title(title, fontsize=10)
+        axis.grid(True, alpha=0.3)
+    axes[0].set_ylabel("test accuracy (95% CI)")
+    axes[0].legend(fontsize=7)
+    return _save(figure, path)
+
+
+def plot_sequential_cost(cost: Mapping, path: str | Path) -> Path:
+    """Training-step and inference time against sequence length, log-log, a line per model.
+
+    Args:
+        cost: from `benchmarks.bench.sequential_cost`.
+        path: the PNG to write.
+    """
+    figure = Figure(figsize=(12.0, 4.2), layout="constrained")
+    axes = figure.subplots(1, 2)
+    for axis, key, title in ((axes[0], "train_seconds", "Training step"), (axes[1], "inference_seconds", "Inference (forward pass)")):
+        for name, entry in cost["models"].items():
+            colour = CELL_COLOURS.get(name, "tab:gray")
+            axis.plot(cost["lengths"], 1000 * np.asarray(entry[key]), marker="o", color=colour, linestyle="-" if name in CELL_COLOURS else "--", label=model_name(name) if name in CELL_COLOURS else "Conv1D (parallel)")
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xticks(cost["lengths"], [str(length) for length in cost["lengths"]])
+        axis.minorticks_off()
+        axis.set_xlabel("sequence length T (tokens)")
+        axis.set_ylabel(f"ms per batch of {cost['batch_size']} (median)")
+        axis.set_title(title, fontsize=10)
+        axis.grid(True, which="major", alpha=0.3)
+        axis.legend(fontsize=8)
+    return _save(figure, path)

@@ -1,0 +1,324 @@
+"""Command line: `python -m sentiment {train,export,gradients,long-range,distance,results,bench} ...`.
+
+The only place that parses arguments. It turns flags into frozen configs,
+calls the pipeline, and turns user errors into one line on stderr and exit
+code 2 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from sentiment.config import CELL_TYPES, PRESETS, STRATEGIES, BenchConfig, DataConfig, DistanceConfig, LongRangeConfig, ModelConfig, TrainConfig
+
+class _Parser(argparse.ArgumentParser):
+    """Reports usage errors on one line."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _choice_list(text: str, choices: tuple[str, ...], what: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.replace(",", " ").split() if part.strip())
+    unknown = [name for name in names if name not in choices]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown) or text!r}; choose from {', '.join(choices)}")
+    return names
+
+
+def _cell_list(text: str) -> tuple[str, ...]:
+    return _choice_list(text, CELL_TYPES, "cell type")
+
+
+def _integer_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def attribute_docs(cls: type) -> dict[str, str]:
+    """Field name -> its description, from the "Attributes:" section of a config's docstring."""
+    docs: dict[str, str] = {}
+    lines = (cls.__doc__ or "").split("Attributes:", 1)[-1].splitlines()
+    names: list[str] = []
+    for line in lines:
+        match = re.match(r"^ {8}([a-z_, ]+):\s*(.*)$", line)
+        if match:
+            names = [name.strip() for name in match.group(1).split(",")]
+            for name in names:
+                docs[name] = match.group(2).strip()
+        elif line.startswith(" " * 12) and names:
+            for name in names:
+                docs[name] += " " + line.strip()
+    return {name: re.sub(r"\s+", " ", text) for name, text in docs.items()}
+
+
+def _flag_type(annotation: str):
+    """The argparse type for a config field's annotation (written as a string)."""
+    return {
+        "int": int,
+        "float": float,
+        "str": str,
+        "int | None": _optional_integer,
+        "str | None": _optional_string,
+        "tuple[int, ...]": _integer_list,
+        "tuple[str, ...]": _name_list,
+    }[annotation]
+
+
+def _optional_integer(text: str) -> int | None:
+    return None if text.strip().lower() == "none" else int(text)
+
+
+def _optional_string(text: str) -> str | None:
+    return None if text.strip().lower() == "none" else text
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.replace(",", " ").split() if part.strip())
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One flag per field of a config dataclass, its help from the docstring, its default from the field.
+
+    `--field-name VALUE`; tuples take comma-separated values; "none" is
+    None where a field may be None; booleans get `--field-name/--no-field-name`.
+    Flags left out are absent from the parsed arguments, so the config's own
+    default applies.
+    """
+    docs = attribute_docs(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        default = field.default
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        help_text = f"{docs.get(field.name, field.name.replace('_', ' '))} (default: {shown})".replace("%", "%%")
+        flag = "--" + field.metadata.get("flag", field.name.replace("_", "-"))
+        if field.type == "bool":
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+        else:
+            parser.add_argument(flag, dest=field.name, type=_flag_type(field.type), default=argparse.SUPPRESS, metavar=field.name.upper(), help=help_text)
+
+
+def config_from_flags(cls: type, args: argparse.Namespace, base=None, **values):
+    """Builds `cls` (or `base` with changes) from the flags that were given and `values`.
+
+    The one place where a config's rejection of a value (ValueError) becomes
+    a SentimentError: one line for the user, exit code 2.
+    """
+    from sentiment.errors import SentimentError
+
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(cls) if hasattr(args, field.name)}
+    try:
+        return replace(base, **given, **values) if base is not None else cls(**given, **values)
+    except ValueError as error:
+        raise SentimentError(str(error)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m sentiment", description="Train, evaluate and export SimpleRNN/LSTM/GRU sentiment classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train the models and write the artifacts folder")
+    train.add_argument("--preset", choices=sorted(PRESETS), default="full", help="; ".join(f"{n}: {p.description}" for n, p in PRESETS.items()))
+    train.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    train.add_argument("--output", default="artifacts", help="artifacts folder (default: artifacts)")
+    train.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="default",
+        help="default: one device; mirrored: every GPU (or --cpu-devices) of this machine; multi-worker: the machines in TF_CONFIG",
+    )
+    train.add_argument("--cpu-devices", type=int, default=None, help="split the CPU into this many logical devices (try --strategy mirrored without GPUs)")
+    for config in (DataConfig, ModelConfig, TrainConfig):
+        add_config_flags(train, config, skip=("cell_type",))
+
+    export = commands.add_parser("export", help="export trained models as TF Serving SavedModels")
+    export.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
+    export.add_argument("--output", default=None, help="export root (default: <artifacts>/export)")
+    export.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+
+    gradients = commands.add_parser("gradients", help="gradient norm per time step for trained models: one review and a test-set average")
+    gradients.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
+    gradients.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    gradients.add_argument("--text", default=None, help="a review to show step by step (optional)")
+    gradients.add_argument("--sample-size", type=_non_negative, default=500, help="test reviews to average over; 0 for none (default: 500)")
+    gradients.add_argument("--seed", type=int, default=0, help="seed of the test-review sample (default: 0)")
+    gradients.add_argument("--output", default=None, help="folder for gradients.json/.md/.png (default: the artifacts folder)")
+
+    long_range = commands.add_parser(
+        "long-range", help="the long-range suite: variable-lag recall, the adding problem, state Jacobians and the lag-shift diagnostic"
+    )
+    long_range.add_argument("--output", default="long_range", help="folder for long_range.json/.md and the figures (default: long_range)")
+    long_range.add_argument("--no-progress", action="store_true", help="a line per finished run instead of a progress bar")
+    add_config_flags(long_range, LongRangeConfig)
+
+    distance = commands.add_parser("distance", help="sentiment at a distance: IMDB reviews followed by T tokens of other reviews' text")
+    distance.add_argument("--output", default="distance", help="folder for distance.json/.md/.png (default: distance)")
+    distance.add_argument("--no-download", action="store_true", help="never download IMDB; fail if it is not in TFDS_DATA_DIR")
+    add_config_flags(distance, DistanceConfig)
+
+    results = commands.add_parser("results", help="write docs/RESULTS.md from the JSON the measuring commands wrote")
+    from sentiment.analysis.pages import DEFAULT_SOURCES
+
+    for kind, default in DEFAULT_SOURCES.items():
+        results.add_argument(f"--{kind.replace('_', '-')}", default=str(default), help=f"the {kind.replace('_', ' ')} JSON (default: {default}; 'none' leaves it out)")
+    results.add_argument("--output", default="docs/RESULTS.md", help="the page to write (default: docs/RESULTS.md)")
+
+    bench = commands.add_parser("bench", help="training throughput, inference latency and the PyTorch peer, on the active Keras backend")
+    bench.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    bench.add_argument("--output", default="bench", help="folder for bench.json and bench.md (default: bench)")
+    bench.add_argument("--no-peer", action="store_true", help="do not time plain PyTorch even where it is installed")
+    add_config_flags(bench, BenchConfig, skip=("cell_types", "peer"))
+    return parser
+
+
+def _configs(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig, TrainConfig]:
+    """The preset's configs with the flags that were given."""
+    preset = PRESETS[args.preset]
+    return (
+        config_from_flags(DataConfig, args, base=preset.data),
+        config_from_flags(ModelConfig, args, base=preset.model),
+        config_from_flags(TrainConfig, args, base=preset.train),
+    )
+
+
+def _train(args: argparse.Namespace) -> None:
+    data_config, model_config, train_config = _configs(args)  # validates before importing TensorFlow
+    from sentiment.training import distribute
+
+    if args.cpu_devices is not None:
+        distribute.split_cpu(args.cpu_devices)  # before anything starts TensorFlow's devices
+    strategy = distribute.make_strategy(args.strategy)  # TensorFlow asks for this early, before other ops
+    from sentiment.training.train import train_models
+
+    results = train_models(
+        data_config,
+        model_config,
+        train_config,
+        cell_types=args.cells,
+        output=args.output,
+        verbose=1 if sys.stdout.isatty() else 2,
+        command=_command_line(),
+        strategy=strategy,
+    )
+    worker = distribute.worker_of(strategy)
+    if not worker.is_chief:
+        print(f"\nworker {worker.index} done; its copy is in {distribute.worker_folder(Path(args.output), worker)} (the chief writes {args.output}/)")
+        return
+    print(f"\nartifacts in {args.output}/ (summary: {args.output}/summary.md)")
+    for result in results:
+        test = result.metrics["test"]
+        print(f"  {result.cell_type:<10} test accuracy {test['accuracy']:.4f}  ({result.folder})")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from sentiment.serving.export import export_model
+
+    output = args.output or os.path.join(args.artifacts, "export")
+    for cell_type in args.cells:
+        path = export_model(os.path.join(args.artifacts, cell_type), os.path.join(output, cell_type))
+        print(f"{cell_type}: {path}")
+
+
+def _command_line() -> str:
+    return shlex.join(["python", "-m", "sentiment", *sys.argv[1:]])
+
+
+def _gradients(args: argparse.Namespace) -> None:
+    from sentiment.errors import SentimentError
+
+    if args.sample_size == 0 and args.text is None:
+        raise SentimentError("nothing to compute: give --text, a --sample-size above 0, or both")
+    from sentiment.io.artifacts import load_artifact
+    from sentiment.analysis.gradients import gradient_flow, write_gradient_flow
+
+    loaded = {cell: load_artifact(os.path.join(args.artifacts, cell)) for cell in args.cells}
+    print(f"gradient flow for {', '.join(args.cells)} from {args.artifacts}/ ({args.sample_size} test reviews)", flush=True)
+    result = gradient_flow(loaded, args.sample_size, seed=args.seed, text=args.text, command=_command_line())
+    paths = write_gradient_flow(result, args.output or args.artifacts)
+    print(f"results in {', '.join(str(path) for path in paths.values())}")
+
+
+def _long_range(args: argparse.Namespace) -> None:
+    config = config_from_flags(LongRangeConfig, args)
+    from sentiment.analysis.longrange import jobs, run_suite, write_results
+
+    print(
+        f"long-range suite: {len(jobs(config))} runs ({', '.join(config.tasks)}; T = {', '.join(map(str, config.lengths))}; "
+        f"{len(config.variants)} variants; seeds {', '.join(map(str, config.seeds))}) in {config.workers} process(es)",
+        flush=True,
+    )
+    result = run_suite(config, log=lambda line: print(line, flush=True), command=_command_line(), progress=not args.no_progress)
+    paths = write_results(result, args.output)
+    print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {', '.join(str(path) for path in paths.values())}")
+
+
+def _distance(args: argparse.Namespace) -> None:
+    config = config_from_flags(DistanceConfig, args)
+    from sentiment.analysis.distance import run_distance, write_results
+
+    models = ", ".join(f"{model} ({schedule})" for model, schedule in config.models())
+    print(f"sentiment at a distance: {models}; T = {', '.join(map(str, config.test_fillers))} in {config.workers} process(es)", flush=True)
+    result = run_distance(config, log=lambda line: print(line, flush=True), command=_command_line(), download=not args.no_download)
+    paths = write_results(result, args.output)
+    print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {', '.join(str(path) for path in paths.values())}")
+
+
+def _results(args: argparse.Namespace) -> None:
+    from sentiment.analysis.pages import DEFAULT_SOURCES, write_results_page
+
+    sources = {kind: None if getattr(args, kind) == "none" else Path(getattr(args, kind)) for kind in DEFAULT_SOURCES}
+    missing = [str(path) for path in sources.values() if path is not None and not path.exists()]
+    if missing:
+        from sentiment.errors import SentimentError
+
+        raise SentimentError(f"no such results file: {', '.join(missing)} (run the command that writes it, or pass 'none')")
+    print(f"wrote {write_results_page(sources, Path(args.output))}")
+
+
+def _bench(args: argparse.Namespace) -> None:
+    config = config_from_flags(BenchConfig, args, cell_types=args.cells, peer=not args.no_peer)
+    from benchmarks.bench import run_bench, write_results
+
+    result = run_bench(config, log=lambda line: print(line, flush=True), command=_command_line())
+    paths = write_results(result, args.output)
+    print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {', '.join(str(path) for path in paths.values())}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out of the progress output
+    from sentiment.errors import SentimentError
+
+    try:
+        {"train": _train, "export": _export, "gradients": _gradients, "long-range": _long_range, "distance": _distance, "results": _results, "bench": _bench}[args.command](args)
+    except SentimentError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Serving a trained model: the Predictor (raw text to probabilities) and the TF Serving export."""

@@ -1,0 +1,159 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from webapp import views as comparing
+from sentiment.io.artifacts import read_json
+
+CELLS = ("simple_rnn", "lstm", "gru")
+
+
+@pytest.fixture(scope="module")
+def models(tiny_artifacts):
+    return comparing.load_models(tiny_artifacts)
+
+
+@pytest.fixture(scope="module")
+def models_with_a_broken_lstm(tiny_artifacts, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("broken")
+    for cell in CELLS:
+        shutil.copytree(tiny_artifacts / cell, folder / cell)
+    with open(folder / "lstm" / "model.keras", "ab") as file:
+        file.write(b"damaged")
+    return comparing.load_models(folder, warm_up=False)
+
+
+def test_all_three_models_load_once(models):
+    assert list(models.predictors) == list(CELLS) and models.failures == {}
+
+
+def test_a_model_that_fails_to_load_is_named_with_the_reason_and_the_others_work(models_with_a_broken_lstm):
+    models = models_with_a_broken_lstm
+    assert list(models.predictors) == ["simple_rnn", "gru"]
+    assert "model.keras does not match its checksum" in models.failures["lstm"]
+    comparison = comparing.compare(models, "the movie was great")
+    assert list(comparison.results) == ["simple_rnn", "gru"]
+    frame = comparing.results_frame(models, comparison)
+    assert frame["model"].tolist() == ["SimpleRNN", "LSTM", "GRU"]
+    assert frame["label"].tolist()[1] == "not loaded" and np.isnan(frame["P(positive)"][1])
+
+
+def test_no_artifacts_yet(tmp_path):
+    models = comparing.load_models(tmp_path / "artifacts")
+    assert models.nothing_trained and not models.predictors and set(models.failures) == set(CELLS)
+    assert "train first with: python -m sentiment train" in models.failures["gru"]
+    assert comparing.compare(models, "great").results == {}
+
+
+def test_the_train_command_names_the_folder_only_when_it_is_not_the_default(tmp_path):
+    assert comparing.train_command("artifacts") == "python -m sentiment train"
+    assert comparing.train_command(tmp_path / "runs") == f"python -m sentiment train --output {tmp_path / 'runs'}"
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", None])
+def test_empty_text_gets_a_message_not_a_prediction(models, text):
+    comparison = comparing.compare(models, text)
+    assert comparison.results == {} and comparison.notices == [comparing.EMPTY_REVIEW_MESSAGE]
+
+
+def test_text_beyond_the_cap_is_cut_and_the_notice_says_so(models):
+    text = "great " * (comparing.MAX_REVIEW_CHARACTERS // 6 + 100)
+    comparison = comparing.compare(models, text)
+    assert comparison.cut and len(comparison.text) == comparing.MAX_REVIEW_CHARACTERS
+    assert f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in comparison.notices[0]
+    assert "the models read only the last 8" in comparison.notices[1]
+    assert not comparing.compare(models, "great " * 10).cut
+
+
+def test_each_model_reports_probability_label_and_time(models):
+    comparison = comparing.compare(models, "the movie was wonderful")
+    frame = comparing.results_frame(models, comparison)
+    assert frame["model"].tolist() == ["SimpleRNN", "LSTM", "GRU"]
+    for cell, row in zip(CELLS, frame.itertuples()):
+        expected = models.predictors[cell].predict(["the movie was wonderful"])[0]
+        assert row[2] == pytest.approx(expected, abs=1e-4)
+        assert row.label == ("positive" if expected >= 0.5 else "negative")
+        assert row[4] > 0
+
+
+def test_trajectory_frame_has_a_point_per_word_and_model(models):
+    comparison = comparing.compare(models, "the plot was boring")
+    frame = comparing.trajectory_frame(comparison)
+    assert frame.groupby("model").size().to_dict() == {"SimpleRNN": 4, "LSTM": 4, "GRU": 4}
+    lstm = frame[frame["model"] == "LSTM"]
+    assert lstm["word"].tolist() == ["the", "plot", "was", "boring"] and lstm["token"].tolist() == [1, 2, 3, 4]
+    np.testing.assert_allclose(lstm["P(positive)"], comparison.results["lstm"].reading.trajectory, atol=1e-6)
+
+
+def test_token_effects_mark_unknown_and_unread_words(models):
+    reading = models.predictors["lstm"].read("zebra zebra the movie was awful and qwerty boring wonderful")
+    spans = comparing.token_effects(reading)
+    assert spans[0] == ("zebra zebra", comparing.NOT_READ)  # 10 words, 8 read: the first two are cut
+    words = dict(spans[2::2])
+    assert words["qwerty"] == comparing.UNKNOWN_WORD
+    assert words["wonderful"] in (comparing.MORE_POSITIVE, comparing.MUCH_MORE_POSITIVE)
+    assert "".join(text for text, _ in spans) == " ".join(reading.words)
+
+
+@pytest.mark.parametrize(
+    ("effect", "known", "category"),
+    [(0.2, True, comparing.MUCH_MORE_POSITIVE), (0.05, True, comparing.MORE_POSITIVE), (0.0, True, None),
+     (-0.05, True, comparing.MORE_NEGATIVE), (-0.2, True, comparing.MUCH_MORE_NEGATIVE), (0.3, False, comparing.UNKNOWN_WORD)],
+)
+def test_effect_categories(effect, known, category):
+    assert comparing.effect_category(effect, known) == category
+
+
+def test_frames_come_from_the_loaded_models_metrics(models, tiny_artifacts):
+    metrics = read_json(tiny_artifacts / "gru" / "metrics.json")
+    overall = comparing.overall_frame(models).set_index("model")
+    assert overall.loc["GRU", "test accuracy"] == round(metrics["test"]["accuracy"], 4)
+    assert overall.loc["GRU", "parameters"] == metrics["parameters"]
+    length = comparing.length_frame(models)
+    gru = length[length["model"] == "GRU"]
+    expected = [bucket for bucket in metrics["test"]["by_length"] if bucket["count"]]
+    assert gru["words"].tolist() == [bucket["bucket"] for bucket in expected]
+    assert gru["reviews"].tolist() == [bucket["count"] for bucket in expected]
+    np.testing.assert_allclose(gru["ci_low"], [bucket["ci_low"] for bucket in expected])
+    history = read_json(tiny_artifacts / "lstm" / "history.json")
+    curves = comparing.history_frame(models)
+    lstm_validation = curves[(curves["model"] == "LSTM") & (curves["split"] == "validation")]
+    np.testing.assert_allclose(lstm_validation["accuracy"], history["val_accuracy"])
+
+
+def test_examples_are_real_imdb_test_reviews_of_each_kind():
+    examples = comparing.example_reviews()
+    assert [example["name"] for example in examples] == ["short", "negation", "late flip", "long"]
+    assert all(example["split"] == "test" and example["text"] for example in examples)
+    words = {example["name"]: len(example["text"].split()) for example in examples}
+    assert words["short"] < 60 and words["long"] > 400  # longer than the full preset reads
+
+
+# --- Why gates matter --------------------------------------------------------
+
+
+def test_review_decision_frame_is_each_models_gradient_share_by_distance(models, tiny_artifacts):
+    from sentiment.analysis.gradients import review_gradient_norms
+
+    notices, frame = comparing.review_decision_frame(models, "the movie was great")
+    assert notices == [] and set(frame["model"]) == {"SimpleRNN", "LSTM", "GRU"}
+    lstm = frame[frame["model"] == "LSTM"]
+    assert lstm["steps before the end"].tolist() == [0, 1, 2, 3]
+    assert lstm["word"].tolist() == ["great", "was", "movie", "the"]  # step 0 is the last word read
+    norms = review_gradient_norms(models.predictors["lstm"].artifact, "the movie was great")["by_distance"]
+    np.testing.assert_allclose(lstm["log10 share"], np.log10(norms / norms.sum()), rtol=1e-5)
+    assert 10 ** lstm["log10 share"].to_numpy() @ np.ones(4) == pytest.approx(1.0)
+
+
+def test_review_decision_frame_explains_empty_text(models):
+    notices, frame = comparing.review_decision_frame(models, " \n")
+    assert notices == [comparing.EMPTY_REVIEW_MESSAGE] and frame.empty
+
+
+def test_a_cut_keeps_the_end_the_models_read():
+    ending = " the ending was awful"
+    text, characters, notices = comparing._bounded_text("x " * comparing.MAX_REVIEW_CHARACTERS + ending, keep_end=True)
+    assert text.endswith(ending) and len(text) == comparing.MAX_REVIEW_CHARACTERS and "its last" in notices[0]
+    text, _, notices = comparing._bounded_text("start " + "x " * comparing.MAX_REVIEW_CHARACTERS, keep_end=False)
+    assert text.startswith("start ") and "its first" in notices[0]

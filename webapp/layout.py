@@ -1,0 +1,420 @@
+"""The comparison app: SimpleRNN, LSTM and GRU on any review, and by review length.
+
+    python app.py [--artifacts artifacts] [--port 7860] [--expose] [--auth USER:PASSWORD]
+
+It listens on 127.0.0.1 only, unless told otherwise with `--expose` (every
+interface) or `--host`; basic auth comes from `--auth` or the environment
+variable SENTIMENT_APP_AUTH (better: not shown in the process list).
+
+Only layout and event wiring live here; what is computed comes from
+`webapp.views`, which loads the artifacts folder once at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+# Before TensorFlow loads (through webapp.views): keep its C++ start-up chatter out of the log.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from webapp import views as comparing  # noqa: E402
+from webapp import thesis_views as thesis  # noqa: E402
+
+# TensorFlow already spreads one request over the cores, so two at once only
+# makes each slower and their per-model timings meaningless: one at a time,
+# the rest wait in a bounded queue (about 32 x 60 ms, a 2-second wait at
+# worst) and are told when it is full rather than piling up.
+COMPARE_CONCURRENCY = 1
+# Compare and the decision plot both run the models: they share that one slot.
+MODELS_CONCURRENCY_ID = "models"
+QUEUE_SIZE = 32
+# The tabs' tables are computed once at start; serving them is cheap.
+TABLES_CONCURRENCY = 4
+
+# Okabe-Ito colours (safe for colour-blind readers), one hue per model; the
+# lighter tint marks a model's interval bounds or its training split.
+MODEL_COLORS = {"SimpleRNN": ("#D55E00", "#F2BFA0"), "LSTM": ("#0072B2", "#A6CDE6"), "GRU": ("#009E73", "#A3DCCB")}
+TOKEN_COLORS = {
+    comparing.MUCH_MORE_POSITIVE: "#1a9850",
+    comparing.MORE_POSITIVE: "#a6d96a",
+    comparing.MORE_NEGATIVE: "#fdae61",
+    comparing.MUCH_MORE_NEGATIVE: "#d73027",
+    comparing.UNKNOWN_WORD: "#b39ddb",
+    comparing.NOT_READ: "#e0e0e0",
+}
+
+INTRODUCTION = """
+# SimpleRNN vs LSTM vs GRU
+
+Three sentiment classifiers trained on IMDB that differ only in the recurrent cell.
+Type a review and compare them, see where each one changes its mind while reading,
+and how accurate each is on the test reviews by length.
+"""
+
+
+def _escape(text: str) -> str:
+    """Markdown-escapes a message so paths and reasons show as written."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~])", r"\\\1", text)
+
+
+def status_markdown(models: comparing.LoadedModels) -> str:
+    """What is loaded, what failed and why, and how to train what is missing."""
+    folder = _escape(str(models.folder))
+    command = comparing.train_command(models.folder)
+    if not models.predictors:
+        lines = [f"**No trained models could be loaded from {folder}.** Train them with:"]
+        lines += ["", f"```\n{command}\n```", ""]
+        lines += ["(add `--preset quick` for a demo in a few minutes), then start the app again."]
+        if not models.nothing_trained:
+            lines += ["", *_failure_lines(models)]
+        return "\n".join(lines)
+    loaded = ", ".join(comparing.model_name(cell_type) for cell_type in models.predictors)
+    first = next(iter(models.predictors.values()))
+    side = "last" if first.artifact.config.data.truncation_side == "left" else "first"
+    lines = [f"Loaded from {folder}: **{loaded}**. They read at most the {side} {first.sequence_length} words of a review."]
+    if models.failures:
+        lines += ["", *_failure_lines(models), "", f"To train what is missing: `{command}` (finished models are kept), then restart the app."]
+    return "\n".join(lines)
+
+
+def _failure_lines(models: comparing.LoadedModels) -> list[str]:
+    return [f"- **{comparing.model_name(cell_type)} is not loaded**: {_escape(reason)}" for cell_type, reason in models.failures.items()]
+
+
+def run_comparison(models: comparing.LoadedModels, text: str):
+    """The compare button: notices, results table, trajectory plot, one token view per model."""
+    comparison = comparing.compare(models, text)
+    notices = list(comparison.notices)
+    if not models.predictors:
+        notices.append(f"No model is loaded; train them first with `{comparing.train_command(models.folder)}`.")
+    token_views = [
+        comparing.token_effects(comparison.results[cell_type].reading) if cell_type in comparison.results else None
+        for cell_type in comparing.CELL_TYPES
+    ]
+    return (
+        "\n\n".join(notices),
+        comparing.results_frame(models, comparison),
+        comparing.trajectory_frame(comparison),
+        *token_views,
+    )
+
+
+def length_plot_frame(models: comparing.LoadedModels) -> pd.DataFrame:
+    """Accuracy and both interval bounds as series of one line plot."""
+    frame = comparing.length_frame(models)
+    series = [
+        frame.assign(series=frame["model"] + suffix, value=frame[column])
+        for column, suffix in (("accuracy", ""), ("ci_low", " 95% CI low"), ("ci_high", " 95% CI high"))
+    ]
+    columns = ["series", "model", "words", "value", "accuracy", "ci_low", "ci_high", "reviews"]
+    return pd.concat(series, ignore_index=True)[columns] if len(frame) else pd.DataFrame(columns=columns)
+
+
+def length_table(models: comparing.LoadedModels) -> pd.DataFrame:
+    """Accuracy [95% CI] per bucket and model, with the number of reviews."""
+    frame = comparing.length_frame(models)
+    if not len(frame):
+        return pd.DataFrame(columns=["words", "reviews"])
+    frame = frame.assign(cell=frame.apply(lambda row: f"{row.accuracy:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]", axis=1))
+    table = frame.pivot(index="words", columns="model", values="cell")
+    counts = frame.groupby("words")["reviews"].first()
+    names = [comparing.model_name(cell_type) for cell_type in models.predictors]
+    buckets = [bucket for bucket in comparing.length_buckets(models) if bucket in table.index]
+    return table.assign(reviews=counts).loc[buckets, ["reviews", *names]].reset_index()
+
+
+def curves_frame(models: comparing.LoadedModels) -> pd.DataFrame:
+    """Histories with a series per model and split; epochs as labels, so the axis shows whole epochs."""
+    frame = comparing.history_frame(models)
+    return frame.assign(series=frame["model"] + " " + frame["split"], epoch=frame["epoch"].astype(str))
+
+
+def epoch_labels(curves: pd.DataFrame) -> list[str]:
+    return [str(epoch) for epoch in sorted({int(epoch) for epoch in curves["epoch"]})]
+
+
+def bucket_counts(models: comparing.LoadedModels) -> pd.DataFrame:
+    """Test reviews per length bucket (the same for every model)."""
+    frame = comparing.length_frame(models)
+    return frame.groupby("words", sort=False, as_index=False)["reviews"].first()
+
+
+def _series_colors(suffixes: tuple[str, str, str] | tuple[str, str]) -> dict[str, str]:
+    """Series name -> colour: the model's hue for the first suffix, its tint for the others."""
+    return {
+        f"{name}{suffix}": (solid if index == 0 else tint)
+        for name, (solid, tint) in MODEL_COLORS.items()
+        for index, suffix in enumerate(suffixes)
+    }
+
+
+GATES_INTRODUCTION = """
+The three models differ only in their recurrent cell, so what separates them is what the cell keeps.
+Each panel below is a measurement from trained models, on tasks where memory is the only way to win,
+then on real reviews. Each says which run produced it.
+"""
+
+
+def _gate_plot(**options) -> gr.LinePlot:
+    return gr.LinePlot(height=320, **options)
+
+
+def decision_flow(models: comparing.LoadedModels, text: str):
+    """The decision button: notices and the per-word shares for the review in the Compare tab."""
+    notices, frame = comparing.review_decision_frame(models, text)
+    if not models.predictors:
+        notices.append(f"No model is loaded; train them first with `{comparing.train_command(models.folder)}`.")
+    return "\n\n".join(notices), frame
+
+
+def _variant_colors() -> dict[str, str]:
+    """Long-range variants: the cell's colour; chrono and IRNN in its tint or a neighbour."""
+    colors = {name: solid for name, (solid, _) in MODEL_COLORS.items()}
+    colors.update({f"{name} (chrono init)": tint for name, (_, tint) in MODEL_COLORS.items()})
+    colors.update({"IRNN": "#E69F00", "SimpleRNN, inputs × 8": "#CC79A7"})
+    return colors
+
+
+class GateViews:
+    """The frames and notes of the "Why gates matter" tab, read once at start from the results files."""
+
+    def __init__(self, models: comparing.LoadedModels, long_range_results: str | None = None, distance_results: str | None = None):
+        long_range, self.long_range_note = thesis.load_results("long_range", long_range_results)
+        distance, self.distance_note = thesis.load_results("distance", distance_results)
+        gradients, self.gradients_note = thesis.load_results("gradients", models.folder / comparing.GRADIENTS_FILE)
+        self.jacobian, self.jacobian_note = thesis.jacobian_frame(long_range)
+        self.recall = thesis.recall_frame(long_range)
+        self.adding, self.adding_baseline, self.adding_length = thesis.adding_frame(long_range)
+        self.distance = thesis.distance_frame(distance)
+        self.decisions = thesis.decision_frame(gradients)
+        examples = comparing.example_reviews()
+        self.example = examples[0]["text"] if examples else ""
+        self.example_notice, self.example_decision = decision_flow(models, self.example) if models.predictors else ("", thesis.decision_frame(None))
+
+    def outputs(self) -> tuple:
+        return self.jacobian, self.recall, self.adding, self.distance, self.decisions, self.example_decision
+
+
+def _gates_tab(views: GateViews, model_colors: dict[str, str]):
+    """Lays out the "Why gates matter" tab; returns (the plots filled at load, the decision button, its notice and plot)."""
+    colors = _variant_colors()
+    gr.Markdown(GATES_INTRODUCTION)
+    gr.Markdown(f"### 1. Memory at initialization\n{views.long_range_note} {views.jacobian_note}", elem_id="jacobian-source")
+    jacobian = _gate_plot(
+        x="distance", y="log10 norm", color="model", color_map=colors, tooltip=["model", "distance", "log10 norm"],
+        x_title="distance T − t (steps before the final state)", y_title="log10 ‖∂s_T/∂x_t‖", title="State Jacobian at initialization, variable-lag recall", elem_id="jacobian-init",
+    )  # fmt: skip
+    gr.Markdown("### 2. Variable-lag recall\nOne signal token at a random lag in [T/2, T] among distractors; the label is its class. 50% is chance.")
+    recall = _gate_plot(
+        x="T", y="accuracy", color="model", color_map=colors, y_lim=[0, 1], tooltip=["model", "T", "accuracy", "seeds"],
+        x_title="T", y_title="held-out accuracy (mean over seeds)", title="Recall at a random lag: same budget for every model", elem_id="recall",
+    )  # fmt: skip
+    adding_title = f"The adding problem at T = {views.adding_length}: held-out MSE (best constant {views.adding_baseline:.3f})" if views.adding_baseline else "The adding problem"
+    gr.Markdown("### 3. The adding problem\nSum the two marked values among T random ones. Below log10(0.01) = −2 counts as solved; the best constant scores about 1/6 (−0.78).")
+    adding = _gate_plot(
+        x="updates", y="log10 MSE", color="series", color_map={series: colors.get(model, "#999999") for series, model in zip(views.adding["series"], views.adding["model"])},
+        tooltip=["model", "seed", "updates", "log10 MSE"], x_title="updates", y_title="log10 held-out MSE (a line per seed)", title=adding_title, elem_id="adding",
+    )  # fmt: skip
+    gr.Markdown(f"### 4. Sentiment at a distance, on real reviews\n{views.distance_note} The first 100 tokens of a review, a separator, then T tokens of other reviews whose label is drawn independently; shown on the examples whose filler has the other label, where a model that forgets falls below 50%.", elem_id="distance-source")
+    distance = _gate_plot(
+        x="T", y="accuracy", color="model", y_lim=[0, 1], tooltip=["model", "T", "accuracy", "ci_low", "ci_high", "reviews"],
+        x_title="filler length T", y_title="test accuracy, filler of the other label", title="Sentiment at a distance", elem_id="distance",
+    )  # fmt: skip
+    gr.Markdown(f"### 5. What this decision depends on\nEach word's gradient ‖∂ loss/∂ word‖ in the trained IMDB models, as a share of the review's total, by distance from the last word read. {views.gradients_note}", elem_id="decision-source")
+    decisions = _gate_plot(
+        x="steps before the end", y="log10 share", color="model", color_map=model_colors, tooltip=["model", "log10 share", "reviews"],
+        x_title="steps before the final word", y_title="log10 share (geometric mean)", title="Test reviews: what the decisions depend on", elem_id="decision-average",
+    )  # fmt: skip
+    button = gr.Button("What each model's decision on the review in the Compare tab depends on", elem_id="decision-button")
+    notice = gr.Markdown(elem_id="decision-notice")
+    review = _gate_plot(
+        x="steps before the end", y="log10 share", color="model", color_map=model_colors, tooltip=["model", "word", "log10 share"],
+        x_title="steps before the final word (0 = the last word read)", y_title="log10 share of the review's gradient", title="One review (at start: the first example)", elem_id="decision-review",
+    )  # fmt: skip
+    return (jacobian, recall, adding, distance, decisions, review), button, notice, review
+
+
+def _compare_tab(examples: list[dict]) -> tuple:
+    """The review box, its examples and button, and what the comparison fills: (review, button, outputs)."""
+    review = gr.Textbox(
+        label="Review",
+        lines=6,
+        max_lines=16,
+        placeholder="Type or paste a movie review (English, like IMDB's)",
+        info=f"Up to {comparing.MAX_REVIEW_CHARACTERS:,} characters; longer text is cut before scoring.",
+        elem_id="review",
+    )
+    gr.Examples(
+        [[example["text"]] for example in examples],
+        inputs=[review],
+        example_labels=[f"{example['name']} ({example['words']} words, {example['label']})" for example in examples],
+        label="Real IMDB test reviews",
+    )
+    button = gr.Button("Compare the three models", variant="primary", elem_id="compare-button")
+    notice = gr.Markdown(elem_id="notice")
+    results = gr.Dataframe(
+        headers=["model", "P(positive)", "label", "time (ms)"], label="Each model's verdict (time: this model alone, on the server)", interactive=False, elem_id="results"
+    )
+    gr.Markdown("### How each model reads it")
+    trajectory = gr.LinePlot(
+        x="token", y="P(positive)", color="model", color_map={name: solid for name, (solid, _) in MODEL_COLORS.items()}, y_lim=[0, 1],
+        tooltip=["model", "word"], x_title="words read", title="P(positive) after each word",
+        caption="Where a line crosses 0.5 the model changes its mind. Words the models did not read are not on the axis.", height=320, elem_id="trajectory",
+    )  # fmt: skip
+    gr.Markdown(
+        "Each word coloured by how much reading it moved P(positive) "
+        f"(±{comparing.WEAK_EFFECT} and ±{comparing.STRONG_EFFECT}); words as the models see them: lowercased, without markup or punctuation."
+    )
+    token_views = [
+        gr.HighlightedText(label=comparing.model_name(cell_type), color_map=TOKEN_COLORS, show_legend=index == 0, show_inline_category=False, elem_id=f"tokens-{cell_type}")
+        for index, cell_type in enumerate(comparing.CELL_TYPES)
+    ]
+    return review, button, [notice, results, trajectory, *token_views]
+
+
+def _length_tab(buckets: list[str]) -> list:
+    """The accuracy-by-length plots and tables: [plot, counts, table, overall]."""
+    gr.Markdown(
+        "Test accuracy of each model on reviews of each length (words before truncation), "
+        "with 95% Wilson intervals as lighter lines; from the saved evaluation of these models."
+    )
+    plot = gr.LinePlot(
+        x="words", y="value", color="series", color_map=_series_colors(("", " 95% CI low", " 95% CI high")), colors_in_legend=list(MODEL_COLORS),
+        sort=buckets, tooltip=["model", "accuracy", "ci_low", "ci_high", "reviews"], x_title="review length (words)", y_title="test accuracy",
+        color_title="model", title="Accuracy by review length", height=360, elem_id="accuracy-by-length",
+    )  # fmt: skip
+    counts = gr.BarPlot(
+        x="words", y="reviews", sort=buckets, x_title="review length (words)", y_title="test reviews",
+        title="Test reviews per length: fewer reviews, wider intervals", height=220, elem_id="reviews-by-length",
+    )  # fmt: skip
+    table = gr.Dataframe(label="Accuracy [95% CI] and reviews per length", interactive=False, elem_id="length-table")
+    overall = gr.Dataframe(label="Overall (test split)", interactive=False, elem_id="overall")
+    return [plot, counts, table, overall]
+
+
+def _curves_tab(curves: pd.DataFrame) -> list:
+    """Accuracy and loss per epoch, train and validation."""
+    return [
+        gr.LinePlot(
+            x="epoch", y=metric, color="series", color_map=_series_colors((" validation", " train")),
+            colors_in_legend=[f"{name} {split}" for name in MODEL_COLORS for split in ("validation", "train")], sort=epoch_labels(curves),
+            x_title="epoch", color_title="model and split", title=f"{metric} per epoch (darker: validation, lighter: train)", height=300, elem_id=f"curves-{metric}",
+        )  # fmt: skip
+        for metric in ("accuracy", "loss")
+    ]
+
+
+def build_app(models: comparing.LoadedModels, long_range_results: str | None = None, distance_results: str | None = None) -> gr.Blocks:
+    """Lays out the page, wires its events and sets up the queue; loads nothing itself.
+
+    Args:
+        models: from `comparing.load_models`.
+        long_range_results, distance_results: a long_range.json or
+            distance.json to show; None looks in the default places
+            (`thesis.find_results`: the CLI's output, else docs/).
+    """
+    length_frames = (length_plot_frame(models), bucket_counts(models), length_table(models), comparing.overall_frame(models))
+    curves = curves_frame(models)
+    gate_views = GateViews(models, long_range_results, distance_results)
+    on_models = {"concurrency_limit": COMPARE_CONCURRENCY, "concurrency_id": MODELS_CONCURRENCY_ID}
+    with gr.Blocks(title="SimpleRNN vs LSTM vs GRU", analytics_enabled=False) as app:
+        gr.Markdown(INTRODUCTION)
+        gr.Markdown(status_markdown(models), elem_id="status")
+        with gr.Tabs():
+            with gr.Tab("Compare on a review", id="compare"):
+                review, button, comparison_views = _compare_tab(comparing.example_reviews())
+            with gr.Tab("Accuracy by review length", id="length"):
+                length_views = _length_tab(comparing.length_buckets(models))
+            with gr.Tab("Training curves", id="curves"):
+                curve_views = _curves_tab(curves)
+            with gr.Tab("Why gates matter", id="gates"):
+                gate_plots, decision_button, decision_notice, decision_plot = _gates_tab(gate_views, {name: solid for name, (solid, _) in MODEL_COLORS.items()})
+        button.click(lambda text: run_comparison(models, text), inputs=[review], outputs=comparison_views, api_name="compare", **on_models)
+        decision_button.click(lambda text: decision_flow(models, text), inputs=[review], outputs=[decision_notice, decision_plot], api_name="decision", **on_models)
+        app.load(lambda: length_frames, outputs=length_views, api_name="accuracy_by_length", concurrency_limit=TABLES_CONCURRENCY)
+        app.load(gate_views.outputs, outputs=list(gate_plots), api_name="why_gates", concurrency_limit=TABLES_CONCURRENCY)
+        app.load(lambda: (curves, curves), outputs=curve_views, api_name="training_curves", concurrency_limit=TABLES_CONCURRENCY)
+    return app.queue(default_concurrency_limit=COMPARE_CONCURRENCY, max_size=QUEUE_SIZE)
+
+
+AUTH_ENVIRONMENT_VARIABLE = "SENTIMENT_APP_AUTH"
+LOOPBACK_HOST = "127.0.0.1"
+EVERY_INTERFACE = "0.0.0.0"
+
+
+def parse_auth(value: str) -> tuple[str, str]:
+    """"USER:PASSWORD" -> (user, password); the password may itself contain ":".
+
+    Raises:
+        argparse.ArgumentTypeError: no colon, or an empty user or password.
+    """
+    user, colon, password = value.partition(":")
+    if not colon or not user.strip() or not password:
+        raise argparse.ArgumentTypeError("expected USER:PASSWORD with a non-empty user and password (for example alice:s3cret)")
+    return user, password
+
+
+def parse_arguments(argv: list[str] | None = None, environment: dict[str, str] | None = None) -> argparse.Namespace:
+    """The command line, with `auth` filled from SENTIMENT_APP_AUTH when `--auth` is absent."""
+    environment = os.environ if environment is None else environment
+    parser = argparse.ArgumentParser(prog="app.py", description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser.")
+    parser.add_argument("--artifacts", default=comparing.DEFAULT_ARTIFACTS, help="artifacts folder written by `python -m sentiment train` (default: artifacts)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--expose", action="store_true", help=f"listen on every interface ({EVERY_INTERFACE}), reachable from the network; pair it with --auth")
+    where.add_argument("--host", default=LOOPBACK_HOST, help=f"one address to listen on (default: {LOOPBACK_HOST}, this machine only)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    parser.add_argument(
+        "--auth",
+        type=parse_auth,
+        default=None,
+        metavar="USER:PASSWORD",
+        help=f"require this user and password (basic login); or set {AUTH_ENVIRONMENT_VARIABLE}=USER:PASSWORD, which keeps it out of the process list",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.expose:
+        arguments.host = EVERY_INTERFACE
+    if arguments.auth is None and environment.get(AUTH_ENVIRONMENT_VARIABLE):
+        try:
+            arguments.auth = parse_auth(environment[AUTH_ENVIRONMENT_VARIABLE])
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"{AUTH_ENVIRONMENT_VARIABLE}: {error}")
+    return arguments
+
+
+def exposure_warning(arguments: argparse.Namespace) -> str | None:
+    """A warning when the app is reachable beyond this machine without a login."""
+    if arguments.auth is None and arguments.host not in (LOOPBACK_HOST, "localhost", "::1"):
+        return (
+            f"warning: listening on {arguments.host} without a login: anyone who can reach this port can use the app; "
+            f"add --auth USER:PASSWORD or set {AUTH_ENVIRONMENT_VARIABLE}"
+        )
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    warning = exposure_warning(arguments)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    print(f"loading models from {arguments.artifacts}", flush=True)
+    models = comparing.load_models(arguments.artifacts)
+    for cell_type, reason in models.failures.items():
+        print(f"{comparing.model_name(cell_type)} not loaded: {reason}", file=sys.stderr, flush=True)
+    build_app(models).launch(
+        server_name=arguments.host,
+        server_port=arguments.port,
+        auth=arguments.auth,
+        ssr_mode=False,
+        footer_links=["api", "gradio", "settings"],
+        run_history=False,  # reviews stay out of the browser's storage
+    )
+
+
+if __name__ == "__main__":
+    main()

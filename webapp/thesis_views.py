@@ -1,0 +1,191 @@
+"""What the app's "Why gates matter" tab shows: the thesis measurements as tables.
+
+Every frame comes from a results file the CLI wrote: the long-range suite
+(`python -m sentiment long-range`), sentiment at a distance (`python -m
+sentiment distance`) and the gradients of the trained models (`python -m
+sentiment gradients`). The measured files ship in docs/, so a fresh clone
+shows them before anything is trained; a file of the user's own run, where
+there is one, takes precedence, and every panel's note says which run it
+shows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sentiment.report import model_name
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+# Kind -> (the CLI's default output, the shipped file).
+RESULT_FILES = {
+    "long_range": (Path("long_range") / "long_range.json", DOCS / "long_range" / "long_range.json"),
+    "distance": (Path("distance") / "distance.json", DOCS / "distance" / "distance.json"),
+    "gradients": (None, DOCS / "gradients" / "gradients.json"),
+}
+COMMANDS = {"long_range": "python -m sentiment long-range", "distance": "python -m sentiment distance", "gradients": "python -m sentiment gradients"}
+
+
+def find_results(kind: str, first: str | Path | None = None) -> Path | None:
+    """The results file of `kind` to show: `first` if it exists, else the CLI's default output, else the shipped one."""
+    default, shipped = RESULT_FILES[kind]
+    candidates = [Path(first)] if first is not None else []
+    candidates += [path for path in (default, shipped) if path is not None]
+    return next((path for path in candidates if path.exists()), None)
+
+
+def load_results(kind: str, first: str | Path | None = None) -> tuple[dict[str, Any] | None, str]:
+    """(the parsed results or None, a Markdown line naming the file and the run that wrote it, or why there is none)."""
+    path = find_results(kind, first)
+    if path is None:
+        return None, f"No results yet: run `{COMMANDS[kind]}`."
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return None, f"The results in {path} could not be read ({type(error).__name__}: {error})."
+    shipped = path.resolve() == RESULT_FILES[kind][1].resolve()
+    when = result.get("started_at") or result.get("written_at") or "an unknown date"
+    origin = "the project's measured run, shipped in docs/" if shipped else "your run"
+    return result, f"From {_relative(path)} ({origin}: `{result.get('command') or COMMANDS[kind]}`, {when})."
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(DOCS.parent))
+    except ValueError:
+        return str(path)
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --- 1. State Jacobians at initialization ------------------------------------
+
+JACOBIAN_COLUMNS = ["model", "distance", "log10 norm"]
+
+
+def jacobian_frame(result: dict[str, Any] | None, task: str = "recall", phase: str = "init") -> tuple[pd.DataFrame, str]:
+    """log10 ‖∂s_T/∂x_t‖ against distance per variant (geometric mean over seeds), and a sentence of shrink factors.
+
+    The sentence names the variant whose norm shrinks least per step: the
+    longest memory at this phase, as measured.
+    """
+    from sentiment.analysis.longrange import jacobian_curves, jacobian_summaries
+
+    if not result:
+        return _frame([], JACOBIAN_COLUMNS), ""
+    curves = jacobian_curves(result, task, phase)
+    summaries = jacobian_summaries(result, task, phase)
+    driven_scale = result["config"].get("driven_input_scale")
+    if phase == "init":
+        for variant, values in jacobian_curves(result, task, "init_driven").items():
+            curves[f"{variant}, inputs × {driven_scale:g}"] = values
+    rows = []
+    for label, values in curves.items():
+        variant, _, note = label.partition(", ")
+        mean = np.log10(np.maximum(values, np.finfo(np.float32).tiny)).mean(axis=0)
+        name = model_name(variant) + (f", {note}" if note else "")
+        rows += [{"model": name, "distance": distance, "log10 norm": float(value)} for distance, value in enumerate(mean)]
+    if not summaries:
+        return _frame(rows, JACOBIAN_COLUMNS), ""
+    longest = max(summaries, key=lambda variant: summaries[variant]["shrink_per_step"])
+    factors = ", ".join(f"{model_name(variant)} {summary['shrink_per_step']:.3f}" for variant, summary in summaries.items())
+    sentence = (
+        f"Per-step shrink factor of the norm ({task} task, {'at initialization' if phase == 'init' else 'after training'}): {factors}. "
+        f"{model_name(longest)} keeps the most per step."
+    )
+    return _frame(rows, JACOBIAN_COLUMNS), sentence
+
+
+# --- 2. Variable-lag recall ------------------------------------------------
+
+RECALL_COLUMNS = ["model", "T", "accuracy", "seeds"]
+
+
+def recall_frame(result: dict[str, Any] | None) -> pd.DataFrame:
+    """Held-out accuracy against T per variant (mean over seeds; each seed as text)."""
+    from sentiment.analysis.longrange import run_table
+
+    if not result:
+        return _frame([], RECALL_COLUMNS)
+    lengths, variants, _, accuracy = run_table(result, "recall")
+    rows = [
+        {"model": model_name(variant), "T": str(length), "accuracy": float(np.nanmean(accuracy[i, j])), "seeds": ", ".join(f"{100 * v:.1f}%" for v in accuracy[i, j] if np.isfinite(v))}
+        for i, length in enumerate(lengths)
+        for j, variant in enumerate(variants)
+        if np.isfinite(accuracy[i, j]).any()
+    ]
+    return _frame(rows, RECALL_COLUMNS)
+
+
+# --- 3. The adding problem ---------------------------------------------------
+
+ADDING_COLUMNS = ["series", "model", "seed", "updates", "log10 MSE"]
+
+
+def adding_frame(result: dict[str, Any] | None) -> tuple[pd.DataFrame, float | None, int | None]:
+    """Held-out MSE against updates at the longest T, a series per (variant, seed); and that T's baseline MSE and T."""
+    if not result:
+        return _frame([], ADDING_COLUMNS), None, None
+    runs = [run for run in result["runs"] if run["task"] == "adding"]
+    if not runs:
+        return _frame([], ADDING_COLUMNS), None, None
+    longest = max(run["length"] for run in runs)
+    rows = []
+    for run in (run for run in runs if run["length"] == longest):
+        name = model_name(run["variant"])
+        rows += [
+            {"series": f"{name}, seed {run['seed']}", "model": name, "seed": run["seed"], "updates": update, "log10 MSE": float(np.log10(max(value, 1e-12)))}
+            for update, value in zip(run["updates"], run["scores"])
+            if value is not None and np.isfinite(value)
+        ]
+    baseline = float(np.mean([run["baseline_mse"] for run in runs if run["length"] == longest]))
+    return _frame(rows, ADDING_COLUMNS), baseline, longest
+
+
+# --- 4. Sentiment at a distance ----------------------------------------------
+
+DISTANCE_COLUMNS = ["model", "T", "accuracy", "ci_low", "ci_high", "reviews"]
+
+
+def distance_frame(result: dict[str, Any] | None, part: str = "disagree") -> pd.DataFrame:
+    """Test accuracy against the filler length T per model, where the filler disagrees (or overall)."""
+    from sentiment.analysis.distance import accuracy_rows
+
+    if not result:
+        return _frame([], DISTANCE_COLUMNS)
+    fillers, names, table = accuracy_rows(result, part)
+    rows = [
+        {"model": name, "T": str(filler), "accuracy": entry["accuracy"], "ci_low": entry["ci_low"], "ci_high": entry["ci_high"], "reviews": entry["count"]}
+        for filler, row in zip(fillers, table)
+        for name, entry in zip(names, row)
+        if entry and entry["accuracy"] is not None
+    ]
+    return _frame(rows, DISTANCE_COLUMNS)
+
+
+# --- 5. What the decisions of the trained IMDB models depend on ---------------
+
+DECISION_COLUMNS = ["model", "steps before the end", "log10 share", "reviews"]
+
+
+def decision_frame(result: dict[str, Any] | None, cells: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Each review's gradient norms as shares of its total, geometric mean by distance from the end, per model."""
+    if not result:
+        return _frame([], DECISION_COLUMNS)
+    rows = []
+    for cell_type, entry in result["cells"].items():
+        if "decision" not in entry or (cells is not None and cell_type not in cells):
+            continue
+        mean = np.array([np.nan if v is None else v for v in entry["decision"]["geometric_mean"]], np.float64)
+        count = np.asarray(entry["decision"]["count"])
+        rows += [
+            {"model": model_name(cell_type), "steps before the end": int(d), "log10 share": float(np.log10(max(mean[d], 1e-38))), "reviews": int(count[d])}
+            for d in np.flatnonzero(np.isfinite(mean) & (count > 0))
+        ]
+    return _frame(rows, DECISION_COLUMNS)

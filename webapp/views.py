@@ -1,0 +1,388 @@
+"""SimpleRNN, LSTM and GRU side by side: everything the comparison app shows.
+
+`load_models` loads every cell type's artifact folder once and keeps going
+when one fails, recording why. `compare` scores one review with each loaded
+model and reads it token by token. The `*_frame` functions turn the saved
+metrics and histories of the loaded models into tidy pandas DataFrames.
+Nothing here imports a UI library; `app.py` lays these out.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sentiment.config import CELL_TYPES
+from sentiment.config import LABEL_NAMES
+from sentiment.errors import SentimentError
+from sentiment.serving.predict import Predictor, Reading
+from sentiment.report import model_name
+
+DEFAULT_ARTIFACTS = "artifacts"
+# Longer than any IMDB review (the longest has 13,704 characters) and far more
+# than the models read; the cap bounds the work one request can cause.
+MAX_REVIEW_CHARACTERS = 20_000
+EXAMPLES_FILE = Path(__file__).with_name("examples.json")
+
+EMPTY_REVIEW_MESSAGE = "The review is empty: type or paste a review, or pick an example, then compare."
+
+# A token's effect is how much reading it moved P(positive); these bins name it.
+STRONG_EFFECT = 0.10
+WEAK_EFFECT = 0.02
+MUCH_MORE_POSITIVE = "much more positive"
+MORE_POSITIVE = "more positive"
+MORE_NEGATIVE = "more negative"
+MUCH_MORE_NEGATIVE = "much more negative"
+UNKNOWN_WORD = "unknown word"
+NOT_READ = "not read (cut)"
+TOKEN_CATEGORIES = (MUCH_MORE_POSITIVE, MORE_POSITIVE, MORE_NEGATIVE, MUCH_MORE_NEGATIVE, UNKNOWN_WORD, NOT_READ)
+
+
+def train_command(folder: str | Path) -> str:
+    """The exact command that writes the artifacts this app reads from `folder`."""
+    if Path(folder) == Path(DEFAULT_ARTIFACTS):
+        return "python -m sentiment train"
+    return f"python -m sentiment train --output {folder}"
+
+
+def example_reviews() -> list[dict[str, Any]]:
+    """Real IMDB test reviews kept in the repository (see scripts/pick_examples.py).
+
+    Returns:
+        Dicts with `name` (short, negation, late flip, long), `why`, `index`
+        in the test split, `label`, `words` and `text`.
+    """
+    return json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))["examples"]
+
+
+@dataclass(frozen=True)
+class LoadedModels:
+    """The models of one artifacts folder, loaded once.
+
+    Attributes:
+        folder: the artifacts folder.
+        predictors: cell type -> Predictor, for those that loaded, in
+            `CELL_TYPES` order.
+        failures: cell type -> why it did not load (a message a user can act on).
+    """
+
+    folder: Path
+    predictors: dict[str, Predictor]
+    failures: dict[str, str]
+
+    @property
+    def nothing_trained(self) -> bool:
+        """True when no cell type has even started training in `folder`."""
+        return not any((self.folder / cell_type).is_dir() for cell_type in CELL_TYPES)
+
+
+def load_models(folder: str | Path, cell_types: tuple[str, ...] = CELL_TYPES, warm_up: bool = True) -> LoadedModels:
+    """Loads every cell type's artifact, recording failures instead of raising.
+
+    Args:
+        folder: the artifacts folder written by `python -m sentiment train`.
+        cell_types: which models to load.
+        warm_up: trace each model's graphs now, so the first request is fast.
+    """
+    folder = Path(folder)
+    predictors, failures = {}, {}
+    for cell_type in cell_types:
+        try:
+            predictor = Predictor.from_folder(folder / cell_type)
+            if predictor.cell_type != cell_type:
+                raise SentimentError(f"{folder / cell_type} holds a {predictor.cell_type} model, not {cell_type}")
+            if warm_up:
+                predictor.warm_up()
+            predictors[cell_type] = predictor
+        except SentimentError as error:
+            failures[cell_type] = str(error)
+        except Exception as error:  # a damaged file can fail in many ways; one model must not stop the app
+            failures[cell_type] = f"{folder / cell_type} could not be loaded: {type(error).__name__}: {error}"
+    return LoadedModels(folder, predictors, failures)
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One model's answer for one review.
+
+    Attributes:
+        cell_type: "simple_rnn", "lstm" or "gru".
+        reading: the words and P(positive) after each token.
+        seconds: wall time for this model alone, vectorization included.
+    """
+
+    cell_type: str
+    reading: Reading
+    seconds: float
+
+    @property
+    def probability(self) -> float:
+        return self.reading.probability
+
+    @property
+    def label(self) -> str:
+        return LABEL_NAMES[int(self.probability >= 0.5)]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The three models on one review.
+
+    Attributes:
+        text: the text that was scored (cut to `MAX_REVIEW_CHARACTERS`).
+        characters: length of the text as received.
+        results: cell type -> result, for the loaded models; empty when the
+            review was empty or no model is loaded.
+        notices: sentences for the user about the input (empty, cut, not
+            fully read, no words).
+    """
+
+    text: str
+    characters: int
+    results: dict[str, ModelResult]
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def cut(self) -> bool:
+        return self.characters > len(self.text)
+
+
+def compare(models: LoadedModels, text: str | None) -> Comparison:
+    """Scores one review with every loaded model.
+
+    Args:
+        models: from `load_models`.
+        text: the review as typed or sent to the API; any string.
+
+    Returns:
+        The comparison; for empty or whitespace-only text it holds no results
+        and says so.
+    """
+    text, characters, notices = _bounded_text(text, _reads_the_end(models))
+    if not text:
+        return Comparison("", characters, {}, notices)
+    results = {}
+    for cell_type, predictor in models.predictors.items():
+        start = time.perf_counter()
+        reading = predictor.read(text)
+        results[cell_type] = ModelResult(cell_type, reading, time.perf_counter() - start)
+    if results:
+        notices += _reading_notices(next(iter(results.values())).reading)
+    return Comparison(text, characters, results, notices)
+
+
+def _bounded_text(text: str | None, keep_end: bool = True) -> tuple[str, int, list[str]]:
+    """The text a request may cost: cut to `MAX_REVIEW_CHARACTERS`.
+
+    Args:
+        text: as typed or sent.
+        keep_end: keep the last characters (the models read the end of a long
+            review, `truncation_side="left"`) rather than the first.
+
+    Returns:
+        The text to score ("" when there is nothing to score), its original
+        length in characters, and what to tell the user about it.
+    """
+    text = "" if text is None else str(text)
+    characters = len(text)
+    if not text.strip():
+        return "", characters, [EMPTY_REVIEW_MESSAGE]
+    if characters <= MAX_REVIEW_CHARACTERS:
+        return text, characters, []
+    text = text[-MAX_REVIEW_CHARACTERS:] if keep_end else text[:MAX_REVIEW_CHARACTERS]
+    side = "last" if keep_end else "first"
+    return text, characters, [f"The review was cut to its {side} {MAX_REVIEW_CHARACTERS:,} characters (it had {characters:,}) before scoring."]
+
+
+def _reads_the_end(models: LoadedModels) -> bool:
+    """Whether the loaded models keep the end of a long review (the default)."""
+    return all(predictor.artifact.config.data.truncation_side == "left" for predictor in models.predictors.values())
+
+
+def _reading_notices(reading: Reading) -> list[str]:
+    words, read = len(reading.words), reading.read_stop - reading.read_start
+    if words == 0:
+        return ["No words are left once markup and punctuation are removed; the models score it as one unknown word."]
+    if read < words:
+        where = "last" if reading.read_start > 0 else "first"
+        return [f"The review has {words:,} words; the models read only the {where} {read:,}, the rest is marked as not read."]
+    return []
+
+
+# --- DataFrames for the app -------------------------------------------------
+
+
+def results_frame(models: LoadedModels, comparison: Comparison) -> pd.DataFrame:
+    """One row per cell type: P(positive), label and milliseconds, or why it is missing."""
+    rows = []
+    for cell_type in CELL_TYPES:
+        result = comparison.results.get(cell_type)
+        if result is not None:
+            rows.append([model_name(cell_type), round(result.probability, 4), result.label, round(1000 * result.seconds, 1)])
+        elif cell_type in models.failures:
+            rows.append([model_name(cell_type), None, "not loaded", None])
+    return pd.DataFrame(rows, columns=["model", "P(positive)", "label", "time (ms)"])
+
+
+def trajectory_frame(comparison: Comparison) -> pd.DataFrame:
+    """P(positive) after each token, long format: model, token, word, P(positive).
+
+    `token` counts the words read, from 1; `word` is "[UNK]" for the single
+    unknown token a review without words is read as.
+    """
+    frames = []
+    for cell_type, result in comparison.results.items():
+        reading = result.reading
+        words = list(reading.words[reading.read_start : reading.read_stop]) or ["[UNK]"]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "model": model_name(cell_type),
+                    "token": np.arange(1, len(reading.trajectory) + 1),
+                    "word": words,
+                    "P(positive)": reading.trajectory.astype(float),
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame({"model": pd.Series(dtype=str), "token": pd.Series(dtype=int), "word": pd.Series(dtype=str), "P(positive)": pd.Series(dtype=float)})
+    return pd.concat(frames, ignore_index=True)
+
+
+def effect_category(effect: float, known: bool) -> str | None:
+    """The bin a read token falls in; None for one that barely moved the model."""
+    if not known:
+        return UNKNOWN_WORD
+    if effect >= STRONG_EFFECT:
+        return MUCH_MORE_POSITIVE
+    if effect >= WEAK_EFFECT:
+        return MORE_POSITIVE
+    if effect <= -STRONG_EFFECT:
+        return MUCH_MORE_NEGATIVE
+    if effect <= -WEAK_EFFECT:
+        return MORE_NEGATIVE
+    return None
+
+
+def token_effects(reading: Reading) -> list[tuple[str, str | None]]:
+    """The review's words with their category, in order, separated by spaces.
+
+    Words the model did not read (cut by the sequence length) form one
+    `NOT_READ` span; read words are binned by `effect_category`.
+    """
+    spans: list[tuple[str, str | None]] = []
+    unread_before = reading.words[: reading.read_start]
+    unread_after = reading.words[reading.read_stop :]
+    if unread_before:
+        spans += [(" ".join(unread_before), NOT_READ), (" ", None)]
+    read_words = reading.words[reading.read_start : reading.read_stop]
+    for word, effect, known in zip(read_words, reading.effects, reading.known):
+        spans += [(word, effect_category(float(effect), bool(known))), (" ", None)]
+    if unread_after:
+        spans.append((" ".join(unread_after), NOT_READ))
+    elif spans:
+        spans.pop()  # no trailing space
+    return spans
+
+
+def overall_frame(models: LoadedModels) -> pd.DataFrame:
+    """The test-set table: accuracy with its 95% CI and the cost of each model."""
+    rows = []
+    for cell_type, predictor in models.predictors.items():
+        metrics = predictor.artifact.metrics
+        test = metrics["test"]
+        rows.append(
+            {
+                "model": model_name(cell_type),
+                "test accuracy": round(test["accuracy"], 4),
+                "95% CI": f"[{test['ci_low']:.4f}, {test['ci_high']:.4f}]",
+                "test reviews": test["count"],
+                "parameters": metrics["parameters"],
+                "epochs (best)": f"{metrics['epochs_run']} ({metrics['best_epoch']})",
+                "training time (s)": round(metrics["training_seconds"], 1),
+                "train samples/s": round(metrics["train_samples_per_second"], 1),
+            }
+        )
+    columns = ["model", "test accuracy", "95% CI", "test reviews", "parameters", "epochs (best)", "training time (s)", "train samples/s"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def length_frame(models: LoadedModels) -> pd.DataFrame:
+    """Accuracy per review-length bucket, long format.
+
+    Columns: model, words (the bucket, e.g. "100-199"), accuracy, ci_low,
+    ci_high (95% Wilson interval), reviews (test reviews in the bucket).
+    Empty buckets have no accuracy and are left out.
+    """
+    rows = [
+        {
+            "model": model_name(cell_type),
+            "words": bucket["bucket"],
+            "accuracy": bucket["accuracy"],
+            "ci_low": bucket["ci_low"],
+            "ci_high": bucket["ci_high"],
+            "reviews": bucket["count"],
+        }
+        for cell_type, predictor in models.predictors.items()
+        for bucket in predictor.artifact.metrics["test"]["by_length"]
+        if bucket["count"]
+    ]
+    return pd.DataFrame(rows, columns=["model", "words", "accuracy", "ci_low", "ci_high", "reviews"])
+
+
+def length_buckets(models: LoadedModels) -> list[str]:
+    """The bucket labels in ascending length, as the metrics list them."""
+    for predictor in models.predictors.values():
+        return [bucket["bucket"] for bucket in predictor.artifact.metrics["test"]["by_length"]]
+    return []
+
+
+def history_frame(models: LoadedModels) -> pd.DataFrame:
+    """Training curves, long format: model, epoch, split (train/validation), accuracy, loss."""
+    rows = []
+    for cell_type, predictor in models.predictors.items():
+        history = predictor.artifact.history
+        for split, prefix in (("train", ""), ("validation", "val_")):
+            for epoch, (accuracy, loss) in enumerate(zip(history.get(f"{prefix}accuracy", []), history.get(f"{prefix}loss", [])), start=1):
+                rows.append({"model": model_name(cell_type), "epoch": epoch, "split": split, "accuracy": accuracy, "loss": loss})
+    return pd.DataFrame(rows, columns=["model", "epoch", "split", "accuracy", "loss"])
+
+
+# --- Why gates matter: what each decision depends on -----------------------
+
+# Written into the artifacts folder by `python -m sentiment gradients`.
+GRADIENTS_FILE = "gradients.json"
+_DECISION_COLUMNS = ["model", "steps before the end", "log10 share", "word"]
+
+
+def review_decision_frame(models: LoadedModels, text: str | None) -> tuple[list[str], pd.DataFrame]:
+    """What each model's decision on one review depends on, word by word.
+
+    For every loaded model, the norm of d(loss)/d(embedded word) at each word
+    as a share of the review's total (`gradients.share_per_review`), by its
+    distance from the final token (0 = the last word read), as log10. The
+    loss target is the model's own decision.
+
+    Returns:
+        Notices for the user, and a DataFrame with columns model, "steps
+        before the end", "log10 share", word.
+    """
+    from sentiment.analysis.gradients import FLOAT32_TINY, review_gradient_norms
+
+    text, _, notices = _bounded_text(text, _reads_the_end(models))
+    if not text:
+        return notices, pd.DataFrame(columns=_DECISION_COLUMNS)
+    frames = []
+    for cell_type, predictor in models.predictors.items():
+        result = review_gradient_norms(predictor.artifact, text)
+        shares = np.maximum(np.asarray(result["share_by_distance"], np.float64), FLOAT32_TINY)
+        frames.append(
+            pd.DataFrame({"model": model_name(cell_type), "steps before the end": np.arange(len(shares)), "log10 share": np.log10(shares), "word": result["tokens"][::-1]})
+        )
+    return notices, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_DECISION_COLUMNS)
