@@ -657,7 +657,19 @@ def _latency_lines(latency: dict[str, Any], config: dict[str, Any]) -> list[str]
     ]
 
 
-def _sequential_cost_lines(cost: dict[str, Any] | None) -> list[str]:
+def sequential_cost_markdown(result: dict[str, Any], plot_file: str = "sequential_cost.png") -> str:
+    """The sequential cost of a bench run as a page of its own (a section of docs/RESULTS.md)."""
+    return "\n".join(
+        [
+            "# The sequential cost: every recurrent cell has one step per token",
+            "",
+            f"Produced by `{result['command']}` on {result['date']}. Machine: {provenance.machine_line(result['machine'])}.",
+            *_sequential_cost_lines(result.get("sequential_cost"), plot_file),
+        ]
+    ) + "\n"
+
+
+def _sequential_cost_lines(cost: dict[str, Any] | None, plot_file: str = "sequential_cost.png") -> list[str]:
     """The sequential-cost table: ms per training step and per forward pass, by length."""
     if not cost:
         return []
@@ -678,7 +690,7 @@ def _sequential_cost_lines(cost: dict[str, Any] | None) -> list[str]:
         "in reverse), 1 layer for the Conv1D, whatever T. "
         f"Training step at T = {longest} over T = {shortest} ({longest // shortest}x the tokens): {growth}.",
         "",
-        "![Training-step time against sequence length, log-log](sequential_cost.png)",
+        f"![Training-step time against sequence length, log-log]({plot_file})",
     ]
 
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m sentiment {train,export,gradients,long-range,distance,results,bench} ...`.
+"""Command line: `python -m sentiment {train,export,gradients,inspect,long-range,distance,results,bench} ...`.
 
 The only place that parses arguments. It turns flags into frozen configs,
 calls the pipeline, and turns user errors into one line on stderr and exit
@@ -134,9 +134,15 @@ def config_from_flags(cls: type, args: argparse.Namespace, base=None, **values):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m sentiment", description="Train, evaluate and export SimpleRNN/LSTM/GRU sentiment classifiers.")
+    parser = _Parser(prog="python -m sentiment", description="Train, evaluate and export SimpleRNN/LSTM/GRU sentiment classifiers, and measure why LSTMs replaced plain RNNs.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_pipeline_commands(commands)
+    _add_measurement_commands(commands)
+    return parser
 
+
+def _add_pipeline_commands(commands) -> None:
+    """train and export."""
     train = commands.add_parser("train", help="train the models and write the artifacts folder")
     train.add_argument("--preset", choices=sorted(PRESETS), default="full", help="; ".join(f"{n}: {p.description}" for n, p in PRESETS.items()))
     train.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
@@ -150,45 +156,47 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cpu-devices", type=int, default=None, help="split the CPU into this many logical devices (try --strategy mirrored without GPUs)")
     for config in (DataConfig, ModelConfig, TrainConfig):
         add_config_flags(train, config, skip=("cell_type",))
-
     export = commands.add_parser("export", help="export trained models as TF Serving SavedModels")
     export.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
     export.add_argument("--output", default=None, help="export root (default: <artifacts>/export)")
     export.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
 
-    gradients = commands.add_parser("gradients", help="gradient norm per time step for trained models: one review and a test-set average")
-    gradients.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
-    gradients.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
-    gradients.add_argument("--text", default=None, help="a review to show step by step (optional)")
-    gradients.add_argument("--sample-size", type=_non_negative, default=500, help="test reviews to average over; 0 for none (default: 500)")
-    gradients.add_argument("--seed", type=int, default=0, help="seed of the test-review sample (default: 0)")
-    gradients.add_argument("--output", default=None, help="folder for gradients.json/.md/.png (default: the artifacts folder)")
 
-    long_range = commands.add_parser(
-        "long-range", help="the long-range suite: variable-lag recall, the adding problem, state Jacobians and the lag-shift diagnostic"
-    )
+def _add_trained_model_flags(parser: argparse.ArgumentParser, text_help: str, sample_help: str, files: str) -> None:
+    """The flags of the measurements on trained models (gradients, inspect): which models, one review, a test sample."""
+    parser.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
+    parser.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    parser.add_argument("--text", default=None, help=text_help)
+    parser.add_argument("--sample-size", type=_non_negative, default=500, help=f"{sample_help}; 0 for none (default: 500)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the test-review sample (default: 0)")
+    parser.add_argument("--output", default=None, help=f"folder for {files} (default: the artifacts folder)")
+
+
+def _add_measurement_commands(commands) -> None:
+    """gradients, inspect, long-range, distance, results and bench."""
+    gradients = commands.add_parser("gradients", help="what the trained models' decisions depend on: the gradient by word, one review and a test-set average")
+    _add_trained_model_flags(gradients, "a review to show step by step (optional)", "test reviews to average over", "gradients.json/.md/.png")
+    inspect = commands.add_parser("inspect", help="inside the cell: every gate of each model, on one review and over test reviews")
+    _add_trained_model_flags(inspect, "a review to read token by token: its gates as JSON and a heatmap PNG per model", "test reviews for the gate statistics", "inspect.json/.md and the PNGs")
+    long_range = commands.add_parser("long-range", help="the long-range suite: variable-lag recall, the adding problem, state Jacobians and the lag-shift diagnostic")
     long_range.add_argument("--output", default="long_range", help="folder for long_range.json/.md and the figures (default: long_range)")
     long_range.add_argument("--no-progress", action="store_true", help="a line per finished run instead of a progress bar")
     add_config_flags(long_range, LongRangeConfig)
-
     distance = commands.add_parser("distance", help="sentiment at a distance: IMDB reviews followed by T tokens of other reviews' text")
     distance.add_argument("--output", default="distance", help="folder for distance.json/.md/.png (default: distance)")
     distance.add_argument("--no-download", action="store_true", help="never download IMDB; fail if it is not in TFDS_DATA_DIR")
     add_config_flags(distance, DistanceConfig)
-
     results = commands.add_parser("results", help="write docs/RESULTS.md from the JSON the measuring commands wrote")
     from sentiment.analysis.pages import DEFAULT_SOURCES
 
     for kind, default in DEFAULT_SOURCES.items():
         results.add_argument(f"--{kind.replace('_', '-')}", default=str(default), help=f"the {kind.replace('_', ' ')} JSON (default: {default}; 'none' leaves it out)")
     results.add_argument("--output", default="docs/RESULTS.md", help="the page to write (default: docs/RESULTS.md)")
-
-    bench = commands.add_parser("bench", help="training throughput, inference latency and the PyTorch peer, on the active Keras backend")
+    bench = commands.add_parser("bench", help="training throughput, inference latency, the PyTorch peer and the sequential cost, on the active Keras backend")
     bench.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
-    bench.add_argument("--output", default="bench", help="folder for bench.json and bench.md (default: bench)")
+    bench.add_argument("--output", default="bench", help="folder for bench.json, bench.md and sequential_cost.png (default: bench)")
     bench.add_argument("--no-peer", action="store_true", help="do not time plain PyTorch even where it is installed")
     add_config_flags(bench, BenchConfig, skip=("cell_types", "peer"))
-    return parser
 
 
 def _configs(args: argparse.Namespace) -> tuple[DataConfig, ModelConfig, TrainConfig]:
@@ -258,6 +266,22 @@ def _gradients(args: argparse.Namespace) -> None:
     print(f"results in {', '.join(str(path) for path in paths.values())}")
 
 
+def _inspect(args: argparse.Namespace) -> None:
+    from sentiment.errors import SentimentError
+
+    if args.sample_size == 0 and args.text is None:
+        raise SentimentError("nothing to inspect: give --text, a --sample-size above 0, or both")
+    from sentiment.analysis import gates, plots
+    from sentiment.serving.predict import Predictor
+
+    predictors = {cell: Predictor.from_folder(os.path.join(args.artifacts, cell)) for cell in args.cells}
+    print(f"inside the cell for {', '.join(args.cells)} from {args.artifacts}/ ({args.sample_size} test reviews)", flush=True)
+    result = gates.inspect_models(predictors, args.text, args.sample_size, args.seed, command=_command_line())
+    heatmaps = {cell: plots.gate_heatmap(gates.heatmap_values(entry["review"]), entry["review"]["words"], tuple(gates.GATE_ROLES)) for cell, entry in result["cells"].items() if entry["review"]}
+    paths = gates.write_inspection(result, args.output or args.artifacts, heatmaps)
+    print(f"results in {', '.join(str(path) for path in paths.values())}")
+
+
 def _long_range(args: argparse.Namespace) -> None:
     config = config_from_flags(LongRangeConfig, args)
     from sentiment.analysis.longrange import jobs, run_suite, write_results
@@ -310,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     from sentiment.errors import SentimentError
 
     try:
-        {"train": _train, "export": _export, "gradients": _gradients, "long-range": _long_range, "distance": _distance, "results": _results, "bench": _bench}[args.command](args)
+        {"train": _train, "export": _export, "gradients": _gradients, "inspect": _inspect, "long-range": _long_range, "distance": _distance, "results": _results, "bench": _bench}[args.command](args)
     except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

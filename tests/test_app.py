@@ -38,6 +38,13 @@ CHROMIUM_ARGS = [
 MODEL_NAMES = ["SimpleRNN", "LSTM", "GRU"]
 # The thesis tab's plots and the fewest lines each must draw (one per model or variant).
 GATE_PLOT_LINES = {"jacobian-init": 6, "recall": 6, "adding": 6, "distance": 3, "decision-average": 3, "decision-review": 3}
+# The Inside the cell tab's line plots and the fewest lines each draws.
+INSIDE_PLOT_LINES = {
+    **{f"inside-gates-{cell}": lines for cell, lines in (("simple_rnn", 1), ("lstm", 4), ("gru", 3))},
+    **{f"inside-unit-{cell}": 2 for cell in ("simple_rnn", "lstm", "gru")},
+    "inside-saturation": 1,
+    "inside-memory-gates": 2,
+}
 STARTUP_SECONDS = 180
 
 
@@ -383,6 +390,16 @@ def test_browser_compares_a_review_and_draws_the_plots(sync_playwright, app_url,
             assert _table_rows(page, "#overall").count() == 3
             page.screenshot(path=str(screenshots / "accuracy_by_length.png"), full_page=True)
 
+            # Inside the cell: filled at start with the first example, then with the typed review.
+            page.get_by_role("tab", name="Inside the cell").click()
+            _assert_inside_drawn(page)
+            page.get_by_role("button", name="Inside the cell for the review in the Compare tab").click()
+            page.wait_for_timeout(3000)  # the handler answers within a second; an error would show as a toast
+            assert page.locator(".toast-body.error").count() == 0
+            _assert_inside_drawn(page)
+            assert "shipped in docs/" in page.locator("#inside-test-set-source").inner_text()
+            page.screenshot(path=str(screenshots / "inside.png"), full_page=True)
+
             page.get_by_role("tab", name="Training curves").click()
             for metric in ("accuracy", "loss"):
                 curve_lines = page.locator(f"#curves-{metric} .mark-line.role-mark path")
@@ -404,6 +421,32 @@ def test_browser_compares_a_review_and_draws_the_plots(sync_playwright, app_url,
         finally:
             browser.close()
     assert (screenshots / "compare.png").stat().st_size > 10_000
+
+
+def _assert_inside_drawn(page) -> None:
+    for cell in ("simple_rnn", "lstm", "gru"):
+        image = page.locator(f"#inside-heatmap-{cell} img")
+        image.first.wait_for(state="attached")
+        assert page.evaluate(f"() => document.querySelector('#inside-heatmap-{cell} img').naturalWidth") > 100
+    for plot, lines in INSIDE_PLOT_LINES.items():
+        drawn = page.locator(f"#{plot} .mark-line.role-mark path")
+        drawn.nth(lines - 1).wait_for(state="attached")
+        assert drawn.count() >= lines, plot
+
+
+def test_inside_endpoint_answers_with_every_models_gates(client):
+    notice, *outputs = client.predict("the movie was great", api_name="/inside")
+    assert notice == "" and len(outputs) == 4 * 3 + 1
+    for index, cell in enumerate(("simple_rnn", "lstm", "gru")):
+        heatmap, means, unit, note = outputs[4 * index : 4 * index + 4]
+        assert heatmap and Path(heatmap).stat().st_size > 1000  # the image, as a file the client fetched
+        assert {row[2] for row in means["data"]} >= {"P(positive)"} and len(means["data"]) >= 4
+        assert note.startswith(("SimpleRNN", "LSTM", "GRU"))
+    lstm_series = {row[2] for row in outputs[5]["data"]}
+    assert lstm_series == {"input gate (mean over units)", "forget gate (mean over units)", "output gate (mean over units)", "P(positive)"}
+    assert len(outputs[-1]["data"]) == 4  # SimpleRNN saturation, a point per word
+    notice, *outputs = client.predict("   ", api_name="/inside")
+    assert notice == comparing.EMPTY_REVIEW_MESSAGE
 
 
 def test_decision_endpoint_plots_each_models_gradient_shares_for_the_review(client):

@@ -24,6 +24,7 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from webapp import views as comparing  # noqa: E402
+from webapp import inside_views  # noqa: E402
 from webapp import thesis_views as thesis  # noqa: E402
 
 # TensorFlow already spreads one request over the cores, so two at once only
@@ -181,8 +182,8 @@ def _variant_colors() -> dict[str, str]:
     return colors
 
 
-class GateViews:
-    """The frames and notes of the "Why gates matter" tab, read once at start from the results files."""
+class StartViews:
+    """What the page shows before any click, computed once at start: the results files, and the first example read by every model."""
 
     def __init__(self, models: comparing.LoadedModels, long_range_results: str | None = None, distance_results: str | None = None):
         long_range, self.long_range_note = thesis.load_results("long_range", long_range_results)
@@ -195,13 +196,16 @@ class GateViews:
         self.decisions = thesis.decision_frame(gradients)
         examples = comparing.example_reviews()
         self.example = examples[0]["text"] if examples else ""
+        self.inside = inside_flow(models, self.example)
+        inspected, self.inspect_note = thesis.load_results("inspect", models.folder / "inspect.json")
+        self.test_set = inside_views.test_set_frames(inspected)
         self.example_notice, self.example_decision = decision_flow(models, self.example) if models.predictors else ("", thesis.decision_frame(None))
 
     def outputs(self) -> tuple:
         return self.jacobian, self.recall, self.adding, self.distance, self.decisions, self.example_decision
 
 
-def _gates_tab(views: GateViews, model_colors: dict[str, str]):
+def _gates_tab(views: StartViews, model_colors: dict[str, str]):
     """Lays out the "Why gates matter" tab; returns (the plots filled at load, the decision button, its notice and plot)."""
     colors = _variant_colors()
     gr.Markdown(GATES_INTRODUCTION)
@@ -310,6 +314,57 @@ def _curves_tab(curves: pd.DataFrame) -> list:
     ]
 
 
+INSIDE_INTRODUCTION = """
+Inside each model's recurrent layer, word by word, for the review in the Compare tab (at start: the first example).
+The **LSTM**'s input gate decides what to store, its forget gate what to keep of the old memory (1 keeps it), its
+output gate what to show. The **GRU** does it with an update gate (in Keras, 1 keeps the old state) and a reset gate
+(how much of the old state the candidate may use). The **SimpleRNN** has no gate: only a squashed state, and where
+its tanh units saturate (|h| near 1) their gradient vanishes. Heatmaps: a row per unit, a column per word; gates on
+a 0 (dark) to 1 (yellow) scale, states blue (negative) to red (positive). The same, as JSON and PNG:
+`python -m sentiment inspect --text "..."`.
+"""
+
+
+def inside_flow(models: comparing.LoadedModels, text: str) -> tuple:
+    """The inside button: every output of the tab for the review in the Compare tab."""
+    return inside_views.inside_view(models, text).outputs()
+
+
+def _inside_tab(test_set_note: str):
+    """Lays out the "Inside the cell" tab; returns (the button, its outputs, the test-set plot and table)."""
+    gr.Markdown(INSIDE_INTRODUCTION)
+    button = gr.Button("Inside the cell for the review in the Compare tab", elem_id="inside-button")
+    outputs = [gr.Markdown(elem_id="inside-notice")]
+    for cell_type in comparing.CELL_TYPES:
+        name = comparing.model_name(cell_type)
+        gr.Markdown(f"### {name}")
+        outputs += [
+            gr.Image(label=f"{name}: units x words, every gate and state", type="numpy", interactive=False, elem_id=f"inside-heatmap-{cell_type}"),
+            gr.LinePlot(
+                x="word index", y="value", color="series", tooltip=["series", "word", "value"], x_title="words read", y_title="gate (mean over units) or P(positive)",
+                title=f"{name}: each gate per word, beside P(positive)", height=260, elem_id=f"inside-gates-{cell_type}",
+            ),  # fmt: skip
+            gr.LinePlot(
+                x="word index", y="value", color="series", tooltip=["series", "word", "value"], x_title="words read", y_title="activation or P(positive)",
+                title=f"{name}: the unit that follows P(positive) most closely", height=240, elem_id=f"inside-unit-{cell_type}",
+            ),  # fmt: skip
+            gr.Markdown(elem_id=f"inside-unit-note-{cell_type}"),
+        ]
+    outputs.append(
+        gr.LinePlot(
+            x="word index", y="share of units with |h| > 0.95", tooltip=["word", "share of units with |h| > 0.95"], y_lim=[0, 1], x_title="words read",
+            title="SimpleRNN: share of saturated units per word (where tanh saturates, gradients vanish)", height=220, elem_id="inside-saturation",
+        )  # fmt: skip
+    )
+    gr.Markdown(f"### Over test reviews\n{test_set_note}", elem_id="inside-test-set-source")
+    histogram = gr.LinePlot(
+        x="gate value", y="share", color="model", tooltip=["model", "gate value", "share"], x_title="gate value (1 keeps the memory)", y_title="share of (unit, word) pairs",
+        title="How much memory each gated model keeps per step", height=260, elem_id="inside-memory-gates",
+    )  # fmt: skip
+    classes = gr.Dataframe(label="Mean gate on the words each model moves most (its own effects) and on all others", interactive=False, elem_id="inside-classes")
+    return button, outputs, histogram, classes
+
+
 def build_app(models: comparing.LoadedModels, long_range_results: str | None = None, distance_results: str | None = None) -> gr.Blocks:
     """Lays out the page, wires its events and sets up the queue; loads nothing itself.
 
@@ -321,7 +376,7 @@ def build_app(models: comparing.LoadedModels, long_range_results: str | None = N
     """
     length_frames = (length_plot_frame(models), bucket_counts(models), length_table(models), comparing.overall_frame(models))
     curves = curves_frame(models)
-    gate_views = GateViews(models, long_range_results, distance_results)
+    gate_views = StartViews(models, long_range_results, distance_results)
     on_models = {"concurrency_limit": COMPARE_CONCURRENCY, "concurrency_id": MODELS_CONCURRENCY_ID}
     with gr.Blocks(title="SimpleRNN vs LSTM vs GRU", analytics_enabled=False) as app:
         gr.Markdown(INTRODUCTION)
@@ -329,6 +384,8 @@ def build_app(models: comparing.LoadedModels, long_range_results: str | None = N
         with gr.Tabs():
             with gr.Tab("Compare on a review", id="compare"):
                 review, button, comparison_views = _compare_tab(comparing.example_reviews())
+            with gr.Tab("Inside the cell", id="inside"):
+                inside_button, inside_outputs, memory_gates, gate_classes = _inside_tab(gate_views.inspect_note)
             with gr.Tab("Accuracy by review length", id="length"):
                 length_views = _length_tab(comparing.length_buckets(models))
             with gr.Tab("Training curves", id="curves"):
@@ -337,7 +394,9 @@ def build_app(models: comparing.LoadedModels, long_range_results: str | None = N
                 gate_plots, decision_button, decision_notice, decision_plot = _gates_tab(gate_views, {name: solid for name, (solid, _) in MODEL_COLORS.items()})
         button.click(lambda text: run_comparison(models, text), inputs=[review], outputs=comparison_views, api_name="compare", **on_models)
         decision_button.click(lambda text: decision_flow(models, text), inputs=[review], outputs=[decision_notice, decision_plot], api_name="decision", **on_models)
+        inside_button.click(lambda text: inside_flow(models, text), inputs=[review], outputs=inside_outputs, api_name="inside", **on_models)
         app.load(lambda: length_frames, outputs=length_views, api_name="accuracy_by_length", concurrency_limit=TABLES_CONCURRENCY)
+        app.load(lambda: (*gate_views.inside, *gate_views.test_set), outputs=[*inside_outputs, memory_gates, gate_classes], api_name="inside_at_start", concurrency_limit=TABLES_CONCURRENCY)
         app.load(gate_views.outputs, outputs=list(gate_plots), api_name="why_gates", concurrency_limit=TABLES_CONCURRENCY)
         app.load(lambda: (curves, curves), outputs=curve_views, api_name="training_curves", concurrency_limit=TABLES_CONCURRENCY)
     return app.queue(default_concurrency_limit=COMPARE_CONCURRENCY, max_size=QUEUE_SIZE)

@@ -26,8 +26,14 @@ RESULT_FILES = {
     "long_range": (Path("long_range") / "long_range.json", DOCS / "long_range" / "long_range.json"),
     "distance": (Path("distance") / "distance.json", DOCS / "distance" / "distance.json"),
     "gradients": (None, DOCS / "gradients" / "gradients.json"),
+    "inspect": (None, DOCS / "inspect" / "inspect.json"),
 }
-COMMANDS = {"long_range": "python -m sentiment long-range", "distance": "python -m sentiment distance", "gradients": "python -m sentiment gradients"}
+COMMANDS = {
+    "long_range": "python -m sentiment long-range",
+    "distance": "python -m sentiment distance",
+    "gradients": "python -m sentiment gradients",
+    "inspect": "python -m sentiment inspect",
+}
 
 
 def find_results(kind: str, first: str | Path | None = None) -> Path | None:

@@ -5,8 +5,9 @@
 Each section is the Markdown page its command renders from its own JSON,
 headings one level down, naming the command, date and machine that produced
 it; plots are linked relative to the page. Nothing in it is typed by hand.
-The thesis comes first (the long-range suite, then sentiment at a distance),
-then the IMDB models and what their decisions depend on.
+The thesis comes first (the long-range suite, sentiment at a distance, the
+sequential cost), then the IMDB models, what their decisions depend on and
+what their gates do.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ DOCS = Path("docs")
 DEFAULT_SOURCES = {
     "long_range": DOCS / "long_range" / "long_range.json",
     "distance": DOCS / "distance" / "distance.json",
+    "sequential_cost": DOCS / "bench" / "bench.json",
     "imdb": DOCS / "imdb" / "summary.json",
     "gradients": DOCS / "gradients" / "gradients.json",
+    "inspect": DOCS / "inspect" / "inspect.json",
 }
 
 
@@ -32,8 +35,8 @@ def _demote(markdown: str) -> str:
 
 def _section(kind: str, source: Path, page: Path) -> str:
     """One command's page, rendered from its JSON, its plots linked relative to `page`."""
-    from sentiment.analysis import distance, gradients, longrange
     from sentiment import report
+    from sentiment.analysis import distance, gates, gradients, longrange
 
     result = json.loads(source.read_text(encoding="utf-8"))
     beside = lambda name: os.path.relpath(source.parent / name, page.parent)  # noqa: E731
@@ -44,6 +47,13 @@ def _section(kind: str, source: Path, page: Path) -> str:
         return distance.results_markdown(result, beside("distance.png"))
     if kind == "imdb":
         return report.summary_markdown(result)
+    if kind == "sequential_cost":
+        from benchmarks.bench import sequential_cost_markdown
+
+        return sequential_cost_markdown(result, beside("sequential_cost.png"))
+    if kind == "inspect":
+        images = {cell: beside(f"inspect_{cell}.png") for cell in result["cells"] if (source.parent / f"inspect_{cell}.png").exists()}
+        return gates.inspection_markdown(result, images, beside("inspect_memory_gates.png") if (source.parent / "inspect_memory_gates.png").exists() else None)
     return gradients.gradient_flow_markdown(result, beside("gradients.png") if (source.parent / "gradients.png").exists() else None)
 
 

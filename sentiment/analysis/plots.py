@@ -9,6 +9,7 @@ Files are written atomically.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -278,4 +279,118 @@ def plot_sequential_cost(cost: Mapping, path: str | Path) -> Path:
         axis.set_title(title, fontsize=10)
         axis.grid(True, which="major", alpha=0.3)
         axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
+# --- Gate heatmaps: drawn straight into pixels, fast enough for a live app ----
+
+_HEATMAP_WIDTH = 1100  # pixels for the words, whatever the review's length
+_BAND_PIXELS = 128  # a quantity's band height for a layer of 64 units or fewer (at least 2 pixels a unit)
+_LABEL_WIDTH = 120  # the quantity names on the left
+_WORDS_HEIGHT = 70  # the rotated words below
+_MAX_WORD_LABELS = 60
+
+
+def _lookup_table(name: str) -> np.ndarray:
+    from matplotlib import colormaps
+
+    return (colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
+
+
+_GATE_COLOURS = _lookup_table("viridis")  # gates in [0, 1]
+_STATE_COLOURS = _lookup_table("RdBu_r")  # states: blue negative, white 0, red positive
+
+
+@functools.lru_cache(maxsize=4)
+def _font(size: int):
+    from matplotlib import font_manager
+    from PIL import ImageFont
+
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
+
+
+def _colour(values: np.ndarray, gate: bool) -> np.ndarray:
+    """<uint8>[units, time, 3]: gates on [0, 1]; states on [-m, m], m their largest magnitude (at least 1)."""
+    values = np.asarray(values, np.float64).T
+    if gate:
+        scaled = np.clip(values, 0.0, 1.0)
+        table = _GATE_COLOURS
+    else:
+        bound = max(1.0, float(np.max(np.abs(values))) if values.size else 1.0)
+        scaled = (np.clip(values, -bound, bound) + bound) / (2 * bound)
+        table = _STATE_COLOURS
+    return table[np.round(scaled * 255).astype(np.int64)]
+
+
+def gate_heatmap(values: Mapping[str, np.ndarray], words: Sequence[str], gates: Sequence[str] = ()) -> np.ndarray:
+    """One image of a model's gates and states over a review: a band per quantity, units (rows) x words (columns).
+
+    Drawn with NumPy and Pillow (a few milliseconds, no figure library), so
+    the app can draw it on every click. Gates use viridis on [0, 1]; states
+    a blue-white-red scale symmetric around 0. Below, the words as the model
+    read them (every one up to 60 words, evenly spaced ones beyond).
+
+    Args:
+        values: quantity name -> <float>[time, units] (from `gates.replay`).
+        words: the `time` words.
+        gates: which quantities are gates (coloured on [0, 1]).
+
+    Returns:
+        <uint8>[height, width, 3] RGB.
+    """
+    from PIL import Image, ImageDraw
+
+    time = len(words)
+    column = max(1, _HEATMAP_WIDTH // max(time, 1))
+    units = max((np.shape(array)[1] for array in values.values()), default=1)
+    row = max(2, _BAND_PIXELS // max(units, 1))
+    bands = []
+    for name, array in values.items():
+        band = np.repeat(np.repeat(_colour(array, name in gates), row, axis=0), column, axis=1)
+        bands += [band, np.full((4, band.shape[1], 3), 255, np.uint8)]
+    body = np.concatenate(bands[:-1]) if bands else np.full((1, column * time, 3), 255, np.uint8)
+    image = Image.new("RGB", (_LABEL_WIDTH + body.shape[1] + 8, body.shape[0] + _WORDS_HEIGHT), "white")
+    image.paste(Image.fromarray(body), (_LABEL_WIDTH, 0))
+    draw, font = ImageDraw.Draw(image), _font(11)
+    top = 0
+    for name, array in values.items():
+        height = array.shape[1] * row
+        draw.text((4, top + height // 2 - 6), name, fill="black", font=font)
+        top += height + 4
+    step = max(1, -(-time // _MAX_WORD_LABELS))
+    for index in range(0, time, step):
+        label = Image.new("RGBA", (_WORDS_HEIGHT - 4, 12), (255, 255, 255, 0))
+        ImageDraw.Draw(label).text((0, 0), words[index][:12], fill="black", font=_font(10))
+        rotated = label.rotate(90, expand=True)
+        image.paste(rotated, (_LABEL_WIDTH + index * column + max(0, column // 2 - 6), body.shape[0] + 2), rotated)
+    return np.asarray(image)
+
+
+def save_image(image: np.ndarray, path: str | Path) -> Path:
+    """Writes an RGB array as a PNG, atomically."""
+    from PIL import Image
+
+    path = Path(path)
+    with files.atomic_path(path) as temporary:
+        Image.fromarray(image).save(temporary, format="PNG")
+    return path
+
+
+def plot_gate_histograms(histograms: Mapping[str, Mapping[str, Sequence[float]]], path: str | Path) -> Path:
+    """The distribution of each gated model's memory gate (forget or update) over a sample of reviews.
+
+    Args:
+        histograms: cell type -> {"edges": <float>[bins + 1], "counts": <int>[bins]}.
+        path: the PNG to write.
+    """
+    figure = Figure(figsize=(6.4, 3.8), layout="constrained")
+    axis = figure.subplots()
+    for cell, histogram in histograms.items():
+        edges, counts = np.asarray(histogram["edges"]), np.asarray(histogram["counts"], np.float64)
+        axis.stairs(counts / max(counts.sum(), 1), edges, color=CELL_COLOURS.get(cell), label=model_name(cell), linewidth=1.6)
+    axis.set_xlabel("gate value (LSTM forget gate, GRU update gate: 1 keeps the memory)")
+    axis.set_ylabel("share of (unit, token) pairs")
+    axis.set_title("How much memory each gated model keeps per step", fontsize=10)
+    axis.grid(True, alpha=0.3)
+    axis.legend()
     return _save(figure, path)

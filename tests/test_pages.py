@@ -1,0 +1,29 @@
+"""docs/RESULTS.md is the measuring commands' own pages, joined; the shipped one is up to date."""
+
+from pathlib import Path
+
+from conftest import ROOT
+from sentiment.analysis.pages import DEFAULT_SOURCES, results_page
+
+
+def test_the_page_joins_every_section_with_links_relative_to_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    page = results_page(DEFAULT_SOURCES, tmp_path / "RESULTS.md")
+    headings = [line for line in page.splitlines() if line.startswith("#")]
+    assert headings[0] == "# Results" and all(not heading.startswith("# ") for heading in headings[1:])  # each page became a section
+    for title in ("## Memory on long-range tasks", "## Sentiment at a distance", "## The sequential cost", "## Results: SimpleRNN vs LSTM vs GRU on IMDB",
+                  "## What the decisions depend on", "## Inside the cell"):
+        assert any(heading.startswith(title) for heading in headings), title
+    written = results_page(DEFAULT_SOURCES, ROOT / "docs" / "RESULTS.md")
+    assert all((ROOT / "docs" / link).exists() for link in (part.split(")")[0] for part in written.split("](")[1:]))
+
+
+def test_the_shipped_page_is_what_the_command_writes(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert (ROOT / "docs" / "RESULTS.md").read_text(encoding="utf-8") == results_page(DEFAULT_SOURCES, Path("docs/RESULTS.md"))
+
+
+def test_a_missing_source_is_left_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    page = results_page({**DEFAULT_SOURCES, "distance": None, "inspect": tmp_path / "missing.json"}, tmp_path / "RESULTS.md")
+    assert "Sentiment at a distance" not in page and "Inside the cell" not in page and "Memory on long-range tasks" in page
