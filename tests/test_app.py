@@ -81,14 +81,14 @@ def _status_text(url: str) -> str:
     return status
 
 
-def _compare_raw(url: str, text_json: str | bytes) -> dict:
-    """Calls the compare endpoint through the queue with a hand-written JSON body.
+def _compare_raw(url: str, text_json: str | bytes, api_name: str = "compare") -> dict:
+    """Calls an endpoint (compare by default) through the queue with a hand-written JSON body.
 
     gradio_client cannot send what this sends: JSON escapes of lone
     surrogates (invalid Unicode) that any other client may send.
     """
     config = httpx.get(f"{url}/config", timeout=10).json()
-    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "compare")
+    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
     session = uuid.uuid4().hex
     text_json = text_json if isinstance(text_json, bytes) else text_json.encode("utf-8")
     body = b'{"data": [%b], "fn_index": %d, "session_hash": "%b", "event_data": null, "trigger_id": null}' % (text_json, fn_index, session.encode())

@@ -93,6 +93,30 @@ def test_app_answers_every_input(client, reliability, name):  # noqa: F811
     reliability.record("input: app (gradio_client)", _case_label(name, text), expected, measured)
 
 
+@pytest.mark.parametrize("name", list(INPUTS))
+def test_the_inside_endpoint_answers_every_input(client, reliability, name):  # noqa: F811
+    text = INPUTS[name]
+    start = time.perf_counter()
+    notice, *outputs = client.predict(text, api_name="/inside")
+    seconds = time.perf_counter() - start
+    heatmaps = outputs[0:12:4]
+    if name in BLANK:
+        assert notice == comparing.EMPTY_REVIEW_MESSAGE and not any(heatmaps)
+        measured = f"message {notice[:38]!r}..., no heatmap, {seconds * 1000:.0f} ms"
+    else:
+        assert all(heatmaps) and all(len(plot["data"]) > 0 for plot in outputs[1:12:4])
+        assert seconds < APP_SECONDS
+        measured = f"three heatmaps and gate lines in {seconds * 1000:.0f} ms"
+    reliability.record("input: app (gradio_client), Inside the cell", _case_label(name, text), "a heatmap and gate lines per model, or the empty-review message", measured)
+
+
+def test_the_inside_endpoint_answers_lone_surrogates_sent_as_json(app_url):  # noqa: F811
+    message = _compare_raw(app_url, b'"bad \\ud800 movie \\udfff ending"', api_name="inside")
+    assert message["success"] is True, message
+    notice, first_heatmap = message["output"]["data"][:2]
+    assert notice == "" and first_heatmap  # a heatmap, not an error
+
+
 @pytest.mark.parametrize(
     "name, body",
     [
