@@ -18,6 +18,7 @@ import re
 import statistics
 from pathlib import Path
 
+from sentiment.config import CELL_TYPES
 from sentiment.io.provenance import machine_line
 from sentiment.report import markdown_table, model_name
 
@@ -43,7 +44,7 @@ def comparison_markdown(bucketed: Path, padded: Path, time_logs: tuple[Path, Pat
         if summary["run"]["train"].get("length_bucketing", False) != expected:
             raise SystemExit(f"{name} run in {bucketed if expected else padded} has length_bucketing={not expected}")
     b, p = runs["bucketed"], runs["padded"]
-    cells = [cell for cell in b["models"] if cell in p["models"]]
+    cells = [cell for cell in b["models"] if cell in p["models"] and cell in CELL_TYPES]  # bucketing is the recurrent models' concern
     rows = []
     for cell in cells:
         mb, mp = b["models"][cell], p["models"][cell]

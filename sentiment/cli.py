@@ -1,4 +1,4 @@
-"""Command line: `python -m sentiment {train,export,gradients,inspect,long-range,distance,results,bench} ...`.
+"""Command line: `python -m sentiment {train,export,evaluate,gradients,inspect,long-range,distance,results,bench} ...`.
 
 The only place that parses arguments. It turns flags into frozen configs,
 calls the pipeline, and turns user errors into one line on stderr and exit
@@ -16,7 +16,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from sentiment.config import CELL_TYPES, PRESETS, STRATEGIES, BenchConfig, DataConfig, DistanceConfig, LongRangeConfig, ModelConfig, TrainConfig
+from sentiment.config import BASELINE, CELL_TYPES, MODELS, PRESETS, STRATEGIES, BenchConfig, DataConfig, DistanceConfig, LongRangeConfig, ModelConfig, TrainConfig
 
 class _Parser(argparse.ArgumentParser):
     """Reports usage errors on one line."""
@@ -35,6 +35,10 @@ def _choice_list(text: str, choices: tuple[str, ...], what: str) -> tuple[str, .
 
 def _cell_list(text: str) -> tuple[str, ...]:
     return _choice_list(text, CELL_TYPES, "cell type")
+
+
+def _model_list(text: str) -> tuple[str, ...]:
+    return _choice_list(text, MODELS, "model")
 
 
 def _integer_list(text: str) -> tuple[int, ...]:
@@ -145,7 +149,10 @@ def _add_pipeline_commands(commands) -> None:
     """train and export."""
     train = commands.add_parser("train", help="train the models and write the artifacts folder")
     train.add_argument("--preset", choices=sorted(PRESETS), default="full", help="; ".join(f"{n}: {p.description}" for n, p in PRESETS.items()))
-    train.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    train.add_argument(
+        "--cells", type=_model_list, default=None,
+        help=f"comma-separated models: {', '.join(CELL_TYPES)} and {BASELINE}, the bag-of-n-grams reference (default: all four; the three cells with --dataset)",
+    )  # fmt: skip
     train.add_argument("--output", default="artifacts", help="artifacts folder (default: artifacts)")
     train.add_argument(
         "--strategy",
@@ -176,6 +183,12 @@ def _add_measurement_commands(commands) -> None:
     """gradients, inspect, long-range, distance, results and bench."""
     gradients = commands.add_parser("gradients", help="what the trained models' decisions depend on: the gradient by word, one review and a test-set average")
     _add_trained_model_flags(gradients, "a review to show step by step (optional)", "test reviews to average over", "gradients.json/.md/.png")
+    evaluate = commands.add_parser("evaluate", help="score trained artifacts on any labelled reviews (tfds, aclImdb folder, CSV/TSV): accuracy by length, confusion matrix")
+    evaluate.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
+    evaluate.add_argument("--cells", type=_model_list, default=None, help=f"comma-separated models ({', '.join(MODELS)}; default: every one in the folder)")
+    evaluate.add_argument("--split", choices=("train", "test", "all"), default=None, help="which labelled reviews (default: all rows of a CSV/TSV, the test split otherwise)")
+    evaluate.add_argument("--output", default=None, help="folder for evaluation.json/.md (default: <artifacts>/evaluation)")
+    add_config_flags(evaluate, DataConfig)
     inspect = commands.add_parser("inspect", help="inside the cell: every gate of each model, on one review and over test reviews")
     _add_trained_model_flags(inspect, "a review to read token by token: its gates as JSON and a heatmap PNG per model", "test reviews for the gate statistics", "inspect.json/.md and the PNGs")
     long_range = commands.add_parser("long-range", help="the long-range suite: variable-lag recall, the adding problem, state Jacobians and the lag-shift diagnostic")
@@ -222,7 +235,7 @@ def _train(args: argparse.Namespace) -> None:
         data_config,
         model_config,
         train_config,
-        cell_types=args.cells,
+        cell_types=args.cells or (MODELS if data_config.dataset is None else CELL_TYPES),
         output=args.output,
         verbose=1 if sys.stdout.isatty() else 2,
         command=_command_line(),
@@ -263,6 +276,27 @@ def _gradients(args: argparse.Namespace) -> None:
     print(f"gradient flow for {', '.join(args.cells)} from {args.artifacts}/ ({args.sample_size} test reviews)", flush=True)
     result = gradient_flow(loaded, args.sample_size, seed=args.seed, text=args.text, command=_command_line())
     paths = write_gradient_flow(result, args.output or args.artifacts)
+    print(f"results in {', '.join(str(path) for path in paths.values())}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    data_config = config_from_flags(DataConfig, args)
+    from sentiment import data
+    from sentiment.analysis.evaluation import evaluate_artifacts, write_evaluation
+    from sentiment.errors import SentimentError
+    from sentiment.io.artifacts import MANIFEST_FILE
+
+    cells = args.cells or tuple(cell for cell in MODELS if (Path(args.artifacts) / cell / MANIFEST_FILE).exists())
+    if not cells:
+        raise SentimentError(f"no trained model in {args.artifacts}; train first with: python -m sentiment train --output {args.artifacts}")
+    split = args.split or ("all" if data_config.source == "csv" and data_config.dataset is None else "test")
+    source = data_config.dataset or data_config.path or "IMDB (tensorflow-datasets)"
+    print(f"reading {split} reviews from {source}", flush=True)
+    reviews = data.read_labelled(data_config, split)
+    result = evaluate_artifacts(args.artifacts, cells, reviews, f"{source} ({split})", command=_command_line(), progress=sys.stderr.isatty())
+    paths = write_evaluation(result, args.output or os.path.join(args.artifacts, "evaluation"))
+    for cell, metrics in result["models"].items():
+        print(f"  {cell:<10} accuracy {metrics['accuracy']:.4f} on {metrics['count']:,} reviews")
     print(f"results in {', '.join(str(path) for path in paths.values())}")
 
 
@@ -334,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     from sentiment.errors import SentimentError
 
     try:
-        {"train": _train, "export": _export, "gradients": _gradients, "inspect": _inspect, "long-range": _long_range, "distance": _distance, "results": _results, "bench": _bench}[args.command](args)
+        {"train": _train, "export": _export, "gradients": _gradients, "evaluate": _evaluate, "inspect": _inspect, "long-range": _long_range, "distance": _distance, "results": _results, "bench": _bench}[args.command](args)
     except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -19,6 +19,9 @@ from typing import Any
 ARTIFACT_FORMAT_VERSION = 2
 
 CELL_TYPES = ("simple_rnn", "lstm", "gru")
+# The non-recurrent reference trained beside them (sentiment/training/baseline.py).
+BASELINE = "bow"
+MODELS = (*CELL_TYPES, BASELINE)
 DATA_SOURCES = ("tfds", "aclimdb", "csv")
 TRUNCATION_SIDES = ("left", "right")
 POOLING_MODES = ("last", "mean", "max")
@@ -235,6 +238,30 @@ class TrainConfig:
         _require(self.clipnorm > 0, "clipnorm must be positive")
         _require(self.monitor in MONITORS, f"monitor must be one of {', '.join(MONITORS)}")
         _require(self.patience >= 0, "patience must be zero or more")
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The bag-of-n-grams reference: NB-weighted logistic regression on word n-grams.
+
+    Attributes:
+        ngram_max: the longest n-gram (2: unigrams and bigrams).
+        min_df: n-grams in fewer training reviews than this are left out.
+        nb_alpha: the Naive Bayes smoothing count.
+        c_grid: the logistic regression's inverse regularization strengths
+            tried; the one with the best validation accuracy is kept.
+    """
+
+    ngram_max: int = 2
+    min_df: int = 2
+    nb_alpha: float = 1.0
+    c_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+
+    def __post_init__(self) -> None:
+        _require(self.ngram_max >= 1, "ngram_max must be at least 1")
+        _require(self.min_df >= 1, "min_df must be at least 1")
+        _require(self.nb_alpha > 0, "nb_alpha must be positive")
+        _require(bool(self.c_grid) and all(c > 0 for c in self.c_grid), "c_grid must name positive values")
 
 
 @dataclass(frozen=True)

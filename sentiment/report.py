@@ -20,7 +20,7 @@ def model_name(cell_type: str) -> str:
     reads "LSTM (chrono init)".
     """
     cell, _, init = cell_type.partition("+")
-    name = {**CELL_NAMES, "irnn": "IRNN"}.get(cell, cell)
+    name = {**CELL_NAMES, "irnn": "IRNN", "bow": "Bag of n-grams (reference)"}.get(cell, cell)
     return f"{name} ({init} init)" if init else name
 
 
@@ -28,7 +28,7 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _interval(entry: dict[str, Any]) -> str:
+def interval_text(entry: dict[str, Any]) -> str:
     if not entry["count"]:
         return "n/a (0 reviews)"
     return f"{_percent(entry['accuracy'])} [{_percent(entry['ci_low'])}, {_percent(entry['ci_high'])}]"
@@ -70,6 +70,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "",
         "## Test set",
         "",
+        *_reference_lines(models),
         _test_table(models),
         "",
         _cost_line(summary),
@@ -81,6 +82,17 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         *_truncation_lines(models),
     ]
     return "\n".join(parts)
+
+
+def _reference_lines(models: dict[str, Any]) -> list[str]:
+    if "bow" not in models:
+        return []
+    return [
+        "The bag of n-grams is the non-recurrent reference: NB-weighted logistic regression on the word unigrams and bigrams a review "
+        "contains (`sentiment/training/baseline.py`), on the same training split, its regularization chosen on the same validation "
+        "split. It reads every word of a review (no truncation), in no order.",
+        "",
+    ]
 
 
 def _settings_line(run: dict[str, Any]) -> str:
@@ -101,7 +113,7 @@ def _test_table(models: dict[str, Any]) -> str:
     rows = [
         [
             model_name(cell),
-            _interval(m["test"]),
+            interval_text(m["test"]),
             f"{m['test']['loss']:.4f}",
             f"{m['test']['count']:,}",
             f"{m['parameters']:,}",
@@ -125,14 +137,14 @@ def _cost_line(summary: dict[str, Any]) -> str:
 
 def _length_table(models: dict[str, Any]) -> str:
     first = next(iter(models.values()))["test"]["by_length"]
-    rows = [[bucket["bucket"], f"{bucket['count']:,}", *(_interval(m["test"]["by_length"][i]) for m in models.values())] for i, bucket in enumerate(first)]
+    rows = [[bucket["bucket"], f"{bucket['count']:,}", *(interval_text(m["test"]["by_length"][i]) for m in models.values())] for i, bucket in enumerate(first)]
     return markdown_table(["words", "reviews", *map(model_name, models)], rows)
 
 
 def _truncation_lines(models: dict[str, Any]) -> list[str]:
     first = next(iter(models.values()))["test"]["by_truncation"]
     rows = [
-        [label, f"{first[key]['count']:,}", *(_interval(m["test"]["by_truncation"][key]) for m in models.values())]
+        [label, f"{first[key]['count']:,}", *(interval_text(m["test"]["by_truncation"][key]) for m in models.values())]
         for key, label in (("not_truncated", "not truncated"), ("truncated", "truncated"))
     ]
     return [f"## Truncated (more than {first['sequence_length']} words) vs not truncated", "", markdown_table(["reviews", "count", *map(model_name, models)], rows), ""]

@@ -36,6 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 MODEL_NAMES = ["SimpleRNN", "LSTM", "GRU"]
+REFERENCE = "Bag of n-grams (reference)"
 # The thesis tab's plots and the fewest lines each must draw (one per model or variant).
 GATE_PLOT_LINES = {"jacobian-init": 6, "recall": 6, "adding": 6, "distance": 3, "decision-average": 3, "decision-review": 3}
 # The Inside the cell tab's line plots and the fewest lines each draws.
@@ -167,8 +168,8 @@ def test_length_endpoint_serves_the_saved_evaluation(client, tiny_artifacts):
     low = [point["value"] for point in points if point["series"] == "LSTM 95% CI low"]
     np.testing.assert_allclose(low, [bucket["ci_low"] for bucket in buckets])
     assert [row[1] for row in counts["data"]] == [bucket["count"] for bucket in buckets]
-    assert table["headers"] == ["words", "reviews", *MODEL_NAMES] and len(table["data"]) == len(buckets)
-    assert [row[0] for row in overall["data"]] == MODEL_NAMES
+    assert table["headers"] == ["words", "reviews", *MODEL_NAMES, REFERENCE] and len(table["data"]) == len(buckets)
+    assert [row[0] for row in overall["data"]] == [*MODEL_NAMES, REFERENCE]  # the bag-of-n-grams reference last
     assert overall["data"][1][1] == pytest.approx(metrics["accuracy"], abs=1e-4)
 
 
@@ -384,10 +385,10 @@ def test_browser_compares_a_review_and_draws_the_plots(sync_playwright, app_url,
             page.get_by_role("tab", name="Accuracy by review length").click()
             length_lines = page.locator("#accuracy-by-length .mark-line.role-mark path")
             # Attached, not visible: the tiny test set fills one length bucket, a line of one point.
-            length_lines.nth(8).wait_for(state="attached")
-            assert length_lines.count() == 9  # accuracy and both interval bounds for three models
+            length_lines.nth(11).wait_for(state="attached")
+            assert length_lines.count() == 12  # accuracy and both interval bounds for three models and the reference
             assert "review length (words): 0-99" in length_lines.first.get_attribute("aria-label")
-            assert _table_rows(page, "#overall").count() == 3
+            assert _table_rows(page, "#overall").count() == 4  # three cells and the reference
             page.screenshot(path=str(screenshots / "accuracy_by_length.png"), full_page=True)
 
             # Inside the cell: filled at start with the first example, then with the typed review.

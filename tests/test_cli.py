@@ -19,7 +19,7 @@ def _assert_one_line_error(result, *fragments):
 
 
 def test_unknown_cell_type():
-    _assert_one_line_error(run_cli("train", "--cells", "lstm,transformer"), "unknown cell type 'transformer'", "simple_rnn, lstm, gru")
+    _assert_one_line_error(run_cli("train", "--cells", "lstm,transformer"), "unknown model 'transformer'", "simple_rnn, lstm, gru, bow")
 
 
 def test_invalid_config_value():

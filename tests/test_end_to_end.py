@@ -34,7 +34,7 @@ def test_train_metrics_export_reload(tmp_path):
     result = run_cli("train", *SMALL, "--epochs", "1", "--output", str(output))
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((output / "summary.json").read_text())
-    assert list(summary["models"]) == ["simple_rnn", "lstm", "gru"]
+    assert list(summary["models"]) == ["simple_rnn", "lstm", "gru", "bow"]  # the three cells and the bag-of-n-grams reference
     for metrics in summary["models"].values():
         assert metrics["test"]["count"] == 400 and metrics["train_samples"] == 720 and metrics["validation_samples"] == 80
         assert sum(bucket["count"] for bucket in metrics["test"]["by_length"]) == 400

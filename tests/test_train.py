@@ -25,7 +25,7 @@ def test_artifacts_folder_is_complete(tiny_artifacts):
         history = json.loads((folder / "history.json").read_text())
         assert len(history["loss"]) == metrics["epochs_run"] and len(history["val_loss"]) == metrics["epochs_run"]
     summary = json.loads((tiny_artifacts / "summary.json").read_text())
-    assert list(summary["models"]) == list(CELL_TYPES)
+    assert list(summary["models"]) == [*CELL_TYPES, "bow"]
     markdown = (tiny_artifacts / "summary.md").read_text()
     assert "| SimpleRNN |" in markdown and "| LSTM |" in markdown and "Accuracy by review length" in markdown
     assert summary["wall_seconds"] >= sum(m["training_seconds"] for m in summary["models"].values())

@@ -41,6 +41,8 @@ TABLES_CONCURRENCY = 4
 # Okabe-Ito colours (safe for colour-blind readers), one hue per model; the
 # lighter tint marks a model's interval bounds or its training split.
 MODEL_COLORS = {"SimpleRNN": ("#D55E00", "#F2BFA0"), "LSTM": ("#0072B2", "#A6CDE6"), "GRU": ("#009E73", "#A3DCCB")}
+# The bag-of-n-grams reference, in the accuracy tab only: grey, not a cell.
+REFERENCE_COLORS = {"Bag of n-grams (reference)": ("#666666", "#BBBBBB")}
 TOKEN_COLORS = {
     comparing.MUCH_MORE_POSITIVE: "#1a9850",
     comparing.MORE_POSITIVE: "#a6d96a",
@@ -125,7 +127,7 @@ def length_table(models: comparing.LoadedModels) -> pd.DataFrame:
     frame = frame.assign(cell=frame.apply(lambda row: f"{row.accuracy:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]", axis=1))
     table = frame.pivot(index="words", columns="model", values="cell")
     counts = frame.groupby("words")["reviews"].first()
-    names = [comparing.model_name(cell_type) for cell_type in models.predictors]
+    names = [comparing.model_name(cell_type) for cell_type in models.all_metrics()]
     buckets = [bucket for bucket in comparing.length_buckets(models) if bucket in table.index]
     return table.assign(reviews=counts).loc[buckets, ["reviews", *names]].reset_index()
 
@@ -146,11 +148,11 @@ def bucket_counts(models: comparing.LoadedModels) -> pd.DataFrame:
     return frame.groupby("words", sort=False, as_index=False)["reviews"].first()
 
 
-def _series_colors(suffixes: tuple[str, str, str] | tuple[str, str]) -> dict[str, str]:
+def _series_colors(suffixes: tuple[str, str, str] | tuple[str, str], colors: dict = MODEL_COLORS) -> dict[str, str]:
     """Series name -> colour: the model's hue for the first suffix, its tint for the others."""
     return {
         f"{name}{suffix}": (solid if index == 0 else tint)
-        for name, (solid, tint) in MODEL_COLORS.items()
+        for name, (solid, tint) in colors.items()
         for index, suffix in enumerate(suffixes)
     }
 
@@ -289,7 +291,8 @@ def _length_tab(buckets: list[str]) -> list:
         "with 95% Wilson intervals as lighter lines; from the saved evaluation of these models."
     )
     plot = gr.LinePlot(
-        x="words", y="value", color="series", color_map=_series_colors(("", " 95% CI low", " 95% CI high")), colors_in_legend=list(MODEL_COLORS),
+        x="words", y="value", color="series", color_map=_series_colors(("", " 95% CI low", " 95% CI high"), {**MODEL_COLORS, **REFERENCE_COLORS}),
+        colors_in_legend=[*MODEL_COLORS, *REFERENCE_COLORS],
         sort=buckets, tooltip=["model", "accuracy", "ci_low", "ci_high", "reviews"], x_title="review length (words)", y_title="test accuracy",
         color_title="model", title="Accuracy by review length", height=360, elem_id="accuracy-by-length",
     )  # fmt: skip

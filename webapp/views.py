@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sentiment.config import CELL_TYPES
-from sentiment.config import LABEL_NAMES
+from sentiment.config import BASELINE, CELL_TYPES, LABEL_NAMES
 from sentiment.errors import SentimentError
 from sentiment.serving.predict import Predictor, Reading
 from sentiment.report import model_name
@@ -75,6 +74,12 @@ class LoadedModels:
     folder: Path
     predictors: dict[str, Predictor]
     failures: dict[str, str]
+    reference: dict[str, Any] | None = None
+
+    def all_metrics(self) -> dict[str, dict[str, Any]]:
+        """Model -> metrics.json of every loaded model, the bag-of-n-grams reference last (when it was trained)."""
+        metrics = {cell_type: predictor.artifact.metrics for cell_type, predictor in self.predictors.items()}
+        return {**metrics, BASELINE: self.reference} if self.reference else metrics
 
     @property
     def nothing_trained(self) -> bool:
@@ -104,7 +109,18 @@ def load_models(folder: str | Path, cell_types: tuple[str, ...] = CELL_TYPES, wa
             failures[cell_type] = str(error)
         except Exception as error:  # a damaged file can fail in many ways; one model must not stop the app
             failures[cell_type] = f"{folder / cell_type} could not be loaded: {type(error).__name__}: {error}"
-    return LoadedModels(folder, predictors, failures)
+    return LoadedModels(folder, predictors, failures, _reference_metrics(folder))
+
+
+def _reference_metrics(folder: Path) -> dict[str, Any] | None:
+    """The bag-of-n-grams reference's verified metrics.json, or None (not trained, or not intact)."""
+    from sentiment.io import artifacts, files
+
+    try:
+        artifacts.verify_manifest(folder / BASELINE)
+        return files.read_json(folder / BASELINE / artifacts.METRICS_FILE)
+    except SentimentError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -294,8 +310,7 @@ def token_effects(reading: Reading) -> list[tuple[str, str | None]]:
 def overall_frame(models: LoadedModels) -> pd.DataFrame:
     """The test-set table: accuracy with its 95% CI and the cost of each model."""
     rows = []
-    for cell_type, predictor in models.predictors.items():
-        metrics = predictor.artifact.metrics
+    for cell_type, metrics in models.all_metrics().items():
         test = metrics["test"]
         rows.append(
             {
@@ -329,8 +344,8 @@ def length_frame(models: LoadedModels) -> pd.DataFrame:
             "ci_high": bucket["ci_high"],
             "reviews": bucket["count"],
         }
-        for cell_type, predictor in models.predictors.items()
-        for bucket in predictor.artifact.metrics["test"]["by_length"]
+        for cell_type, metrics in models.all_metrics().items()
+        for bucket in metrics["test"]["by_length"]
         if bucket["count"]
     ]
     return pd.DataFrame(rows, columns=["model", "words", "accuracy", "ci_low", "ci_high", "reviews"])
@@ -338,8 +353,8 @@ def length_frame(models: LoadedModels) -> pd.DataFrame:
 
 def length_buckets(models: LoadedModels) -> list[str]:
     """The bucket labels in ascending length, as the metrics list them."""
-    for predictor in models.predictors.values():
-        return [bucket["bucket"] for bucket in predictor.artifact.metrics["test"]["by_length"]]
+    for metrics in models.all_metrics().values():
+        return [bucket["bucket"] for bucket in metrics["test"]["by_length"]]
     return []
 
 

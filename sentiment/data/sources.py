@@ -111,12 +111,15 @@ def load_aclimdb(folder: str | Path) -> tuple[Reviews, Reviews]:
     return splits[0], splits[1]
 
 
-def load_csv(path: str | Path, test_fraction: float, seed: int) -> tuple[Reviews, Reviews]:
-    """Loads a CSV (or .tsv) file with `text` and `label` columns.
+def read_csv_rows(path: str | Path) -> dict[str, list[tuple[str, int]]]:
+    """Reads a CSV (or .tsv) file of labelled reviews, checking every line.
 
-    An optional `split` column with values `train`/`test` picks the split;
-    without it a seeded `test_fraction` of the rows becomes the test split.
-    Labels may be 0/1, neg/pos or negative/positive.
+    Returns:
+        Split -> [(text, label)]: "train" and "test" by the optional `split`
+        column, "" for rows without one.
+
+    Raises:
+        SentimentError: naming the file, the line and the problem.
     """
     path = Path(path)
     if not path.is_file():
@@ -134,28 +137,50 @@ def load_csv(path: str | Path, test_fraction: float, seed: int) -> tuple[Reviews
         missing = {"text", "label"} - set(header)
         if missing:
             raise SentimentError(f"{path}:1: header has no {' or '.join(sorted(missing))} column (found: {', '.join(header)})")
-        text_at, label_at = header.index("text"), header.index("label")
-        split_at = header.index("split") if "split" in header else None
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as error:
-                raise SentimentError(f"{path}:{reader.line_num}: {error}") from None
-            line = reader.line_num
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise SentimentError(f"{path}:{line}: expected {len(header)} fields, found {len(row)}")
-            label = _LABEL_VALUES.get(row[label_at].strip().lower())
-            if label is None:
-                raise SentimentError(f"{path}:{line}: label {row[label_at]!r} is not one of 0/1, neg/pos, negative/positive")
-            split = row[split_at].strip().lower() if split_at is not None else ""
-            if split not in rows:
-                raise SentimentError(f"{path}:{line}: split {row[split_at]!r} is not train or test")
-            rows[split].append((row[text_at], label))
-    if split_at is None:
+        columns = (header.index("text"), header.index("label"), header.index("split") if "split" in header else None)
+        for line, row in _csv_lines(reader, path):
+            rows.setdefault(_checked_split(row, columns[2], path, line), []).append(_checked_row(row, header, columns, path, line))
+    return rows
+
+
+def _csv_lines(reader, path: Path):
+    """(line number, fields) of every non-empty row, a malformed one reported with its line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise SentimentError(f"{path}:{reader.line_num}: {error}") from None
+        if row:
+            yield reader.line_num, row
+
+
+def _checked_row(row: list[str], header: list[str], columns: tuple, path: Path, line: int) -> tuple[str, int]:
+    if len(row) != len(header):
+        raise SentimentError(f"{path}:{line}: expected {len(header)} fields, found {len(row)}")
+    label = _LABEL_VALUES.get(row[columns[1]].strip().lower())
+    if label is None:
+        raise SentimentError(f"{path}:{line}: label {row[columns[1]]!r} is not one of 0/1, neg/pos, negative/positive")
+    return row[columns[0]], label
+
+
+def _checked_split(row: list[str], split_at: int | None, path: Path, line: int) -> str:
+    split = row[split_at].strip().lower() if split_at is not None and split_at < len(row) else ""
+    if split not in ("train", "test", ""):
+        raise SentimentError(f"{path}:{line}: split {row[split_at]!r} is not train or test")
+    return split
+
+
+def load_csv(path: str | Path, test_fraction: float, seed: int) -> tuple[Reviews, Reviews]:
+    """Loads a CSV (or .tsv) file with `text` and `label` columns.
+
+    An optional `split` column with values `train`/`test` picks the split;
+    without it a seeded `test_fraction` of the rows becomes the test split.
+    Labels may be 0/1, neg/pos or negative/positive.
+    """
+    rows = read_csv_rows(path)
+    if rows[""]:
         order = np.random.default_rng(seed).permutation(len(rows[""]))
         test_count = int(round(len(order) * test_fraction))
         rows["test"] = [rows[""][i] for i in order[:test_count]]
@@ -164,6 +189,38 @@ def load_csv(path: str | Path, test_fraction: float, seed: int) -> tuple[Reviews
         if not rows[split]:
             raise SentimentError(f"{path}: no {split} rows; add rows or a split column")
     return tuple(_reviews([t for t, _ in rows[s]], [l for _, l in rows[s]]) for s in ("train", "test"))
+
+
+def read_labelled(config: DataConfig, split: str) -> Reviews:
+    """Every labelled review of one split ("train", "test" or "all") of any source `train` accepts.
+
+    A CSV without a `split` column is all one split ("all"); a streamed
+    tfds dataset (`config.dataset`) reads `config.train_split` or
+    `config.test_split` (capped by `max_test_samples`).
+    """
+    if config.dataset is not None:
+        return _read_stream(config, split)
+    if config.source == "csv":
+        rows = read_csv_rows(config.path)
+        chosen = [*rows["train"], *rows["test"], *rows[""]] if split == "all" else rows[split]
+        if not chosen:
+            raise SentimentError(f"{config.path}: no {split} rows" + ("; it has no split column: use --split all" if not (rows["train"] or rows["test"]) else ""))
+        return _reviews([text for text, _ in chosen], [label for _, label in chosen])
+    train, test = load_tfds(config.path, config.download) if config.source == "tfds" else load_aclimdb(config.path)
+    if split == "all":
+        return Reviews(np.concatenate([train.texts, test.texts]), np.concatenate([train.labels, test.labels]))
+    return train if split == "train" else test
+
+
+def _read_stream(config: DataConfig, split: str) -> Reviews:
+    if split == "all":
+        raise SentimentError("a streamed dataset is read one split at a time: --split train or --split test")
+    stream = open_stream(config)
+    texts, labels = [], []
+    for text, label in stream_reviews(stream, split).as_numpy_iterator():
+        texts.append(text)
+        labels.append(label)
+    return _reviews(texts, labels)
 
 
 def load_splits(config: DataConfig, seed: int) -> Splits:

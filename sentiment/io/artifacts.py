@@ -36,11 +36,11 @@ MANIFEST_FILE = "manifest.json"
 ARTIFACT_FILES = (MODEL_FILE, CONFIG_FILE, VOCABULARY_FILE, HISTORY_FILE, METRICS_FILE)
 
 
-def write_manifest(folder: str | Path) -> None:
+def write_manifest(folder: str | Path, names: tuple[str, ...] = ARTIFACT_FILES) -> None:
     """Records the SHA-256 of every artifact file; marks the folder complete."""
     folder = Path(folder)
-    files = {name: {"sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size} for name in ARTIFACT_FILES}
-    write_json(folder / MANIFEST_FILE, {"format_version": ARTIFACT_FORMAT_VERSION, "files": files})
+    entries = {name: {"sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size} for name in names}
+    write_json(folder / MANIFEST_FILE, {"format_version": ARTIFACT_FORMAT_VERSION, "files": entries})
 
 
 def verify_manifest(folder: str | Path) -> None:

@@ -29,11 +29,11 @@ import numpy as np
 import tensorflow as tf
 
 from sentiment import data, evaluate
-from sentiment.config import ARTIFACT_FORMAT_VERSION, CELL_TYPES, LABEL_NAMES, DataConfig, ModelConfig, TrainConfig, to_dict
+from sentiment.config import ARTIFACT_FORMAT_VERSION, BASELINE, CELL_TYPES, LABEL_NAMES, MODELS, BaselineConfig, DataConfig, ModelConfig, TrainConfig, to_dict
 from sentiment.errors import SentimentError
 from sentiment.io import artifacts, files, provenance
 from sentiment.models import build_classifier
-from sentiment.training import checkpoint, distribute, loop
+from sentiment.training import baseline, checkpoint, distribute, loop
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_MARKDOWN = "summary.md"
@@ -58,7 +58,7 @@ class _Inputs:
     def __init__(self, data_config: DataConfig, train_config: TrainConfig, vocabulary: list[str], splits: data.Splits | None, stream: data.Stream | None):
         self._window = train_config.bucket_window if train_config.length_bucketing else None
         self._length_bucketing = train_config.length_bucketing
-        self._stream = stream
+        self._stream, self.splits = stream, splits
         self._encoder = data.TextEncoder.for_config(vocabulary, data_config)
         if stream is not None:
             self.class_names, self.counts = stream.class_names, stream.counts
@@ -185,6 +185,16 @@ def _write_artifact(folder: Path, model: keras.Model, run_config: artifacts.RunC
     artifacts.write_manifest(folder)
 
 
+def _train_baseline(inputs: _Inputs, data_config: DataConfig, folder: Path, strategy: tf.distribute.Strategy, log: Callable[[str], None]) -> dict[str, Any]:
+    """The bag-of-n-grams reference on the same splits (the chief alone: it needs no devices)."""
+    if inputs.splits is None:
+        raise SentimentError(f"the {BASELINE} reference reads reviews in memory; leave it out of --cells with --dataset")
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics = baseline.train_and_write(inputs.splits, data_config, BaselineConfig(), folder, log)
+    distribute.check_workers_agree(strategy, f"the {BASELINE} reference", 1)
+    return metrics
+
+
 def prepare_arrays(splits: data.Splits, encoder: data.TextEncoder) -> dict[str, np.ndarray]:
     """Token ids and labels for every split, plus test review lengths (in memory)."""
     return {
@@ -225,7 +235,7 @@ def train_models(
     data_config: DataConfig,
     model_config: ModelConfig,
     train_config: TrainConfig,
-    cell_types: tuple[str, ...] = CELL_TYPES,
+    cell_types: tuple[str, ...] = MODELS,
     output: str | Path = "artifacts",
     verbose: int = 1,
     log: Callable[[str], None] = print,
@@ -237,7 +247,8 @@ def train_models(
     Args:
         data_config, model_config, train_config: the shared settings; the
             cell type of `model_config` is replaced per model.
-        cell_types: which of "simple_rnn", "lstm", "gru" to train.
+        cell_types: which of "simple_rnn", "lstm", "gru" and the "bow"
+            reference (`sentiment.training.baseline`, in-memory data only) to train.
         output: the artifacts folder. A multi-worker run's workers other
             than the chief write to `output/workertemp_<i>` instead.
         verbose: Keras verbosity (1 = progress bars, 2 = a line per epoch).
@@ -253,11 +264,14 @@ def train_models(
     strategy = strategy or tf.distribute.get_strategy()
     output = distribute.worker_folder(Path(output), distribute.worker_of(strategy))
     for cell_type in cell_types:
-        replace(model_config, cell_type=cell_type)  # validates the name early
+        if cell_type != BASELINE:
+            replace(model_config, cell_type=cell_type)  # validates the name early
+    if BASELINE in cell_types and data_config.dataset is not None:
+        raise SentimentError(f"the {BASELINE} reference reads reviews in memory; leave it out of --cells with --dataset")
     output.mkdir(parents=True, exist_ok=True)
     _check_run(output, run_settings(data_config, model_config, train_config))
     pending = [c for c in cell_types if not (output / c / artifacts.MANIFEST_FILE).exists()]
-    distribute.check_workers_agree(strategy, "the cells still to train", sum(1 << CELL_TYPES.index(c) for c in pending))
+    distribute.check_workers_agree(strategy, "the cells still to train", sum(1 << MODELS.index(c) for c in pending))
     results = {c: TrainResult(c, output / c, files.read_json(output / c / artifacts.METRICS_FILE), True) for c in cell_types if c not in pending}
     for cell_type in results:
         log(f"[{cell_type}] already trained in {output / cell_type}; skipping (delete that folder to retrain)")
@@ -265,8 +279,13 @@ def train_models(
         log(distribute.describe_line(strategy, train_config.batch_size))
         vocabulary, inputs = _load_inputs(data_config, train_config, output, log)
         for cell_type in pending:
-            run_config = artifacts.RunConfig(data=data_config, model=replace(model_config, cell_type=cell_type), train=train_config, class_names=tuple(inputs.class_names))
             log(f"[{cell_type}] training")
+            if cell_type == BASELINE:
+                metrics = _train_baseline(inputs, data_config, output / cell_type, strategy, log)
+                results[cell_type] = TrainResult(cell_type, output / cell_type, metrics, False)
+                log(f"[{cell_type}] test accuracy {metrics['test']['accuracy']:.4f} in {metrics['training_seconds']:.0f} s")
+                continue
+            run_config = artifacts.RunConfig(data=data_config, model=replace(model_config, cell_type=cell_type), train=train_config, class_names=tuple(inputs.class_names))
             metrics = _train_one(cell_type, run_config, vocabulary, inputs, output / cell_type, strategy, verbose, log)
             results[cell_type] = TrainResult(cell_type, output / cell_type, metrics, False)
             log(f"[{cell_type}] test accuracy {metrics['test']['accuracy']:.4f} in {metrics['training_seconds']:.0f} s")
@@ -286,7 +305,7 @@ def write_summary(output: str | Path, command: str | None = None, wall_seconds: 
     from sentiment.report import summary_markdown
 
     output = Path(output)
-    models = {cell_type: files.read_json(output / cell_type / artifacts.METRICS_FILE) for cell_type in CELL_TYPES if (output / cell_type / artifacts.MANIFEST_FILE).exists()}
+    models = {cell_type: files.read_json(output / cell_type / artifacts.METRICS_FILE) for cell_type in MODELS if (output / cell_type / artifacts.MANIFEST_FILE).exists()}
     summary = {
         **files.read_json(output / SUMMARY_JSON),
         "command": command or " ".join([Path(sys.executable).name, *sys.argv]),
