@@ -151,7 +151,7 @@ def _add_pipeline_commands(commands) -> None:
     train.add_argument("--preset", choices=sorted(PRESETS), default="full", help="; ".join(f"{n}: {p.description}" for n, p in PRESETS.items()))
     train.add_argument(
         "--cells", type=_model_list, default=None,
-        help=f"comma-separated models: {', '.join(CELL_TYPES)} and {BASELINE}, the bag-of-n-grams reference (default: all four; the three cells with --dataset)",
+        help=f"comma-separated models: {', '.join(CELL_TYPES)} and {BASELINE}, the bag-of-n-grams reference (default: the preset's; the three cells with --dataset)",
     )  # fmt: skip
     train.add_argument("--output", default="artifacts", help="artifacts folder (default: artifacts)")
     train.add_argument(
@@ -235,7 +235,7 @@ def _train(args: argparse.Namespace) -> None:
         data_config,
         model_config,
         train_config,
-        cell_types=args.cells or (MODELS if data_config.dataset is None else CELL_TYPES),
+        cell_types=args.cells or (PRESETS[args.preset].cells if data_config.dataset is None else CELL_TYPES),
         output=args.output,
         verbose=1 if sys.stdout.isatty() else 2,
         command=_command_line(),

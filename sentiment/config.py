@@ -24,7 +24,10 @@ BASELINE = "bow"
 MODELS = (*CELL_TYPES, BASELINE)
 DATA_SOURCES = ("tfds", "aclimdb", "csv")
 TRUNCATION_SIDES = ("left", "right")
-POOLING_MODES = ("last", "mean", "max")
+POOLING_MODES = ("last", "mean", "max", "max_mean")
+# How a model's word vectors start: random (Keras's default) or pretrained on
+# unlabelled reviews by PPMI + SVD (sentiment/training/vectors.py).
+VECTOR_INITS = (None, "ppmi-svd")
 MONITORS = ("val_accuracy", "val_loss")
 # A binary sentiment model's classes, by id: labels 0 and 1.
 LABEL_NAMES = ("negative", "positive")
@@ -147,7 +150,12 @@ class ModelConfig:
         pooling: how the head reads the recurrent output. "last" (default)
             reads the final state, so the prediction depends on what the cell
             remembers; "mean"/"max" pool over all time steps, which hides the
-            memory effect this project measures.
+            memory effect this project measures; "max_mean" concatenates both
+            (the strong preset's).
+        pretrained_vectors: None starts the embedding at random; "ppmi-svd"
+            from word vectors computed on the training split and IMDB's
+            unlabelled reviews (never the test split) by PPMI + SVD, cached in
+            the artifacts folder (its `vectors.json` says how they were made).
         chrono_max_steps: None keeps Keras's gate biases (LSTM forget gate
             1, GRU update gate 0). A number T sets them by chrono
             initialization (Tallec & Ollivier, "Can recurrent neural networks
@@ -172,6 +180,7 @@ class ModelConfig:
     pooling: str = "last"
     chrono_max_steps: int | None = None
     irnn: bool = False
+    pretrained_vectors: str | None = None
 
     def __post_init__(self) -> None:
         _require(
@@ -186,6 +195,7 @@ class ModelConfig:
         _require(self.pooling in POOLING_MODES, f"pooling must be one of {', '.join(POOLING_MODES)}")
         _require(self.chrono_max_steps is None or self.chrono_max_steps >= 3, "chrono_max_steps must be at least 3 (or None)")
         _require(not self.irnn or self.cell_type == "simple_rnn", "irnn (identity-initialized ReLU) applies to simple_rnn only")
+        _require(self.pretrained_vectors in VECTOR_INITS, f"pretrained_vectors must be one of {', '.join(map(str, VECTOR_INITS))}")
 
 
 @dataclass(frozen=True)
@@ -272,6 +282,7 @@ class Preset:
     model: ModelConfig
     train: TrainConfig
     description: str
+    cells: tuple[str, ...] = MODELS
 
 
 PRESETS: dict[str, Preset] = {
@@ -280,6 +291,13 @@ PRESETS: dict[str, Preset] = {
         model=ModelConfig(),
         train=TrainConfig(),
         description="all 25k training reviews, 400 tokens; the figures in docs/RESULTS.md",
+    ),
+    "strong": Preset(
+        data=DataConfig(vocabulary_size=30_000, sequence_length=600),
+        model=ModelConfig(embedding_dim=128, units=64, bidirectional=True, pooling="max_mean", pretrained_vectors="ppmi-svd"),
+        train=TrainConfig(epochs=4, patience=1),
+        description="a model to deploy: bidirectional, max+mean pooling, word vectors pretrained on the training and unlabelled reviews, 600 tokens",
+        cells=("lstm", "gru", "bow"),
     ),
     "quick": Preset(
         data=DataConfig(max_train_samples=6000, max_test_samples=5000, vocabulary_size=10_000, sequence_length=128),

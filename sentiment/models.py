@@ -20,19 +20,49 @@ RECURRENT_LAYERS = {
     "gru": keras.layers.GRU,
 }
 
+
+
+@keras.saving.register_keras_serializable(package="sentiment")
+class MaskedGlobalMaxPooling1D(keras.layers.Layer):
+    """The maximum over the steps the mask keeps, per feature.
+
+    Keras's GlobalMaxPooling1D ignores the mask: padded steps (zeros out of a
+    masked recurrent layer) would join the maximum, and a review's score would
+    depend on how long the other reviews in its batch are.
+    GlobalAveragePooling1D already honours the mask.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:  # never all False: an empty review is one [UNK] token
+            inputs = keras.ops.where(keras.ops.expand_dims(mask, -1), inputs, float("-inf"))
+        return keras.ops.max(inputs, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
 _POOLING_LAYERS = {
     "mean": keras.layers.GlobalAveragePooling1D,
-    "max": keras.layers.GlobalMaxPooling1D,
+    "max": MaskedGlobalMaxPooling1D,
 }
 
 
-def build_classifier(config: ModelConfig, vocabulary_size: int, num_classes: int = 2) -> keras.Model:
+def build_classifier(config: ModelConfig, vocabulary_size: int, num_classes: int = 2, embedding_weights: np.ndarray | None = None) -> keras.Model:
     """Builds an uncompiled text classifier: binary sentiment, or n classes.
 
     Args:
         config: the architecture; `config.cell_type` picks the recurrent layer.
         vocabulary_size: number of token ids, padding (0) and [UNK] (1) included.
         num_classes: 2 for a sigmoid head, more for a softmax head.
+        embedding_weights: <float>[vocabulary_size, embedding_dim] starting
+            word vectors (pretrained); None starts at random.
 
     Returns:
         A Functional model mapping <int>[batch, time] token ids (0 = padding)
@@ -42,7 +72,10 @@ def build_classifier(config: ModelConfig, vocabulary_size: int, num_classes: int
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     # mask_zero=True: padding is skipped, so with "last" pooling the head
     # reads the state after the review's last real token.
-    x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    embedding = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")
+    x = embedding(token_ids)
+    if embedding_weights is not None:  # set, not an initializer: a Constant would store the table in the model's config
+        embedding.set_weights([np.asarray(embedding_weights, np.float32)])
     # noise_shape (batch, time, 1): drop whole words, not single features.
     x = keras.layers.Dropout(config.word_dropout_rate, noise_shape=(None, None, 1), name="word_dropout")(x)
     x = _recurrent_body(config, x)
@@ -97,7 +130,9 @@ def _recurrent_body(config: ModelConfig, x):
         if config.bidirectional:
             layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
         x = layer(x)
-    if config.pooling != "last":
+    if config.pooling == "max_mean":
+        x = keras.layers.Concatenate(name="max_mean_pooling")([_POOLING_LAYERS["max"](name="max_pooling")(x), _POOLING_LAYERS["mean"](name="mean_pooling")(x)])
+    elif config.pooling != "last":
         x = _POOLING_LAYERS[config.pooling](name=f"{config.pooling}_pooling")(x)
     return keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
 

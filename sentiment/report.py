@@ -52,14 +52,14 @@ def _distribution_lines(distribution: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def summary_markdown(summary: dict[str, Any]) -> str:
+def summary_markdown(summary: dict[str, Any], heading: str = "Results") -> str:
     """Renders summary.json as Markdown: the settings, then test figures overall, by length, by truncation."""
     models = summary["models"]
     if not models:
-        return "# Results\n\nNo model has finished training yet.\n"
+        return f"# {heading}\n\nNo model has finished training yet.\n"
     dataset = summary["run"]["data"].get("dataset")
     parts = [
-        f"# Results: SimpleRNN vs LSTM vs GRU on {dataset or 'IMDB'}",
+        f"# {heading}: {' vs '.join(model_name(cell).split(' (')[0] for cell in models)} on {dataset or 'IMDB'}",
         "",
         f"Produced by `{summary['command']}` on {summary['written_at']}.",
         "",
@@ -102,7 +102,7 @@ def _settings_line(run: dict[str, Any]) -> str:
         f"Data: {source}, vocabulary {data['vocabulary_size']}, "
         f"sequence length {data['sequence_length']} tokens (truncation side: {data['truncation_side']}). "
         f"Model: embedding {model['embedding_dim']}, {model['units']} units, {model['num_layers']} layer(s), bidirectional {model['bidirectional']}, "
-        f"pooling {model['pooling']}, word dropout {model['word_dropout_rate']}, dropout {model['dropout_rate']}. "
+        f"pooling {model['pooling']}, embedding init {model.get('pretrained_vectors') or 'random'}, word dropout {model['word_dropout_rate']}, dropout {model['dropout_rate']}. "
         f"Training: batch {train['batch_size']}, at most {train['epochs']} epochs, Adam {train['learning_rate']} (x{train['learning_rate_decay']} per epoch), "
         f"best epoch and early stopping by {train['monitor']} (patience {train['patience']}), seed {train['seed']}."
     )

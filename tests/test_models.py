@@ -37,11 +37,16 @@ def test_output_is_a_probability_per_review(tiny_models):
         assert out.shape == (2, 1) and np.all((out > 0) & (out < 1))
 
 
-def test_padding_does_not_change_the_prediction(tiny_models):
-    # With mask_zero and "last" pooling, the head reads the state after the last real token.
-    for model in tiny_models.values():
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "max_mean"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_padding_does_not_change_the_prediction(pooling, bidirectional):
+    # With mask_zero the head reads only real tokens: the state after the last
+    # one, or the mean/max over them. A review scores the same alone and beside
+    # a longer one (length bucketing and serving batch reviews of any length).
+    for cell in CELL_TYPES:
+        model = build_classifier(ModelConfig(cell_type=cell, embedding_dim=4, units=4, pooling=pooling, bidirectional=bidirectional), VOCABULARY_SIZE)
         short = keras.ops.convert_to_numpy(model(np.array([[2, 3]])))
-        padded = keras.ops.convert_to_numpy(model(np.array([[2, 3, 0, 0, 0]])))
+        padded = keras.ops.convert_to_numpy(model(np.array([[2, 3, 0, 0, 0], [4, 5, 6, 7, 8]])))[:1]
         np.testing.assert_allclose(short, padded, atol=1e-6)
 
 
@@ -72,6 +77,9 @@ def test_stacked_bidirectional_and_pooling_options():
     assert len(recurrent_layers(model)) == 4
     assert all(layer.return_sequences for layer in recurrent_layers(model))
     assert any(isinstance(layer, keras.layers.GlobalAveragePooling1D) for layer in model.layers)
+    maxed = build_classifier(ModelConfig(cell_type="lstm", embedding_dim=4, units=4, pooling="max"), VOCABULARY_SIZE)
+    restored = keras.models.model_from_json(maxed.to_json())  # the masked max layer is registered for loading
+    assert any(type(layer).__name__ == "MaskedGlobalMaxPooling1D" for layer in restored.layers)
     assert keras.ops.convert_to_numpy(model(np.array([[2, 3, 0]]))).shape == (1, 1)
 
 

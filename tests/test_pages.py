@@ -11,7 +11,8 @@ def test_the_page_joins_every_section_with_links_relative_to_it(tmp_path, monkey
     page = results_page(DEFAULT_SOURCES, tmp_path / "RESULTS.md")
     headings = [line for line in page.splitlines() if line.startswith("#")]
     assert headings[0] == "# Results" and all(not heading.startswith("# ") for heading in headings[1:])  # each page became a section
-    for title in ("## Memory on long-range tasks", "## Sentiment at a distance", "## The sequential cost", "## Results: SimpleRNN vs LSTM vs GRU on IMDB",
+    for title in ("## Memory on long-range tasks", "## Sentiment at a distance", "## The sequential cost", "## Results: SimpleRNN vs LSTM vs GRU vs Bag of n-grams on IMDB",
+                  "## The strong preset (`--preset strong`): LSTM vs GRU vs Bag of n-grams on IMDB",
                   "## What the decisions depend on", "## Inside the cell"):
         assert any(heading.startswith(title) for heading in headings), title
     written = results_page(DEFAULT_SOURCES, ROOT / "docs" / "RESULTS.md")

@@ -39,6 +39,15 @@ def test_a_model_that_fails_to_load_is_named_with_the_reason_and_the_others_work
     assert frame["label"].tolist()[1] == "not loaded" and np.isnan(frame["P(positive)"][1])
 
 
+def test_a_run_of_some_cells_only_loads_those_without_failures(tiny_artifacts, tmp_path):
+    # The strong preset trains LSTM and GRU only: the app shows two models, not a broken SimpleRNN.
+    for cell in ("lstm", "gru"):
+        shutil.copytree(tiny_artifacts / cell, tmp_path / cell)
+    models = comparing.load_models(tmp_path, warm_up=False)
+    assert list(models.predictors) == ["lstm", "gru"] and models.failures == {}
+    assert list(comparing.compare(models, "great").results) == ["lstm", "gru"]
+
+
 def test_no_artifacts_yet(tmp_path):
     models = comparing.load_models(tmp_path / "artifacts")
     assert models.nothing_trained and not models.predictors and set(models.failures) == set(CELLS)

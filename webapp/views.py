@@ -97,7 +97,8 @@ def load_models(folder: str | Path, cell_types: tuple[str, ...] = CELL_TYPES, wa
     """
     folder = Path(folder)
     predictors, failures = {}, {}
-    for cell_type in cell_types:
+    trained_here = [cell_type for cell_type in cell_types if (folder / cell_type).is_dir()]
+    for cell_type in trained_here or cell_types:  # a run of some cells only (the strong preset) is not a failure of the others
         try:
             predictor = Predictor.from_folder(folder / cell_type)
             if predictor.cell_type != cell_type:

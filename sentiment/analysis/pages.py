@@ -6,7 +6,7 @@ Each section is the Markdown page its command renders from its own JSON,
 headings one level down, naming the command, date and machine that produced
 it; plots are linked relative to the page. Nothing in it is typed by hand.
 The thesis comes first (the long-range suite, sentiment at a distance, the
-sequential cost), then the IMDB models, what their decisions depend on and
+sequential cost), then the IMDB models (the default preset, then the strong one), what their decisions depend on and
 what their gates do.
 """
 
@@ -23,6 +23,7 @@ DEFAULT_SOURCES = {
     "distance": DOCS / "distance" / "distance.json",
     "sequential_cost": DOCS / "bench" / "bench.json",
     "imdb": DOCS / "imdb" / "summary.json",
+    "imdb_strong": DOCS / "imdb_strong" / "summary.json",
     "gradients": DOCS / "gradients" / "gradients.json",
     "inspect": DOCS / "inspect" / "inspect.json",
 }
@@ -47,6 +48,8 @@ def _section(kind: str, source: Path, page: Path) -> str:
         return distance.results_markdown(result, beside("distance.png"))
     if kind == "imdb":
         return report.summary_markdown(result)
+    if kind == "imdb_strong":
+        return report.summary_markdown(result, heading="The strong preset (`--preset strong`)")
     if kind == "sequential_cost":
         from benchmarks.bench import sequential_cost_markdown
 

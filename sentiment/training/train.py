@@ -29,14 +29,17 @@ import numpy as np
 import tensorflow as tf
 
 from sentiment import data, evaluate
-from sentiment.config import ARTIFACT_FORMAT_VERSION, BASELINE, CELL_TYPES, LABEL_NAMES, MODELS, BaselineConfig, DataConfig, ModelConfig, TrainConfig, to_dict
+from sentiment.config import ARTIFACT_FORMAT_VERSION, BASELINE, LABEL_NAMES, MODELS, BaselineConfig, DataConfig, ModelConfig, TrainConfig, to_dict
 from sentiment.errors import SentimentError
 from sentiment.io import artifacts, files, provenance
 from sentiment.models import build_classifier
-from sentiment.training import baseline, checkpoint, distribute, loop
+from sentiment.training import baseline, checkpoint, distribute, loop, vectors
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_MARKDOWN = "summary.md"
+# Pretrained word vectors: each review's first tokens, and the co-occurrence window.
+VECTOR_CORPUS_TOKENS = 1000
+VECTOR_WINDOW = 5
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class _Inputs:
         self._window = train_config.bucket_window if train_config.length_bucketing else None
         self._length_bucketing = train_config.length_bucketing
         self._stream, self.splits = stream, splits
+        self.vectors, self.vectors_record = None, None
         self._encoder = data.TextEncoder.for_config(vocabulary, data_config)
         if stream is not None:
             self.class_names, self.counts = stream.class_names, stream.counts
@@ -105,7 +109,7 @@ def _check_run(output: Path, settings: dict[str, Any]) -> None:
         raise SentimentError(f"{output} holds a run with other settings ({'; '.join(differences)}); pass another --output or delete {output}")
 
 
-def _restore_or_build(cell_type: str, run_config: artifacts.RunConfig, vocabulary_size: int, train_count: int, folder: Path, strategy: tf.distribute.Strategy, log: Callable[[str], None]):
+def _restore_or_build(cell_type: str, run_config: artifacts.RunConfig, vocabulary_size: int, train_count: int, folder: Path, strategy: tf.distribute.Strategy, log: Callable[[str], None], embedding_weights: np.ndarray | None = None):
     """(model, state): the interrupted run's checkpoint, or a fresh compiled model; refuses a resume on other devices."""
     train_config = run_config.train
     global_batch = train_config.batch_size * strategy.num_replicas_in_sync
@@ -121,7 +125,7 @@ def _restore_or_build(cell_type: str, run_config: artifacts.RunConfig, vocabular
         if state is not None:
             log(f"[{cell_type}] resuming after epoch {state['epochs_done']} from {folder}")
             return checkpoint.load_last_model(folder), state
-        model = build_classifier(run_config.model, vocabulary_size, run_config.num_classes)
+        model = build_classifier(run_config.model, vocabulary_size, run_config.num_classes, embedding_weights)
         loop.compile_for_training(model, train_config, math.ceil(train_count / global_batch))
         model.optimizer.build(model.trainable_variables)
     return model, checkpoint.fresh_state(global_batch)
@@ -133,7 +137,7 @@ def _train_one(cell_type: str, run_config: artifacts.RunConfig, vocabulary: list
     saved = folder / checkpoint.CHECKPOINT_FOLDER
     saved.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(train_config.seed)
-    model, state = _restore_or_build(cell_type, run_config, len(vocabulary), inputs.counts["train"], saved, strategy, log)
+    model, state = _restore_or_build(cell_type, run_config, len(vocabulary), inputs.counts["train"], saved, strategy, log, inputs.vectors)
     if state["epochs_done"] < train_config.epochs and state["stopped_reason"] is None:
         callbacks = [checkpoint.ResumableCheckpoint(saved, train_config.monitor, train_config.patience, state), keras.callbacks.TensorBoard(log_dir=str(folder / "logs"))]
         loop.fit(model, strategy, inputs.batches, inputs.counts, train_config, callbacks, state, verbose)
@@ -169,6 +173,7 @@ def _evaluate(cell_type: str, model: keras.Model, run_config: artifacts.RunConfi
         "train_samples_per_second": inputs.counts["train"] * state["epochs_done"] / train_seconds,
         "test_inference_samples_per_second": len(probabilities) / inference_seconds,
         "distribution": distribute.describe(strategy, train_config.batch_size),
+        "pretrained_vectors": inputs.vectors_record,
         "machine": provenance.machine(),
         "finished_at": provenance.utc_now(),
     }
@@ -208,7 +213,7 @@ def prepare_arrays(splits: data.Splits, encoder: data.TextEncoder) -> dict[str, 
     }
 
 
-def _load_inputs(data_config: DataConfig, train_config: TrainConfig, output: Path, log: Callable[[str], None]) -> tuple[list[str], _Inputs]:
+def _load_inputs(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig, output: Path, log: Callable[[str], None]) -> tuple[list[str], _Inputs]:
     """Opens the data (in memory or streamed), adapts (or reloads) the vocabulary, and prepares the batches."""
     splits = stream = None
     if data_config.dataset is None:
@@ -228,7 +233,22 @@ def _load_inputs(data_config: DataConfig, train_config: TrainConfig, output: Pat
         vocabulary = data.adapt_vocabulary(texts, data_config.vocabulary_size, data_config.vocabulary_samples)
         artifacts.write_vocabulary(vocabulary_path, vocabulary)
     log(f"vocabulary: {len(vocabulary)} tokens (adapted on the training split)")
-    return vocabulary, _Inputs(data_config, train_config, vocabulary, splits, stream)
+    inputs = _Inputs(data_config, train_config, vocabulary, splits, stream)
+    if model_config.pretrained_vectors is not None:
+        inputs.vectors, inputs.vectors_record = _pretrained_vectors(data_config, model_config, vocabulary, splits, output, log)
+    return vocabulary, inputs
+
+
+def _pretrained_vectors(data_config: DataConfig, model_config: ModelConfig, vocabulary: list[str], splits, output: Path, log: Callable[[str], None]) -> tuple[np.ndarray, dict[str, Any]]:
+    """PPMI + SVD word vectors of the training split and, for IMDB, its 50,000 unlabelled reviews (never the test split); cached in `output`."""
+    if splits is None:
+        raise SentimentError("pretrained word vectors read the reviews in memory; they cannot be combined with --dataset")
+    texts, source = splits.train.texts, "the training split (validation excluded)"
+    if data_config.source == "tfds":
+        texts, source = np.concatenate([texts, data.load_unlabelled(data_config.path, data_config.download)]), source + " and IMDB's 50,000 unlabelled reviews"
+    encoder = data.TextEncoder(vocabulary, VECTOR_CORPUS_TOKENS, "right", data_config.vocabulary_size)
+    vectors_found = vectors.pretrain(encoder.encode(texts, to_sequence_length=True), len(vocabulary), model_config.embedding_dim, VECTOR_WINDOW, output, source, log)
+    return vectors_found, files.read_json(output / vectors.VECTORS_RECORD)
 
 
 def train_models(
@@ -277,7 +297,7 @@ def train_models(
         log(f"[{cell_type}] already trained in {output / cell_type}; skipping (delete that folder to retrain)")
     if pending:
         log(distribute.describe_line(strategy, train_config.batch_size))
-        vocabulary, inputs = _load_inputs(data_config, train_config, output, log)
+        vocabulary, inputs = _load_inputs(data_config, model_config, train_config, output, log)
         for cell_type in pending:
             log(f"[{cell_type}] training")
             if cell_type == BASELINE:
