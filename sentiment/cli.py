@@ -1,4 +1,4 @@
-"""Command line: `python -m sentiment {train,export,evaluate,gradients,inspect,long-range,distance,results,bench} ...`.
+"""Command line: `python -m sentiment {train,export,predict,evaluate,gradients,inspect,long-range,distance,results,bench} ...`.
 
 The only place that parses arguments. It turns flags into frozen configs,
 calls the pipeline, and turns user errors into one line on stderr and exit
@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m sentiment", description="Train, evaluate and export SimpleRNN/LSTM/GRU sentiment classifiers, and measure why LSTMs replaced plain RNNs.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_pipeline_commands(commands)
+    _add_predict_command(commands)
     _add_measurement_commands(commands)
     return parser
 
@@ -167,6 +168,35 @@ def _add_pipeline_commands(commands) -> None:
     export.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
     export.add_argument("--output", default=None, help="export root (default: <artifacts>/export)")
     export.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _add_predict_command(commands) -> None:
+    """predict: score reviews from arguments, stdin or a CSV/TSV file."""
+    from sentiment.serving.score import OUTPUT_FORMATS
+
+    predict = commands.add_parser("predict", help="score reviews (arguments, stdin or a CSV/TSV file) with trained or exported models; JSON lines or CSV out")
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="reviews to score; '-' reads stdin, one review a line (as does a pipe when no review is given)")
+    predict.add_argument("--text", action="append", default=[], dest="more_texts", help="a review to score (repeatable)")
+    predict.add_argument("--file", default=None, help="a CSV file (.tsv/.tab: tab-separated) with a header and a text column; an id column names the rows")
+    predict.add_argument("--text-column", default="text", help="the --file column holding the reviews (default: text)")
+    models = predict.add_mutually_exclusive_group()
+    models.add_argument("--artifacts", default=None, help="artifacts folder written by train, scored by the Predictor (the default: artifacts)")
+    models.add_argument("--export", default=None, help="export folder written by export: the latest version of each <cell>/N SavedModel, through serving_default")
+    predict.add_argument("--model", type=_cell_list, default=None, help=f"comma-separated cell types ({', '.join(CELL_TYPES)}; default: every one in the folder)")
+    predict.add_argument("--format", choices=OUTPUT_FORMATS, default="jsonl", help="JSON lines or CSV (default: jsonl)")
+    predict.add_argument("--output", default=None, help="file to write (default: stdout)")
+    predict.add_argument("--batch-size", type=_positive, default=64, help="reviews a model call (default: 64)")
+    predict.add_argument("--no-progress", action="store_true", help="no progress bar on stderr for --file")
 
 
 def _add_trained_model_flags(parser: argparse.ArgumentParser, text_help: str, sample_help: str, files: str) -> None:
@@ -258,6 +288,38 @@ def _export(args: argparse.Namespace) -> None:
     for cell_type in args.cells:
         path = export_model(os.path.join(args.artifacts, cell_type), os.path.join(output, cell_type))
         print(f"{cell_type}: {path}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from sentiment.errors import SentimentError
+    from sentiment.serving import score
+
+    texts = [*args.texts, *args.more_texts]
+    if args.file and texts:
+        raise SentimentError("give reviews as arguments (or '-' for stdin) or in --file, not both")
+    if args.file:
+        reviews = score.read_review_file(args.file, args.text_column)
+    elif texts == ["-"] or (not texts and not sys.stdin.isatty()):
+        reviews = score.reviews_from_texts(score.read_lines(sys.stdin))
+    elif "-" in texts:
+        raise SentimentError("'-' (stdin) cannot be mixed with reviews given as arguments")
+    elif texts:
+        reviews = score.reviews_from_texts(texts)
+    else:
+        raise SentimentError("nothing to score: give reviews as arguments or --text, '-' or a pipe for stdin, or --file")
+    if not reviews:
+        raise SentimentError(f"nothing to score: {args.file or 'stdin'} held no review")
+    if args.export:
+        scorers = score.export_scorers(args.export, args.model)
+    else:
+        scorers = score.artifact_scorers(args.artifacts or "artifacts", args.model)
+    rows = score.score_rows(reviews, scorers, args.batch_size, progress=bool(args.file) and not args.no_progress)
+    if args.output is None:
+        score.write_rows(rows, sys.stdout, args.format)
+        return
+    with open(args.output, "w", encoding="utf-8", newline="") as output:
+        count = score.write_rows(rows, output, args.format)
+    print(f"{count} reviews scored by {', '.join(scorers)}: {args.output}", file=sys.stderr)
 
 
 def _command_line() -> str:
@@ -368,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     from sentiment.errors import SentimentError
 
     try:
-        {"train": _train, "export": _export, "gradients": _gradients, "evaluate": _evaluate, "inspect": _inspect, "long-range": _long_range, "distance": _distance, "results": _results, "bench": _bench}[args.command](args)
+        {"train": _train, "export": _export, "predict": _predict, "gradients": _gradients, "evaluate": _evaluate, "inspect": _inspect, "long-range": _long_range, "distance": _distance, "results": _results, "bench": _bench}[args.command](args)
     except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -82,6 +82,17 @@ def tiny_artifacts(tiny_csv, tmp_path_factory) -> Path:
     return output
 
 
+@pytest.fixture(scope="session")
+def tiny_export(tiny_artifacts, tmp_path_factory) -> Path:
+    """An export folder of the three tiny models, version 1 each: `<root>/<cell>/1/`."""
+    from sentiment.serving.export import export_model
+
+    root = tmp_path_factory.mktemp("export")
+    for cell in ("simple_rnn", "lstm", "gru"):
+        export_model(tiny_artifacts / cell, root / cell)
+    return root
+
+
 def run_cli(*args: str, timeout: float = 600, **kwargs):
     """Runs `python -m sentiment ARGS` in a subprocess from the project root."""
     import subprocess

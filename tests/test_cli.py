@@ -42,6 +42,17 @@ def test_malformed_csv(tmp_path):
     )
 
 
+def test_predict_a_malformed_csv(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text('id,text\n1,great film\n2,"awful\n')
+    _assert_one_line_error(run_cli("predict", "--file", str(path), "--artifacts", str(tmp_path)), "reviews.csv:3: unexpected end of data")
+
+
+def test_predict_with_a_bad_folder(tmp_path, tiny_artifacts):
+    _assert_one_line_error(run_cli("predict", "--artifacts", str(tmp_path / "nothing"), "a review"), "nothing does not exist", "python -m sentiment train")
+    _assert_one_line_error(run_cli("predict", "--export", str(tiny_artifacts), "a review"), "no export of simple_rnn, lstm, gru in", "python -m sentiment export")
+
+
 def test_export_without_artifacts(tmp_path):
     _assert_one_line_error(run_cli("export", "--artifacts", str(tmp_path / "nothing"), "--cells", "lstm"), "does not exist", "python -m sentiment train")
 

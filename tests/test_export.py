@@ -6,6 +6,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from sentiment.serving.export import export_model, find_cudnn_ops, generic_kernel_model, graph_op_types
 from sentiment.models import recurrent_layers
 from sentiment.serving.predict import Predictor
@@ -36,9 +37,8 @@ _TENSORFLOW_ONLY = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def exports(tiny_artifacts, tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    return {cell: export_model(tiny_artifacts / cell, root / cell) for cell in ("simple_rnn", "lstm", "gru")}
+def exports(tiny_export):
+    return {cell: tiny_export / cell / "1" for cell in ("simple_rnn", "lstm", "gru")}
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
@@ -103,3 +103,31 @@ def test_a_four_class_export_returns_class_probabilities_and_names(tiny_news_art
         vectorized[row, : len(ids)] = ids
     vectorized[4, 0] = 1  # an empty text is one [UNK]
     np.testing.assert_allclose(probabilities, artifact.model(vectorized, training=False).numpy(), atol=1e-5)
+
+
+def test_the_warmup_file_holds_real_reviews_that_the_signature_serves(exports, tiny_artifacts):
+    # TF Serving's warmup format: assets.extra/tf_serving_warmup_requests, a TFRecord
+    # of PredictionLog records (at most 1,000), each here a PredictRequest.
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = exports["lstm"] / "assets.extra" / "tf_serving_warmup_requests"
+    logs = [prediction_log_pb2.PredictionLog.FromString(record.numpy()) for record in tf.data.TFRecordDataset(str(path))]
+    assert 1 < len(logs) <= 1000
+    serve = tf.saved_model.load(str(exports["lstm"])).signatures["serving_default"]
+    predictor = Predictor.from_folder(tiny_artifacts / "lstm")
+    sent = []
+    for log in logs:
+        assert log.WhichOneof("log_type") == "predict_log"
+        request = log.predict_log.request
+        assert request.model_spec.signature_name == "serving_default" and list(request.inputs) == ["text"]
+        texts = [text.decode("utf-8") for text in tf.make_ndarray(request.inputs["text"])]
+        outputs = serve(**{name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()})
+        probabilities = outputs["probability"].numpy()
+        assert probabilities.shape == (len(texts),) and np.all((probabilities >= 0) & (probabilities <= 1))
+        np.testing.assert_allclose(probabilities, predictor.predict(texts), atol=1e-5)
+        assert [label.decode() for label in outputs["label"].numpy()] == ["positive" if p >= 0.5 else "negative" for p in probabilities]
+        sent.extend(texts)
+    examples = json.loads((ROOT / "webapp" / "examples.json").read_text(encoding="utf-8"))["examples"]
+    assert sorted(set(sent)) == sorted(example["text"] for example in examples)  # the app's real IMDB reviews
+    assert len(logs) == 1 + len(examples) and len(sent) == 2 * len(examples)  # all at once, then one by one

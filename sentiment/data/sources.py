@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import csv
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -133,26 +135,48 @@ def read_csv_rows(path: str | Path) -> dict[str, list[tuple[str, int]]]:
     Raises:
         SentimentError: naming the file, the line and the problem.
     """
+    rows: dict[str, list] = {"train": [], "test": [], "": []}
+    with open_table(path, ("text", "label")) as (header, lines):
+        columns = (header.index("text"), header.index("label"), header.index("split") if "split" in header else None)
+        for line, row in lines:
+            rows.setdefault(_checked_split(row, columns[2], path, line), []).append(_checked_row(row, header, columns, path, line))
+    return rows
+
+
+@contextmanager
+def open_table(path: str | Path, required: tuple[str, ...], hint: str = "") -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]]]]:
+    """Opens a CSV file with a header row (`.tsv`/`.tab`: tab-separated), checking every line as it is read.
+
+    Args:
+        path: the file.
+        required: the (lowercase) columns the header must have.
+        hint: appended to the message of a missing column (say how to name another).
+
+    Yields:
+        (the header's names, lowercased; (line number, fields) of every
+        non-empty line after it, read lazily).
+
+    Raises:
+        SentimentError: naming the file, the line and the problem (no file,
+            an empty file, a missing column, a malformed line).
+    """
     path = Path(path)
     if not path.is_file():
         raise SentimentError(f"data file {path} does not exist")
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    rows: dict[str, list] = {"train": [], "test": [], "": []}
     with path.open(newline="", encoding="utf-8", errors="replace") as file:
         reader = csv.reader(file, delimiter=delimiter, strict=True)
         try:
             header = [name.strip().lower() for name in next(reader)]
         except StopIteration:
-            raise SentimentError(f"{path}: the file is empty; expected a header with text and label columns") from None
+            columns = " and ".join(required) + (" columns" if len(required) > 1 else " column")
+            raise SentimentError(f"{path}: the file is empty; expected a header with {columns}") from None
         except csv.Error as error:
             raise SentimentError(f"{path}:1: {error}") from None
-        missing = {"text", "label"} - set(header)
+        missing = set(required) - set(header)
         if missing:
-            raise SentimentError(f"{path}:1: header has no {' or '.join(sorted(missing))} column (found: {', '.join(header)})")
-        columns = (header.index("text"), header.index("label"), header.index("split") if "split" in header else None)
-        for line, row in _csv_lines(reader, path):
-            rows.setdefault(_checked_split(row, columns[2], path, line), []).append(_checked_row(row, header, columns, path, line))
-    return rows
+            raise SentimentError(f"{path}:1: header has no {' or '.join(sorted(missing))} column (found: {', '.join(header)}){hint}")
+        yield header, _csv_lines(reader, path)
 
 
 def _csv_lines(reader, path: Path):

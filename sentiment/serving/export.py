@@ -16,6 +16,14 @@ Token ids never leave the graph. The recurrent layers are rebuilt with
 `use_cudnn=False` before tracing, so a model trained on a GPU still exports
 a graph of generic ops that a CPU-only server can run.
 
+Each version carries TF Serving's warmup file,
+`assets.extra/tf_serving_warmup_requests`: a TFRecord of `PredictionLog`s,
+each a `PredictRequest` of real IMDB reviews (`warmup_reviews.json`), built
+by the same code as the gRPC client's requests. TF Serving runs them when it
+loads the version, before it takes traffic, so the first real request does
+not pay for the lazy initialization (one of a batch of all the reviews, then
+one a review, the batch size most requests have).
+
 Versions are written to `<export>/<version>.tmp-<pid>/` and renamed to
 `<export>/<version>/` only once complete: TF Serving only loads numeric
 folders, so it never sees a half-written model.
@@ -23,9 +31,12 @@ folders, so it never sees a half-written model.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
+from typing import Sequence
+
 import keras
 import tensorflow as tf
 
@@ -33,9 +44,10 @@ from sentiment.data import TextEncoder
 from sentiment.io.artifacts import Artifact, load_artifact
 from sentiment.errors import SentimentError
 from sentiment.models import with_kernel_choice
+from sentiment.serving.client import INPUT_NAME, SIGNATURE, predict_request
 
-SIGNATURE = "serving_default"
-INPUT_NAME = "text"
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+WARMUP_REVIEWS_FILE = Path(__file__).with_name("warmup_reviews.json")
 
 
 def generic_kernel_model(model: keras.Model) -> keras.Model:
@@ -93,6 +105,7 @@ def export_model(artifact_folder: str | Path, export_folder: str | Path) -> Path
     shutil.rmtree(staging, ignore_errors=True)
     try:
         build_archive(artifact).write_out(str(staging), verbose=False)
+        write_warmup_requests(staging, warmup_reviews())
         cudnn_ops = find_cudnn_ops(staging)
         if cudnn_ops:
             raise SentimentError(f"export of {artifact_folder} contains cuDNN-only ops ({', '.join(cudnn_ops)}); it would not load on a CPU server")
@@ -100,6 +113,36 @@ def export_model(artifact_folder: str | Path, export_folder: str | Path) -> Path
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def warmup_reviews() -> list[str]:
+    """The real IMDB reviews of `warmup_reviews.json` (from the app's examples)."""
+    return [review["text"] for review in json.loads(WARMUP_REVIEWS_FILE.read_text(encoding="utf-8"))["reviews"]]
+
+
+def write_warmup_requests(version_folder: str | Path, texts: Sequence[str]) -> Path:
+    """Writes TF Serving's warmup file into a SavedModel folder.
+
+    Args:
+        version_folder: the SavedModel folder (`export/<cell>/<version>`, or
+            its staging folder).
+        texts: the reviews; one request holds them all, then one request
+            holds each alone.
+
+    Returns:
+        `<version_folder>/assets.extra/tf_serving_warmup_requests`: a TFRecord
+        file of `PredictionLog`s whose `predict_log.request` is a
+        `PredictRequest` for the `serving_default` signature.
+    """
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = Path(version_folder) / WARMUP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for batch in [list(texts), *([text] for text in texts)]:
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=predict_request(batch)))
+            writer.write(log.SerializeToString())
+    return path
 
 
 def graph_op_types(saved_model_folder: str | Path) -> set[str]:

@@ -1,0 +1,137 @@
+"""`python -m sentiment predict`: reviews from arguments, stdin or a CSV/TSV file, scored by artifacts or exports."""
+
+import csv
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from sentiment.errors import SentimentError
+from sentiment.serving import score
+from sentiment.serving.predict import Predictor
+
+CELLS = ("simple_rnn", "lstm", "gru")
+REVIEWS = ["the movie was wonderful", "awful, boring plot<br />", "", "😀 电影 <b>great</b>", "great " * 600]
+
+
+@pytest.fixture(scope="module")
+def predictors(tiny_artifacts):
+    return {cell: Predictor.from_folder(tiny_artifacts / cell) for cell in CELLS}
+
+
+def _jsonl(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_export_and_artifact_folders_give_the_same_scores(tiny_artifacts, tiny_export, predictors):
+    from_artifacts = score.artifact_scorers(tiny_artifacts)
+    from_export = score.export_scorers(tiny_export)
+    assert list(from_artifacts) == list(from_export) == list(CELLS)  # every model found, bow left out
+    for cell in CELLS:
+        (artifact_p, artifact_labels), (export_p, export_labels) = from_artifacts[cell](REVIEWS), from_export[cell](REVIEWS)
+        np.testing.assert_allclose(artifact_p, predictors[cell].predict(REVIEWS), atol=1e-6)
+        np.testing.assert_allclose(export_p, artifact_p, atol=1e-5)
+        assert export_labels == artifact_labels == ["positive" if p >= 0.5 else "negative" for p in artifact_p]
+
+
+def test_rows_come_in_batches_in_input_order(tiny_artifacts, predictors):
+    scorers = score.artifact_scorers(tiny_artifacts, ["lstm"])
+    calls = []
+    counted = {"lstm": lambda texts: (calls.append(len(texts)), scorers["lstm"](texts))[1]}
+    rows = list(score.score_rows(score.reviews_from_texts(REVIEWS), counted, batch_size=2))
+    assert calls == [2, 2, 1]
+    assert [row["index"] for row in rows] == [0, 1, 2, 3, 4]
+    assert rows[4]["text"] == ("great " * 10)[:59] + "…" and rows[2]["text"] == ""
+    expected = predictors["lstm"].predict(REVIEWS)
+    assert [row["lstm"]["probability"] for row in rows] == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+def test_a_csv_and_a_tsv_file_are_read_with_their_ids(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text('id,text,extra\nr1,"great, truly great",x\nr2,"two\nlines",y\n\nr3,"",z\n', encoding="utf-8")
+    reviews = score.read_review_file(path)
+    assert [(review.index, review.id, review.text) for review in reviews] == [(0, "r1", "great, truly great"), (1, "r2", "two\nlines"), (2, "r3", "")]
+    tsv = tmp_path / "reviews.tsv"
+    tsv.write_text("Review\tstars\nloved it, all of it\t5\n", encoding="utf-8")
+    assert [(review.id, review.text) for review in score.read_review_file(tsv, text_column="review")] == [(None, "loved it, all of it")]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("text,label\ngreat film,pos\nawful,neg,extra\n", "reviews.csv:3: expected 2 fields, found 3"),
+        ('text\n"good film\n', "reviews.csv:2: unexpected end of data"),
+        ('text,id\n"good" film,1\n', "reviews.csv:2: ',' expected after '\"'"),
+        ("review,label\ngreat,1\n", "reviews.csv:1: header has no text column (found: review, label)"),
+        ("", "reviews.csv: the file is empty"),
+    ],
+)
+def test_a_malformed_file_names_the_file_line_and_problem(tmp_path, content, message):
+    path = tmp_path / "reviews.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SentimentError, match="^" + re.escape(str(tmp_path))) as raised:
+        score.read_review_file(path)
+    assert message in str(raised.value)
+
+
+def test_the_latest_version_is_the_highest_number_with_a_saved_model(tmp_path):
+    for name in ("1", "2", "10", "11.tmp-42", "12"):
+        (tmp_path / name).mkdir()
+    for name in ("1", "2", "10", "11.tmp-42"):
+        (tmp_path / name / "saved_model.pb").write_bytes(b"")
+    assert score.latest_version(tmp_path) == tmp_path / "10"  # 12 is empty, 11 is being written
+    assert score.latest_version(tmp_path / "1") is None
+
+
+def test_bad_folders_say_what_to_run(tmp_path, tiny_artifacts):
+    with pytest.raises(SentimentError, match="artifact folder .*nothing does not exist; train first with: python -m sentiment train"):
+        score.artifact_scorers(tmp_path / "nothing")
+    with pytest.raises(SentimentError, match=r"no artifact of simple_rnn, lstm, gru in .* \(expected <cell>/manifest.json\); train first"):
+        score.artifact_scorers(tmp_path)
+    with pytest.raises(SentimentError, match=r"no export of lstm in .* \(expected <cell>/<version>/saved_model.pb\); export first with: python -m sentiment export"):
+        score.export_scorers(tiny_artifacts, ["lstm"])  # an artifacts folder is not an export folder
+    with pytest.raises(SentimentError, match="export folder .*nothing does not exist"):
+        score.export_scorers(tmp_path / "nothing")
+
+
+def test_predict_scores_arguments_as_json_lines(tiny_artifacts, predictors):
+    result = run_cli("predict", "--artifacts", str(tiny_artifacts), "--model", "lstm", "the movie was wonderful", "--text", "awful, boring plot<br />")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = _jsonl(result.stdout)
+    expected = predictors["lstm"].predict(REVIEWS[:2])
+    assert [row["index"] for row in rows] == [0, 1] and [row["text"] for row in rows] == REVIEWS[:2]
+    assert [set(row) for row in rows] == [{"index", "text", "lstm"}] * 2
+    assert [row["lstm"]["probability"] for row in rows] == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+def test_predict_reads_stdin_one_review_a_line_with_every_exported_model(tiny_export, predictors):
+    piped = run_cli("predict", "--export", str(tiny_export), input="the movie was wonderful\n\nawful, boring plot<br />\n")
+    dashed = run_cli("predict", "--export", str(tiny_export), "-", "--batch-size", "1", input="the movie was wonderful\nawful, boring plot<br />")
+    assert piped.returncode == 0 and dashed.returncode == 0, piped.stderr[-2000:] + dashed.stderr[-2000:]
+    assert _jsonl(piped.stdout) == _jsonl(dashed.stdout)
+    rows = _jsonl(piped.stdout)
+    assert len(rows) == 2
+    for cell in CELLS:
+        assert [row[cell]["probability"] for row in rows] == pytest.approx(predictors[cell].predict(REVIEWS[:2]).tolist(), abs=1e-5)
+
+
+def test_predict_scores_a_tsv_file_into_a_csv_file(tiny_artifacts, predictors, tmp_path):
+    source = tmp_path / "reviews.tsv"
+    with source.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file, delimiter="\t")
+        writer.writerow(["id", "review"])
+        writer.writerows([f"r{index}", text] for index, text in enumerate(REVIEWS))
+    output = tmp_path / "scores.csv"
+    result = run_cli("predict", "--artifacts", str(tiny_artifacts), "--file", str(source), "--text-column", "review", "--format", "csv", "--output", str(output))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "scoring" in result.stderr and "5 reviews scored by simple_rnn, lstm, gru" in result.stderr  # the progress bar, then the summary
+    rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8"))))
+    assert list(rows[0]) == ["index", "id"] + [f"{cell}_{field}" for cell in CELLS for field in ("probability", "label")]
+    assert [row["id"] for row in rows] == [f"r{index}" for index in range(5)]
+    for cell in CELLS:
+        expected = predictors[cell].predict(REVIEWS)
+        assert [float(row[f"{cell}_probability"]) for row in rows] == pytest.approx(expected.tolist(), abs=1e-6)
+        assert [row[f"{cell}_label"] for row in rows] == ["positive" if p >= 0.5 else "negative" for p in expected]
