@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -270,17 +271,56 @@ def test_malformed_auth_is_a_clear_error(capsys, reliability):
 
 
 def test_a_short_load_gets_no_failures(app_url, reliability):
-    """The load test's own code (benchmarks/load_test.py) at a size the suite can afford."""
-    texts = [example["text"] for example in comparing.example_reviews()]
-    phase = load_test.run_phase(app_url, concurrency=20, total=40, texts=texts, retry_after=0.2)
-    assert phase["failed"] == 0 and phase["answered"] + phase["refused"] == 40 and phase["answered"] >= 20, phase
-    assert all("Queue is full" in message for message in phase["refusal_messages"]), phase["refusal_messages"]
+    """The load test's own code (benchmarks/load_test.py) at a size the suite can afford: within the queue's bound, nothing is refused."""
+    texts = load_test.mixed_reviews([example["text"] for example in comparing.example_reviews()])
+    phase = load_test.run_phase(app_url, concurrency=20, total=60, texts=texts, retry_after=0.2)
+    assert phase["failed"] == 0 and phase["refused"] == 0 and phase["answered"] == 60, phase
     reliability.record(
-        "app: load (smoke, in the suite)", "40 compare requests from 20 gradio_client clients at once (tiny models)",
-        "no failed request; any refusal says the queue is full",
+        "app: load (smoke, in the suite)", "60 compare requests of mixed lengths from 20 gradio_client clients at once (tiny models)",
+        "every request answered: none refused, none failed",
         f"{phase['answered']} answered (p50 {phase['answered_ms']['p50']:.0f} ms, p95 {phase['answered_ms']['p95']:.0f} ms), "
         f"{phase['refused']} refused, {phase['failed']} failed",
     )  # fmt: skip
+
+
+def test_beyond_the_queues_bound_requests_are_refused_at_once_and_clearly(tiny_artifacts, tmp_path, reliability):
+    """The bound still holds: an app started with a queue of 2 and no batching turns the excess away quickly."""
+    process, url = load_test.start_app(tiny_artifacts, tmp_path / "app.log", STARTUP_SECONDS, arguments=["--queue-size", "2", "--max-batch-size", "1"])
+    try:
+        texts = [example["text"] for example in comparing.example_reviews()]
+        phase = load_test.run_phase(url, concurrency=24, total=72, texts=texts, retry_after=0.05)
+        alive = httpx.get(f"{url}/config", timeout=10).status_code
+    finally:
+        _stop_app(process)
+    assert phase["failed"] == 0 and phase["refused"] > 0 and phase["answered"] > 0, phase
+    assert all("Queue is full" in message for message in phase["refusal_messages"]), phase["refusal_messages"]
+    assert phase["refused_ms"]["p95"] < 1000 * load_test.REFUSAL_P95_SECONDS and alive == 200
+    reliability.record(
+        "app: load (smoke, in the suite)", "72 compare requests from 24 clients at once, app started with --queue-size 2 --max-batch-size 1",
+        f"the excess refused with Gradio's 'Queue is full' message, p95 under {load_test.REFUSAL_P95_SECONDS * 1000:.0f} ms; none failed; the app keeps serving",
+        f"{phase['answered']} answered, {phase['refused']} refused (p95 {phase['refused_ms']['p95']:.0f} ms), {phase['failed']} failed; /config HTTP {alive}",
+    )  # fmt: skip
+
+
+def test_requests_that_arrive_together_are_scored_together_and_as_alone(app_url, client, tiny_artifacts):
+    """A slow request holds the models; the eight sent meanwhile wait, then go through in one batch and get what each gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+    from gradio_client import Client
+
+    texts = [f"the {word} film was {verdict}" for word in ("first", "second", "third", "fourth") for verdict in ("great", "awful")]
+    clients = [Client(app_url + "/", verbose=False) for _ in texts]
+    with ThreadPoolExecutor(max_workers=len(texts) + 1) as pool:
+        slow = pool.submit(client.predict, "a long review " * 100_000, api_name="/compare")  # cut to 20,000 characters: the slowest compare
+        time.sleep(0.05)
+        answers = list(pool.map(lambda pair: pair[0].predict(pair[1], api_name="/compare"), zip(clients, texts)))
+        slow.result()
+    models = comparing.load_models(tiny_artifacts, warm_up=False)
+    batched = [notice for notice, *_ in answers if "one batch with" in notice]
+    assert batched, [notice for notice, *_ in answers]
+    for text, (notice, results, *_) in zip(texts, answers):
+        alone = comparing.compare(models, text)
+        expected = [round(alone.results[cell].probability, 4) for cell in ("simple_rnn", "lstm", "gru")]
+        np.testing.assert_allclose([row[1] for row in results["data"]], expected, atol=2e-4)
 
 
 # --- The app's pieces, in process ---------------------------------------------
@@ -305,11 +345,15 @@ def test_a_failed_model_is_named_with_its_reason_and_the_others_answer(tiny_arti
     assert token_views[2] is None and token_views[0]
 
 
-def test_concurrency_and_queue_are_bounded(tiny_artifacts):
+def test_concurrency_and_queue_are_bounded_and_model_endpoints_batched(tiny_artifacts):
     demo = comparison_app.build_app(comparing.load_models(tiny_artifacts, warm_up=False))
     assert demo._queue.max_size == comparison_app.QUEUE_SIZE
-    limits = {fn.api_name: fn.concurrency_limit for fn in demo.fns.values()}
-    assert limits["compare"] == comparison_app.COMPARE_CONCURRENCY == 1
+    functions = {fn.api_name: fn for fn in demo.fns.values()}
+    assert functions["compare"].concurrency_limit == comparison_app.COMPARE_CONCURRENCY == 1
+    for name, batch in (("compare", comparison_app.MAX_BATCH_SIZE), ("decision", comparison_app.HEAVY_BATCH_SIZE), ("inside", comparison_app.HEAVY_BATCH_SIZE)):
+        assert functions[name].batch and functions[name].max_batch_size == batch and functions[name].concurrency_id == comparison_app.MODELS_CONCURRENCY_ID
+    unbatched = comparison_app.build_app(comparing.load_models(tiny_artifacts, warm_up=False), max_batch_size=1, queue_size=4)
+    assert unbatched._queue.max_size == 4 and all(fn.max_batch_size == 1 for fn in unbatched.fns.values() if fn.batch)
 
 
 # --- In a real browser ----------------------------------------------------------
@@ -480,3 +524,10 @@ def test_why_gates_endpoint_serves_every_shipped_result(client):
         assert served["columns"] == list(frame.columns), name
         assert len(served["data"]) == len(frame), name
     assert {row[0] for row in example["data"]} == set(MODEL_NAMES)  # the first example review, at start
+
+
+@pytest.mark.parametrize("flag, value, message", [("--max-batch-size", "0", "expected at least 1, got 0"), ("--queue-size", "many", "expected a whole number, got 'many'")])
+def test_bad_batch_and_queue_sizes_are_clear_errors(capsys, flag, value, message):
+    with pytest.raises(SystemExit) as raised:
+        comparison_app.parse_arguments([flag, value], environment={})
+    assert raised.value.code == 2 and message in capsys.readouterr().err

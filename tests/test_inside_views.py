@@ -90,3 +90,13 @@ def test_cli_inspect_writes_the_values_the_heatmaps_and_the_statistics(tiny_arti
     assert "forget gate" in markdown and "(inspect_lstm.png)" in markdown and "(inspect_memory_gates.png)" in markdown
     frames = inside_views.test_set_frames(values)
     assert len(frames[0]) == 2 * gates.HISTOGRAM_BINS and set(frames[1]["model"]) == {"LSTM", "GRU"}
+
+
+def test_reviews_inspected_together_get_what_each_gets_alone(models):
+    texts = ["the plot was bad but the actor was great", "", "great", "<b>fine</b> \ud800 film"]
+    for text, view in zip(texts, inside_views.inside_views(models, texts)):
+        alone = inside_views.inside_view(models, text)
+        assert view.notices == alone.notices and view.heatmaps.keys() == alone.heatmaps.keys()
+        for cell in view.heatmaps:
+            np.testing.assert_array_equal(view.heatmaps[cell].shape, alone.heatmaps[cell].shape)
+            np.testing.assert_allclose(view.gate_means[cell]["value"], alone.gate_means[cell]["value"], atol=1e-5)

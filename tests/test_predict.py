@@ -113,3 +113,30 @@ def test_other_architectures_are_read_prefix_by_prefix(tiny_artifacts, change):
     reading = predictor.read(" ".join(words))
     prefixes = [" ".join(words[: index + 1]) for index in range(len(words))]
     np.testing.assert_allclose(reading.trajectory, predictor.predict(prefixes), atol=1e-5)
+
+
+# Reviews of different lengths and kinds, scored together: the batch pads them to the longest.
+BATCH = ["a wonderful film", "", "boring " * 40 + "but the ending was great", "\ud800 odd <b>markup</b>", "the plot was bad and the acting worse " * 3]
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+def test_a_batch_reads_each_review_as_it_would_be_read_alone(predictors, cell):
+    predictor = predictors[cell]
+    together = predictor.read_many(BATCH)
+    for text, reading in zip(BATCH, together):
+        alone = predictor.read(text)
+        assert reading.words == alone.words and (reading.read_start, reading.read_stop) == (alone.read_start, alone.read_stop)
+        np.testing.assert_array_equal(reading.token_ids, alone.token_ids)
+        assert reading.trajectory.shape == alone.trajectory.shape
+        np.testing.assert_allclose(reading.trajectory, alone.trajectory, atol=1e-5)
+    assert predictor.read_many([]) == []
+
+
+@pytest.mark.parametrize("change", [{"bidirectional": True}, {"pooling": "max_mean"}])
+def test_a_batch_of_prefix_read_models_matches_each_review_alone(tiny_artifacts, change):
+    artifact = load_artifact(tiny_artifacts / "gru")
+    model_config = replace(artifact.config.model, **change)
+    model = build_classifier(model_config, len(artifact.vocabulary))
+    predictor = Predictor(replace(artifact, model=model, config=replace(artifact.config, model=model_config)))
+    for text, reading in zip(BATCH, predictor.read_many(BATCH)):
+        np.testing.assert_allclose(reading.trajectory, predictor.read(text).trajectory, atol=1e-5)

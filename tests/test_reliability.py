@@ -151,6 +151,63 @@ def test_app_refuses_a_body_that_is_not_utf8_with_a_client_error(app_url, reliab
     )  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def endpoints(client):  # noqa: F811
+    """Every endpoint the running app exposes, from its own API description: name -> its parameters."""
+    described = client.view_api(print_info=False, return_format="dict")
+    return {name: info["parameters"] for name, info in described["named_endpoints"].items()}
+
+
+def test_the_api_description_lists_every_model_endpoint(endpoints):
+    assert {"/compare", "/decision", "/inside"} <= {name for name, parameters in endpoints.items() if len(parameters) == 1}
+
+
+@pytest.mark.parametrize("name", list(INPUTS))
+def test_every_endpoint_answers_every_input(client, app_url, endpoints, reliability, name):  # noqa: F811
+    """Each hostile input to each endpoint that takes text; the others are called as they are; the process survives."""
+    import httpx
+
+    text, answered = INPUTS[name], []
+    for endpoint, parameters in endpoints.items():
+        start = time.perf_counter()
+        outputs = client.predict(*([text] if parameters else []), api_name=endpoint)
+        seconds = time.perf_counter() - start
+        outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+        assert len(outputs) > 0 and seconds < APP_SECONDS, (endpoint, seconds)
+        if parameters and name in BLANK:
+            assert outputs[0] == comparing.EMPTY_REVIEW_MESSAGE, (endpoint, outputs[0])
+        answered.append(f"{endpoint} {seconds * 1000:.0f} ms")
+    assert httpx.get(f"{app_url}/config", timeout=10).status_code == 200
+    reliability.record(
+        "input: app, every endpoint in its API description", _case_label(name, text),
+        "an answer (or the empty-review message) from every endpoint, each within 20 s; the app keeps serving",
+        "; ".join(answered),
+    )  # fmt: skip
+
+
+def test_every_text_endpoint_answers_lone_surrogates_and_nul_sent_as_json(app_url, endpoints, reliability):  # noqa: F811
+    """What gradio_client cannot send (JSON escapes of lone surrogates, bytes that are not UTF-8), to every endpoint that takes text."""
+    import httpx
+
+    measured = []
+    for endpoint in (name for name, parameters in endpoints.items() if parameters):
+        for body in (b'"bad \\ud800 movie \\udfff ending"', b'"great \\u0000 movie"'):
+            message = _compare_raw(app_url, body, api_name=endpoint.lstrip("/"))
+            assert message["success"] is True, (endpoint, message)
+        measured.append(f"{endpoint}: answered")
+    config = httpx.get(f"{app_url}/config", timeout=10).json()
+    for dependency in (d for d in config["dependencies"] if f"/{d.get('api_name')}" in endpoints):
+        body = b'{"data": ["' + INVALID_UTF8 + b'"], "fn_index": %d, "session_hash": "x"}' % dependency["id"]
+        response = httpx.post(f"{app_url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10)
+        assert 400 <= response.status_code < 500, (dependency["api_name"], response.text)
+    assert httpx.get(f"{app_url}/config", timeout=10).status_code == 200
+    reliability.record(
+        "input: app (raw HTTP), every endpoint", "lone surrogates and NUL as JSON escapes; invalid UTF-8 in the body",
+        "every endpoint that takes text answers (no server error); a body that is not UTF-8 gets a 4xx; the app keeps serving",
+        "; ".join(measured) + "; invalid UTF-8: 4xx from every endpoint",
+    )  # fmt: skip
+
+
 # --- The Predictor, in process ---------------------------------------------------
 
 

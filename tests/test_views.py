@@ -99,10 +99,13 @@ def test_token_effects_mark_unknown_and_unread_words(models):
     reading = models.predictors["lstm"].read("zebra zebra the movie was awful and qwerty boring wonderful")
     spans = comparing.token_effects(reading)
     assert spans[0] == ("zebra zebra", comparing.NOT_READ)  # 10 words, 8 read: the first two are cut
-    words = dict(spans[2::2])
+    words = dict(spans)
     assert words["qwerty"] == comparing.UNKNOWN_WORD
     assert words["wonderful"] in (comparing.MORE_POSITIVE, comparing.MUCH_MORE_POSITIVE)
     assert "".join(text for text, _ in spans) == " ".join(reading.words)
+    # Plain text (spaces, words that barely moved the model) comes in runs, never two plain spans in a row.
+    assert all(not (first[1] is None and second[1] is None) for first, second in zip(spans, spans[1:]))
+    assert all(category is None or " " not in text for text, category in spans[1:])
 
 
 @pytest.mark.parametrize(
@@ -166,3 +169,52 @@ def test_a_cut_keeps_the_end_the_models_read():
     assert text.endswith(ending) and len(text) == comparing.MAX_REVIEW_CHARACTERS and "its last" in notices[0]
     text, _, notices = comparing._bounded_text("start " + "x " * comparing.MAX_REVIEW_CHARACTERS, keep_end=False)
     assert text.startswith("start ") and "its first" in notices[0]
+
+
+BATCH = ["a wonderful film", "   ", "boring " * 40 + "but the ending was great", "x" * 30_000, "\ud800 odd <b>markup</b> \x00"]
+
+
+def test_reviews_compared_together_get_what_each_gets_alone(models):
+    together = comparing.compare_many(models, BATCH)
+    assert len(together) == len(BATCH)
+    for text, comparison in zip(BATCH, together):
+        alone = comparing.compare(models, text)
+        assert comparison.text == alone.text and comparison.results.keys() == alone.results.keys()
+        for cell, result in comparison.results.items():
+            np.testing.assert_allclose(result.reading.trajectory, alone.results[cell].reading.trajectory, atol=1e-5)
+        assert [notice for notice in comparison.notices if "one batch" not in notice] == alone.notices
+    assert together[1].results == {} and together[1].notices == [comparing.EMPTY_REVIEW_MESSAGE]
+    assert "one batch with 3 other review(s)" in together[0].notices[-1]  # four reviews were scored, the blank one was not
+
+
+def test_decisions_computed_together_match_each_review_alone(models):
+    together = comparing.review_decision_frames(models, BATCH)
+    for text, (notices, frame) in zip(BATCH, together):
+        alone_notices, alone = comparing.review_decision_frame(models, text)
+        assert notices == alone_notices and list(frame["model"]) == list(alone["model"]) and list(frame["word"]) == list(alone["word"])
+        np.testing.assert_allclose(frame["log10 share"].to_numpy(float), alone["log10 share"].to_numpy(float), atol=1e-4)
+
+
+def test_no_endpoint_retraces_for_new_lengths_or_batch_sizes(models):
+    """Every TensorFlow function behind the app's endpoints is traced once, whatever the reviews and their number."""
+    from sentiment.analysis.gradients import _traced_functions
+    from webapp import inside_views
+
+    def tracing_counts() -> dict:
+        counts = {}
+        for cell, predictor in models.predictors.items():
+            gradients, forward = _traced_functions(predictor.artifact.model)
+            functions = (predictor._forward, predictor._steps, gradients, forward)
+            counts[cell] = [function.experimental_get_tracing_count() for function in functions]
+        return counts
+
+    comparing.compare_many(models, ["warm up"])
+    comparing.review_decision_frames(models, ["warm up"])
+    before = tracing_counts()
+    for size, words in ((1, 3), (2, 17), (5, 60), (3, 250)):
+        texts = [" ".join(["great"] * (words + index)) for index in range(size)]
+        comparing.compare_many(models, texts)
+        comparing.review_decision_frames(models, texts)
+        inside_views.inside_views(models, texts)
+    assert tracing_counts() == before
+    assert all(count == 1 for counts in before.values() for count in counts)

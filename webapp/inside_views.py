@@ -12,7 +12,7 @@ the one shipped in docs/).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,22 +53,37 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 
 
 def inside_view(models: views.LoadedModels, text: str | None) -> InsideView:
-    """Every gate of each loaded model on one review (the Compare tab's, cut as it cuts)."""
-    text, _, notices = views._bounded_text(text, views._reads_the_end(models))
-    view = InsideView(notices=notices)
-    if not text:
-        return view
-    if not models.predictors:
-        view.notices.append(f"No model is loaded; train them first with `{views.train_command(models.folder)}`.")
+    """Every gate of each loaded model on one review (`inside_views` of one)."""
+    return inside_views(models, [text])[0]
+
+
+def inside_views(models: views.LoadedModels, texts: Sequence[str | None]) -> list[InsideView]:
+    """Every gate of each loaded model on each review (the Compare tab's, cut as it cuts).
+
+    The reviews are read together, one forward pass per model
+    (`Predictor.read_many`); each is then replayed in NumPy on its own.
+    """
+    bounded = [views._bounded_text(text, views._reads_the_end(models)) for text in texts]
+    result = [InsideView(notices=notices) for _, _, notices in bounded]
+    scored = [index for index, (text, _, _) in enumerate(bounded) if text]
+    if scored and not models.predictors:
+        for index in scored:
+            result[index].notices.append(f"No model is loaded; train them first with `{views.train_command(models.folder)}`.")
     for cell, predictor in models.predictors.items():
-        inspection = gates.inspect_review(predictor, text)
-        words = inspection["words"]
-        view.heatmaps[cell] = plots.gate_heatmap(gates.heatmap_values(inspection), words, tuple(gates.GATE_ROLES))
-        view.gate_means[cell] = _gate_means_frame(inspection)
-        view.units[cell], view.unit_notes[cell] = _unit_frame(inspection)
-        if "saturated_share" in inspection:
-            view.saturation = pd.DataFrame({"word index": np.arange(len(words)), SATURATION_COLUMNS[1]: inspection["saturated_share"], "word": words})
-    return view
+        texts_read = [bounded[index][0] for index in scored]
+        for index, text, reading in zip(scored, texts_read, predictor.read_many(texts_read) if scored else []):
+            _add_model(result[index], cell, gates.inspect_review(predictor, text, reading))
+    return result
+
+
+def _add_model(view: InsideView, cell: str, inspection: dict[str, Any]) -> None:
+    """One model's heatmap, gate means, unit plot and (SimpleRNN) saturation, into `view`."""
+    words = inspection["words"]
+    view.heatmaps[cell] = plots.gate_heatmap(gates.heatmap_values(inspection), words, tuple(gates.GATE_ROLES))
+    view.gate_means[cell] = _gate_means_frame(inspection)
+    view.units[cell], view.unit_notes[cell] = _unit_frame(inspection)
+    if "saturated_share" in inspection:
+        view.saturation = pd.DataFrame({"word index": np.arange(len(words)), SATURATION_COLUMNS[1]: inspection["saturated_share"], "word": words})
 
 
 def _gate_means_frame(inspection: dict[str, Any]) -> pd.DataFrame:

@@ -1,8 +1,11 @@
 """The comparison app: SimpleRNN, LSTM and GRU on any review, and by review length.
 
     python app.py [--artifacts artifacts] [--port 7860] [--expose] [--auth USER:PASSWORD]
+                  [--max-batch-size 64] [--queue-size 256]
 
-It listens on 127.0.0.1 only, unless told otherwise with `--expose` (every
+Requests that arrive together are scored together: one forward pass per
+model for up to `--max-batch-size` reviews, each answer the same as scoring
+its review alone. It listens on 127.0.0.1 only, unless told otherwise with `--expose` (every
 interface) or `--host`; basic auth comes from `--auth` or the environment
 variable SENTIMENT_APP_AUTH (better: not shown in the process list).
 
@@ -27,14 +30,26 @@ from webapp import views as comparing  # noqa: E402
 from webapp import inside_views  # noqa: E402
 from webapp import thesis_views as thesis  # noqa: E402
 
-# TensorFlow already spreads one request over the cores, so two at once only
-# makes each slower and their per-model timings meaningless: one at a time,
-# the rest wait in a bounded queue (about 32 x 60 ms, a 2-second wait at
-# worst) and are told when it is full rather than piling up.
+# TensorFlow already spreads one forward pass over the cores, so two at once
+# only make each slower: the models run one call at a time. What makes a
+# classroom fit is batching: the requests waiting when that slot frees up
+# (up to MAX_BATCH_SIZE) are scored together, one forward pass per model, so
+# 200 users pressing the button at once cost a few passes, not 200. The queue
+# holds every one of them, and beyond its bound a request is refused at once
+# with Gradio's "Queue is full" message.
 COMPARE_CONCURRENCY = 1
-# Compare and the decision plot both run the models: they share that one slot.
+# Compare, the decision plot and the inside view all run the models: they share that one slot.
 MODELS_CONCURRENCY_ID = "models"
-QUEUE_SIZE = 32
+MAX_BATCH_SIZE = 64
+# The decision plot (a gradient pass) and the inside view (a NumPy replay and a
+# heatmap per review) cost more per review: smaller batches keep compares moving.
+HEAVY_BATCH_SIZE = 8
+QUEUE_SIZE = 256
+# Waiting users get their place in the queue every this many seconds. Gradio's
+# default ("auto") tells every waiting user each time a batch starts: with 200
+# waiting that is thousands of messages a second, on the one thread that also
+# answers them.
+STATUS_UPDATE_SECONDS = 2.0
 # The tabs' tables are computed once at start; serving them is cheap.
 TABLES_CONCURRENCY = 4
 
@@ -91,8 +106,21 @@ def _failure_lines(models: comparing.LoadedModels) -> list[str]:
 
 
 def run_comparison(models: comparing.LoadedModels, text: str):
-    """The compare button: notices, results table, trajectory plot, one token view per model."""
-    comparison = comparing.compare(models, text)
+    """The compare button for one review: notices, results table, trajectory plot, one token view per model."""
+    return _comparison_outputs(models, comparing.compare(models, text))
+
+
+def run_comparisons(models: comparing.LoadedModels, texts: list[str]) -> tuple[list, ...]:
+    """The compare endpoint, batched: reviews that arrived together, one forward pass per model; a list per output."""
+    return _by_output([_comparison_outputs(models, comparison) for comparison in comparing.compare_many(models, texts)])
+
+
+def _by_output(answers: list[tuple]) -> tuple[list, ...]:
+    """Per-request output tuples -> one list per output component, as Gradio's batched functions return."""
+    return tuple(list(column) for column in zip(*answers))
+
+
+def _comparison_outputs(models: comparing.LoadedModels, comparison: comparing.Comparison) -> tuple:
     notices = list(comparison.notices)
     if not models.predictors:
         notices.append(f"No model is loaded; train them first with `{comparing.train_command(models.folder)}`.")
@@ -169,10 +197,18 @@ def _gate_plot(**options) -> gr.LinePlot:
 
 
 def decision_flow(models: comparing.LoadedModels, text: str):
-    """The decision button: notices and the per-word shares for the review in the Compare tab."""
-    notices, frame = comparing.review_decision_frame(models, text)
+    """The decision button for one review: notices and the per-word shares for the review in the Compare tab."""
+    return _decision_outputs(models, *comparing.review_decision_frame(models, text))
+
+
+def decision_flows(models: comparing.LoadedModels, texts: list[str]) -> tuple[list, ...]:
+    """The decision endpoint, batched: one gradient pass per model for the reviews that arrived together."""
+    return _by_output([_decision_outputs(models, notices, frame) for notices, frame in comparing.review_decision_frames(models, texts)])
+
+
+def _decision_outputs(models: comparing.LoadedModels, notices: list[str], frame: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     if not models.predictors:
-        notices.append(f"No model is loaded; train them first with `{comparing.train_command(models.folder)}`.")
+        notices = [*notices, f"No model is loaded; train them first with `{comparing.train_command(models.folder)}`."]
     return "\n\n".join(notices), frame
 
 
@@ -329,8 +365,13 @@ a 0 (dark) to 1 (yellow) scale, states blue (negative) to red (positive). The sa
 
 
 def inside_flow(models: comparing.LoadedModels, text: str) -> tuple:
-    """The inside button: every output of the tab for the review in the Compare tab."""
+    """The inside button for one review: every output of the tab for the review in the Compare tab."""
     return inside_views.inside_view(models, text).outputs()
+
+
+def inside_flows(models: comparing.LoadedModels, texts: list[str]) -> tuple[list, ...]:
+    """The inside endpoint, batched: the reviews that arrived together read in one forward pass per model."""
+    return _by_output([view.outputs() for view in inside_views.inside_views(models, texts)])
 
 
 def _inside_tab(test_set_note: str):
@@ -368,7 +409,13 @@ def _inside_tab(test_set_note: str):
     return button, outputs, histogram, classes
 
 
-def build_app(models: comparing.LoadedModels, long_range_results: str | None = None, distance_results: str | None = None) -> gr.Blocks:
+def build_app(
+    models: comparing.LoadedModels,
+    long_range_results: str | None = None,
+    distance_results: str | None = None,
+    max_batch_size: int = MAX_BATCH_SIZE,
+    queue_size: int = QUEUE_SIZE,
+) -> gr.Blocks:
     """Lays out the page, wires its events and sets up the queue; loads nothing itself.
 
     Args:
@@ -376,11 +423,16 @@ def build_app(models: comparing.LoadedModels, long_range_results: str | None = N
         long_range_results, distance_results: a long_range.json or
             distance.json to show; None looks in the default places
             (`thesis.find_results`: the CLI's output, else docs/).
+        max_batch_size: the most compare requests scored in one pass (1: one
+            review at a time, the app before batching); the decision and
+            inside endpoints take at most `HEAVY_BATCH_SIZE` of it.
+        queue_size: the most requests waiting; more are refused at once.
     """
     length_frames = (length_plot_frame(models), bucket_counts(models), length_table(models), comparing.overall_frame(models))
     curves = curves_frame(models)
     gate_views = StartViews(models, long_range_results, distance_results)
-    on_models = {"concurrency_limit": COMPARE_CONCURRENCY, "concurrency_id": MODELS_CONCURRENCY_ID}
+    on_models = {"concurrency_limit": COMPARE_CONCURRENCY, "concurrency_id": MODELS_CONCURRENCY_ID, "batch": True}
+    heavy = {**on_models, "max_batch_size": min(max_batch_size, HEAVY_BATCH_SIZE)}
     with gr.Blocks(title="SimpleRNN vs LSTM vs GRU", analytics_enabled=False) as app:
         gr.Markdown(INTRODUCTION)
         gr.Markdown(status_markdown(models), elem_id="status")
@@ -395,14 +447,14 @@ def build_app(models: comparing.LoadedModels, long_range_results: str | None = N
                 curve_views = _curves_tab(curves)
             with gr.Tab("Why gates matter", id="gates"):
                 gate_plots, decision_button, decision_notice, decision_plot = _gates_tab(gate_views, {name: solid for name, (solid, _) in MODEL_COLORS.items()})
-        button.click(lambda text: run_comparison(models, text), inputs=[review], outputs=comparison_views, api_name="compare", **on_models)
-        decision_button.click(lambda text: decision_flow(models, text), inputs=[review], outputs=[decision_notice, decision_plot], api_name="decision", **on_models)
-        inside_button.click(lambda text: inside_flow(models, text), inputs=[review], outputs=inside_outputs, api_name="inside", **on_models)
+        button.click(lambda texts: run_comparisons(models, texts), inputs=[review], outputs=comparison_views, api_name="compare", max_batch_size=max_batch_size, **on_models)
+        decision_button.click(lambda texts: decision_flows(models, texts), inputs=[review], outputs=[decision_notice, decision_plot], api_name="decision", **heavy)
+        inside_button.click(lambda texts: inside_flows(models, texts), inputs=[review], outputs=inside_outputs, api_name="inside", **heavy)
         app.load(lambda: length_frames, outputs=length_views, api_name="accuracy_by_length", concurrency_limit=TABLES_CONCURRENCY)
         app.load(lambda: (*gate_views.inside, *gate_views.test_set), outputs=[*inside_outputs, memory_gates, gate_classes], api_name="inside_at_start", concurrency_limit=TABLES_CONCURRENCY)
         app.load(gate_views.outputs, outputs=list(gate_plots), api_name="why_gates", concurrency_limit=TABLES_CONCURRENCY)
         app.load(lambda: (curves, curves), outputs=curve_views, api_name="training_curves", concurrency_limit=TABLES_CONCURRENCY)
-    return app.queue(default_concurrency_limit=COMPARE_CONCURRENCY, max_size=QUEUE_SIZE)
+    return app.queue(default_concurrency_limit=COMPARE_CONCURRENCY, max_size=queue_size, status_update_rate=STATUS_UPDATE_SECONDS)
 
 
 AUTH_ENVIRONMENT_VARIABLE = "SENTIMENT_APP_AUTH"
@@ -422,6 +474,16 @@ def parse_auth(value: str) -> tuple[str, str]:
     return user, password
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def parse_arguments(argv: list[str] | None = None, environment: dict[str, str] | None = None) -> argparse.Namespace:
     """The command line, with `auth` filled from SENTIMENT_APP_AUTH when `--auth` is absent."""
     environment = os.environ if environment is None else environment
@@ -431,6 +493,11 @@ def parse_arguments(argv: list[str] | None = None, environment: dict[str, str] |
     where.add_argument("--expose", action="store_true", help=f"listen on every interface ({EVERY_INTERFACE}), reachable from the network; pair it with --auth")
     where.add_argument("--host", default=LOOPBACK_HOST, help=f"one address to listen on (default: {LOOPBACK_HOST}, this machine only)")
     parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    parser.add_argument(
+        "--max-batch-size", type=_positive, default=MAX_BATCH_SIZE,
+        help=f"most compare requests scored together in one forward pass (default: {MAX_BATCH_SIZE}; 1 scores one review at a time)",
+    )
+    parser.add_argument("--queue-size", type=_positive, default=QUEUE_SIZE, help=f"most requests waiting; beyond it a request is refused at once (default: {QUEUE_SIZE})")
     parser.add_argument(
         "--auth",
         type=parse_auth,
@@ -468,7 +535,7 @@ def main(argv: list[str] | None = None) -> None:
     models = comparing.load_models(arguments.artifacts)
     for cell_type, reason in models.failures.items():
         print(f"{comparing.model_name(cell_type)} not loaded: {reason}", file=sys.stderr, flush=True)
-    build_app(models).launch(
+    build_app(models, max_batch_size=arguments.max_batch_size, queue_size=arguments.queue_size).launch(
         server_name=arguments.host,
         server_port=arguments.port,
         auth=arguments.auth,

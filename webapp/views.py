@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -131,7 +131,8 @@ class ModelResult:
     Attributes:
         cell_type: "simple_rnn", "lstm" or "gru".
         reading: the words and P(positive) after each token.
-        seconds: wall time for this model alone, vectorization included.
+        seconds: wall time of this model, vectorization included, for the
+            batch of reviews this one was scored with (see `Comparison.batch`).
     """
 
     cell_type: str
@@ -158,12 +159,15 @@ class Comparison:
             review was empty or no model is loaded.
         notices: sentences for the user about the input (empty, cut, not
             fully read, no words).
+        batch: how many reviews were scored in the same forward pass as
+            this one (itself included; 0 when it was not scored).
     """
 
     text: str
     characters: int
     results: dict[str, ModelResult]
     notices: list[str] = field(default_factory=list)
+    batch: int = 1
 
     @property
     def cut(self) -> bool:
@@ -171,27 +175,44 @@ class Comparison:
 
 
 def compare(models: LoadedModels, text: str | None) -> Comparison:
-    """Scores one review with every loaded model.
+    """Scores one review with every loaded model (`compare_many` of one)."""
+    return compare_many(models, [text])[0]
+
+
+def compare_many(models: LoadedModels, texts: Sequence[str | None]) -> list[Comparison]:
+    """Scores reviews that arrived together: one forward pass per model for all of them.
 
     Args:
         models: from `load_models`.
-        text: the review as typed or sent to the API; any string.
+        texts: the reviews as typed or sent to the API; any strings (None
+            counts as empty).
 
     Returns:
-        The comparison; for empty or whitespace-only text it holds no results
-        and says so.
+        One comparison per text, in order, each equal (to float32 rounding)
+        to scoring that review alone. Empty or whitespace-only texts hold no
+        results and say so; they cost no model time. Each model's `seconds`
+        is its time for the whole batch, and `batch` says how many reviews
+        shared it.
     """
-    text, characters, notices = _bounded_text(text, _reads_the_end(models))
-    if not text:
-        return Comparison("", characters, {}, notices)
-    results = {}
+    keep_end = _reads_the_end(models)
+    bounded = [_bounded_text(text, keep_end) for text in texts]
+    scored = [index for index, (text, _, _) in enumerate(bounded) if text]
+    readings: dict[str, list[Reading]] = {}
+    seconds: dict[str, float] = {}
     for cell_type, predictor in models.predictors.items():
         start = time.perf_counter()
-        reading = predictor.read(text)
-        results[cell_type] = ModelResult(cell_type, reading, time.perf_counter() - start)
-    if results:
-        notices += _reading_notices(next(iter(results.values())).reading)
-    return Comparison(text, characters, results, notices)
+        readings[cell_type] = predictor.read_many([bounded[index][0] for index in scored]) if scored else []
+        seconds[cell_type] = time.perf_counter() - start
+    comparisons = [Comparison(text, characters, {}, notices, len(scored)) for text, characters, notices in bounded]
+    for position, index in enumerate(scored):
+        comparison = comparisons[index]
+        for cell_type in readings:
+            comparison.results[cell_type] = ModelResult(cell_type, readings[cell_type][position], seconds[cell_type])
+        if comparison.results:
+            comparison.notices.extend(_reading_notices(next(iter(comparison.results.values())).reading))
+        if len(scored) > 1:
+            comparison.notices.append(f"Scored in one batch with {len(scored) - 1} other review(s) sent at the same moment; each model's time is for the whole batch.")
+    return comparisons
 
 
 def _bounded_text(text: str | None, keep_end: bool = True) -> tuple[str, int, list[str]]:
@@ -291,20 +312,29 @@ def token_effects(reading: Reading) -> list[tuple[str, str | None]]:
     """The review's words with their category, in order, separated by spaces.
 
     Words the model did not read (cut by the sequence length) form one
-    `NOT_READ` span; read words are binned by `effect_category`.
+    `NOT_READ` span; read words are binned by `effect_category`. Words that
+    barely moved the model and the spaces between words are plain text, and
+    a run of them is one span: what the page shows is the same, and the
+    answer is a fraction of the size (it is sent and walked once per request).
     """
     spans: list[tuple[str, str | None]] = []
+
+    def add(text: str, category: str | None) -> None:
+        if category is None and spans and spans[-1][1] is None:
+            spans[-1] = (spans[-1][0] + text, None)
+        else:
+            spans.append((text, category))
+
     unread_before = reading.words[: reading.read_start]
     unread_after = reading.words[reading.read_stop :]
-    if unread_before:
-        spans += [(" ".join(unread_before), NOT_READ), (" ", None)]
     read_words = reading.words[reading.read_start : reading.read_stop]
-    for word, effect, known in zip(read_words, reading.effects, reading.known):
-        spans += [(word, effect_category(float(effect), bool(known))), (" ", None)]
-    if unread_after:
-        spans.append((" ".join(unread_after), NOT_READ))
-    elif spans:
-        spans.pop()  # no trailing space
+    pieces = [(" ".join(unread_before), NOT_READ)] if unread_before else []
+    pieces += [(word, effect_category(float(effect), bool(known))) for word, effect, known in zip(read_words, reading.effects, reading.known)]
+    pieces += [(" ".join(unread_after), NOT_READ)] if unread_after else []
+    for index, (text, category) in enumerate(pieces):
+        if index:
+            add(" ", None)
+        add(text, category)
     return spans
 
 
@@ -378,7 +408,12 @@ _DECISION_COLUMNS = ["model", "steps before the end", "log10 share", "word"]
 
 
 def review_decision_frame(models: LoadedModels, text: str | None) -> tuple[list[str], pd.DataFrame]:
-    """What each model's decision on one review depends on, word by word.
+    """What each model's decision on one review depends on (`review_decision_frames` of one)."""
+    return review_decision_frames(models, [text])[0]
+
+
+def review_decision_frames(models: LoadedModels, texts: Sequence[str | None]) -> list[tuple[list[str], pd.DataFrame]]:
+    """What each model's decision on each review depends on, word by word; one gradient pass per model for all of them.
 
     For every loaded model, the norm of d(loss)/d(embedded word) at each word
     as a share of the review's total (`gradients.share_per_review`), by its
@@ -386,19 +421,23 @@ def review_decision_frame(models: LoadedModels, text: str | None) -> tuple[list[
     loss target is the model's own decision.
 
     Returns:
-        Notices for the user, and a DataFrame with columns model, "steps
-        before the end", "log10 share", word.
+        Per text: notices for the user, and a DataFrame with columns model,
+        "steps before the end", "log10 share", word.
     """
-    from sentiment.analysis.gradients import FLOAT32_TINY, review_gradient_norms
+    from sentiment.analysis.gradients import FLOAT32_TINY, review_gradient_norms_many
 
-    text, _, notices = _bounded_text(text, _reads_the_end(models))
-    if not text:
-        return notices, pd.DataFrame(columns=_DECISION_COLUMNS)
-    frames = []
+    keep_end = _reads_the_end(models)
+    bounded = [_bounded_text(text, keep_end) for text in texts]
+    scored = [index for index, (text, _, _) in enumerate(bounded) if text]
+    frames: list[list[pd.DataFrame]] = [[] for _ in texts]
     for cell_type, predictor in models.predictors.items():
-        result = review_gradient_norms(predictor.artifact, text)
-        shares = np.maximum(np.asarray(result["share_by_distance"], np.float64), FLOAT32_TINY)
-        frames.append(
-            pd.DataFrame({"model": model_name(cell_type), "steps before the end": np.arange(len(shares)), "log10 share": np.log10(shares), "word": result["tokens"][::-1]})
-        )
-    return notices, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_DECISION_COLUMNS)
+        results = review_gradient_norms_many(predictor.artifact, [bounded[index][0] for index in scored]) if scored else []
+        for index, result in zip(scored, results):
+            shares = np.maximum(np.asarray(result["share_by_distance"], np.float64), FLOAT32_TINY)
+            frames[index].append(
+                pd.DataFrame({"model": model_name(cell_type), "steps before the end": np.arange(len(shares)), "log10 share": np.log10(shares), "word": result["tokens"][::-1]})
+            )
+    return [
+        (notices, pd.concat(review_frames, ignore_index=True) if review_frames else pd.DataFrame(columns=_DECISION_COLUMNS))
+        for (_, _, notices), review_frames in zip(bounded, frames)
+    ]

@@ -205,12 +205,14 @@ def words_read(reading) -> list[str]:
     return words or ["[UNK]"]
 
 
-def inspect_review(predictor, text: str) -> dict[str, Any]:
+def inspect_review(predictor, text: str, reading=None) -> dict[str, Any]:
     """One model on one review: the words it read, P(positive) after each, and every gate of every layer.
 
     Args:
         predictor: a `sentiment.serving.predict.Predictor`.
         text: the review.
+        reading: the predictor's `Reading` of `text` when it was already
+            read (in a batch, `Predictor.read_many`); None reads it here.
 
     Returns:
         `cell_type`, `words`, `trajectory` <float>[time], `layers` (from
@@ -218,7 +220,7 @@ def inspect_review(predictor, text: str) -> dict[str, Any]:
         over units of each gate), `sentiment_unit` (of the last layer's
         hidden state, or None) and, for a SimpleRNN, `saturated_share`.
     """
-    reading = predictor.read(text)
+    reading = predictor.read(text) if reading is None else reading
     layers = read_review(predictor.artifact.model, reading.token_ids)
     trajectory = np.asarray(reading.trajectory, np.float64)
     last = layers[-1]["values"]["hidden"] if layers[-1]["direction"] == "forward" else np.concatenate([entry["values"]["hidden"] for entry in layers[-2:]], axis=-1)

@@ -266,17 +266,32 @@ def review_gradient_norms(artifact: Artifact, text: str) -> dict[str, Any]:
         see `share_per_review`), `probability` P(positive), and `label`
         (the model's decision, used as the loss target).
     """
-    ids = artifact.encoder.encode([text])
+    return review_gradient_norms_many(artifact, [text])[0]
+
+
+def review_gradient_norms_many(artifact: Artifact, texts: Sequence[str]) -> list[dict[str, Any]]:
+    """`review_gradient_norms` of several reviews, from one gradient pass over them all.
+
+    Each review's loss is its own and the padding is masked, so every result
+    equals its review's alone (to float32 rounding).
+    """
+    if len(texts) == 0:
+        return []
+    ids = artifact.encoder.encode(list(texts))
     norms, probabilities = _norms_and_probabilities(artifact.model, ids, None)
-    norms, probability = norms[0], float(probabilities[0])
-    return {
-        "tokens": [artifact.vocabulary[i] for i in ids[0]],
-        "norms": norms,
-        "by_distance": norms[::-1].copy(),
-        "share_by_distance": share_per_review(norms[None, :])[0, ::-1].copy(),
-        "probability": probability,
-        "label": int(probability >= 0.5),
-    }
+    results = []
+    for row, review_norms, probability in zip(ids, norms, probabilities):
+        length = max(1, int(np.count_nonzero(row)))
+        review_norms, probability = review_norms[:length], float(probability)
+        results.append({
+            "tokens": [artifact.vocabulary[i] for i in row[:length]],
+            "norms": review_norms,
+            "by_distance": review_norms[::-1].copy(),
+            "share_by_distance": share_per_review(review_norms[None, :])[0, ::-1].copy(),
+            "probability": probability,
+            "label": int(probability >= 0.5),
+        })  # fmt: skip
+    return results
 
 
 def sample_test_reviews(artifact: Artifact, sample_size: int, seed: int) -> data.Reviews:

@@ -151,6 +151,7 @@ class TextEncoder:
         self.sequence_length = sequence_length
         self.truncation_side = truncation_side
         self.vectorizer = make_vectorizer(vocabulary_size or len(self.vocabulary), self.vocabulary)
+        self._split = self._encode = None  # traced on first use by `words_many` and `encode`
 
     @classmethod
     def for_config(cls, vocabulary: list[str], config: DataConfig) -> "TextEncoder":
@@ -190,7 +191,10 @@ class TextEncoder:
         `to_sequence_length` every row has `sequence_length` columns,
         otherwise the longest review's.
         """
-        batches = [self.padded(text_tensor(texts[start : start + batch_size]), True).numpy() for start in range(0, len(texts), batch_size)]
+        if self._encode is None:
+            # Traced once, for any number of reviews of any length: eagerly, the ragged ops cost the app more than its models.
+            self._encode = tf.function(lambda texts: self.padded(texts, True), input_signature=[tf.TensorSpec([None], tf.string)])
+        batches = [self._encode(text_tensor(texts[start : start + batch_size])).numpy() for start in range(0, len(texts), batch_size)]
         if not batches:
             return np.zeros((0, self.sequence_length if to_sequence_length else 1), np.int32)
         ids = np.concatenate(batches).astype(np.int32)
@@ -198,5 +202,15 @@ class TextEncoder:
 
     def words(self, text: str) -> list[str]:
         """The review's words as the vectorizer splits them, before truncation (of its first `MAX_REVIEW_BYTES`)."""
-        capped = cap_bytes(text_tensor([text]), self.truncation_side)
-        return [word.decode("utf-8") for word in tf.strings.split(standardize_text(capped))[0].numpy()]
+        return self.words_many([text])[0]
+
+    def words_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """`words` of each text, split in one traced call for them all (the app reads a batch of reviews at once)."""
+        if len(texts) == 0:
+            return []
+        if self._split is None:
+            # One trace for any number of reviews of any length: no request retraces.
+            self._split = tf.function(
+                lambda texts: tf.strings.split(standardize_text(cap_bytes(texts, self.truncation_side))), input_signature=[tf.TensorSpec([None], tf.string)]
+            )
+        return [[word.decode("utf-8") for word in row] for row in self._split(text_tensor(texts)).to_list()]

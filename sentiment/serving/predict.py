@@ -106,6 +106,11 @@ class Reading:
         return np.diff(self.trajectory, prepend=np.float32(UNDECIDED))
 
 
+def _length(ids: np.ndarray) -> int:
+    """Real tokens in one right-padded row of ids (at least 1: a review without words is one unknown token)."""
+    return max(1, int(np.count_nonzero(ids)))
+
+
 class Predictor:
     """Scores reviews with one trained model.
 
@@ -172,15 +177,41 @@ class Predictor:
             The words, which of them were read, and P(positive) after each
             read token; `Reading.probability` equals `predict([text])[0]`.
         """
-        words = self.words(text)
-        ids = self.token_ids([text])
+        return self.read_many([text])[0]
+
+    def read_many(self, texts: Sequence[str]) -> list[Reading]:
+        """Reads several reviews token by token, together.
+
+        For a model that reads in one pass (`reads_in_one_pass`) that is one
+        forward pass over the batch, right-padded to the longest review; the
+        masked padding changes no review's states, so each reading equals the
+        review's `read` alone (to float32 rounding). The other architectures
+        score every prefix, a batch of its own per review.
+
+        Args:
+            texts: raw reviews (any strings).
+
+        Returns:
+            One `Reading` per text, in order.
+        """
+        if len(texts) == 0:
+            return []
+        ids = self.token_ids(texts)
+        if self.reads_in_one_pass:
+            trajectories = self._steps(tf.constant(ids)).numpy()
+        else:
+            trajectories = [self._steps(tf.constant(row[None, : _length(row)])).numpy()[0] for row in ids]
+        words = self.encoder.words_many(texts)
+        return [self._reading(review_words, row[: _length(row)], trajectory[: _length(row)]) for review_words, row, trajectory in zip(words, ids, trajectories)]
+
+    def _reading(self, words: list[str], ids: np.ndarray, trajectory: np.ndarray) -> Reading:
+        """The `Reading` of one review from its words, its ids (padding removed) and P(positive) after each."""
         read_count = min(len(words), self.sequence_length)
         if self._data_config.truncation_side == "left":
             read_start, read_stop = len(words) - read_count, len(words)
         else:
             read_start, read_stop = 0, read_count
-        trajectory = self._steps(tf.constant(ids)).numpy()[0]
-        return Reading(tuple(words), read_start, read_stop, ids[0], trajectory)
+        return Reading(tuple(words), read_start, read_stop, ids, trajectory)
 
     @staticmethod
     def _prefix_probabilities(model: keras.Model, ids: tf.Tensor) -> tf.Tensor:
