@@ -136,6 +136,13 @@ def resident_bytes(pid: int) -> int:
         return kilobytes * 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system, all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class MemorySampler(threading.Thread):
     """Samples a process's RSS every `interval` seconds and keeps the peak."""
 
@@ -273,11 +280,12 @@ def run_configuration(artifacts: Path, app_arguments: list[str], concurrency: in
         for text in texts:  # the first answers pay for Python's own warm-up
             warm.predict(text, api_name="/compare")
         warm.close()
-        rss_before = resident_bytes(process.pid)
+        rss_before, cpu_before = resident_bytes(process.pid), cpu_seconds(process.pid)
         sampler = MemorySampler(process.pid)
         sampler.start()
         phase = run_phase(url, concurrency, total, texts, retry_after)
         peak = sampler.stop()
+        app_cpu = cpu_seconds(process.pid) - cpu_before
         time.sleep(2)  # let the server finish what it answered
         rss_after = resident_bytes(process.pid)
         alive = process.poll() is None
@@ -288,6 +296,8 @@ def run_configuration(artifacts: Path, app_arguments: list[str], concurrency: in
         **phase,
         "app_arguments": app_arguments,
         "rss_mb": {"before": megabytes(rss_before), "peak": megabytes(peak), "after": megabytes(rss_after)},
+        "app_cpu_seconds": round(app_cpu, 1),
+        "app_cpu_ms_per_answer": round(1000 * app_cpu / phase["answered"], 1) if phase["answered"] else None,
         "app_alive_after": alive,
     }
 
@@ -327,7 +337,7 @@ def load_test(artifacts: Path, concurrency: int, total: int, log_folder: Path, r
     before, after = runs["before"]["answered_per_second"], runs["after"]["answered_per_second"]
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": " ".join(["python -m benchmarks.load_test", *sys.argv[1:]]),
         "machine": provenance.machine_line(provenance.machine()),
         "load_average_after": provenance.load_average(),
         "artifacts": str(artifacts),

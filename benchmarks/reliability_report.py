@@ -84,25 +84,29 @@ def load_figures(load: dict) -> list[str]:
     lines = [
         "## Load test figures",
         "",
-        "| app | arguments | answered | refused | failed | answers/s | answered p50 / p95 / max (ms) | refused p50 / p95 (ms) | RSS before / peak / after (MB) | wall (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| app | arguments | answered | refused | failed | answers/s | answered p50 / p95 / max (ms) | refused p50 / p95 (ms) | app CPU per answer (ms) | RSS before / peak / after (MB) | wall (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, run in load["runs"].items():
         answered = run["answered_ms"] or {"p50": "-", "p95": "-", "max": "-"}
         refused = run["refused_ms"] or {"p50": "-", "p95": "-"}
         memory = run["rss_mb"]
         lines.append(
-            f"| {name}: {run['description']} | `{' '.join(run['app_arguments'])}` | {run['answered']} | {run['refused']} | {run['failed']} | {run['answered_per_second']} "
-            f"| {answered['p50']} / {answered['p95']} / {answered['max']} | {refused['p50']} / {refused['p95']} | {memory['before']} / {memory['peak']} / {memory['after']} | {run['wall_seconds']} |"
+            f"| {name}: {run['description']} | {' '.join(run['app_arguments']) and '`' + ' '.join(run['app_arguments']) + '`' or 'its own defaults'} | {run['answered']} | {run['refused']} | {run['failed']} | {run['answered_per_second']} "
+            f"| {answered['p50']} / {answered['p95']} / {answered['max']} | {refused['p50']} / {refused['p95']} | {run.get('app_cpu_ms_per_answer', '-')} "
+            f"| {memory['before']} / {memory['peak']} / {memory['after']} | {run['wall_seconds']} |"
         )
     after = load["runs"]["after"]
     return lines + [
         "",
-        f"Both apps get the same burst: {after['concurrency']} threads, one gradio_client `Client` each, start together and send "
-        f"{after['total']:,} compare requests between them, each its next as soon as it has an answer; a refused client waits "
+        f"Both apps get the same burst: {after['concurrency']} threads (users), each with two gradio_client `Client`s it alternates "
+        "between (gradio_client 2.7.2 cancels a request sent on a Client whose event stream the server is closing; see "
+        f"`benchmarks/load_test.py`), start together and send {after['total']:,} compare requests between them, each its next "
+        "as soon as it has an answer; a refused client waits "
         f"{after['retry_after_seconds']:g} s, as the refusal asks. Reviews: the examples in `webapp/examples.json` cut to mixed lengths "
         f"({min(load['review_words'])} to {max(load['review_words'])} words), in turn. Latencies are measured by the clients, which share "
-        f"the machine's cores with the app. Answers per second: {load['speedup']}x.",
+        f"the machine's cores with the app. Answers per second: {load['speedup']}x. App CPU per answer is the app process's CPU "
+        "time (all threads) over the burst, divided by the answers; the app before batching spent most of it refusing.",
         "",
     ]
 

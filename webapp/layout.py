@@ -115,6 +115,27 @@ def run_comparisons(models: comparing.LoadedModels, texts: list[str]) -> tuple[l
     return _by_output([_comparison_outputs(models, comparison) for comparison in comparing.compare_many(models, texts)])
 
 
+def _postprocessed(components: list, function):
+    """`function`'s outputs as the components' own `postprocess` makes them, for an event with `postprocess=False`.
+
+    Gradio walks every value of an answer looking for files twice when it
+    postprocesses, and once when it does not. The compare answers hold no
+    file and up to a few thousand values (a trajectory point per word and
+    model), so under a classroom's load that walk costs more than the models;
+    postprocessing here, in the worker thread, sends the very same JSON.
+    """
+
+    def run(texts: list[str]) -> tuple[list, ...]:
+        columns = function(texts)
+        return tuple([_serialized(component.postprocess(value)) for value in column] for component, column in zip(components, columns))
+
+    return run
+
+
+def _serialized(value):
+    return value.model_dump() if hasattr(value, "model_dump") else value
+
+
 def _by_output(answers: list[tuple]) -> tuple[list, ...]:
     """Per-request output tuples -> one list per output component, as Gradio's batched functions return."""
     return tuple(list(column) for column in zip(*answers))
@@ -447,7 +468,10 @@ def build_app(
                 curve_views = _curves_tab(curves)
             with gr.Tab("Why gates matter", id="gates"):
                 gate_plots, decision_button, decision_notice, decision_plot = _gates_tab(gate_views, {name: solid for name, (solid, _) in MODEL_COLORS.items()})
-        button.click(lambda texts: run_comparisons(models, texts), inputs=[review], outputs=comparison_views, api_name="compare", max_batch_size=max_batch_size, **on_models)
+        button.click(
+            _postprocessed(comparison_views, lambda texts: run_comparisons(models, texts)), inputs=[review], outputs=comparison_views, api_name="compare",
+            max_batch_size=max_batch_size, postprocess=False, **on_models,
+        )  # fmt: skip
         decision_button.click(lambda texts: decision_flows(models, texts), inputs=[review], outputs=[decision_notice, decision_plot], api_name="decision", **heavy)
         inside_button.click(lambda texts: inside_flows(models, texts), inputs=[review], outputs=inside_outputs, api_name="inside", **heavy)
         app.load(lambda: length_frames, outputs=length_views, api_name="accuracy_by_length", concurrency_limit=TABLES_CONCURRENCY)
