@@ -131,3 +131,43 @@ def test_the_warmup_file_holds_real_reviews_that_the_signature_serves(exports, t
     examples = json.loads((ROOT / "webapp" / "examples.json").read_text(encoding="utf-8"))["examples"]
     assert sorted(set(sent)) == sorted(example["text"] for example in examples)  # the app's real IMDB reviews
     assert len(logs) == 1 + len(examples) and len(sent) == 2 * len(examples)  # all at once, then one by one
+
+
+@pytest.fixture(scope="module")
+def strong_shaped(tiny_csv, tmp_path_factory):
+    """The strong preset's architecture at the tiny size: bidirectional, max+mean pooling, PPMI-SVD vectors; trained and exported."""
+    from dataclasses import replace
+
+    from conftest import tiny_configs
+    from sentiment.config import PRESETS
+    from sentiment.training.train import train_models
+
+    data_config, model_config, train_config = tiny_configs(tiny_csv)
+    strong = PRESETS["strong"].model
+    model_config = replace(model_config, bidirectional=strong.bidirectional, pooling=strong.pooling, pretrained_vectors=strong.pretrained_vectors)
+    artifacts = tmp_path_factory.mktemp("strong-artifacts")
+    train_models(data_config, model_config, train_config, cell_types=("lstm", "gru"), output=artifacts, verbose=0, log=lambda message: None)
+    export = tmp_path_factory.mktemp("strong-export")
+    return artifacts, {cell: export_model(artifacts / cell, export / cell) for cell in ("lstm", "gru")}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_strong_presets_export_meets_the_same_serving_contract(strong_shaped, cell):
+    """TensorFlow alone loads it by signature and matches Keras; no cuDNN-only op; its warmup requests are served."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    artifacts, exported = strong_shaped
+    predictor = Predictor.from_folder(artifacts / cell)
+    assert not predictor.reads_in_one_pass and predictor.artifact.config.model.pooling == "max_mean"
+    result = subprocess.run([sys.executable, "-c", _TENSORFLOW_ONLY, str(exported[cell]), json.dumps(REVIEWS)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(served["probability"], predictor.predict(REVIEWS), atol=1e-5)
+    assert find_cudnn_ops(exported[cell]) == []
+    serve = tf.saved_model.load(str(exported[cell])).signatures["serving_default"]
+    path = exported[cell] / "assets.extra" / "tf_serving_warmup_requests"
+    for record in tf.data.TFRecordDataset(str(path)):
+        request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+        texts = [text.decode("utf-8") for text in tf.make_ndarray(request.inputs["text"])]
+        np.testing.assert_allclose(serve(text=tf.constant(texts))["probability"].numpy(), predictor.predict(texts), atol=1e-5)
