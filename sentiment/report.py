@@ -148,3 +148,57 @@ def _truncation_lines(models: dict[str, Any]) -> list[str]:
         for key, label in (("not_truncated", "not truncated"), ("truncated", "truncated"))
     ]
     return [f"## Truncated (more than {first['sequence_length']} words) vs not truncated", "", markdown_table(["reviews", "count", *map(model_name, models)], rows), ""]
+
+
+def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell: str = "lstm") -> str:
+    """What each change bought: one row per run of `cell`, against the run named `reference`.
+
+    Args:
+        summaries: run name -> its summary.json; every run trains `cell` with
+            the same seed and data, each changing something of the reference.
+        reference: the name of the unchanged run.
+        cell: the model compared.
+
+    Returns:
+        Markdown: a table of the runs, what each changed (read from the
+        configs the runs recorded, not from their names), the test accuracy
+        with its 95% interval, the change from the reference, the best
+        validation accuracy and the training time.
+    """
+    base = summaries[reference]
+    rows = [
+        "| run | what differs from the reference | test accuracy [95% CI] | vs reference | best validation | training time |",
+        "|---|---|---|---|---|---|",
+    ]
+    base_accuracy = base["models"][cell]["test"]["accuracy"]
+    for name, summary in summaries.items():
+        metrics = summary["models"][cell]
+        test = metrics["test"]
+        changes = _config_changes(base["run"], summary["run"]) or "nothing (the reference)"
+        delta = 100 * (test["accuracy"] - base_accuracy)
+        rows.append(
+            f"| `{name}` | {changes} | {100 * test['accuracy']:.2f}% [{100 * test['ci_low']:.2f}, {100 * test['ci_high']:.2f}] "
+            f"| {delta:+.2f} points | {100 * metrics['best_monitor_value']:.2f}% | {metrics['training_seconds'] / 60:.1f} min |"
+        )
+    commands = sorted({summary["command"] for summary in summaries.values()})
+    return "\n".join([
+        f"# What each change of the strong preset bought ({model_name(cell)})",
+        "",
+        f"Each run trains the {model_name(cell)} alone with the reference's seed and data, changing one setting; the intervals are 95% Wilson "
+        f"intervals over the {base['models'][cell]['test']['count']:,} test reviews, so a difference inside both intervals is not one we can claim.",
+        "",
+        *rows,
+        "",
+        "Produced by: " + "; ".join(f"`{command}`" for command in commands) + f" (from {min(s['written_at'] for s in summaries.values())} "
+        f"to {max(s['written_at'] for s in summaries.values())}; {machine_line(base['machine'])}).",
+    ])  # fmt: skip
+
+
+def _config_changes(base: dict[str, Any], run: dict[str, Any]) -> str:
+    """The settings `run` recorded differently from `base`, as "field: old → new"."""
+    changes = []
+    for part in ("data", "model", "train"):
+        for key, value in run[part].items():
+            if base[part].get(key) != value:
+                changes.append(f"{key}: {base[part].get(key)} → {value}")
+    return ", ".join(changes)

@@ -203,7 +203,7 @@ def compare_many(models: LoadedModels, texts: Sequence[str | None]) -> list[Comp
         start = time.perf_counter()
         readings[cell_type] = predictor.read_many([bounded[index][0] for index in scored]) if scored else []
         seconds[cell_type] = time.perf_counter() - start
-    comparisons = [Comparison(text, characters, {}, notices, len(scored)) for text, characters, notices in bounded]
+    comparisons = [Comparison(text, characters, {}, notices, len(scored) if text else 0) for text, characters, notices in bounded]
     for position, index in enumerate(scored):
         comparison = comparisons[index]
         for cell_type in readings:

@@ -6,7 +6,7 @@ Each section is the Markdown page its command renders from its own JSON,
 headings one level down, naming the command, date and machine that produced
 it; plots are linked relative to the page. Nothing in it is typed by hand.
 The thesis comes first (the long-range suite, sentiment at a distance, the
-sequential cost), then the IMDB models (the default preset, then the strong one), what their decisions depend on and
+sequential cost), then the IMDB models (the default preset, then the strong one and what each of its changes bought), what their decisions depend on and
 what their gates do.
 """
 
@@ -24,9 +24,14 @@ DEFAULT_SOURCES = {
     "sequential_cost": DOCS / "bench" / "bench.json",
     "imdb": DOCS / "imdb" / "summary.json",
     "imdb_strong": DOCS / "imdb_strong" / "summary.json",
+    # A folder: one summary.json per run, named <run>.json; `strong.json` is the unchanged preset.
+    "imdb_strong_ablation": DOCS / "imdb_strong" / "ablation",
     "gradients": DOCS / "gradients" / "gradients.json",
     "inspect": DOCS / "inspect" / "inspect.json",
 }
+
+
+ABLATION_REFERENCE = "strong"
 
 
 def _demote(markdown: str) -> str:
@@ -39,6 +44,10 @@ def _section(kind: str, source: Path, page: Path) -> str:
     from sentiment import report
     from sentiment.analysis import distance, gates, gradients, longrange
 
+    if kind == "imdb_strong_ablation":
+        runs = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(source.glob("*.json"))}
+        reference = ABLATION_REFERENCE if ABLATION_REFERENCE in runs else next(iter(runs))
+        return report.ablation_markdown({reference: runs.pop(reference), **runs}, reference)
     result = json.loads(source.read_text(encoding="utf-8"))
     beside = lambda name: os.path.relpath(source.parent / name, page.parent)  # noqa: E731
     if kind == "long_range":
@@ -70,7 +79,7 @@ def results_page(sources: dict[str, Path | None], page: Path) -> str:
     ]
     for kind in DEFAULT_SOURCES:
         source = sources.get(kind)
-        if source is not None and Path(source).exists():
+        if source is not None and Path(source).exists() and (Path(source).is_file() or any(Path(source).glob("*.json"))):
             parts += ["", _demote(_section(kind, Path(source), page))]
     return "\n".join(parts).rstrip() + "\n"
 
