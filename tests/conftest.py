@@ -83,6 +83,22 @@ def tiny_artifacts(tiny_csv, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_strong_artifacts(tiny_csv, tmp_path_factory) -> Path:
+    """The strong preset's architecture at the tiny size (bidirectional, max+mean pooling, PPMI-SVD vectors), LSTM and GRU, trained."""
+    from dataclasses import replace
+
+    from sentiment.config import PRESETS
+    from sentiment.training.train import train_models
+
+    data_config, model_config, train_config = tiny_configs(tiny_csv)
+    strong = PRESETS["strong"].model
+    model_config = replace(model_config, bidirectional=strong.bidirectional, pooling=strong.pooling, pretrained_vectors=strong.pretrained_vectors)
+    output = tmp_path_factory.mktemp("strong-artifacts")
+    train_models(data_config, model_config, train_config, cell_types=("lstm", "gru"), output=output, verbose=0, log=lambda message: None)
+    return output
+
+
+@pytest.fixture(scope="session")
 def tiny_export(tiny_artifacts, tmp_path_factory) -> Path:
     """An export folder of the three tiny models, version 1 each: `<root>/<cell>/1/`."""
     from sentiment.serving.export import export_model

@@ -134,21 +134,10 @@ def test_the_warmup_file_holds_real_reviews_that_the_signature_serves(exports, t
 
 
 @pytest.fixture(scope="module")
-def strong_shaped(tiny_csv, tmp_path_factory):
-    """The strong preset's architecture at the tiny size: bidirectional, max+mean pooling, PPMI-SVD vectors; trained and exported."""
-    from dataclasses import replace
-
-    from conftest import tiny_configs
-    from sentiment.config import PRESETS
-    from sentiment.training.train import train_models
-
-    data_config, model_config, train_config = tiny_configs(tiny_csv)
-    strong = PRESETS["strong"].model
-    model_config = replace(model_config, bidirectional=strong.bidirectional, pooling=strong.pooling, pretrained_vectors=strong.pretrained_vectors)
-    artifacts = tmp_path_factory.mktemp("strong-artifacts")
-    train_models(data_config, model_config, train_config, cell_types=("lstm", "gru"), output=artifacts, verbose=0, log=lambda message: None)
+def strong_shaped(tiny_strong_artifacts, tmp_path_factory):
+    """The tiny strong-shaped models (conftest) and their exports."""
     export = tmp_path_factory.mktemp("strong-export")
-    return artifacts, {cell: export_model(artifacts / cell, export / cell) for cell in ("lstm", "gru")}
+    return tiny_strong_artifacts, {cell: export_model(tiny_strong_artifacts / cell, export / cell) for cell in ("lstm", "gru")}
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -171,3 +160,12 @@ def test_the_strong_presets_export_meets_the_same_serving_contract(strong_shaped
         request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
         texts = [text.decode("utf-8") for text in tf.make_ndarray(request.inputs["text"])]
         np.testing.assert_allclose(serve(text=tf.constant(texts))["probability"].numpy(), predictor.predict(texts), atol=1e-5)
+
+
+def test_a_strong_artifact_loads_where_only_the_serving_code_is_imported(strong_shaped):
+    """The app, `predict` and `evaluate` import the Predictor, not the model builders: the masked max pooling must still be found."""
+    artifacts, _ = strong_shaped
+    code = "import sys; from sentiment.serving.predict import Predictor; print(Predictor.from_folder(sys.argv[1]).predict(['a fine film'])[0])"
+    result = subprocess.run([sys.executable, "-c", code, str(artifacts / "lstm")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 0 <= float(result.stdout.strip().splitlines()[-1]) <= 1

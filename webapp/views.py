@@ -431,7 +431,12 @@ def review_decision_frames(models: LoadedModels, texts: Sequence[str | None]) ->
     scored = [index for index, (text, _, _) in enumerate(bounded) if text]
     frames: list[list[pd.DataFrame]] = [[] for _ in texts]
     for cell_type, predictor in models.predictors.items():
-        results = review_gradient_norms_many(predictor.artifact, [bounded[index][0] for index in scored]) if scored else []
+        try:
+            results = review_gradient_norms_many(predictor.artifact, [bounded[index][0] for index in scored]) if scored else []
+        except SentimentError as error:  # an architecture the split cannot run (the strong preset's pooling branches)
+            for index in scored:
+                bounded[index][2].append(f"{model_name(cell_type)} is left out of this plot: {error}.")
+            continue
         for index, result in zip(scored, results):
             shares = np.maximum(np.asarray(result["share_by_distance"], np.float64), FLOAT32_TINY)
             frames[index].append(

@@ -162,7 +162,10 @@ def _norms_and_probabilities(
         ids = tf.constant(token_ids[start : start + batch_size], tf.int32)
         # -1 asks for the model's own decision; one signature, one trace.
         targets = tf.fill([ids.shape[0]], -1.0) if labels is None else tf.constant(np.asarray(labels[start : start + batch_size]), tf.float32)
-        norms, batch_probabilities = gradients(ids, targets)
+        try:
+            norms, batch_probabilities = gradients(ids, targets)
+        except (ValueError, TypeError) as error:  # tracing the chain failed: branches (max+mean pooling) are not a chain
+            raise SentimentError(f"{model.name} is not a single chain of layers after its embedding (it has, e.g., two pooling branches), so its gradient by word is not computed here ({type(error).__name__})") from None
         if start == 0 and not np.allclose(batch_probabilities.numpy(), forward(ids).numpy(), atol=1e-5):
             raise SentimentError(f"{model.name}: the model split at its embedding does not reproduce its predictions; is it a single chain of layers?")
         rows.append(norms.numpy())

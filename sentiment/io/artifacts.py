@@ -157,6 +157,8 @@ def load_artifact(folder: str | Path) -> Artifact:
     """
     import keras
 
+    from sentiment import models  # noqa: F401  (registers the project's own layers, e.g. the masked max pooling, before Keras looks them up)
+
     folder = Path(folder)
     if not folder.is_dir():
         raise SentimentError(f"artifact folder {folder} does not exist; train first with: python -m sentiment train --output {folder.parent}")
