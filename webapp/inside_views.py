@@ -63,9 +63,8 @@ def inside_views(models: views.LoadedModels, texts: Sequence[str | None]) -> lis
     The reviews are read together, one forward pass per model
     (`Predictor.read_many`); each is then replayed in NumPy on its own.
     """
-    bounded = [views._bounded_text(text, views._reads_the_end(models)) for text in texts]
+    bounded, scored = views.bounded_batch(models, texts)
     result = [InsideView(notices=notices) for _, _, notices in bounded]
-    scored = [index for index, (text, _, _) in enumerate(bounded) if text]
     if scored and not models.predictors:
         for index in scored:
             result[index].notices.append(f"No model is loaded; train them first with `{views.train_command(models.folder)}`.")

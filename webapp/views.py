@@ -194,9 +194,7 @@ def compare_many(models: LoadedModels, texts: Sequence[str | None]) -> list[Comp
         is its time for the whole batch, and `batch` says how many reviews
         shared it.
     """
-    keep_end = _reads_the_end(models)
-    bounded = [_bounded_text(text, keep_end) for text in texts]
-    scored = [index for index, (text, _, _) in enumerate(bounded) if text]
+    bounded, scored = bounded_batch(models, texts)
     readings: dict[str, list[Reading]] = {}
     seconds: dict[str, float] = {}
     for cell_type, predictor in models.predictors.items():
@@ -213,6 +211,13 @@ def compare_many(models: LoadedModels, texts: Sequence[str | None]) -> list[Comp
         if len(scored) > 1:
             comparison.notices.append(f"Scored in one batch with {len(scored) - 1} other review(s) sent at the same moment; each model's time is for the whole batch.")
     return comparisons
+
+
+def bounded_batch(models: LoadedModels, texts: Sequence[str | None]) -> tuple[list[tuple[str, int, list[str]]], list[int]]:
+    """Each text cut as `_bounded_text` cuts it for these models, and the indices of those left to score (not blank)."""
+    keep_end = _reads_the_end(models)
+    bounded = [_bounded_text(text, keep_end) for text in texts]
+    return bounded, [index for index, (text, _, _) in enumerate(bounded) if text]
 
 
 def _bounded_text(text: str | None, keep_end: bool = True) -> tuple[str, int, list[str]]:
@@ -426,9 +431,7 @@ def review_decision_frames(models: LoadedModels, texts: Sequence[str | None]) ->
     """
     from sentiment.analysis.gradients import FLOAT32_TINY, review_gradient_norms_many
 
-    keep_end = _reads_the_end(models)
-    bounded = [_bounded_text(text, keep_end) for text in texts]
-    scored = [index for index, (text, _, _) in enumerate(bounded) if text]
+    bounded, scored = bounded_batch(models, texts)
     frames: list[list[pd.DataFrame]] = [[] for _ in texts]
     for cell_type, predictor in models.predictors.items():
         try:

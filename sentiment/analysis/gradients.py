@@ -123,6 +123,22 @@ def _traced_functions(model: keras.Model) -> tuple[Callable, Callable]:
     return gradients, forward
 
 
+# Model -> why its split at the embedding cannot stand for it ("" when it can):
+# checked once per model, not on every request (a failing trace is not cached).
+_SPLIT_CHECKED: "weakref.WeakKeyDictionary[keras.Model, str]" = weakref.WeakKeyDictionary()
+
+
+def _split_problem(model: keras.Model, gradients: Callable, forward: Callable, ids: tf.Tensor, targets: tf.Tensor) -> str:
+    """"" when the split model traces and reproduces `model(ids)`; otherwise a message saying why not."""
+    try:
+        _, probabilities = gradients(ids, targets)
+    except (ValueError, TypeError) as error:  # tracing the chain failed: branches (max+mean pooling) are not a chain
+        return f"{model.name} is not a single chain of layers after its embedding (it has, e.g., two pooling branches), so its gradient by word is not computed here ({type(error).__name__})"
+    if not np.allclose(probabilities.numpy(), forward(ids).numpy(), atol=1e-5):
+        return f"{model.name}: the model split at its embedding does not reproduce its predictions; is it a single chain of layers?"
+    return ""
+
+
 def embedding_gradient_norms(
     model: keras.Model,
     token_ids: np.ndarray,
@@ -162,12 +178,11 @@ def _norms_and_probabilities(
         ids = tf.constant(token_ids[start : start + batch_size], tf.int32)
         # -1 asks for the model's own decision; one signature, one trace.
         targets = tf.fill([ids.shape[0]], -1.0) if labels is None else tf.constant(np.asarray(labels[start : start + batch_size]), tf.float32)
-        try:
-            norms, batch_probabilities = gradients(ids, targets)
-        except (ValueError, TypeError) as error:  # tracing the chain failed: branches (max+mean pooling) are not a chain
-            raise SentimentError(f"{model.name} is not a single chain of layers after its embedding (it has, e.g., two pooling branches), so its gradient by word is not computed here ({type(error).__name__})") from None
-        if start == 0 and not np.allclose(batch_probabilities.numpy(), forward(ids).numpy(), atol=1e-5):
-            raise SentimentError(f"{model.name}: the model split at its embedding does not reproduce its predictions; is it a single chain of layers?")
+        if model not in _SPLIT_CHECKED:
+            _SPLIT_CHECKED[model] = _split_problem(model, gradients, forward, ids, targets)
+        if _SPLIT_CHECKED[model]:
+            raise SentimentError(_SPLIT_CHECKED[model])
+        norms, batch_probabilities = gradients(ids, targets)
         rows.append(norms.numpy())
         probabilities.append(batch_probabilities.numpy())
     if not rows:
@@ -284,7 +299,7 @@ def review_gradient_norms_many(artifact: Artifact, texts: Sequence[str]) -> list
     norms, probabilities = _norms_and_probabilities(artifact.model, ids, None)
     results = []
     for row, review_norms, probability in zip(ids, norms, probabilities):
-        length = max(1, int(np.count_nonzero(row)))
+        length = data.review_length(row)
         review_norms, probability = review_norms[:length], float(probability)
         results.append({
             "tokens": [artifact.vocabulary[i] for i in row[:length]],

@@ -14,6 +14,7 @@ from sentiment.data.text import (
     cap_bytes,
     count_words,
     make_vectorizer,
+    review_length,
     standardize_text,
     text_tensor,
     word_counts,
@@ -22,6 +23,6 @@ from sentiment.data.text import (
 __all__ = [
     "MAX_REVIEW_BYTES", "PADDING_ID", "UNKNOWN_ID", "Reviews", "Splits", "Stream", "TextEncoder",
     "adapt_vocabulary", "batched_dataset", "bucket_batches", "cap_bytes", "count_words", "length_order", "load_aclimdb",
-    "load_csv", "load_splits", "load_unlabelled", "read_csv_rows", "read_labelled", "load_tfds", "make_vectorizer", "open_stream", "standardize_text", "stream_batches",
+    "load_csv", "load_splits", "load_unlabelled", "read_csv_rows", "read_labelled", "load_tfds", "make_vectorizer", "open_stream", "review_length", "standardize_text", "stream_batches",
     "stream_reviews", "text_tensor", "word_counts",
 ]  # fmt: skip

@@ -135,6 +135,11 @@ def count_words(texts: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     return np.concatenate(counts) if counts else np.zeros(0, np.int64)
 
 
+def review_length(ids: np.ndarray) -> int:
+    """Real tokens in one right-padded row of ids (at least 1: a review without words is one unknown token)."""
+    return max(1, int(np.count_nonzero(ids)))
+
+
 class TextEncoder:
     """Raw text to the token ids a model reads: the project's one encoder.
 

@@ -106,11 +106,6 @@ class Reading:
         return np.diff(self.trajectory, prepend=np.float32(UNDECIDED))
 
 
-def _length(ids: np.ndarray) -> int:
-    """Real tokens in one right-padded row of ids (at least 1: a review without words is one unknown token)."""
-    return max(1, int(np.count_nonzero(ids)))
-
-
 class Predictor:
     """Scores reviews with one trained model.
 
@@ -200,9 +195,9 @@ class Predictor:
         if self.reads_in_one_pass:
             trajectories = self._steps(tf.constant(ids)).numpy()
         else:
-            trajectories = [self._steps(tf.constant(row[None, : _length(row)])).numpy()[0] for row in ids]
+            trajectories = [self._steps(tf.constant(row[None, : data.review_length(row)])).numpy()[0] for row in ids]
         words = self.encoder.words_many(texts)
-        return [self._reading(review_words, row[: _length(row)], trajectory[: _length(row)]) for review_words, row, trajectory in zip(words, ids, trajectories)]
+        return [self._reading(review_words, row[: data.review_length(row)], trajectory[: data.review_length(row)]) for review_words, row, trajectory in zip(words, ids, trajectories)]
 
     def _reading(self, words: list[str], ids: np.ndarray, trajectory: np.ndarray) -> Reading:
         """The `Reading` of one review from its words, its ids (padding removed) and P(positive) after each."""
