@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import gradio as gr
 import pytest
 
 from benchmarks import load_test
@@ -341,8 +342,26 @@ def test_a_failed_model_is_named_with_its_reason_and_the_others_answer(tiny_arti
     assert "**SimpleRNN, LSTM**" in status and "**GRU is not loaded**" in status
     assert "has no manifest" in status and "training did not finish there" in status
     _, results, trajectory, *token_views = comparison_app.run_comparison(models, "good film")
-    assert results["label"].tolist()[2] == "not loaded" and set(trajectory["model"]) == {"SimpleRNN", "LSTM"}
+    assert results["data"][2][2] == "not loaded" and {row[0] for row in trajectory["data"]} == {"SimpleRNN", "LSTM"}
     assert token_views[2] is None and token_views[0]
+
+
+@pytest.mark.parametrize("text", ["good film", "", "qwerty " * 3])
+def test_compare_answers_are_what_the_components_make_of_dataframes(tiny_artifacts, text):
+    """The compare answer skips the DataFrames; what the page receives must not change."""
+    models = comparing.load_models(tiny_artifacts, warm_up=False)
+    comparison = comparing.compare(models, text)
+    with gr.Blocks():
+        _, _, (_, results_view, trajectory_view, *_) = comparison_app._compare_tab([])
+    _, results, trajectory, *_ = comparison_app._comparison_outputs(models, comparison)
+    expected = results_view.postprocess(comparing.results_frame(models, comparison)).model_dump()
+    assert results_view.postprocess(results).model_dump() == expected
+    expected = trajectory_view.postprocess(comparing.trajectory_frame(comparison)).model_dump()
+    made = trajectory_view.postprocess(trajectory)
+    assert {key: value for key, value in made.items() if key != "data"} == {key: value for key, value in expected.items() if key != "data"}
+    assert len(made["data"]) == len(expected["data"]) == 3 * len(comparison.results["lstm"].reading.trajectory) if text else not made["data"]
+    for row, expected_row in zip(made["data"], expected["data"]):
+        assert row[:3] == expected_row[:3] and row[3] == pytest.approx(expected_row[3], abs=1e-6)
 
 
 def test_concurrency_and_queue_are_bounded_and_model_endpoints_batched(tiny_artifacts):
@@ -531,3 +550,20 @@ def test_bad_batch_and_queue_sizes_are_clear_errors(capsys, flag, value, message
     with pytest.raises(SystemExit) as raised:
         comparison_app.parse_arguments([flag, value], environment={})
     assert raised.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_load_test_reports_the_pair_with_the_median_ratio(monkeypatch, tmp_path):
+    """Alternating before/after pairs (benchmarks/load_test.py), without starting apps: the phases are stand-ins here."""
+    rates = iter([10.0, 40.0, 10.0, 60.0, 20.0, 60.0])  # pairs: 4.0x, 6.0x, 3.0x
+    order = []
+
+    def phase(function, artifacts, app_arguments, *rest):
+        order.append(app_arguments[1])
+        rate = next(rates)
+        return {"answered_per_second": rate, "answered_ms": {"p50": 1.0, "p95": 2.0, "max": 3.0}}
+
+    monkeypatch.setattr(load_test, "_in_fresh_process", phase)
+    result = load_test.load_test(tmp_path, 2, 4, tmp_path / "logs", pairs=3)
+    assert order == ["1", "64"] * 3  # before, after, alternating
+    assert [pair["speedup"] for pair in result["pairs"]] == [4.0, 6.0, 3.0]
+    assert result["median_pair"] == 1 and result["speedup"] == 4.0 and result["runs"]["after"]["answered_per_second"] == 40.0

@@ -151,10 +151,20 @@ def _comparison_outputs(models: comparing.LoadedModels, comparison: comparing.Co
     ]
     return (
         "\n\n".join(notices),
-        comparing.results_frame(models, comparison),
-        comparing.trajectory_frame(comparison),
+        {"headers": list(comparing.RESULT_COLUMNS), "data": comparing.result_rows(models, comparison)},
+        line_plot_value(comparing.trajectory_rows(comparison), comparing.TRAJECTORY_COLUMNS, comparing.TRAJECTORY_DATATYPES),
         *token_views,
     )
+
+
+def line_plot_value(rows: list[list], columns: tuple[str, ...], datatypes: dict[str, str]) -> dict:
+    """A line plot's data as `gr.LinePlot.postprocess` makes it from a DataFrame of `rows`, without the DataFrame.
+
+    Native plots pass a dict through as it is; building it from rows saves a
+    DataFrame and its JSON round trip per answer (tests check it is the
+    same value Gradio makes).
+    """
+    return {"columns": list(columns), "data": rows, "datatypes": {name: datatypes[name] for name in columns}, "mark": "line"}
 
 
 def length_plot_frame(models: comparing.LoadedModels) -> pd.DataFrame:

@@ -258,11 +258,21 @@ def _reading_notices(reading: Reading) -> list[str]:
     return []
 
 
-# --- DataFrames for the app -------------------------------------------------
+# --- The compare answer's tables ------------------------------------------
+#
+# Built as plain rows: under a classroom's load the app answers dozens of
+# compares a second on one Python thread, and a pandas DataFrame per answer
+# (then turned back into rows by the components) cost more than the models.
+
+RESULT_COLUMNS = ("model", "P(positive)", "label", "time (ms)")
+TRAJECTORY_COLUMNS = ("model", "token", "word", "P(positive)")
+# How a plot reads each trajectory column (Gradio's native plots' data types).
+TRAJECTORY_DECIMALS = 6
+TRAJECTORY_DATATYPES = {"model": "nominal", "token": "quantitative", "word": "nominal", "P(positive)": "quantitative"}
 
 
-def results_frame(models: LoadedModels, comparison: Comparison) -> pd.DataFrame:
-    """One row per cell type: P(positive), label and milliseconds, or why it is missing."""
+def result_rows(models: LoadedModels, comparison: Comparison) -> list[list]:
+    """One row per cell type (`RESULT_COLUMNS`): P(positive), label and milliseconds, or why it is missing."""
     rows = []
     for cell_type in CELL_TYPES:
         result = comparison.results.get(cell_type)
@@ -270,32 +280,35 @@ def results_frame(models: LoadedModels, comparison: Comparison) -> pd.DataFrame:
             rows.append([model_name(cell_type), round(result.probability, 4), result.label, round(1000 * result.seconds, 1)])
         elif cell_type in models.failures:
             rows.append([model_name(cell_type), None, "not loaded", None])
-    return pd.DataFrame(rows, columns=["model", "P(positive)", "label", "time (ms)"])
+    return rows
 
 
-def trajectory_frame(comparison: Comparison) -> pd.DataFrame:
-    """P(positive) after each token, long format: model, token, word, P(positive).
+def results_frame(models: LoadedModels, comparison: Comparison) -> pd.DataFrame:
+    """`result_rows` as a DataFrame."""
+    return pd.DataFrame(result_rows(models, comparison), columns=list(RESULT_COLUMNS))
+
+
+def trajectory_rows(comparison: Comparison) -> list[list]:
+    """P(positive) after each token, long format (`TRAJECTORY_COLUMNS`): model, token, word, P(positive).
 
     `token` counts the words read, from 1; `word` is "[UNK]" for the single
     unknown token a review without words is read as.
     """
-    frames = []
+    rows = []
     for cell_type, result in comparison.results.items():
-        reading = result.reading
+        reading, name = result.reading, model_name(cell_type)
         words = list(reading.words[reading.read_start : reading.read_stop]) or ["[UNK]"]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "model": model_name(cell_type),
-                    "token": np.arange(1, len(reading.trajectory) + 1),
-                    "word": words,
-                    "P(positive)": reading.trajectory.astype(float),
-                }
-            )
-        )
-    if not frames:
-        return pd.DataFrame({"model": pd.Series(dtype=str), "token": pd.Series(dtype=int), "word": pd.Series(dtype=str), "P(positive)": pd.Series(dtype=float)})
-    return pd.concat(frames, ignore_index=True)
+        probabilities = np.round(reading.trajectory.astype(np.float64), TRAJECTORY_DECIMALS).tolist()  # a float32's noise digits would double the answer's size
+        rows += [[name, token, word, probability] for token, (word, probability) in enumerate(zip(words, probabilities), start=1)]
+    return rows
+
+
+def trajectory_frame(comparison: Comparison) -> pd.DataFrame:
+    """`trajectory_rows` as a DataFrame (typed columns, also when no model answered)."""
+    rows = trajectory_rows(comparison)
+    columns = {name: [row[index] for row in rows] for index, name in enumerate(TRAJECTORY_COLUMNS)}
+    dtypes = {"model": str, "token": int, "word": str, "P(positive)": float}
+    return pd.DataFrame({name: pd.Series(values, dtype=dtypes[name]) for name, values in columns.items()})
 
 
 def effect_category(effect: float, known: bool) -> str | None:
