@@ -29,6 +29,9 @@ POOLING_MODES = ("last", "mean", "max", "max_mean")
 # unlabelled reviews by PPMI + SVD (sentiment/training/vectors.py).
 VECTOR_INITS = (None, "ppmi-svd")
 MONITORS = ("val_accuracy", "val_loss")
+# What labels IMDB's unlabelled reviews for training: nothing (they are not
+# used), or a bag-of-n-grams model (sentiment/training/baseline.py).
+TEACHERS = (None, "bow")
 # A binary sentiment model's classes, by id: labels 0 and 1.
 LABEL_NAMES = ("negative", "positive")
 # How training is spread over devices (see sentiment/distribute.py): one
@@ -226,6 +229,20 @@ class TrainConfig:
             shuffled reviews are sorted by length together before being cut
             into batches (whose order is then shuffled again). Larger windows
             waste less padding; smaller ones keep batches more random.
+        teacher: None trains on the labelled training reviews alone. "bow"
+            also trains on IMDB's unlabelled reviews (tensorflow-datasets'
+            `unsupervised` split, never the test split), each with the
+            P(positive) of a bag-of-n-grams model as a soft target:
+            knowledge distillation (Hinton, Vinyals & Dean 2015) on
+            unlabelled data, a form of self-training. The teacher is the
+            reference's model (`sentiment/training/baseline.py`) with
+            n-grams up to `teacher_ngram_max`, fitted on the same training
+            split and saved in `<output>/teacher`. Validation and test stay
+            the labelled reviews; the model trained is unchanged.
+        teacher_ngram_max: the teacher's longest word n-gram (3: up to
+            trigrams, which label better than the reference's bigrams).
+        teacher_reviews: with a teacher, use at most this many unlabelled
+            reviews (the first ones); None uses all 50,000.
     """
 
     batch_size: int = 64
@@ -238,8 +255,14 @@ class TrainConfig:
     seed: int = 42
     length_bucketing: bool = True
     bucket_window: int = 50
+    teacher: str | None = None
+    teacher_ngram_max: int = 3
+    teacher_reviews: int | None = None
 
     def __post_init__(self) -> None:
+        _require(self.teacher in TEACHERS, f"teacher must be one of {', '.join(map(str, TEACHERS))}")
+        _positive_or_none("teacher_reviews", self.teacher_reviews)
+        _require(self.teacher_ngram_max >= 1, "teacher_ngram_max must be at least 1")
         _require(self.batch_size >= 1, "batch_size must be at least 1")
         _require(self.bucket_window >= 1, "bucket_window must be at least 1")
         _require(self.epochs >= 1, "epochs must be at least 1")
@@ -295,8 +318,11 @@ PRESETS: dict[str, Preset] = {
     "strong": Preset(
         data=DataConfig(vocabulary_size=30_000, sequence_length=600),
         model=ModelConfig(embedding_dim=128, units=64, bidirectional=True, pooling="max_mean", pretrained_vectors="ppmi-svd"),
-        train=TrainConfig(epochs=4, patience=1),
-        description="a model to deploy: bidirectional, max+mean pooling, word vectors pretrained on the training and unlabelled reviews, 600 tokens",
+        train=TrainConfig(epochs=3, patience=1, teacher="bow"),
+        description=(
+            "a model to deploy: bidirectional, max+mean pooling, word vectors pretrained on the training and unlabelled reviews, 600 tokens, "
+            "and the unlabelled reviews labelled by a bag-of-trigrams teacher"
+        ),
         cells=("lstm", "gru", "bow"),
     ),
     "quick": Preset(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sentiment.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from sentiment.io.provenance import machine_line
 
 CELL_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
@@ -71,6 +72,7 @@ def summary_markdown(summary: dict[str, Any], heading: str = "Results") -> str:
         "## Test set",
         "",
         *_reference_lines(models),
+        *_teacher_lines(models),
         _test_table(models),
         "",
         _cost_line(summary),
@@ -105,7 +107,28 @@ def _settings_line(run: dict[str, Any]) -> str:
         f"pooling {model['pooling']}, embedding init {model.get('pretrained_vectors') or 'random'}, word dropout {model['word_dropout_rate']}, dropout {model['dropout_rate']}. "
         f"Training: batch {train['batch_size']}, at most {train['epochs']} epochs, Adam {train['learning_rate']} (x{train['learning_rate_decay']} per epoch), "
         f"best epoch and early stopping by {train['monitor']} (patience {train['patience']}), seed {train['seed']}."
+        + (f" Teacher: {_teacher_words(train)}." if train.get("teacher") else "")
     )
+
+
+def _teacher_words(train: dict[str, Any]) -> str:
+    reviews = "IMDB's 50,000 unlabelled reviews" if train.get("teacher_reviews") is None else f"the first {train['teacher_reviews']:,} of IMDB's unlabelled reviews"
+    return (
+        f"the recurrent models also train on {reviews}, with the P(positive) of a bag of word n-grams up to {train['teacher_ngram_max']}-grams "
+        "(NB-weighted logistic regression fitted on the same training split, saved in `teacher/`) as soft targets"
+    )
+
+
+def _teacher_lines(models: dict[str, Any]) -> list[str]:
+    record = next((m["teacher"] for m in models.values() if m.get("teacher")), None)
+    if record is None:
+        return []
+    return [
+        f"The teacher (n-grams up to {record['teacher_ngram_max']}) scored {_percent(record['teacher_test_accuracy'])} on the test set; it labelled "
+        f"{record['reviews']:,} unlabelled reviews ({_percent(record['positive_share'])} of them positive), which the recurrent models trained on "
+        f"beside the {record['labelled_train_samples']:,} labelled ones. What the models are is unchanged: only their training data grew.",
+        "",
+    ]
 
 
 def _test_table(models: dict[str, Any]) -> str:
@@ -184,7 +207,8 @@ def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell
     return "\n".join([
         f"# What each change of the strong preset bought ({model_name(cell)})",
         "",
-        f"Each run trains the {model_name(cell)} alone with the reference's seed and data, changing one setting; the intervals are 95% Wilson "
+        f"Each run trains the {model_name(cell)} with the reference's seed and data; the second column lists every setting it recorded differently "
+        "from the reference (a run made before a setting existed had that setting's default). The intervals are 95% Wilson "
         f"intervals over the {base['models'][cell]['test']['count']:,} test reviews, so a difference inside both intervals is not one we can claim.",
         "",
         *rows,
@@ -197,8 +221,10 @@ def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell
 def _config_changes(base: dict[str, Any], run: dict[str, Any]) -> str:
     """The settings `run` recorded differently from `base`, as "field: old → new"."""
     changes = []
-    for part in ("data", "model", "train"):
-        for key, value in run[part].items():
-            if base[part].get(key) != value:
-                changes.append(f"{key}: {base[part].get(key)} → {value}")
+    for part, defaults in (("data", to_dict(DataConfig())), ("model", to_dict(ModelConfig())), ("train", to_dict(TrainConfig()))):
+        # A field a run predates reads as its default (it did not exist, so the run had it at that).
+        old, new = {**defaults, **base[part]}, {**defaults, **run[part]}
+        for key, value in new.items():
+            if key != "cell_type" and old.get(key) != value:
+                changes.append(f"{key}: {old.get(key)} → {value}")
     return ", ".join(changes)

@@ -44,5 +44,6 @@ def test_presets_share_the_budget_across_cell_types():
         assert preset.model.cell_type == "lstm"  # replaced per model at train time; nothing else is
         if name == "strong":  # the models to deploy, not a comparison of cells: no SimpleRNN, pooled, pretrained vectors
             assert "simple_rnn" not in preset.cells and preset.model.pooling == "max_mean" and preset.model.pretrained_vectors == "ppmi-svd"
+            assert preset.train.teacher == "bow" and preset.train.teacher_ngram_max == 3  # trained on the unlabelled reviews too
             continue
         assert preset.model.pooling == "last"

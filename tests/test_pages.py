@@ -44,3 +44,9 @@ def test_the_ablation_table_reads_each_change_from_the_recorded_configs():
     rows = [line for line in page.splitlines() if line.startswith("| `")]
     assert rows[0].startswith("| `strong` | nothing (the reference) |") and "+0.00 points" in rows[0]
     assert rows[1].startswith("| `last-state` | pooling: max_mean → last |") and "-1.23 points" in rows[1]
+    # A run made before a setting existed reads as having its default: the table names the difference.
+    older = copy.deepcopy(reference)
+    for key in ("teacher", "teacher_ngram_max", "teacher_reviews"):
+        del older["run"]["train"][key]
+    rows = [line for line in ablation_markdown({"strong": reference, "older": older}, "strong").splitlines() if line.startswith("| `older`")]
+    assert rows[0].startswith("| `older` | teacher: bow → None |")

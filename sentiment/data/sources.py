@@ -92,12 +92,13 @@ def load_tfds(data_dir: str | None, download: bool) -> tuple[Reviews, Reviews]:
     return collect(train), collect(test)
 
 
-def load_unlabelled(data_dir: str | None, download: bool) -> np.ndarray:
-    """IMDB's 50,000 unlabelled reviews (tensorflow-datasets' `unsupervised` split), as <object>[n] texts."""
+def load_unlabelled(data_dir: str | None, download: bool, limit: int | None = None) -> np.ndarray:
+    """IMDB's 50,000 unlabelled reviews (tensorflow-datasets' `unsupervised` split), or its first `limit`, as <object>[n] texts."""
     import tensorflow_datasets as tfds
 
+    split = "unsupervised" if limit is None else f"unsupervised[:{int(limit)}]"
     try:
-        dataset = tfds.load("imdb_reviews", split="unsupervised", as_supervised=True, data_dir=data_dir, download=download)
+        dataset = tfds.load("imdb_reviews", split=split, as_supervised=True, data_dir=data_dir, download=download)
     except (AssertionError, FileNotFoundError) as error:
         raise SentimentError(f"IMDB's unsupervised split is not in {data_dir or os.environ.get('TFDS_DATA_DIR') or 'the default folder'} ({type(error).__name__})") from None
     texts = [text for batch, _ in dataset.batch(4096).as_numpy_iterator() for text in batch]

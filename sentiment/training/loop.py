@@ -48,7 +48,9 @@ def losses_and_hits(targets: tf.Tensor, outputs: tf.Tensor, objective: str = "cl
     """Per-example loss and 1.0 for a right answer, as Keras computes them.
 
     Args:
-        targets: <number>[batch] class ids (1 = positive), or values to regress.
+        targets: <number>[batch] class ids (1 = positive), a teacher's
+            P(positive) (a soft target; a right answer is on its side of
+            0.5), or values to regress.
         outputs: <float32>[batch, 1] P(positive) or a value, or [batch, classes].
         objective: "classification" (cross-entropy) or "regression" (squared
             error; a regression has no right answers, its hits are 0).
@@ -61,7 +63,7 @@ def losses_and_hits(targets: tf.Tensor, outputs: tf.Tensor, objective: str = "cl
         return tf.square(errors), tf.zeros_like(errors)
     if outputs.shape[-1] == 1:
         labels = tf.reshape(tf.cast(targets, outputs.dtype), [-1, 1])
-        hits = tf.cast(tf.equal(tf.cast(outputs > 0.5, outputs.dtype), labels), tf.float32)[:, 0]
+        hits = tf.cast(tf.equal(outputs > 0.5, labels > 0.5), tf.float32)[:, 0]
         return keras.losses.binary_crossentropy(labels, outputs), hits
     labels = tf.cast(targets, tf.int64)
     hits = tf.cast(tf.equal(tf.argmax(outputs, axis=-1), labels), tf.float32)

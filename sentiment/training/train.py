@@ -40,6 +40,8 @@ SUMMARY_MARKDOWN = "summary.md"
 # Pretrained word vectors: each review's first tokens, and the co-occurrence window.
 VECTOR_CORPUS_TOKENS = 1000
 VECTOR_WINDOW = 5
+# Where a run's teacher (TrainConfig.teacher) is saved: a bag-of-n-grams artifact, like the reference's.
+TEACHER_FOLDER = "teacher"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class _Inputs:
         self._length_bucketing = train_config.length_bucketing
         self._stream, self.splits = stream, splits
         self.vectors, self.vectors_record = None, None
+        self.teacher_record: dict[str, Any] | None = None
         self._encoder = data.TextEncoder.for_config(vocabulary, data_config)
         if stream is not None:
             self.class_names, self.counts = stream.class_names, stream.counts
@@ -70,6 +73,13 @@ class _Inputs:
             self._arrays = prepare_arrays(splits, self._encoder)
             self.class_names = LABEL_NAMES
             self.counts = {split: len(self._arrays[f"{split}_labels"]) for split in ("train", "validation", "test")}
+
+    def add_soft_targets(self, texts: np.ndarray, targets: np.ndarray) -> None:
+        """Adds reviews to the training split with soft targets (a teacher's P(positive)); in memory only."""
+        arrays = self._arrays
+        arrays["train_ids"] = np.concatenate([arrays["train_ids"], self._encoder.encode(texts, to_sequence_length=True)])
+        arrays["train_labels"] = np.concatenate([arrays["train_labels"].astype(np.float32), np.asarray(targets, np.float32)])
+        self.counts["train"] = len(arrays["train_labels"])
 
     def batches(self, split: str, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
         """(<int32>[batch, time] token ids, labels[batch]) batches of "train" or "validation"."""
@@ -174,6 +184,7 @@ def _evaluate(cell_type: str, model: keras.Model, run_config: artifacts.RunConfi
         "test_inference_samples_per_second": len(probabilities) / inference_seconds,
         "distribution": distribute.describe(strategy, train_config.batch_size),
         "pretrained_vectors": inputs.vectors_record,
+        "teacher": inputs.teacher_record,
         "machine": provenance.machine(),
         "finished_at": provenance.utc_now(),
     }
@@ -198,6 +209,36 @@ def _train_baseline(inputs: _Inputs, data_config: DataConfig, folder: Path, stra
     metrics = baseline.train_and_write(inputs.splits, data_config, BaselineConfig(), folder, log)
     distribute.check_workers_agree(strategy, f"the {BASELINE} reference", 1)
     return metrics
+
+
+def _add_teacher_targets(inputs: _Inputs, data_config: DataConfig, train_config: TrainConfig, output: Path, log: Callable[[str], None]) -> None:
+    """Labels IMDB's unlabelled reviews with the teacher (P(positive), soft; fitted first if `output` has none) and adds them to the training split."""
+    started = time.perf_counter()
+    teacher_folder = output / TEACHER_FOLDER
+    if not (teacher_folder / artifacts.MANIFEST_FILE).exists():
+        log(f"[teacher] fitting the bag of n-grams up to {train_config.teacher_ngram_max}-grams")
+        teacher_folder.mkdir(parents=True, exist_ok=True)
+        teacher_log = lambda line: log(line.replace(f"[{BASELINE}]", "[teacher]"))  # noqa: E731 (its lines are the teacher's, not the reference's)
+        baseline.train_and_write(inputs.splits, data_config, BaselineConfig(ngram_max=train_config.teacher_ngram_max), teacher_folder, teacher_log)
+    teacher = baseline.BagOfNgrams.load(teacher_folder)
+    labelled = inputs.counts["train"]
+    texts = data.load_unlabelled(data_config.path, data_config.download, train_config.teacher_reviews)
+    log(f"[teacher] labelling {len(texts):,} unlabelled reviews")
+    targets = teacher.probabilities(texts)
+    inputs.add_soft_targets(texts, targets)
+    inputs.teacher_record = {
+        "teacher": train_config.teacher,
+        "teacher_ngram_max": teacher.config.ngram_max,
+        "teacher_folder": TEACHER_FOLDER,
+        "teacher_test_accuracy": files.read_json(teacher_folder / artifacts.METRICS_FILE)["test"]["accuracy"],
+        "corpus": "IMDB's unlabelled reviews (tensorflow-datasets' unsupervised split)",
+        "reviews": len(texts),
+        "targets": "soft: the teacher's P(positive)",
+        "positive_share": float(np.mean(targets > 0.5)),
+        "labelled_train_samples": labelled,
+        "seconds": time.perf_counter() - started,
+    }
+    log(f"[teacher] test accuracy {inputs.teacher_record['teacher_test_accuracy']:.4f}; training on {labelled:,} labelled and {len(texts):,} teacher-labelled reviews")
 
 
 def prepare_arrays(splits: data.Splits, encoder: data.TextEncoder) -> dict[str, np.ndarray]:
@@ -288,6 +329,8 @@ def train_models(
             replace(model_config, cell_type=cell_type)  # validates the name early
     if BASELINE in cell_types and data_config.dataset is not None:
         raise SentimentError(f"the {BASELINE} reference reads reviews in memory; leave it out of --cells with --dataset")
+    if train_config.teacher is not None and (data_config.source != "tfds" or data_config.dataset is not None):
+        raise SentimentError("--teacher labels IMDB's unlabelled reviews, which only the tfds source has (without --dataset)")
     output.mkdir(parents=True, exist_ok=True)
     _check_run(output, run_settings(data_config, model_config, train_config))
     pending = [c for c in cell_types if not (output / c / artifacts.MANIFEST_FILE).exists()]
@@ -305,6 +348,8 @@ def train_models(
                 results[cell_type] = TrainResult(cell_type, output / cell_type, metrics, False)
                 log(f"[{cell_type}] test accuracy {metrics['test']['accuracy']:.4f} in {metrics['training_seconds']:.0f} s")
                 continue
+            if train_config.teacher is not None and inputs.teacher_record is None:
+                _add_teacher_targets(inputs, data_config, train_config, output, log)
             run_config = artifacts.RunConfig(data=data_config, model=replace(model_config, cell_type=cell_type), train=train_config, class_names=tuple(inputs.class_names))
             metrics = _train_one(cell_type, run_config, vocabulary, inputs, output / cell_type, strategy, verbose, log)
             results[cell_type] = TrainResult(cell_type, output / cell_type, metrics, False)
