@@ -305,10 +305,11 @@ def run_configuration(artifacts: Path, app_arguments: list[str], concurrency: in
 def _in_fresh_process(function, *args):
     """`function(*args)` in a new Python process, its result returned here.
 
-    Each phase's clients start in a process of their own: the second phase
-    does not inherit the first one's 400 closed Clients, their threads and
-    garbage (in one process, the second phase measured 25 to 68 answers a
-    second where it measured 66 alone).
+    Each phase's clients start in a process of their own, so no phase
+    inherits another's 400 closed Clients, their threads and garbage. It
+    does not remove the machine's own swings: a phase run this way once took
+    83 s for what takes about 30 (24 answers a second), as one run in a
+    single process had (25); hence the pairs.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -327,7 +328,7 @@ def load_test(artifacts: Path, concurrency: int, total: int, log_folder: Path, r
     """The same burst against the app before and after batching, in `pairs` alternating pairs; returns the figures.
 
     One pair's ratio is not a measurement on a shared machine: the same
-    batched app answered 45 to 74 requests a second in five runs in a row
+    batched app answered 45 to 74 requests a second in six runs in a row
     here. The pairs alternate (before, after, before, after, ...) so a slow
     spell hits both sides, and the result is the pair with the median ratio,
     every pair's figures listed beside it.

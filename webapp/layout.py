@@ -332,7 +332,7 @@ def _compare_tab(examples: list[dict]) -> tuple:
     button = gr.Button("Compare the three models", variant="primary", elem_id="compare-button")
     notice = gr.Markdown(elem_id="notice")
     results = gr.Dataframe(
-        headers=["model", "P(positive)", "label", "time (ms)"], label="Each model's verdict (time: this model on the server, for the batch the review was scored in)", interactive=False, elem_id="results"
+        headers=list(comparing.RESULT_COLUMNS), label="Each model's verdict (time: this model on the server, for the batch the review was scored in)", interactive=False, elem_id="results"
     )
     gr.Markdown("### How each model reads it")
     trajectory = gr.LinePlot(

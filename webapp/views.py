@@ -266,8 +266,9 @@ def _reading_notices(reading: Reading) -> list[str]:
 
 RESULT_COLUMNS = ("model", "P(positive)", "label", "time (ms)")
 TRAJECTORY_COLUMNS = ("model", "token", "word", "P(positive)")
-# How a plot reads each trajectory column (Gradio's native plots' data types).
+# P(positive) in the answer: a float32's noise digits would double its size.
 TRAJECTORY_DECIMALS = 6
+# How a plot reads each trajectory column (Gradio's native plots' data types).
 TRAJECTORY_DATATYPES = {"model": "nominal", "token": "quantitative", "word": "nominal", "P(positive)": "quantitative"}
 
 
@@ -298,7 +299,7 @@ def trajectory_rows(comparison: Comparison) -> list[list]:
     for cell_type, result in comparison.results.items():
         reading, name = result.reading, model_name(cell_type)
         words = list(reading.words[reading.read_start : reading.read_stop]) or ["[UNK]"]
-        probabilities = np.round(reading.trajectory.astype(np.float64), TRAJECTORY_DECIMALS).tolist()  # a float32's noise digits would double the answer's size
+        probabilities = np.round(reading.trajectory.astype(np.float64), TRAJECTORY_DECIMALS).tolist()
         rows += [[name, token, word, probability] for token, (word, probability) in enumerate(zip(words, probabilities), start=1)]
     return rows
 

@@ -94,8 +94,8 @@ class BagOfNgrams:
         return cls(ngrams, weights, bias, from_dict(BaselineConfig, stored["baseline"]))
 
 
-def fit(splits: data.Splits, config: BaselineConfig, log: Callable[[str], None] = print) -> tuple[BagOfNgrams, dict[str, Any]]:
-    """Fits the NB-weighted logistic regression; picks its C by validation accuracy.
+def fit(splits: data.Splits, config: BaselineConfig, log: Callable[[str], None] = print, name: str = BASELINE) -> tuple[BagOfNgrams, dict[str, Any]]:
+    """Fits the NB-weighted logistic regression; picks its C by validation accuracy (logged as `[name]`).
 
     Returns:
         The model and its history: each C tried with its validation accuracy, the C chosen.
@@ -114,7 +114,7 @@ def fit(splits: data.Splits, config: BaselineConfig, log: Callable[[str], None] 
     for c in config.c_grid:
         model = LogisticRegression(C=c, solver="liblinear", max_iter=1000).fit(scaled, labels)
         tried.append({"C": c, "val_accuracy": float((model.predict(validation) == splits.validation.labels).mean()), "model": model})
-        log(f"[{BASELINE}] C = {c}: validation accuracy {tried[-1]['val_accuracy']:.4f}")
+        log(f"[{name}] C = {c}: validation accuracy {tried[-1]['val_accuracy']:.4f}")
     best = max(tried, key=lambda entry: entry["val_accuracy"])  # the first of equals: the strongest regularization
     vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
     model = BagOfNgrams(vocabulary, ratio * best["model"].coef_[0], float(best["model"].intercept_[0]), config)
@@ -122,10 +122,10 @@ def fit(splits: data.Splits, config: BaselineConfig, log: Callable[[str], None] 
     return model, history
 
 
-def train_and_write(splits: data.Splits, data_config: DataConfig, config: BaselineConfig, folder: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+def train_and_write(splits: data.Splits, data_config: DataConfig, config: BaselineConfig, folder: Path, log: Callable[[str], None] = print, name: str = BASELINE) -> dict[str, Any]:
     """Fits the baseline, evaluates it on the test split like the recurrent models, and writes its artifact folder."""
     started = time.perf_counter()
-    model, history = fit(splits, config, log)
+    model, history = fit(splits, config, log, name)
     training_seconds = time.perf_counter() - started
     start = time.perf_counter()
     probabilities = model.probabilities(splits.test.texts)

@@ -66,6 +66,7 @@ class _Inputs:
         self._stream, self.splits = stream, splits
         self.vectors, self.vectors_record = None, None
         self.teacher_record: dict[str, Any] | None = None
+        self._unlabelled: np.ndarray | None = None
         self._encoder = data.TextEncoder.for_config(vocabulary, data_config)
         if stream is not None:
             self.class_names, self.counts = stream.class_names, stream.counts
@@ -73,6 +74,15 @@ class _Inputs:
             self._arrays = prepare_arrays(splits, self._encoder)
             self.class_names = LABEL_NAMES
             self.counts = {split: len(self._arrays[f"{split}_labels"]) for split in ("train", "validation", "test")}
+
+    def unlabelled(self, data_config: DataConfig, limit: int | None = None) -> np.ndarray:
+        """IMDB's unlabelled reviews (the first `limit`), read from disk once per run: the vectors and the teacher both read them."""
+        if self._unlabelled is not None and (limit is None or limit <= len(self._unlabelled)):
+            return self._unlabelled[:limit]
+        texts = data.load_unlabelled(data_config.path, data_config.download, limit)
+        if self._unlabelled is None or len(texts) > len(self._unlabelled):
+            self._unlabelled = texts
+        return texts
 
     def add_soft_targets(self, texts: np.ndarray, targets: np.ndarray) -> None:
         """Adds reviews to the training split with soft targets (a teacher's P(positive)); in memory only."""
@@ -218,11 +228,10 @@ def _add_teacher_targets(inputs: _Inputs, data_config: DataConfig, train_config:
     if not (teacher_folder / artifacts.MANIFEST_FILE).exists():
         log(f"[teacher] fitting the bag of n-grams up to {train_config.teacher_ngram_max}-grams")
         teacher_folder.mkdir(parents=True, exist_ok=True)
-        teacher_log = lambda line: log(line.replace(f"[{BASELINE}]", "[teacher]"))  # noqa: E731 (its lines are the teacher's, not the reference's)
-        baseline.train_and_write(inputs.splits, data_config, BaselineConfig(ngram_max=train_config.teacher_ngram_max), teacher_folder, teacher_log)
+        baseline.train_and_write(inputs.splits, data_config, BaselineConfig(ngram_max=train_config.teacher_ngram_max), teacher_folder, log, name=TEACHER_FOLDER)
     teacher = baseline.BagOfNgrams.load(teacher_folder)
     labelled = inputs.counts["train"]
-    texts = data.load_unlabelled(data_config.path, data_config.download, train_config.teacher_reviews)
+    texts = inputs.unlabelled(data_config, train_config.teacher_reviews)
     log(f"[teacher] labelling {len(texts):,} unlabelled reviews")
     targets = teacher.probabilities(texts)
     inputs.add_soft_targets(texts, targets)
@@ -276,17 +285,17 @@ def _load_inputs(data_config: DataConfig, model_config: ModelConfig, train_confi
     log(f"vocabulary: {len(vocabulary)} tokens (adapted on the training split)")
     inputs = _Inputs(data_config, train_config, vocabulary, splits, stream)
     if model_config.pretrained_vectors is not None:
-        inputs.vectors, inputs.vectors_record = _pretrained_vectors(data_config, model_config, vocabulary, splits, output, log)
+        inputs.vectors, inputs.vectors_record = _pretrained_vectors(data_config, model_config, vocabulary, inputs, output, log)
     return vocabulary, inputs
 
 
-def _pretrained_vectors(data_config: DataConfig, model_config: ModelConfig, vocabulary: list[str], splits, output: Path, log: Callable[[str], None]) -> tuple[np.ndarray, dict[str, Any]]:
+def _pretrained_vectors(data_config: DataConfig, model_config: ModelConfig, vocabulary: list[str], inputs: _Inputs, output: Path, log: Callable[[str], None]) -> tuple[np.ndarray, dict[str, Any]]:
     """PPMI + SVD word vectors of the training split and, for IMDB, its 50,000 unlabelled reviews (never the test split); cached in `output`."""
-    if splits is None:
+    if inputs.splits is None:
         raise SentimentError("pretrained word vectors read the reviews in memory; they cannot be combined with --dataset")
-    texts, source = splits.train.texts, "the training split (validation excluded)"
+    texts, source = inputs.splits.train.texts, "the training split (validation excluded)"
     if data_config.source == "tfds":
-        texts, source = np.concatenate([texts, data.load_unlabelled(data_config.path, data_config.download)]), source + " and IMDB's 50,000 unlabelled reviews"
+        texts, source = np.concatenate([texts, inputs.unlabelled(data_config)]), source + " and IMDB's 50,000 unlabelled reviews"
     encoder = data.TextEncoder(vocabulary, VECTOR_CORPUS_TOKENS, "right", data_config.vocabulary_size)
     vectors_found = vectors.pretrain(encoder.encode(texts, to_sequence_length=True), len(vocabulary), model_config.embedding_dim, VECTOR_WINDOW, output, source, log)
     return vectors_found, files.read_json(output / vectors.VECTORS_RECORD)
