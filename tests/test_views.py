@@ -108,6 +108,39 @@ def test_token_effects_mark_unknown_and_unread_words(models):
     assert all(category is None or " " not in text for text, category in spans[1:])
 
 
+def _token_effects_one_word_at_a_time(reading):
+    """The straightforward definition `token_effects` must match: bin each word, then merge plain runs."""
+    pieces = [(" ".join(reading.words[: reading.read_start]), comparing.NOT_READ)] if reading.read_start else []
+    read = reading.words[reading.read_start : reading.read_stop]
+    pieces += [(word, comparing.effect_category(float(effect), bool(known))) for word, effect, known in zip(read, reading.effects, reading.known)]
+    pieces += [(" ".join(reading.words[reading.read_stop :]), comparing.NOT_READ)] if reading.read_stop < len(reading.words) else []
+    spans = []
+    for text, category in [piece for index, piece in enumerate(pieces) for piece in ([(" ", None)] if index else []) + [piece]]:
+        if category is None and spans and spans[-1][1] is None:
+            spans[-1] = (spans[-1][0] + text, None)
+        else:
+            spans.append((text, category))
+    return spans
+
+
+def test_token_effects_match_binning_each_word(models):
+    from sentiment.serving.predict import Reading
+
+    rng = np.random.default_rng(0)
+    readings = [models.predictors["lstm"].read(text) for text in ("", "good", "zebra zebra the movie was awful and qwerty boring wonderful")]
+    for _ in range(200):  # random readings: every category, cuts at either end, runs of every kind
+        words = tuple(rng.choice(["a", "good", "bad", "plot", "qwerty"], size=int(rng.integers(1, 30))))
+        start = int(rng.integers(0, len(words)))
+        stop = int(rng.integers(start + 1, len(words) + 1))
+        trajectory = np.cumsum(rng.choice([-0.2, -0.05, 0.0, 0.01, 0.05, 0.2], size=stop - start)).astype(np.float32) + np.float32(0.5)
+        readings.append(Reading(words, start, stop, rng.choice([0, 1, 5], size=stop - start).astype(np.int32), trajectory))
+    for reading in readings:
+        assert comparing.token_effects(reading) == _token_effects_one_word_at_a_time(reading)
+        assert comparing.effect_categories(reading.effects, reading.known) == [
+            comparing.effect_category(float(effect), bool(known)) for effect, known in zip(reading.effects, reading.known)
+        ]
+
+
 @pytest.mark.parametrize(
     ("effect", "known", "category"),
     [(0.2, True, comparing.MUCH_MORE_POSITIVE), (0.05, True, comparing.MORE_POSITIVE), (0.0, True, None),

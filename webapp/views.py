@@ -327,6 +327,18 @@ def effect_category(effect: float, known: bool) -> str | None:
     return None
 
 
+def effect_categories(effects: np.ndarray, known: np.ndarray) -> list[str | None]:
+    """`effect_category` of each token at once (the compare answer bins every word it read)."""
+    effects, known = np.asarray(effects, np.float64), np.asarray(known, bool)
+    categories = np.full(len(effects), None, dtype=object)
+    for category, chosen in (
+        (MORE_POSITIVE, effects >= WEAK_EFFECT), (MUCH_MORE_POSITIVE, effects >= STRONG_EFFECT),
+        (MORE_NEGATIVE, effects <= -WEAK_EFFECT), (MUCH_MORE_NEGATIVE, effects <= -STRONG_EFFECT), (UNKNOWN_WORD, ~known),
+    ):  # fmt: skip
+        categories[chosen] = category  # later rules win, as in effect_category
+    return categories.tolist()
+
+
 def token_effects(reading: Reading) -> list[tuple[str, str | None]]:
     """The review's words with their category, in order, separated by spaces.
 
@@ -336,24 +348,25 @@ def token_effects(reading: Reading) -> list[tuple[str, str | None]]:
     a run of them is one span: what the page shows is the same, and the
     answer is a fraction of the size (it is sent and walked once per request).
     """
-    spans: list[tuple[str, str | None]] = []
-
-    def add(text: str, category: str | None) -> None:
-        if category is None and spans and spans[-1][1] is None:
-            spans[-1] = (spans[-1][0] + text, None)
-        else:
-            spans.append((text, category))
-
     unread_before = reading.words[: reading.read_start]
     unread_after = reading.words[reading.read_stop :]
-    read_words = reading.words[reading.read_start : reading.read_stop]
     pieces = [(" ".join(unread_before), NOT_READ)] if unread_before else []
-    pieces += [(word, effect_category(float(effect), bool(known))) for word, effect, known in zip(read_words, reading.effects, reading.known)]
+    pieces += zip(reading.words[reading.read_start : reading.read_stop], effect_categories(reading.effects, reading.known))
     pieces += [(" ".join(unread_after), NOT_READ)] if unread_after else []
+    spans: list[tuple[str, str | None]] = []
+    plain = ""  # the plain text since the last highlighted span
     for index, (text, category) in enumerate(pieces):
         if index:
-            add(" ", None)
-        add(text, category)
+            plain += " "
+        if category is None:
+            plain += text
+            continue
+        if plain:
+            spans.append((plain, None))
+            plain = ""
+        spans.append((text, category))
+    if plain:
+        spans.append((plain, None))
     return spans
 
 
