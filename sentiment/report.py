@@ -207,9 +207,11 @@ def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell
     return "\n".join([
         f"# What each change of the strong preset bought ({model_name(cell)})",
         "",
-        f"Each run trains the {model_name(cell)} with the reference's seed and data; the second column lists every setting it recorded differently "
+        f"Each run trains the {model_name(cell)} on the reference's data; the second column lists every setting it recorded differently "
         "from the reference (a run made before a setting existed had that setting's default). The intervals are 95% Wilson "
-        f"intervals over the {base['models'][cell]['test']['count']:,} test reviews, so a difference inside both intervals is not one we can claim.",
+        f"intervals over the {base['models'][cell]['test']['count']:,} test reviews, so a difference inside both intervals is not one we can claim. "
+        "A run whose only change is `seed` is the reference again with other starting weights, shuffling and validation split (so also another nine tenths to train on): "
+        "how far it lands from the reference is the scale for every other row.",
         "",
         *rows,
         "",
