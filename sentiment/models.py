@@ -9,6 +9,8 @@ right-padded masks from the embedding's `mask_zero`.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import keras
 import numpy as np
 
@@ -76,14 +78,59 @@ def build_classifier(config: ModelConfig, vocabulary_size: int, num_classes: int
     x = embedding(token_ids)
     if embedding_weights is not None:  # set, not an initializer: a Constant would store the table in the model's config
         embedding.set_weights([np.asarray(embedding_weights, np.float32)])
-    # noise_shape (batch, time, 1): drop whole words, not single features.
-    x = keras.layers.Dropout(config.word_dropout_rate, noise_shape=(None, None, 1), name="word_dropout")(x)
-    x = _recurrent_body(config, x)
-    if num_classes == 2:
-        output = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-    else:
-        output = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    output = _classifier_head(config, num_classes, x, _Layers())
     return _finish(keras.Model(token_ids, output, name=f"{config.cell_type}_classifier"), config)
+
+
+def classify_embedded(model: keras.Model, config: ModelConfig, embedded, mask, training: bool):
+    """What a `build_classifier` model computes from its embedded words on, on tensors.
+
+    Adversarial training (`sentiment.training.loop`) needs the words after
+    the embedding, to perturb them: this replays the model's own layers
+    (the same code that built them) from there. `classify_embedded(model,
+    config, embedding(ids), ids != 0, training)` equals `model(ids, training)`.
+
+    Args:
+        model: a model from `build_classifier` with this `config`.
+        embedded: <float32>[batch, time, embedding_dim] embedded words.
+        mask: <bool>[batch, time] the real words (True), as the embedding's
+            `mask_zero` makes it.
+        training: dropout on (True) or off.
+    """
+    return _classifier_head(config, _output_count(model), embedded, _Layers(model, mask, training))
+
+
+def _output_count(model: keras.Model) -> int:
+    units = model.output.shape[-1]
+    return 2 if units == 1 else units
+
+
+class _Layers:
+    """Creates a classifier's layers (building it) or calls a built model's own layers again (replaying it).
+
+    While building, Keras tensors carry the mask from layer to layer; when
+    replaying on plain tensors, the mask is passed to the layers that read
+    the time axis.
+    """
+
+    def __init__(self, model: keras.Model | None = None, mask=None, training: bool | None = None):
+        self.model, self.mask, self.training = model, mask, training
+
+    def __call__(self, make: Callable[[str], keras.layers.Layer], name: str, inputs, over_time: bool = False):
+        if self.model is None:
+            return make(name)(inputs)
+        mask = {"mask": self.mask} if over_time else {}
+        return self.model.get_layer(name)(inputs, training=self.training, **mask)
+
+
+def _classifier_head(config: ModelConfig, num_classes: int, x, layers: _Layers):
+    """Word dropout, the recurrent body and the output layer, on embedded words."""
+    # noise_shape (batch, time, 1): drop whole words, not single features.
+    x = layers(lambda name: keras.layers.Dropout(config.word_dropout_rate, noise_shape=(None, None, 1), name=name), "word_dropout", x)
+    x = _recurrent_body(config, x, layers)
+    if num_classes == 2:
+        return layers(lambda name: keras.layers.Dense(1, activation="sigmoid", name=name), "probability", x)
+    return layers(lambda name: keras.layers.Dense(num_classes, activation="softmax", name=name), "probabilities", x)
 
 
 def build_regressor(config: ModelConfig, input_features: int) -> keras.Model:
@@ -102,7 +149,7 @@ def build_regressor(config: ModelConfig, input_features: int) -> keras.Model:
         to <float32>[batch, 1].
     """
     inputs = keras.Input(shape=(None, input_features), dtype="float32", name="inputs")
-    output = keras.layers.Dense(1, name="value")(_recurrent_body(config, inputs))
+    output = keras.layers.Dense(1, name="value")(_recurrent_body(config, inputs, _Layers()))
     return _finish(keras.Model(inputs, output, name=f"{config.cell_type}_regressor"), config)
 
 
@@ -122,19 +169,22 @@ def build_convolutional_classifier(config: ModelConfig, vocabulary_size: int, ke
     return keras.Model(token_ids, output, name="conv1d_classifier")
 
 
-def _recurrent_body(config: ModelConfig, x):
+def _recurrent_body(config: ModelConfig, x, layers: _Layers):
     """The recurrent layers, the pooling and the output dropout, on <float>[batch, time, features]."""
     for index in range(config.num_layers):
         is_last = index == config.num_layers - 1
-        layer = _recurrent_layer(config, return_sequences=not (is_last and config.pooling == "last"), name=f"{config.cell_type}_{index}")
+        return_sequences = not (is_last and config.pooling == "last")
         if config.bidirectional:
-            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
-        x = layer(x)
+            make = lambda name: keras.layers.Bidirectional(_recurrent_layer(config, return_sequences, f"{config.cell_type}_{index}"), name=name)  # noqa: E731
+            x = layers(make, f"bidirectional_{index}", x, over_time=True)
+        else:
+            x = layers(lambda name: _recurrent_layer(config, return_sequences, name), f"{config.cell_type}_{index}", x, over_time=True)
     if config.pooling == "max_mean":
-        x = keras.layers.Concatenate(name="max_mean_pooling")([_POOLING_LAYERS["max"](name="max_pooling")(x), _POOLING_LAYERS["mean"](name="mean_pooling")(x)])
+        pooled = [layers(lambda name: _POOLING_LAYERS[kind](name=name), f"{kind}_pooling", x, over_time=True) for kind in ("max", "mean")]
+        x = layers(lambda name: keras.layers.Concatenate(name=name), "max_mean_pooling", pooled)
     elif config.pooling != "last":
-        x = _POOLING_LAYERS[config.pooling](name=f"{config.pooling}_pooling")(x)
-    return keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
+        x = layers(lambda name: _POOLING_LAYERS[config.pooling](name=name), f"{config.pooling}_pooling", x, over_time=True)
+    return layers(lambda name: keras.layers.Dropout(config.dropout_rate, name=name), "output_dropout", x)
 
 
 def _recurrent_layer(config: ModelConfig, return_sequences: bool, name: str) -> keras.layers.Layer:

@@ -108,6 +108,14 @@ def _settings_line(run: dict[str, Any]) -> str:
         f"Training: batch {train['batch_size']}, at most {train['epochs']} epochs, Adam {train['learning_rate']} (x{train['learning_rate_decay']} per epoch), "
         f"best epoch and early stopping by {train['monitor']} (patience {train['patience']}), seed {train['seed']}."
         + (f" Teacher: {_teacher_words(train)}." if train.get("teacher") else "")
+        + (f" Adversarial training: {_adversarial_words(train['adversarial_epsilon'])}." if train.get("adversarial_epsilon") else "")
+    )
+
+
+def _adversarial_words(epsilon: float) -> str:
+    return (
+        f"each step also trains on its batch with every review's embedded words moved by {epsilon} (L2 norm per review) "
+        "along the loss's gradient (Miyato, Dai & Goodfellow 2017)"
     )
 
 

@@ -45,5 +45,6 @@ def test_presets_share_the_budget_across_cell_types():
         if name == "strong":  # the models to deploy, not a comparison of cells: no SimpleRNN, pooled, pretrained vectors
             assert "simple_rnn" not in preset.cells and preset.model.pooling == "max_mean" and preset.model.pretrained_vectors == "ppmi-svd"
             assert preset.train.teacher == "bow" and preset.train.teacher_ngram_max == 3  # trained on the unlabelled reviews too
+            assert preset.train.adversarial_epsilon > 0
             continue
-        assert preset.model.pooling == "last"
+        assert preset.model.pooling == "last" and preset.train.adversarial_epsilon == 0

@@ -24,8 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sentiment import data
-from sentiment.config import TrainConfig
+from sentiment import data, models
+from sentiment.config import ModelConfig, TrainConfig
 from sentiment.training import distribute
 
 # What a model is trained to do: a class (sigmoid or softmax head) or a number.
@@ -70,6 +70,56 @@ def losses_and_hits(targets: tf.Tensor, outputs: tf.Tensor, objective: str = "cl
     return keras.losses.sparse_categorical_crossentropy(labels, outputs), hits
 
 
+class EmbeddingAdversary:
+    """Adversarial training on the embedded words (Miyato, Dai & Goodfellow, ICLR 2017).
+
+    A step first computes the batch's loss and its gradient with respect to
+    the embedded words, then moves each review's embedded words by
+    `epsilon` (L2 norm over the whole review) along that gradient: the
+    small change that raises the loss fastest, to first order. The loss on
+    the moved words is added to the clean loss, so the model learns to give
+    the same answer to a review and to its nearest worst case. Only the
+    embedding's output is moved, never its weights, so nothing outlives the
+    step and the model (its export included) is unchanged. A word ID cannot
+    be perturbed; its vector can, which is why this works on text.
+
+    Args:
+        model_config: the architecture of the models it trains
+            (`sentiment.models.classify_embedded` replays it).
+        epsilon: the perturbation's norm per review.
+    """
+
+    def __init__(self, model_config: ModelConfig, epsilon: float):
+        if epsilon <= 0:
+            raise ValueError(f"epsilon must be positive, got {epsilon}")
+        self.model_config, self.epsilon = model_config, epsilon
+
+    def gradients(self, model: keras.Model, inputs: tf.Tensor, targets: tf.Tensor, global_count: tf.Tensor, objective: str):
+        """(the gradients of clean + adversarial loss, (the clean loss sum, right answers))."""
+        embedding, mask, variables = model.get_layer("embedding"), tf.not_equal(inputs, 0), model.trainable_variables
+
+        def losses_from(embedded: tf.Tensor):
+            return losses_and_hits(targets, models.classify_embedded(model, self.model_config, embedded, mask, training=True), objective)
+
+        with tf.GradientTape() as tape:
+            embedded = embedding(inputs)
+            losses, hits = losses_from(embedded)
+            loss = tf.reduce_sum(losses) / global_count
+        *gradients, uphill = tape.gradient(loss, [*variables, embedded])
+        perturbation = self.epsilon * tf.math.l2_normalize(tf.stop_gradient(uphill), axis=[1, 2])
+        with tf.GradientTape() as tape:
+            adversarial_loss = tf.reduce_sum(losses_from(embedding(inputs) + perturbation)[0]) / global_count
+        adversarial_gradients = tape.gradient(adversarial_loss, variables)
+        return [_sum_gradients(clean, moved) for clean, moved in zip(gradients, adversarial_gradients)], (tf.reduce_sum(losses), tf.reduce_sum(hits))
+
+
+def _sum_gradients(first, second):
+    """first + second; two sparse embedding gradients (IndexedSlices) stay sparse: their rows are joined."""
+    if isinstance(first, tf.IndexedSlices) and isinstance(second, tf.IndexedSlices):
+        return tf.IndexedSlices(tf.concat([first.values, second.values], 0), tf.concat([first.indices, second.indices], 0), first.dense_shape)
+    return tf.convert_to_tensor(first) + tf.convert_to_tensor(second)
+
+
 class TrainingStep:
     """One optimizer update of a compiled model, and one validation pass, under a strategy.
 
@@ -85,12 +135,22 @@ class TrainingStep:
         objective: "classification" or "regression" (`losses_and_hits`).
         jit_compile: compile `on_batch` with XLA (one device only): the
             long-range suite's small models run about 1.6 times faster on a CPU.
+        adversary: also train on adversarially perturbed embedded words
+            (`EmbeddingAdversary`); the loss and right answers it reports
+            stay those of the clean batch.
     """
 
-    def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy | None = None, objective: str = "classification", jit_compile: bool = False):
+    def __init__(
+        self,
+        model: keras.Model,
+        strategy: tf.distribute.Strategy | None = None,
+        objective: str = "classification",
+        jit_compile: bool = False,
+        adversary: EmbeddingAdversary | None = None,
+    ):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-        self.model, self.objective = model, objective
+        self.model, self.objective, self.adversary = model, objective, adversary
         self.strategy = strategy or tf.distribute.get_strategy()
         self._sum = tf.distribute.ReduceOp.SUM
         self.on_iterator = tf.function(self._on_iterator)
@@ -98,6 +158,8 @@ class TrainingStep:
         self.on_batch = tf.function(self._on_batch, jit_compile=jit_compile)
 
     def _gradients(self, inputs: tf.Tensor, targets: tf.Tensor, global_count: tf.Tensor):
+        if self.adversary is not None:
+            return self.adversary.gradients(self.model, inputs, targets, global_count, self.objective)
         with tf.GradientTape() as tape:
             losses, hits = losses_and_hits(targets, self.model(inputs, training=True), self.objective)
             loss = tf.reduce_sum(losses) / global_count
@@ -152,7 +214,17 @@ def run_epoch(step: Callable, batches, steps: int, on_batch_end: Callable | None
     return logs
 
 
-def fit(model: keras.Model, strategy: tf.distribute.Strategy, batches: Callable, counts: dict[str, int], config: TrainConfig, callbacks: list, state: dict[str, Any], verbose: int) -> None:
+def fit(
+    model: keras.Model,
+    strategy: tf.distribute.Strategy,
+    batches: Callable,
+    counts: dict[str, int],
+    config: TrainConfig,
+    callbacks: list,
+    state: dict[str, Any],
+    verbose: int,
+    model_config: ModelConfig | None = None,
+) -> None:
     """Trains from epoch `state["epochs_done"]`, as `model.fit` would, under `strategy`.
 
     Args:
@@ -164,12 +236,19 @@ def fit(model: keras.Model, strategy: tf.distribute.Strategy, batches: Callable,
             `ResumableCheckpoint`) and may stop training through `model.stop_training`.
         state: holds `epochs_done` and `global_batch_size`.
         verbose: Keras verbosity.
+        model_config: the model's architecture; needed (and only read) when
+            `config.adversarial_epsilon` turns adversarial training on.
     """
+    adversary = None
+    if config.adversarial_epsilon > 0:
+        if model_config is None:
+            raise ValueError("adversarial training replays the model from its embedded words: pass model_config")
+        adversary = EmbeddingAdversary(model_config, config.adversarial_epsilon)
     global_batch = state["global_batch_size"]
     steps = {split: math.ceil(counts[split] / global_batch) for split in ("train", "validation")}
     train_batches = distribute.distribute_batches(strategy, batches("train", global_batch, config.seed))
     validation_batches = distribute.distribute_batches(strategy, batches("validation", global_batch, None))
-    step = TrainingStep(model, strategy)
+    step = TrainingStep(model, strategy, adversary=adversary)
     callback_list = keras.callbacks.CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=config.epochs, steps=steps["train"])
     model.stop_training = False
     callback_list.on_train_begin()

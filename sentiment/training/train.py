@@ -160,7 +160,7 @@ def _train_one(cell_type: str, run_config: artifacts.RunConfig, vocabulary: list
     model, state = _restore_or_build(cell_type, run_config, len(vocabulary), inputs.counts["train"], saved, strategy, log, inputs.vectors)
     if state["epochs_done"] < train_config.epochs and state["stopped_reason"] is None:
         callbacks = [checkpoint.ResumableCheckpoint(saved, train_config.monitor, train_config.patience, state), keras.callbacks.TensorBoard(log_dir=str(folder / "logs"))]
-        loop.fit(model, strategy, inputs.batches, inputs.counts, train_config, callbacks, state, verbose)
+        loop.fit(model, strategy, inputs.batches, inputs.counts, train_config, callbacks, state, verbose, run_config.model)
     if state["epochs_done"] == 0:
         raise SentimentError(f"[{cell_type}] training produced no usable epoch ({state['stopped_reason']}); try a lower --learning-rate")
     model.load_weights(saved / checkpoint.BEST_WEIGHTS)

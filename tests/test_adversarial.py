@@ -1,0 +1,85 @@
+"""Adversarial training on the embedded words (`TrainConfig.adversarial_epsilon`, `loop.EmbeddingAdversary`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sentiment.config import ModelConfig, TrainConfig
+from sentiment.models import build_classifier, classify_embedded
+from sentiment.training import loop
+
+
+@pytest.mark.parametrize(
+    "config, num_classes",
+    [
+        (ModelConfig(cell_type="lstm", bidirectional=True, pooling="max_mean", embedding_dim=8, units=6), 2),
+        (ModelConfig(cell_type="gru", num_layers=2, embedding_dim=8, units=6), 2),
+        (ModelConfig(cell_type="simple_rnn", bidirectional=True, pooling="mean", embedding_dim=8, units=6), 3),
+        (ModelConfig(cell_type="lstm", pooling="max", embedding_dim=8, units=6), 2),
+    ],
+)
+def test_replaying_the_model_from_its_embedded_words_gives_its_output(config, num_classes):
+    model = build_classifier(config, 50, num_classes)
+    token_ids = np.random.default_rng(0).integers(2, 50, (4, 20)).astype(np.int32)
+    token_ids[0, 6:] = 0  # right padding, as the batches have it
+    token_ids[1, 15:] = 0
+    embedded = model.get_layer("embedding")(token_ids)
+    replayed = classify_embedded(model, config, embedded, tf.not_equal(token_ids, 0), training=False)
+    np.testing.assert_allclose(replayed.numpy(), model(token_ids, training=False).numpy(), atol=1e-6)
+
+
+def _unique_words_batch():
+    """Every position a different word: moving an embedded word is then moving that word's row of the embedding."""
+    token_ids = np.arange(2, 2 + 3 * 7, dtype=np.int32).reshape(3, 7)
+    token_ids[2, 4:] = 0
+    return token_ids, np.array([1.0, 0.0, 0.7], np.float32)
+
+
+def test_the_adversarial_gradient_is_the_gradient_at_the_words_moved_uphill_plus_the_clean_one():
+    config = ModelConfig(cell_type="lstm", bidirectional=True, pooling="max_mean", embedding_dim=5, units=4, word_dropout_rate=0.0, dropout_rate=0.0)
+    model = build_classifier(config, 30, 2)
+    token_ids, targets = _unique_words_batch()
+    variables, embedding = model.trainable_variables, model.get_layer("embedding")
+    epsilon, count = 0.5, tf.constant(3.0)
+
+    got, (loss_sum, hits) = loop.EmbeddingAdversary(config, epsilon).gradients(model, tf.constant(token_ids), tf.constant(targets), count, "classification")
+
+    # The reference, written another way: through the model's own call and its embedding table.
+    def loss_and_gradients():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(loop.losses_and_hits(targets, model(token_ids, training=True))[0]) / count
+        return loss, tape.gradient(loss, variables)
+
+    clean_loss, clean = loss_and_gradients()
+    table = embedding.embeddings
+    rows = tf.convert_to_tensor(clean[[v.name for v in variables].index(table.name)])  # dense: one row per word
+    uphill = np.zeros(table.shape, np.float32)
+    for review in token_ids:
+        words = review[review != 0]
+        uphill[words] = epsilon * rows.numpy()[words] / np.linalg.norm(rows.numpy()[words])
+    original = table.numpy()
+    table.assign(original + uphill)
+    moved_loss, moved = loss_and_gradients()
+    table.assign(original)
+    assert float(moved_loss) > float(clean_loss)  # moved uphill
+    for name, mine, a, b in zip([v.name for v in variables], got, clean, moved):
+        np.testing.assert_allclose(tf.convert_to_tensor(mine).numpy(), tf.convert_to_tensor(a).numpy() + tf.convert_to_tensor(b).numpy(), atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(float(loss_sum) / 3, float(clean_loss), rtol=1e-5)  # it reports the clean batch
+    assert float(hits) == float(tf.reduce_sum(loop.losses_and_hits(targets, model(token_ids, training=False))[1]))
+
+
+def test_adversarial_training_trains_through_the_cli_and_is_recorded(tiny_csv, tmp_path):
+    from sentiment import cli
+    from sentiment.io import files
+
+    with pytest.raises(ValueError, match="adversarial_epsilon must be zero"):
+        TrainConfig(adversarial_epsilon=-1.0)
+    code = cli.main(["train", "--data-source", "csv", "--data-path", str(tiny_csv), "--cells", "gru", "--output", str(tmp_path), "--vocabulary-size", "30",
+                     "--sequence-length", "8", "--embedding-dim", "4", "--units", "4", "--epochs", "2", "--batch-size", "32", "--adversarial-epsilon", "0.3"])  # fmt: skip
+    assert code == 0
+    summary = files.read_json(tmp_path / "summary.json")
+    assert summary["run"]["train"]["adversarial_epsilon"] == 0.3
+    assert summary["models"]["gru"]["epochs_run"] == 2 and np.isfinite(summary["models"]["gru"]["test"]["loss"])
+    assert "Adversarial training: each step also trains on its batch with every review's embedded words moved by 0.3" in (tmp_path / "summary.md").read_text()
