@@ -181,7 +181,7 @@ def _truncation_lines(models: dict[str, Any]) -> list[str]:
     return [f"## Truncated (more than {first['sequence_length']} words) vs not truncated", "", markdown_table(["reviews", "count", *map(model_name, models)], rows), ""]
 
 
-def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell: str = "lstm") -> str:
+def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell: str = "lstm", reference_is: str = "") -> str:
     """What each change bought: one row per run of `cell`, against the run named `reference`.
 
     Args:
@@ -189,6 +189,7 @@ def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell
             the same seed and data, each changing something of the reference.
         reference: the name of the unchanged run.
         cell: the model compared.
+        reference_is: a sentence on what the reference is, put first.
 
     Returns:
         Markdown: a table of the runs, what each changed (read from the
@@ -215,7 +216,7 @@ def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell
     return "\n".join([
         f"# What each change of the strong preset bought ({model_name(cell)})",
         "",
-        f"Each run trains the {model_name(cell)} on the reference's data; the second column lists every setting it recorded differently "
+        (f"{reference_is} " if reference_is else "") + f"Each run trains the {model_name(cell)} on the reference's data; the second column lists every setting it recorded differently "
         "from the reference (a run made before a setting existed had that setting's default). The intervals are 95% Wilson "
         f"intervals over the {base['models'][cell]['test']['count']:,} test reviews, so a difference inside both intervals is not one we can claim. "
         "A run whose only change is `seed` is the reference again with other starting weights, shuffling and validation split (so also another nine tenths to train on): "
