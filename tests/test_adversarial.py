@@ -83,3 +83,22 @@ def test_adversarial_training_trains_through_the_cli_and_is_recorded(tiny_csv, t
     assert summary["run"]["train"]["adversarial_epsilon"] == 0.3
     assert summary["models"]["gru"]["epochs_run"] == 2 and np.isfinite(summary["models"]["gru"]["test"]["loss"])
     assert "Adversarial training: each step also trains on its batch with every review's embedded words moved by 0.3" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_adversarial_steps_on_two_mirrored_replicas_are_one_devices_steps(tiny_csv, tmp_path):
+    """Each replica perturbs its own reviews (the norm is per review) and the gradients are summed: the same update as one device."""
+    import json
+
+    from conftest import run_cli, tiny_configs
+    from test_distribute import TINY, _one_device_history
+
+    output = tmp_path / "mirrored"
+    mirrored = run_cli("train", *TINY, "--data-path", str(tiny_csv), "--cells", "gru", "--epochs", "1", "--adversarial-epsilon", "0.3",
+                       "--strategy", "mirrored", "--cpu-devices", "2", "--output", str(output))  # fmt: skip
+    assert mirrored.returncode == 0, mirrored.stderr[-3000:]
+    history = json.loads((output / "gru" / "history.json").read_text())
+    one_device = _one_device_history(tiny_configs(tiny_csv, batch_size=64, epochs=1, clipnorm=0.01, adversarial_epsilon=0.3), tmp_path / "one")
+    plain = _one_device_history(tiny_configs(tiny_csv, batch_size=64, epochs=1, clipnorm=0.01), tmp_path / "plain")
+    np.testing.assert_allclose(history["loss"], one_device["loss"], rtol=1e-5)
+    assert history["loss"] != plain["loss"]  # the adversary changed the updates

@@ -7,7 +7,8 @@ IMDB classifiers under any `tf.distribute` strategy (`fit`, called by
 (`benchmarks.bench`, which times it). The loss is defined once
 (`losses_and_hits`); the replicas' gradients are summed before the
 optimizer clips them, so a step is the update one device would make on the
-global batch.
+global batch. With `TrainConfig.adversarial_epsilon` the step also trains on
+the batch's embedded words moved against the model (`EmbeddingAdversary`).
 
 `fit` is `model.fit` rebuilt on that step: the Keras callbacks (progress
 bar, TensorBoard, `ResumableCheckpoint`) see the calls `fit` makes and can
@@ -96,7 +97,7 @@ class EmbeddingAdversary:
 
     def gradients(self, model: keras.Model, inputs: tf.Tensor, targets: tf.Tensor, global_count: tf.Tensor, objective: str):
         """(the gradients of clean + adversarial loss, (the clean loss sum, right answers))."""
-        embedding, mask, variables = model.get_layer("embedding"), tf.not_equal(inputs, 0), model.trainable_variables
+        embedding, mask, variables = model.get_layer("embedding"), tf.not_equal(inputs, data.PADDING_ID), model.trainable_variables
 
         def losses_from(embedded: tf.Tensor):
             return losses_and_hits(targets, models.classify_embedded(model, self.model_config, embedded, mask, training=True), objective)
