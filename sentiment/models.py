@@ -82,22 +82,54 @@ def build_classifier(config: ModelConfig, vocabulary_size: int, num_classes: int
     return _finish(keras.Model(token_ids, output, name=f"{config.cell_type}_classifier"), config)
 
 
-def classify_embedded(model: keras.Model, config: ModelConfig, embedded, mask, training: bool):
+def classify_embedded(model: keras.Model, config: ModelConfig, embedded, mask, training: bool, logits: bool = False):
     """What a `build_classifier` model computes from its embedded words on, on tensors.
 
     Adversarial training (`sentiment.training.loop`) needs the words after
-    the embedding, to perturb them: this replays the model's own layers
-    (the same code that built them) from there. `classify_embedded(model,
-    config, embedding(ids), ids != 0, training)` equals `model(ids, training)`.
+    the embedding, to perturb them, and the gradient by word
+    (`sentiment.analysis.gradients`) differentiates with respect to them:
+    this replays the model's own layers (the same code that built them)
+    from there. `classify_embedded(model, config, embedding(ids), ids != 0,
+    training)` equals `model(ids, training)`.
 
     Args:
-        model: a model from `build_classifier` with this `config`.
+        model: a model from `build_classifier` with this `config` (only its
+            layers' arrangement is read: `replay_config(model)` gives one).
         embedded: <float32>[batch, time, embedding_dim] embedded words.
         mask: <bool>[batch, time] the real words (True), as the embedding's
             `mask_zero` makes it.
         training: dropout on (True) or off.
+        logits: return the sigmoid head's logit instead of P(positive)
+            (two classes only): 1 - P rounds to 0 long before the logit
+            stops carrying the answer.
     """
-    return _classifier_head(config, _output_count(model), embedded, _Layers(model, mask, training))
+    num_classes = _output_count(model)
+    if logits and num_classes != 2:
+        raise ValueError("logits are the sigmoid head's: a model with more than two classes has none")
+    return _classifier_head(config, num_classes, embedded, _Layers(model, mask, training, logits))
+
+
+def replay_config(model: keras.Model) -> ModelConfig:
+    """The arrangement of a `build_classifier` model's layers, read from the model, as a ModelConfig.
+
+    What `classify_embedded` needs to replay a model (its cell, layers,
+    directions and pooling), for a model whose own config is not at hand.
+    The sizes and dropout rates are the defaults: replaying reads the
+    model's own layers, which have theirs.
+
+    Raises:
+        ValueError: the model is not one `build_classifier` makes.
+    """
+    names = {layer.name for layer in model.layers}
+    recurrent = recurrent_layers(model)
+    cells = {type(layer) for layer in recurrent}
+    if "embedding" not in names or len(cells) != 1 or not ({"probability", "probabilities"} & names):
+        raise ValueError(f"{model.name} is not a classifier from build_classifier (token ids -> embedding -> recurrent layers -> head)")
+    cell_type = next(name for name, layer_class in RECURRENT_LAYERS.items() if cells == {layer_class})
+    bidirectional = any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers)
+    pooling = "max_mean" if "max_mean_pooling" in names else next((kind for kind in _POOLING_LAYERS if f"{kind}_pooling" in names), "last")
+    num_layers = len(recurrent) // (2 if bidirectional else 1)
+    return ModelConfig(cell_type=cell_type, num_layers=num_layers, bidirectional=bidirectional, pooling=pooling, irnn=False)
 
 
 def _output_count(model: keras.Model) -> int:
@@ -113,14 +145,17 @@ class _Layers:
     the time axis.
     """
 
-    def __init__(self, model: keras.Model | None = None, mask=None, training: bool | None = None):
-        self.model, self.mask, self.training = model, mask, training
+    def __init__(self, model: keras.Model | None = None, mask=None, training: bool | None = None, logits: bool = False):
+        self.model, self.mask, self.training, self.logits = model, mask, training, logits
 
     def __call__(self, make: Callable[[str], keras.layers.Layer], name: str, inputs, over_time: bool = False):
         if self.model is None:
             return make(name)(inputs)
+        layer = self.model.get_layer(name)
+        if self.logits and name == "probability":  # the sigmoid head, stopped before its sigmoid
+            return keras.ops.matmul(inputs, layer.kernel) + layer.bias
         mask = {"mask": self.mask} if over_time else {}
-        return self.model.get_layer(name)(inputs, training=self.training, **mask)
+        return layer(inputs, training=self.training, **mask)
 
 
 def _classifier_head(config: ModelConfig, num_classes: int, x, layers: _Layers):

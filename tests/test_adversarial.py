@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from sentiment.config import ModelConfig, TrainConfig
-from sentiment.models import build_classifier, classify_embedded
+from sentiment.models import build_classifier, classify_embedded, replay_config
 from sentiment.training import loop
 
 
@@ -28,6 +28,15 @@ def test_replaying_the_model_from_its_embedded_words_gives_its_output(config, nu
     embedded = model.get_layer("embedding")(token_ids)
     replayed = classify_embedded(model, config, embedded, tf.not_equal(token_ids, 0), training=False)
     np.testing.assert_allclose(replayed.numpy(), model(token_ids, training=False).numpy(), atol=1e-6)
+    # The arrangement read back from the model alone replays it the same way.
+    read = replay_config(model)
+    assert (read.cell_type, read.num_layers, read.bidirectional, read.pooling) == (config.cell_type, config.num_layers, config.bidirectional, config.pooling)
+    if num_classes == 2:  # the sigmoid head's logit, stopped before the sigmoid
+        logits = classify_embedded(model, read, embedded, tf.not_equal(token_ids, 0), training=False, logits=True)
+        np.testing.assert_allclose(tf.sigmoid(logits).numpy(), model(token_ids, training=False).numpy(), atol=1e-6)
+    else:
+        with pytest.raises(ValueError, match="more than two classes"):
+            classify_embedded(model, read, embedded, tf.not_equal(token_ids, 0), training=False, logits=True)
 
 
 def _unique_words_batch():

@@ -127,7 +127,7 @@ def test_cli_writes_the_figure_and_the_numbers(tiny_artifacts, tmp_path):
     assert "| steps before the end | reviews | SimpleRNN | LSTM | GRU |" in markdown and "python -m sentiment gradients" in markdown
 
 
-@pytest.mark.parametrize("options", [{"bidirectional": True}, {"pooling": "mean", "num_layers": 2}])
+@pytest.mark.parametrize("options", [{"bidirectional": True}, {"pooling": "mean", "num_layers": 2}, {"bidirectional": True, "pooling": "max_mean"}])
 def test_other_architectures_keep_padding_out(options):
     # The split reruns every layer after the embedding with the mask by hand;
     # stacked, bidirectional and pooled models must see exactly what model(ids) sees.
@@ -182,3 +182,25 @@ def test_the_sample_comes_from_the_dataset_the_artifact_was_trained_on(tmp_path)
     assert len(sample) == 12 and set(sample.texts) <= set(splits["test"][0])
     labels = dict(zip(*splits["test"]))
     assert all(labels[text] == label for text, label in zip(sample.texts, sample.labels))
+
+
+def test_pooled_models_get_the_gradient_their_own_call_gives():
+    """Max+mean pooling is two branches after the recurrence (the strong preset's models): replayed, the gradient is model(ids)'s.
+
+    With every position a different word, d loss / d e_t is the gradient of
+    the embedding table's row for word t, taken here through model(ids)
+    itself and its own cross-entropy.
+    """
+    config = ModelConfig(cell_type="lstm", embedding_dim=4, units=4, bidirectional=True, pooling="max_mean")
+    model = build_classifier(config, 16)
+    ids = np.array([[2, 3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12, 13]], np.int32)
+    labels = np.array([1.0, 0.0], np.float32)
+    norms = embedding_gradient_norms(model, ids, labels)
+    table = model.get_layer("embedding").embeddings
+    with tf.GradientTape() as tape:
+        probabilities = model(ids, training=False)
+        loss = tf.reduce_sum(keras.losses.binary_crossentropy(labels[:, None], probabilities))
+    rows = tf.convert_to_tensor(tape.gradient(loss, table)).numpy()
+    expected = np.where(ids == 0, np.nan, np.linalg.norm(rows[ids], axis=-1))
+    np.testing.assert_allclose(norms, expected, rtol=1e-4)
+    assert np.all(norms[ids != 0] > 0)

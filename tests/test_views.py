@@ -253,8 +253,8 @@ def test_no_endpoint_retraces_for_new_lengths_or_batch_sizes(models):
     assert all(count == 1 for counts in before.values() for count in counts)
 
 
-def test_strong_models_serve_every_view_and_say_what_the_decision_plot_leaves_out(tiny_strong_artifacts):
-    """The app on `--artifacts artifacts-strong`: compare and inside work; the gradient split cannot run pooling branches, and says so."""
+def test_strong_models_serve_every_view(tiny_strong_artifacts):
+    """The app on `--artifacts artifacts-strong`: compare, what each decision depends on (pooling branches replayed) and inside."""
     from webapp import inside_views
 
     models = comparing.load_models(tiny_strong_artifacts)
@@ -262,6 +262,7 @@ def test_strong_models_serve_every_view_and_say_what_the_decision_plot_leaves_ou
     (comparison,) = comparing.compare_many(models, ["a wonderful film"])
     assert set(comparison.results) == {"lstm", "gru"}
     notices, frame = comparing.review_decision_frame(models, "a wonderful film")
-    assert len(frame) == 0 and len(notices) == 2 and all("left out of this plot" in notice and "single chain" in notice for notice in notices)
+    assert notices == [] and sorted(frame["model"].unique()) == ["GRU", "LSTM"]
+    assert all(list(frame[frame["model"] == name]["word"]) == ["film", "wonderful", "[UNK]"] for name in ("LSTM", "GRU"))  # "a" is not in the tiny vocabulary
     view = inside_views.inside_view(models, "a wonderful film")
     assert set(view.heatmaps) == {"lstm", "gru"}

@@ -463,7 +463,7 @@ def review_decision_frames(models: LoadedModels, texts: Sequence[str | None]) ->
     for cell_type, predictor in models.predictors.items():
         try:
             results = review_gradient_norms_many(predictor.artifact, [bounded[index][0] for index in scored]) if scored else []
-        except SentimentError as error:  # an architecture the split cannot run (the strong preset's pooling branches)
+        except SentimentError as error:  # a model the replay from its embedded words cannot run (or reproduce)
             for index in scored:
                 bounded[index][2].append(f"{model_name(cell_type)} is left out of this plot: {error}.")
             continue

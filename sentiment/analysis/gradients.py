@@ -1,7 +1,8 @@
 """Gradient flow: how much the loss still depends on each word of a review.
 
 For a trained classifier (token ids -> Embedding(mask_zero) -> recurrent
-layer(s) -> Dense(sigmoid) on the final state) and a review, we measure at
+layer(s) -> Dense(sigmoid) on the final state or on a pooling of every
+state) and a review, we measure at
 every time step t the L2 norm of the gradient of the loss with respect to the
 embedded input e_t,
 
@@ -19,8 +20,9 @@ controlled test.
 
 The model is split at the embedding output: the embedding runs outside the
 tape, its output is watched, and the remaining layers run with the padding
-mask passed explicitly, so padding steps are skipped exactly as in
-`model(ids)`. The loss is binary cross-entropy, differentiated from the
+mask passed explicitly (`sentiment.models.classify_embedded`, which replays
+the model with the code that built it: stacked, bidirectional and pooled
+models alike), so padding steps are skipped exactly as in `model(ids)`. The loss is binary cross-entropy, differentiated from the
 head's logit (d loss / d logit = P - y, never from the clipped probability),
 so a confidently right review still gets its small but nonzero gradient. Everything here is deterministic: no dropout
 (`training=False`), no sampling.
@@ -28,7 +30,6 @@ so a confidently right review still gets its small but nonzero gradient. Everyth
 
 from __future__ import annotations
 
-import inspect
 import weakref
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -37,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sentiment import data
+from sentiment import data, models
 from sentiment.io.artifacts import Artifact, require_binary
 from sentiment.errors import SentimentError
 from sentiment.io import provenance
@@ -47,38 +48,6 @@ TABLE_DISTANCES = (0, 1, 5, 10, 25, 50, 100, 200, 400)
 # TensorFlow flushes float32 values below this to zero on CPUs; a norm that
 # small is counted as this value when averaging logarithms.
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
-
-
-def _split_model(model: keras.Model) -> tuple[keras.layers.Layer, list[keras.layers.Layer], keras.layers.Dense]:
-    """The embedding, the layers between it and the head, and the head."""
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if not layers or not isinstance(layers[0], keras.layers.Embedding):
-        raise SentimentError(f"{model.name} does not start with an Embedding layer; gradient flow needs token ids -> Embedding -> ...")
-    head = layers[-1]
-    if not isinstance(head, keras.layers.Dense) or head.activation is not keras.activations.sigmoid:
-        raise SentimentError(f"{model.name} does not end in a Dense(sigmoid) head; gradient flow needs P(positive) from a logit")
-    return layers[0], layers[1:-1], head
-
-
-def _forward_from_embedding(body: Sequence[keras.layers.Layer], head: keras.layers.Dense, embedded: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Runs the layers after the embedding with the mask passed by hand.
-
-    Args:
-        body: the layers between the embedding and the head, in order.
-        head: the final Dense(sigmoid) layer.
-        embedded: <float32>[batch, time, embedding_dim].
-        mask: <bool>[batch, time], True on real tokens.
-
-    Returns:
-        <float32>[batch] logits of P(positive).
-    """
-    x = embedded
-    for layer in body:
-        wants_mask = "mask" in inspect.signature(layer.call).parameters
-        outputs = layer(x, mask=mask, training=False) if wants_mask else layer(x, training=False)
-        mask = layer.compute_mask(x, mask) if layer.supports_masking else None
-        x = outputs
-    return (keras.ops.matmul(x, head.kernel) + head.bias)[:, 0]
 
 
 # One traced function per model, reused across calls (the app scores one
@@ -96,7 +65,13 @@ def _traced_functions(model: keras.Model) -> tuple[Callable, Callable]:
     """
     if model in _GRADIENT_FUNCTIONS:
         return _GRADIENT_FUNCTIONS[model]
-    embedding, body, head = _split_model(model)
+    try:
+        config = models.replay_config(model)
+    except ValueError as error:
+        raise SentimentError(f"{error}; gradient flow needs token ids -> Embedding -> ...") from None
+    if model.output.shape[-1] != 1:
+        raise SentimentError(f"{model.name} does not end in a Dense(sigmoid) head; gradient flow needs P(positive) from a logit")
+    embedding = model.get_layer("embedding")
 
     # One trace for every batch size and review length: no request retraces.
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.float32)])
@@ -105,7 +80,7 @@ def _traced_functions(model: keras.Model) -> tuple[Callable, Callable]:
         embedded = embedding(ids)
         with tf.GradientTape() as tape:
             tape.watch(embedded)
-            logits = _forward_from_embedding(body, head, embedded, mask)
+            logits = models.classify_embedded(model_reference(), config, embedded, mask, training=False, logits=True)[:, 0]
         targets = tf.where(targets < 0.0, tf.cast(logits >= 0.0, tf.float32), targets)
         # d loss / d logit = P - y, written as sigmoid(+-logit) so that a
         # confident review keeps its tiny value (1 - P rounds to 0 in
@@ -129,13 +104,10 @@ _SPLIT_CHECKED: "weakref.WeakKeyDictionary[keras.Model, str]" = weakref.WeakKeyD
 
 
 def _split_problem(model: keras.Model, gradients: Callable, forward: Callable, ids: tf.Tensor, targets: tf.Tensor) -> str:
-    """"" when the split model traces and reproduces `model(ids)`; otherwise a message saying why not."""
-    try:
-        _, probabilities = gradients(ids, targets)
-    except (ValueError, TypeError) as error:  # tracing the chain failed: branches (max+mean pooling) are not a chain
-        return f"{model.name} is not a single chain of layers after its embedding (it has, e.g., two pooling branches), so its gradient by word is not computed here ({type(error).__name__})"
+    """"" when the model replayed from its embedding reproduces `model(ids)`; otherwise a message saying why not."""
+    _, probabilities = gradients(ids, targets)
     if not np.allclose(probabilities.numpy(), forward(ids).numpy(), atol=1e-5):
-        return f"{model.name}: the model split at its embedding does not reproduce its predictions; is it a single chain of layers?"
+        return f"{model.name}: the model replayed from its embedded words does not reproduce its predictions, so its gradient by word is not computed here"
     return ""
 
 
@@ -161,8 +133,9 @@ def embedding_gradient_norms(
         are excluded from the computation and carry no gradient.
 
     Raises:
-        SentimentError: the model is not an Embedding -> ... -> Dense(sigmoid)
-            chain, or the split model does not reproduce `model(ids)`.
+        SentimentError: the model is not a `build_classifier` model with a
+            Dense(sigmoid) head, or replayed from its embedded words it
+            does not reproduce `model(ids)`.
     """
     return _norms_and_probabilities(model, token_ids, labels, batch_size)[0]
 
