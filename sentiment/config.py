@@ -329,7 +329,7 @@ PRESETS: dict[str, Preset] = {
     "strong": Preset(
         data=DataConfig(vocabulary_size=30_000, sequence_length=600),
         model=ModelConfig(embedding_dim=128, units=64, bidirectional=True, pooling="max_mean", pretrained_vectors="ppmi-svd"),
-        train=TrainConfig(epochs=2, patience=1, teacher="bow", adversarial_epsilon=0.6),
+        train=TrainConfig(epochs=2, learning_rate=2e-3, patience=1, teacher="bow", adversarial_epsilon=0.6),
         description=(
             "a model to deploy: bidirectional, max+mean pooling, word vectors pretrained on the training and unlabelled reviews, 600 tokens, "
             "the unlabelled reviews labelled by a bag-of-trigrams teacher, and adversarial training on the embedded words"

@@ -24,7 +24,7 @@ DEFAULT_SOURCES = {
     "sequential_cost": DOCS / "bench" / "bench.json",
     "imdb": DOCS / "imdb" / "summary.json",
     "imdb_strong": DOCS / "imdb_strong" / "summary.json",
-    # A folder: one summary.json per run, named <run>.json; `strong.json` is the unchanged preset.
+    # A folder: one summary.json per run, named <run>.json; `strong.json` is the preset as it is now.
     "imdb_strong_ablation": DOCS / "imdb_strong" / "ablation",
     "gradients": DOCS / "gradients" / "gradients.json",
     "inspect": DOCS / "inspect" / "inspect.json",
@@ -34,7 +34,8 @@ DEFAULT_SOURCES = {
 ABLATION_REFERENCE = "before-adversarial"
 ABLATION_REFERENCE_IS = (
     "The reference, `before-adversarial`, is the strong preset as it stood before adversarial training was added to it "
-    "(3 epochs, no adversarial training); the row `strong` is the preset as it is now."
+    "(3 epochs, no adversarial training, learning rate 0.001); the row `strong` is the preset as it is now, "
+    "and the row `adversarial` the preset with adversarial training at the former learning rate."
 )
 
 
