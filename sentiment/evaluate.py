@@ -8,6 +8,7 @@ recompute from saved predictions.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,23 @@ def wilson_interval(correct: int, total: int, z: float = _Z_95) -> tuple[float, 
     centre = (p + z * z / (2 * total)) / denominator
     half_width = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
     return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+def mcnemar_p_value(only_first_right: int, only_second_right: int) -> float:
+    """Two-sided exact McNemar test of two classifiers scored on the same reviews.
+
+    Only the reviews where exactly one of the two is right say which is
+    better; if both were equally good, each such review would be the first
+    one's with probability 1/2. The p-value is the two-sided binomial tail
+    of the smaller count (exact: Python integers, no normal approximation).
+    Two intervals that overlap can still hide a difference this test finds,
+    because it pairs the reviews.
+    """
+    disagreements = only_first_right + only_second_right
+    if disagreements == 0:
+        return 1.0
+    tail = sum(math.comb(disagreements, k) for k in range(min(only_first_right, only_second_right) + 1))
+    return min(1.0, float(Fraction(2 * tail, 2**disagreements)))
 
 
 def binary_cross_entropy(probabilities: np.ndarray, labels: np.ndarray, epsilon: float = 1e-7) -> float:

@@ -30,6 +30,14 @@ def test_every_model_scores_a_csv_with_the_training_figures(tiny_artifacts, tmp_
         assert metrics["accuracy"] == pytest.approx(correct / 60)
     markdown = (tmp_path / "out" / "evaluation.md").read_text()
     assert "## Confusion matrix" in markdown and "Bag of n-grams (reference)" in markdown and "mine.csv (all)" in markdown
+    # Each recurrent model against the reference, on the same reviews.
+    reference = values["models"]["bow"]
+    assert "vs_reference" not in reference
+    for cell in set(MODELS) - {"bow"}:
+        paired = values["models"][cell]["vs_reference"]
+        assert paired["only_model_right"] - paired["only_reference_right"] == round(60 * (values["models"][cell]["accuracy"] - reference["accuracy"]))
+        assert 0 < paired["p_value"] <= 1
+    assert "## Against the reference, review by review (exact McNemar test)" in markdown
 
 
 def test_a_split_column_picks_the_rows_and_one_model_can_be_named(tiny_artifacts, tmp_path):
@@ -61,3 +69,17 @@ def test_a_malformed_file_gets_its_name_line_and_problem(tiny_artifacts, tmp_pat
 def test_a_folder_without_models_says_how_to_train(tmp_path):
     result = run_cli("evaluate", "--artifacts", str(tmp_path / "nothing"), "--data-source", "csv", "--data-path", str(tmp_path / "x.csv"))
     assert result.returncode == 2 and "python -m sentiment train" in result.stderr
+
+
+def test_the_exact_mcnemar_test_matches_the_binomial_tail():
+    from scipy.stats import binomtest  # scipy comes with scikit-learn
+
+    from sentiment.analysis.evaluation import paired_counts
+    from sentiment.evaluate import mcnemar_p_value
+
+    assert mcnemar_p_value(10, 2) == pytest.approx(2 * (1 + 12 + 66) / 4096)  # by hand
+    assert mcnemar_p_value(0, 0) == 1.0 and mcnemar_p_value(5, 5) == 1.0
+    for first, second in ((759, 641), (3, 30), (120, 118)):
+        assert mcnemar_p_value(first, second) == pytest.approx(binomtest(first, first + second, 0.5).pvalue, rel=1e-9)
+    model, reference = np.array([1, 1, 0, 0, 1], bool), np.array([1, 0, 1, 0, 0], bool)
+    assert paired_counts(model, reference) == {"only_model_right": 2, "only_reference_right": 1, "p_value": 1.0}

@@ -59,13 +59,20 @@ def confusion(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, int]:
     }
 
 
+def paired_counts(model_right: np.ndarray, reference_right: np.ndarray) -> dict[str, Any]:
+    """A model against the reference on the same reviews: who is right where they disagree, and the exact McNemar p-value."""
+    only_model, only_reference = int(np.sum(model_right & ~reference_right)), int(np.sum(~model_right & reference_right))
+    return {"only_model_right": only_model, "only_reference_right": only_reference, "p_value": evaluate.mcnemar_p_value(only_model, only_reference)}
+
+
 def evaluate_artifacts(folder: str | Path, cells: Sequence[str], reviews: data.Reviews, source: str, command: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Scores `reviews` with each artifact in `folder`; JSON-ready.
 
     Returns:
         `source` (what was read), `reviews`, `positive_share`, `command`,
         `machine`, `written_at` and per model its metrics (as in
-        metrics.json's `test`) and `confusion`.
+        metrics.json's `test`), `confusion` and, when the bag-of-n-grams
+        reference is among the models, `vs_reference` (`paired_counts`).
     """
     from tqdm import tqdm
 
@@ -73,13 +80,18 @@ def evaluate_artifacts(folder: str | Path, cells: Sequence[str], reviews: data.R
         raise SentimentError(f"{source} holds no labelled reviews")
     folder = Path(folder)
     word_counts = data.count_words(reviews.texts)
-    models = {}
+    models: dict[str, Any] = {}
+    right: dict[str, np.ndarray] = {}
     for cell in cells:
         scorer = _Scorer(folder / cell, cell)
         with tqdm(total=len(reviews), unit="review", desc=cell, disable=not progress, dynamic_ncols=True) as bar:
             probabilities = score_all(scorer, reviews.texts, bar.update)
         sequence_length = scorer.sequence_length or int(word_counts.max(initial=1))  # the reference reads every word
         models[cell] = {**evaluate.evaluate_predictions(probabilities, reviews.labels, word_counts, sequence_length), "confusion": confusion(probabilities, reviews.labels)}
+        right[cell] = (probabilities >= 0.5) == (reviews.labels == 1)
+    if BASELINE in right:
+        for cell in right.keys() - {BASELINE}:
+            models[cell]["vs_reference"] = paired_counts(right[cell], right[BASELINE])
     return {
         "source": source,
         "artifacts": str(folder),
@@ -125,8 +137,32 @@ def evaluation_markdown(result: dict[str, Any]) -> str:
             "",
             markdown_table(["words", "reviews", *map(model_name, models)], by_length),
             "",
+            *_paired_section(models),
         ]
     )
+
+
+def _paired_section(models: dict[str, Any]) -> list[str]:
+    """Each model against the reference, review by review; nothing when the reference was not scored."""
+    from sentiment.report import markdown_table, model_name
+
+    rows = [
+        [model_name(cell), f"{m['vs_reference']['only_model_right']:,}", f"{m['vs_reference']['only_reference_right']:,}", f"{m['vs_reference']['p_value']:.2g}"]
+        for cell, m in models.items()
+        if "vs_reference" in m
+    ]
+    if not rows:
+        return []
+    return [
+        "## Against the reference, review by review (exact McNemar test)",
+        "",
+        "Where a model and the bag-of-n-grams reference disagree, exactly one of them is right. If the two were equally good, "
+        "each such review would go either way with probability 1/2; the p-value (two-sided) is how likely a split at least this uneven would then be. "
+        "Pairing the reviews finds differences that two overlapping intervals can hide.",
+        "",
+        markdown_table(["model", "right where the reference is wrong", "wrong where the reference is right", "p-value"], rows),
+        "",
+    ]
 
 
 def write_evaluation(result: dict[str, Any], output: str | Path) -> dict[str, Path]:
