@@ -199,10 +199,21 @@ def _add_predict_command(commands) -> None:
     predict.add_argument("--no-progress", action="store_true", help="no progress bar on stderr for --file")
 
 
+def _trained_cells(folder: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
+    """The models among `candidates` that `folder` holds (a manifest each), in their usual order."""
+    from sentiment.errors import SentimentError
+    from sentiment.io.artifacts import MANIFEST_FILE
+
+    cells = tuple(cell for cell in candidates if (Path(folder) / cell / MANIFEST_FILE).exists())
+    if not cells:
+        raise SentimentError(f"no trained model in {folder}; train first with: python -m sentiment train --output {folder}")
+    return cells
+
+
 def _add_trained_model_flags(parser: argparse.ArgumentParser, text_help: str, sample_help: str, files: str) -> None:
     """The flags of the measurements on trained models (gradients, inspect): which models, one review, a test sample."""
     parser.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
-    parser.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    parser.add_argument("--cells", type=_cell_list, default=None, help="comma-separated cell types (default: every recurrent model in the folder)")
     parser.add_argument("--text", default=None, help=text_help)
     parser.add_argument("--sample-size", type=_non_negative, default=500, help=f"{sample_help}; 0 for none (default: 500)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the test-review sample (default: 0)")
@@ -334,8 +345,9 @@ def _gradients(args: argparse.Namespace) -> None:
     from sentiment.io.artifacts import load_artifact
     from sentiment.analysis.gradients import gradient_flow, write_gradient_flow
 
-    loaded = {cell: load_artifact(os.path.join(args.artifacts, cell)) for cell in args.cells}
-    print(f"gradient flow for {', '.join(args.cells)} from {args.artifacts}/ ({args.sample_size} test reviews)", flush=True)
+    cells = args.cells or _trained_cells(args.artifacts, CELL_TYPES)
+    loaded = {cell: load_artifact(os.path.join(args.artifacts, cell)) for cell in cells}
+    print(f"gradient flow for {', '.join(cells)} from {args.artifacts}/ ({args.sample_size} test reviews)", flush=True)
     result = gradient_flow(loaded, args.sample_size, seed=args.seed, text=args.text, command=_command_line())
     paths = write_gradient_flow(result, args.output or args.artifacts)
     print(f"results in {', '.join(str(path) for path in paths.values())}")
@@ -345,12 +357,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     data_config = config_from_flags(DataConfig, args)
     from sentiment import data
     from sentiment.analysis.evaluation import evaluate_artifacts, write_evaluation
-    from sentiment.errors import SentimentError
-    from sentiment.io.artifacts import MANIFEST_FILE
 
-    cells = args.cells or tuple(cell for cell in MODELS if (Path(args.artifacts) / cell / MANIFEST_FILE).exists())
-    if not cells:
-        raise SentimentError(f"no trained model in {args.artifacts}; train first with: python -m sentiment train --output {args.artifacts}")
+    cells = args.cells or _trained_cells(args.artifacts, MODELS)
     split = args.split or ("all" if data_config.source == "csv" and data_config.dataset is None else "test")
     source = data_config.dataset or data_config.path or "IMDB (tensorflow-datasets)"
     print(f"reading {split} reviews from {source}", flush=True)
@@ -370,8 +378,9 @@ def _inspect(args: argparse.Namespace) -> None:
     from sentiment.analysis import gates, plots
     from sentiment.serving.predict import Predictor
 
-    predictors = {cell: Predictor.from_folder(os.path.join(args.artifacts, cell)) for cell in args.cells}
-    print(f"inside the cell for {', '.join(args.cells)} from {args.artifacts}/ ({args.sample_size} test reviews)", flush=True)
+    cells = args.cells or _trained_cells(args.artifacts, CELL_TYPES)
+    predictors = {cell: Predictor.from_folder(os.path.join(args.artifacts, cell)) for cell in cells}
+    print(f"inside the cell for {', '.join(cells)} from {args.artifacts}/ ({args.sample_size} test reviews)", flush=True)
     result = gates.inspect_models(predictors, args.text, args.sample_size, args.seed, command=_command_line())
     heatmaps = {cell: plots.gate_heatmap(gates.heatmap_values(entry["review"]), entry["review"]["words"], tuple(gates.GATE_ROLES)) for cell, entry in result["cells"].items() if entry["review"]}
     paths = gates.write_inspection(result, args.output or args.artifacts, heatmaps)

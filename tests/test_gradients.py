@@ -204,3 +204,15 @@ def test_pooled_models_get_the_gradient_their_own_call_gives():
     expected = np.where(ids == 0, np.nan, np.linalg.norm(rows[ids], axis=-1))
     np.testing.assert_allclose(norms, expected, rtol=1e-4)
     assert np.all(norms[ids != 0] > 0)
+
+
+@pytest.mark.slow
+def test_cli_defaults_to_the_models_the_folder_holds(tiny_strong_artifacts, tmp_path):
+    """A strong-preset folder has no SimpleRNN: without --cells, its LSTM and GRU are measured, pooling branches and all."""
+    result = run_cli("gradients", "--artifacts", str(tiny_strong_artifacts), "--sample-size", "8", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    values = json.loads((tmp_path / "gradients.json").read_text())
+    assert list(values["cells"]) == ["lstm", "gru"]
+    assert all(entry["average"]["count"][0] == 8 for entry in values["cells"].values())
+    empty = run_cli("gradients", "--artifacts", str(tmp_path / "nothing"), "--sample-size", "8")
+    assert empty.returncode != 0 and "no trained model in" in empty.stderr and "python -m sentiment train" in empty.stderr
