@@ -129,7 +129,7 @@ def replay_config(model: keras.Model) -> ModelConfig:
     bidirectional = any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers)
     pooling = "max_mean" if "max_mean_pooling" in names else next((kind for kind in _POOLING_LAYERS if f"{kind}_pooling" in names), "last")
     num_layers = len(recurrent) // (2 if bidirectional else 1)
-    return ModelConfig(cell_type=cell_type, num_layers=num_layers, bidirectional=bidirectional, pooling=pooling, irnn=False)
+    return ModelConfig(cell_type=cell_type, num_layers=num_layers, bidirectional=bidirectional, pooling=pooling)
 
 
 def _output_count(model: keras.Model) -> int:

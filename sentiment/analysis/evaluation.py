@@ -89,8 +89,8 @@ def evaluate_artifacts(folder: str | Path, cells: Sequence[str], reviews: data.R
         sequence_length = scorer.sequence_length or int(word_counts.max(initial=1))  # the reference reads every word
         models[cell] = {**evaluate.evaluate_predictions(probabilities, reviews.labels, word_counts, sequence_length), "confusion": confusion(probabilities, reviews.labels)}
         right[cell] = (probabilities >= 0.5) == (reviews.labels == 1)
-    if BASELINE in right:
-        for cell in right.keys() - {BASELINE}:
+    for cell in right:
+        if BASELINE in right and cell != BASELINE:
             models[cell]["vs_reference"] = paired_counts(right[cell], right[BASELINE])
     return {
         "source": source,

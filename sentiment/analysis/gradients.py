@@ -2,9 +2,8 @@
 
 For a trained classifier (token ids -> Embedding(mask_zero) -> recurrent
 layer(s) -> Dense(sigmoid) on the final state or on a pooling of every
-state) and a review, we measure at
-every time step t the L2 norm of the gradient of the loss with respect to the
-embedded input e_t,
+state) and a review, we measure at every time step t the L2 norm of the
+gradient of the loss with respect to the embedded input e_t,
 
     g_t = || d loss / d e_t ||_2,
 
@@ -22,10 +21,11 @@ The model is split at the embedding output: the embedding runs outside the
 tape, its output is watched, and the remaining layers run with the padding
 mask passed explicitly (`sentiment.models.classify_embedded`, which replays
 the model with the code that built it: stacked, bidirectional and pooled
-models alike), so padding steps are skipped exactly as in `model(ids)`. The loss is binary cross-entropy, differentiated from the
-head's logit (d loss / d logit = P - y, never from the clipped probability),
-so a confidently right review still gets its small but nonzero gradient. Everything here is deterministic: no dropout
-(`training=False`), no sampling.
+models alike), so padding steps are skipped exactly as in `model(ids)`.
+The loss is binary cross-entropy, differentiated from the head's logit
+(d loss / d logit = P - y, never from the clipped probability), so a
+confidently right review still gets its small but nonzero gradient.
+Everything here is deterministic: no dropout (`training=False`), no sampling.
 """
 
 from __future__ import annotations
