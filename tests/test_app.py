@@ -8,6 +8,7 @@ them it is skipped, except under CI=true, where it fails.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -246,6 +247,30 @@ def test_the_app_listens_on_loopback_unless_exposed_and_checks_auth_values(relia
         "127.0.0.1 by default; 0.0.0.0 only with --expose, with a warning when there is no login; malformed values refused with USER:PASSWORD in the message",
         f"{default.host}; {exposed.host} + warning; {from_environment.host} with login {from_environment.auth[0]!r}, no warning; 3 malformed values refused",
     )  # fmt: skip
+
+
+def test_objects_alive_at_start_are_frozen_and_later_garbage_is_still_collected():
+    import weakref
+
+    class Node:
+        pass
+
+    thresholds = gc.get_threshold()
+    kept = Node()  # alive when the server starts: walked by no collection afterwards
+    try:
+        comparison_app.freeze_startup_objects()
+        assert gc.get_freeze_count() > 0
+        assert id(kept) not in {id(tracked) for tracked in gc.get_objects()}
+        assert gc.get_threshold() == (*thresholds[:2], comparison_app.FULL_COLLECTION_THRESHOLD)
+        cycle = Node()
+        cycle.itself = cycle  # garbage a request might leave: only the collector frees a cycle
+        gone = weakref.ref(cycle)
+        del cycle
+        gc.collect()
+        assert gone() is None
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def test_the_running_app_listens_on_loopback_only(app_url, reliability):
