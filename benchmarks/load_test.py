@@ -21,7 +21,8 @@ Every answer is checked (three models, P(positive) in [0, 1]). It writes JSON
 with, per configuration, the counts (answered, refused, failed), p50/p95/max
 latency of answered and refused requests, answers per second, the distinct
 refusal and failure messages, and the app process's memory (RSS) before, at
-peak and after; then the ratio of answers per second, and the machine.
+peak and after, the CPU time of the app and of the clients; then the ratio
+of answers per second, and the machine.
 `benchmarks/reliability_report.py` puts it in docs/RELIABILITY.md. It exits
 non-zero on any problem `problems` names (the targets of issue 16: after
 batching zero refused and zero failed, p95 under 5 s, at least 5x the answers
@@ -172,8 +173,9 @@ def run_phase(url: str, concurrency: int, total: int, texts: list[str], retry_af
     Returns:
         Counts (answered, refused, failed), latency percentiles in ms for
         answered and refused requests, the distinct refusal and failure
-        messages, and the wall time. A refused thread waits `retry_after`
-        seconds before its next request.
+        messages, the wall time, and the CPU time this process (the
+        clients, all their threads) spent on the burst. A refused thread
+        waits `retry_after` seconds before its next request.
     """
     from gradio_client import Client
     from gradio_client.utils import QueueError
@@ -222,7 +224,9 @@ def run_phase(url: str, concurrency: int, total: int, texts: list[str], retry_af
                 message = f"{type(error).__name__}: {error} (at {Path(where.filename).name}:{where.lineno})"[:300]
                 failure_messages[message] = failure_messages.get(message, 0) + 1
 
+    clients_cpu = time.process_time()
     wall = _run_threads(worker, clients)
+    clients_cpu = time.process_time() - clients_cpu
     return {
         "concurrency": concurrency,
         "total": total,
@@ -236,6 +240,9 @@ def run_phase(url: str, concurrency: int, total: int, texts: list[str], retry_af
         "failure_messages": failure_messages,
         "wall_seconds": round(wall, 1),
         "answered_per_second": round(len(answered) / wall, 1),
+        # The clients' own cost: they share the cores with the app.
+        "clients_cpu_seconds": round(clients_cpu, 1),
+        "clients_cpu_ms_per_answer": round(1000 * clients_cpu / len(answered), 1) if answered else None,
     }
 
 

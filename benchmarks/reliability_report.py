@@ -93,8 +93,8 @@ def load_figures(load: dict) -> list[str]:
     lines = [
         "## Load test figures",
         "",
-        "| app | arguments | answered | refused | failed | answers/s | answered p50 / p95 / max (ms) | refused p50 / p95 (ms) | app CPU per answer (ms) | RSS before / peak / after (MB) | wall (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| app | arguments | answered | refused | failed | answers/s | answered p50 / p95 / max (ms) | refused p50 / p95 (ms) | app CPU per answer (ms) | clients' CPU per answer (ms) | RSS before / peak / after (MB) | wall (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, run in load["runs"].items():
         answered = run["answered_ms"] or {"p50": "-", "p95": "-", "max": "-"}
@@ -102,7 +102,7 @@ def load_figures(load: dict) -> list[str]:
         memory = run["rss_mb"]
         lines.append(
             f"| {name}: {run['description']} | {' '.join(run['app_arguments']) and '`' + ' '.join(run['app_arguments']) + '`' or 'its own defaults'} | {run['answered']} | {run['refused']} | {run['failed']} | {run['answered_per_second']} "
-            f"| {answered['p50']} / {answered['p95']} / {answered['max']} | {refused['p50']} / {refused['p95']} | {run.get('app_cpu_ms_per_answer', '-')} "
+            f"| {answered['p50']} / {answered['p95']} / {answered['max']} | {refused['p50']} / {refused['p95']} | {run.get('app_cpu_ms_per_answer', '-')} | {run.get('clients_cpu_ms_per_answer', '-')} "
             f"| {memory['before']} / {memory['peak']} / {memory['after']} | {run['wall_seconds']} |"
         )
     after = load["runs"]["after"]
@@ -116,7 +116,9 @@ def load_figures(load: dict) -> list[str]:
         f"({min(load['review_words'])} to {max(load['review_words'])} words), in turn. Latencies are measured by the clients, which share "
         f"the machine's cores with the app. Answers per second: {load['speedup']}x{_pairs_text(load)}. Each phase runs in a fresh process, "
         "and the pairs alternate so that a slow spell of this shared machine hits both apps. App CPU per answer is the app process's CPU "
-        "time (all threads) over the burst, divided by the answers; the app before batching spent most of it refusing.",
+        "time (all threads) over the burst, divided by the answers; the app before batching spent most of it refusing. "
+        "The clients' CPU per answer is the same for the process that runs every client: gradio_client waits for each answer in two "
+        f"threads that wake every 50 ms, so {after['concurrency']} waiting requests cost CPU on the cores the app needs.",
         "",
     ]
 

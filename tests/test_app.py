@@ -301,6 +301,7 @@ def test_a_short_load_gets_no_failures(app_url, reliability):
     texts = load_test.mixed_reviews([example["text"] for example in comparing.example_reviews()])
     phase = load_test.run_phase(app_url, concurrency=20, total=60, texts=texts, retry_after=0.2)
     assert phase["failed"] == 0 and phase["refused"] == 0 and phase["answered"] == 60, phase
+    assert phase["clients_cpu_seconds"] > 0 and phase["clients_cpu_ms_per_answer"] == pytest.approx(1000 * phase["clients_cpu_seconds"] / 60, abs=2)
     reliability.record(
         "app: load (smoke, in the suite)", "60 compare requests of mixed lengths from 20 gradio_client clients at once (tiny models)",
         "every request answered: none refused, none failed",
