@@ -117,7 +117,7 @@ def load_figures(load: dict) -> list[str]:
         f"the machine's cores with the app. Answers per second: {load['speedup']}x{_pairs_text(load)}. Each phase runs in a fresh process, "
         "and the pairs alternate so that a slow spell of this shared machine hits both apps. App CPU per answer is the app process's CPU "
         "time (all threads) over the burst, divided by the answers; the app before batching spent most of it refusing. "
-        "The clients' CPU per answer is the same for the process that runs every client: gradio_client waits for each answer in two "
+        "The clients' CPU per answer is the same measure for the one process that runs every client: gradio_client waits for each answer in two "
         f"threads that wake every 50 ms, so {after['concurrency']} waiting requests cost CPU on the cores the app needs.",
         "",
     ]
