@@ -1,4 +1,7 @@
-"""The comparison app: `python app.py [--artifacts artifacts] [--port 7860] [--expose] [--auth USER:PASSWORD] [--max-batch-size 64] [--queue-size 256]`.
+"""The comparison app: `python app.py`.
+
+    python app.py [--artifacts artifacts] [--port 7860] [--expose] [--auth USER:PASSWORD]
+                  [--max-batch-size 64] [--queue-size 256]
 
 The app lives in the `webapp` package (`webapp/layout.py`); this file starts it.
 """

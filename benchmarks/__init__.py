@@ -1,1 +1,5 @@
-"""Benchmarks: `bench` (python -m sentiment bench), the app's load test and latency, and the reports built from their output."""
+"""Benchmarks: `bench`, the app's load test and latency, and their reports.
+
+`bench` is `python -m sentiment bench`; the reports are built from the
+benchmarks' output.
+"""

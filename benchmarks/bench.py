@@ -16,8 +16,9 @@
 
 Every time is a median (latency: p50 and p99) over repeated runs after
 warm-up. The matmul rates are limits, so they are the best of many short
-runs: on a shared machine other jobs only ever slow a run down. Token ids come from NumPy, never tf.data, and TensorFlow is imported only by
-the SavedModel part, so the bench runs with `KERAS_BACKEND=torch` on a
+runs: on a shared machine other jobs only ever slow a run down. Token ids
+come from NumPy, never tf.data, and TensorFlow is imported only by the
+SavedModel part, so the bench runs with `KERAS_BACKEND=torch` on a
 machine without TensorFlow.
 
 The recurrence's FLOPs: a cell with g gate blocks (SimpleRNN 1, GRU 3,
@@ -33,18 +34,18 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
 
-from sentiment.io import files
 from sentiment.config import BenchConfig, DataConfig, TrainConfig
+from sentiment.io import files, provenance
 from sentiment.models import build_classifier, with_kernel_choice
 from sentiment.report import markdown_table, model_name
-from sentiment.io import provenance
 
 # Gate blocks per cell: how many [E + H, H] matmuls one step does.
 GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
@@ -66,7 +67,9 @@ def recurrence_flops_per_token(cell_type: str, embedding_dim: int, units: int) -
     return 2 * GATES[cell_type] * (embedding_dim + units) * units
 
 
-def training_flops_per_step(cell_type: str, embedding_dim: int, units: int, batch_size: int, sequence_length: int) -> int:
+def training_flops_per_step(
+    cell_type: str, embedding_dim: int, units: int, batch_size: int, sequence_length: int
+) -> int:
     """FLOPs of the recurrence in one training step: 3 * 2 g (E + H) H * batch * steps."""
     tokens = batch_size * sequence_length
     return TRAINING_FLOPS_FACTOR * recurrence_flops_per_token(cell_type, embedding_dim, units) * tokens
@@ -183,7 +186,9 @@ def _compiled(model: keras.Model) -> keras.Model:
     return model
 
 
-def keras_step_seconds(model: keras.Model, token_ids: np.ndarray, labels: np.ndarray, warmup: int, repeats: int) -> list[float]:
+def keras_step_seconds(
+    model: keras.Model, token_ids: np.ndarray, labels: np.ndarray, warmup: int, repeats: int
+) -> list[float]:
     """Seconds per training step (forward, backward, clipped Adam update) of a `_compiled` model.
 
     On TensorFlow: the very step `python -m sentiment train` runs
@@ -229,7 +234,12 @@ def torch_peer(config: BenchConfig, cell_type: str, token_ids: np.ndarray, label
     try:
         torch.set_num_threads(os.cpu_count() or 1)
         step = _torch_training_step(config, cell_type, token_ids, labels, device)
-        result = {"seconds": summarize(time_calls(step, config.warmup, config.repeats)), "device": device, "threads": torch.get_num_threads(), "torch": torch.__version__}
+        result = {
+            "seconds": summarize(time_calls(step, config.warmup, config.repeats)),
+            "device": device,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        }
         if device == "cpu" and result["threads"] > 1:
             torch.set_num_threads(1)
             result["one_thread_seconds"] = summarize(time_calls(step, config.warmup, config.repeats))
@@ -238,7 +248,9 @@ def torch_peer(config: BenchConfig, cell_type: str, token_ids: np.ndarray, label
     return result
 
 
-def _torch_training_step(config: BenchConfig, cell_type: str, token_ids: np.ndarray, labels: np.ndarray, device: str) -> Callable[[], float]:
+def _torch_training_step(
+    config: BenchConfig, cell_type: str, token_ids: np.ndarray, labels: np.ndarray, device: str
+) -> Callable[[], float]:
     """One plain-PyTorch training step of the peer classifier, as a closure."""
     import torch
 
@@ -310,7 +322,9 @@ def _without_mask(model: keras.Model) -> keras.Model:
     return clone
 
 
-def cudnn_comparison(model: keras.Model, token_ids: np.ndarray, labels: np.ndarray, config: BenchConfig) -> dict[str, Any]:
+def cudnn_comparison(
+    model: keras.Model, token_ids: np.ndarray, labels: np.ndarray, config: BenchConfig
+) -> dict[str, Any]:
     """Training step with `use_cudnn=True` vs `False`, same weights, no mask.
 
     Returns:
@@ -323,17 +337,24 @@ def cudnn_comparison(model: keras.Model, token_ids: np.ndarray, labels: np.ndarr
     try:
         fast(token_ids, training=True)  # Keras refuses use_cudnn=True here when it cannot run
     except ValueError:  # Keras: "use_cudnn=True was specified, but cuDNN is not supported ..."
-        return {"skipped": f"Keras refused use_cudnn=True: no cuDNN kernel for this layer on the {keras.backend.backend()} backend on this device"}
+        return {
+            "skipped": "Keras refused use_cudnn=True: no cuDNN kernel for this layer on the "
+            f"{keras.backend.backend()} backend on this device"
+        }
     result = {
         "cudnn_seconds": summarize(keras_step_seconds(fast, token_ids, labels, config.warmup, config.repeats)),
         "generic_seconds": summarize(keras_step_seconds(generic, token_ids, labels, config.warmup, config.repeats)),
     }
     if keras.backend.backend() == "torch" and _torch_device() != "cuda":
-        result["note"] = "no CUDA device: use_cudnn=True ran Keras's fused torch fallback (input projections precomputed), not cuDNN"
+        result["note"] = (
+            "no CUDA device: use_cudnn=True ran Keras's fused torch fallback (input projections precomputed), not cuDNN"
+        )
     return result
 
 
-def training_throughput(config: BenchConfig, cell_type: str, peak_flops_per_second: float, log: Callable[[str], None]) -> dict[str, Any]:
+def training_throughput(
+    config: BenchConfig, cell_type: str, peak_flops_per_second: float, log: Callable[[str], None]
+) -> dict[str, Any]:
     """One cell's training step: Keras, the PyTorch peer, cuDNN vs generic.
 
     `peak_flops_per_second` is the machine's limit (the best dense matmul run)
@@ -344,9 +365,13 @@ def training_throughput(config: BenchConfig, cell_type: str, peak_flops_per_seco
     token_ids, labels = _random_batch(config, config.batch_size, config.sequence_length, config.seed)
     compiled = _compiled(model)
     seconds = summarize(keras_step_seconds(compiled, token_ids, labels, config.warmup, config.repeats))
-    flops = training_flops_per_step(cell_type, config.embedding_dim, config.units, config.batch_size, config.sequence_length)
+    flops = training_flops_per_step(
+        cell_type, config.embedding_dim, config.units, config.batch_size, config.sequence_length
+    )
     width = config.embedding_dim + config.units
-    step_matmul = matmul_rate(config.batch_size, width, GATES[cell_type] * config.units, repeats=20, calls_per_repeat=100)
+    step_matmul = matmul_rate(
+        config.batch_size, width, GATES[cell_type] * config.units, repeats=20, calls_per_repeat=100
+    )
     result = {
         "keras_seconds": seconds,
         "reviews_per_second": config.batch_size / seconds["median"],
@@ -367,7 +392,9 @@ def training_throughput(config: BenchConfig, cell_type: str, peak_flops_per_seco
         result["peer"] = torch_peer(config, cell_type, token_ids, labels)
         result["peer"]["keras_over_torch"] = seconds["median"] / result["peer"]["seconds"]["median"]
         if "one_thread_seconds" in result["peer"]:
-            result["peer"]["keras_over_torch_one_thread"] = seconds["median"] / result["peer"]["one_thread_seconds"]["median"]
+            result["peer"]["keras_over_torch_one_thread"] = (
+                seconds["median"] / result["peer"]["one_thread_seconds"]["median"]
+            )
         log(f"  {model_name(cell_type)}: PyTorch step {1000 * result['peer']['seconds']['median']:.1f} ms")
     if cell_type in _CUDNN_CELLS:
         result["cudnn"] = cudnn_comparison(model, token_ids, labels, config)
@@ -404,15 +431,25 @@ def sequential_cost(config: BenchConfig, log: Callable[[str], None]) -> dict[str
     for name in (*config.cell_types, CONV1D):
         keras.utils.set_random_seed(config.seed)
         model_config = config.model_config(config.cell_types[0] if name == CONV1D else name)
-        model = build_convolutional_classifier(model_config, config.vocabulary_size) if name == CONV1D else build_classifier(model_config, config.vocabulary_size)
+        model = (
+            build_convolutional_classifier(model_config, config.vocabulary_size)
+            if name == CONV1D
+            else build_classifier(model_config, config.vocabulary_size)
+        )
         compiled, forward = _compiled(model), _keras_forward(model)
         entry: dict[str, list] = {"train_seconds": [], "inference_seconds": [], "sequential_steps": []}
         for length in config.cost_lengths:
             token_ids, labels = _random_batch(config, config.cost_batch_size, length, config.seed)
-            entry["train_seconds"].append(summarize(keras_step_seconds(compiled, token_ids, labels, 1, config.cost_repeats))["median"])
-            entry["inference_seconds"].append(summarize(time_calls(lambda: forward(token_ids), 1, config.cost_repeats))["median"])
+            entry["train_seconds"].append(
+                summarize(keras_step_seconds(compiled, token_ids, labels, 1, config.cost_repeats))["median"]
+            )
+            inference = time_calls(lambda forward=forward, ids=token_ids: forward(ids), 1, config.cost_repeats)
+            entry["inference_seconds"].append(summarize(inference)["median"])
             entry["sequential_steps"].append(1 if name == CONV1D else length)
-        log(f"  {name}: training step {', '.join(f'{1000 * s:.0f}' for s in entry['train_seconds'])} ms at T = {', '.join(map(str, config.cost_lengths))}")
+        log(
+            f"  {name}: training step {', '.join(f'{1000 * s:.0f}' for s in entry['train_seconds'])} ms at T = "
+            f"{', '.join(map(str, config.cost_lengths))}"
+        )
         models[name] = entry
     return {"lengths": list(config.cost_lengths), "batch_size": config.cost_batch_size, "models": models}
 
@@ -421,14 +458,17 @@ def sequential_cost(config: BenchConfig, log: Callable[[str], None]) -> dict[str
 
 
 def _synthetic_vocabulary(size: int) -> list[str]:
-    """"" and [UNK], then made-up words: the bench needs no dataset."""
+    """ "" and [UNK], then made-up words: the bench needs no dataset."""
     return ["", "[UNK]"] + [f"word{index}" for index in range(2, size)]
 
 
 def _keras_forward(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    """The app's path to P(positive): a traced `model(ids, training=False)`
-    on TensorFlow (as `sentiment.serving.predict.Predictor`), `predict_on_batch`
-    (no autograd) on the other backends."""
+    """The app's path to P(positive) on the current backend.
+
+    On TensorFlow a traced `model(ids, training=False)` (as
+    `sentiment.serving.predict.Predictor`), `predict_on_batch` (no autograd)
+    on the other backends.
+    """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -445,11 +485,20 @@ def _serving_signature(model: keras.Model, config: BenchConfig, cell_type: str, 
     from sentiment.serving.export import SIGNATURE, build_archive
 
     run_config = RunConfig(
-        data=DataConfig(vocabulary_size=config.vocabulary_size, sequence_length=max(config.sequence_length, config.review_words)),
+        data=DataConfig(
+            vocabulary_size=config.vocabulary_size, sequence_length=max(config.sequence_length, config.review_words)
+        ),
         model=config.model_config(cell_type),
         train=TrainConfig(),
     )
-    artifact = Artifact(folder=folder, config=run_config, vocabulary=_synthetic_vocabulary(config.vocabulary_size), model=model, metrics={}, history={})
+    artifact = Artifact(
+        folder=folder,
+        config=run_config,
+        vocabulary=_synthetic_vocabulary(config.vocabulary_size),
+        model=model,
+        metrics={},
+        history={},
+    )
     build_archive(artifact).write_out(str(folder / "export"), verbose=False)
     signature = tf.saved_model.load(str(folder / "export")).signatures[SIGNATURE]
     return lambda texts: signature(text=tf.constant(texts))["probability"].numpy()
@@ -472,7 +521,9 @@ def inference_latency(config: BenchConfig, cell_type: str) -> dict[str, Any]:
         "keras_batch": summarize(time_calls(lambda: forward(batch_ids), config.warmup, batch_repeats)),
     }
     if keras.backend.backend() != "tensorflow":
-        result["saved_model"] = {"skipped": f"the SavedModel export needs TensorFlow; this run uses the {keras.backend.backend()} backend"}
+        result["saved_model"] = {
+            "skipped": f"the SavedModel export needs TensorFlow; this run uses the {keras.backend.backend()} backend"
+        }
         return result
     vocabulary = _synthetic_vocabulary(config.vocabulary_size)
     texts = [" ".join(vocabulary[index] for index in row) for row in batch_ids]
@@ -546,10 +597,13 @@ def bench_markdown(result: dict[str, Any]) -> str:
         f"Produced by `{result['command']}` on {result['date']} ({result['wall_seconds'] / 60:.1f} min).",
         "",
         f"Machine: {provenance.machine_line(result['machine'])}. Load average (1/5/15 min) before: "
-        f"{', '.join(map(str, result['load_average_before']))}; after: {', '.join(map(str, result['load_average_after']))}.",
+        f"{', '.join(map(str, result['load_average_before']))}; after: "
+        f"{', '.join(map(str, result['load_average_after']))}.",
         "",
-        f"Model: the default `build_classifier` (vocabulary {config['vocabulary_size']:,}, embedding {config['embedding_dim']}, "
-        f"{config['units']} units, head on the final state, `mask_zero` embedding, dropout on). Medians of {config['repeats']} "
+        f"Model: the default `build_classifier` (vocabulary {config['vocabulary_size']:,}, embedding "
+        f"{config['embedding_dim']}, "
+        f"{config['units']} units, head on the final state, `mask_zero` embedding, dropout on). Medians of "
+        f"{config['repeats']} "
         f"training steps after {config['warmup']} warm-up steps.",
         "",
         *_training_lines(result),
@@ -586,26 +640,43 @@ def _training_row(cell_type: str, entry: dict[str, Any]) -> list[str]:
         f"{entry['recurrence_flops_per_step'] / 1e9:.3g}",
         _gflops(entry["achieved_flops_per_second"]),
         f"{100 * entry['fraction_of_matmul_peak']:.1f}%",
-        f"{_gflops(entry['step_matmul']['best_flops_per_second'])} ({100 * entry['step_matmul_fraction_of_peak']:.0f}%)",
+        f"{_gflops(entry['step_matmul']['best_flops_per_second'])} "
+        f"({100 * entry['step_matmul_fraction_of_peak']:.0f}%)",
         _skipped_or(peer, lambda peer: _ms(peer["seconds"])),
         _skipped_or(peer, lambda peer: f"{peer['keras_over_torch']:.2f}x"),
         _skipped_or(peer, lambda peer: _ms(peer["one_thread_seconds"]) if "one_thread_seconds" in peer else "n/a"),
-        _skipped_or(peer, lambda peer: f"{peer['keras_over_torch_one_thread']:.2f}x" if "one_thread_seconds" in peer else "n/a"),
+        _skipped_or(
+            peer, lambda peer: f"{peer['keras_over_torch_one_thread']:.2f}x" if "one_thread_seconds" in peer else "n/a"
+        ),
     ]
 
 
 def _training_lines(result: dict[str, Any]) -> list[str]:
     config, peak, training = result["config"], result["matmul_peak"], result["training"]
-    header = ["model", "step (ms)", "reviews/s", "tokens/s", "GFLOP/step", "achieved GFLOP/s", "of matmul peak",
-              "one step's matmul [B, E+H]x[E+H, gH]: GFLOP/s (of peak)", "PyTorch step (ms)", "Keras / PyTorch",
-              "PyTorch, 1 thread (ms)", "Keras / PyTorch 1 thread"]  # fmt: skip
+    header = [
+        "model",
+        "step (ms)",
+        "reviews/s",
+        "tokens/s",
+        "GFLOP/step",
+        "achieved GFLOP/s",
+        "of matmul peak",
+        "one step's matmul [B, E+H]x[E+H, gH]: GFLOP/s (of peak)",
+        "PyTorch step (ms)",
+        "Keras / PyTorch",
+        "PyTorch, 1 thread (ms)",
+        "Keras / PyTorch 1 thread",
+    ]
     return [
         f"### Training step, batch {config['batch_size']} x {config['sequence_length']} tokens",
         "",
         f"Recurrence FLOPs per training step = {result['flops_formula']}. Machine's dense matmul rate: "
-        f"best run {_gflops(peak['best_flops_per_second'])} GFLOP/s, median {_gflops(peak['flops_per_second'])} GFLOP/s "
-        f"({peak['library']}, float32 {config['matmul_size']}^2, {peak['repeats']} runs). The limit is the best run: on a shared machine a "
-        "multithreaded matmul runs at about half speed whenever another job holds a core, so its median understates what the cores can do. "
+        f"best run {_gflops(peak['best_flops_per_second'])} GFLOP/s, median {_gflops(peak['flops_per_second'])} "
+        "GFLOP/s "
+        f"({peak['library']}, float32 {config['matmul_size']}^2, {peak['repeats']} runs). The limit is the best run: "
+        "on a shared machine a "
+        "multithreaded matmul runs at about half speed whenever another job holds a core, so its median understates "
+        "what the cores can do. "
         "The fractions below are of that best run; the step-sized matmul is likewise its best run.",
         "",
         markdown_table(header, [_training_row(cell_type, entry) for cell_type, entry in training.items()]),
@@ -624,7 +695,10 @@ def _cudnn_lines(training: dict[str, Any]) -> list[str]:
             _skipped_or(entry["cudnn"], lambda cudnn: _ms(cudnn["cudnn_seconds"])),
             _skipped_or(entry["cudnn"], lambda cudnn: _ms(cudnn["generic_seconds"])),
             _skipped_or(entry["cudnn"], lambda cudnn: f"{cudnn['generic_over_cudnn']:.2f}x"),
-            _skipped_or(entry["cudnn"], lambda cudnn: f"{cudnn['cudnn_over_torch']:.2f}x" if "cudnn_over_torch" in cudnn else "no peer"),
+            _skipped_or(
+                entry["cudnn"],
+                lambda cudnn: f"{cudnn['cudnn_over_torch']:.2f}x" if "cudnn_over_torch" in cudnn else "no peer",
+            ),
         ]
         for cell_type, entry in training.items()
         if "cudnn" in entry
@@ -640,33 +714,49 @@ def _latency_lines(latency: dict[str, Any], config: dict[str, Any]) -> list[str]
             model_name(cell_type),
             f"{_ms(entry['keras_single'], 'p50')} / {_ms(entry['keras_single'], 'p99')}",
             f"{_ms(entry['keras_batch'], 'p50')} / {_ms(entry['keras_batch'], 'p99')}",
-            _skipped_or(entry["saved_model"], lambda saved: f"{_ms(saved['single'], 'p50')} / {_ms(saved['single'], 'p99')}"),
-            _skipped_or(entry["saved_model"], lambda saved: f"{_ms(saved['batch'], 'p50')} / {_ms(saved['batch'], 'p99')}"),
+            _skipped_or(
+                entry["saved_model"], lambda saved: f"{_ms(saved['single'], 'p50')} / {_ms(saved['single'], 'p99')}"
+            ),
+            _skipped_or(
+                entry["saved_model"], lambda saved: f"{_ms(saved['batch'], 'p50')} / {_ms(saved['batch'], 'p99')}"
+            ),
             "met" if 1000 * entry["keras_single"]["median"] < LATENCY_TARGET_MILLISECONDS else "missed",
         ]
         for cell_type, entry in latency.items()
     ]
-    header = ["model", "Keras, 1 review", f"Keras, batch of {batch}", "SavedModel, 1 review", f"SavedModel, batch of {batch}", f"Keras 1 review < {LATENCY_TARGET_MILLISECONDS} ms"]
+    header = [
+        "model",
+        "Keras, 1 review",
+        f"Keras, batch of {batch}",
+        "SavedModel, 1 review",
+        f"SavedModel, batch of {batch}",
+        f"Keras 1 review < {LATENCY_TARGET_MILLISECONDS} ms",
+    ]
     return [
         f"### Inference latency, {config['review_words']}-word review (ms; p50 / p99)",
         "",
         markdown_table(header, rows),
         "",
-        f"{config['latency_repeats']} single-review calls and {max(config['latency_repeats'] // 4, 1)} batch calls per figure. "
+        f"{config['latency_repeats']} single-review calls and {max(config['latency_repeats'] // 4, 1)} batch calls "
+        "per figure. "
         "The Keras model reads token ids; the SavedModel reads raw text and vectorizes it inside its graph.",
     ]
 
 
 def sequential_cost_markdown(result: dict[str, Any], plot_file: str = "sequential_cost.png") -> str:
     """The sequential cost of a bench run as a page of its own (a section of docs/RESULTS.md)."""
-    return "\n".join(
-        [
-            "# The sequential cost: every recurrent cell has one step per token",
-            "",
-            f"Produced by `{result['command']}` on {result['date']}. Machine: {provenance.machine_line(result['machine'])}.",
-            *_sequential_cost_lines(result.get("sequential_cost"), plot_file),
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                "# The sequential cost: every recurrent cell has one step per token",
+                "",
+                f"Produced by `{result['command']}` on {result['date']}. Machine: "
+                f"{provenance.machine_line(result['machine'])}.",
+                *_sequential_cost_lines(result.get("sequential_cost"), plot_file),
+            ]
+        )
+        + "\n"
+    )
 
 
 def _sequential_cost_lines(cost: dict[str, Any] | None, plot_file: str = "sequential_cost.png") -> list[str]:
@@ -679,14 +769,18 @@ def _sequential_cost_lines(cost: dict[str, Any] | None, plot_file: str = "sequen
         for label, key in (("training step", "train_seconds"), ("inference", "inference_seconds")):
             rows.append([names[name], label, *(f"{1000 * value:.1f}" for value in entry[key])])
     longest, shortest = cost["lengths"][-1], cost["lengths"][0]
-    growth = ", ".join(f"{names[name]} {entry['train_seconds'][-1] / entry['train_seconds'][0]:.1f}x" for name, entry in cost["models"].items())
+    growth = ", ".join(
+        f"{names[name]} {entry['train_seconds'][-1] / entry['train_seconds'][0]:.1f}x"
+        for name, entry in cost["models"].items()
+    )
     return [
         "",
         f"### Sequential cost: time against sequence length (ms, median; batch {cost['batch_size']})",
         "",
         markdown_table(["model", "", *(f"T = {length}" for length in cost["lengths"])], rows),
         "",
-        "Sequential steps on the critical path of one forward pass: T for each recurrent cell (the backward pass walks them again, "
+        "Sequential steps on the critical path of one forward pass: T for each recurrent cell (the backward pass "
+        "walks them again, "
         "in reverse), 1 layer for the Conv1D, whatever T. "
         f"Training step at T = {longest} over T = {shortest} ({longest // shortest}x the tokens): {growth}.",
         "",
@@ -706,4 +800,3 @@ def write_results(result: dict[str, Any], folder: str | Path) -> dict[str, Path]
         paths["plot"] = plot_sequential_cost(result["sequential_cost"], folder / "sequential_cost.png")
     files.write_text(paths["markdown"], bench_markdown(result))
     return paths
-

@@ -38,13 +38,18 @@ def median_epoch_seconds(folder: Path, cell: str) -> float:
 
 
 def comparison_markdown(bucketed: Path, padded: Path, time_logs: tuple[Path, Path] | None = None) -> str:
-    runs = {name: json.loads((folder / "summary.json").read_text()) for name, folder in (("bucketed", bucketed), ("padded", padded))}
+    runs = {
+        name: json.loads((folder / "summary.json").read_text())
+        for name, folder in (("bucketed", bucketed), ("padded", padded))
+    }
     for name, summary in runs.items():
         expected = name == "bucketed"
         if summary["run"]["train"].get("length_bucketing", False) != expected:
             raise SystemExit(f"{name} run in {bucketed if expected else padded} has length_bucketing={not expected}")
     b, p = runs["bucketed"], runs["padded"]
-    cells = [cell for cell in b["models"] if cell in p["models"] and cell in CELL_TYPES]  # bucketing is the recurrent models' concern
+    cells = [
+        cell for cell in b["models"] if cell in p["models"] and cell in CELL_TYPES
+    ]  # bucketing is the recurrent models' concern
     rows = []
     for cell in cells:
         mb, mp = b["models"][cell], p["models"][cell]
@@ -81,10 +86,21 @@ def comparison_markdown(bucketed: Path, padded: Path, time_logs: tuple[Path, Pat
         f"Machine: {machine_line(b['machine'])}. "
         f"Same seed ({b['run']['train']['seed']}), same data, vocabulary and model; only the batching differs.",
         "",
-        "Early stopping can end the two runs after different numbers of epochs; the median epoch compares the same work.",
+        "Early stopping can end the two runs after different numbers of epochs; the median epoch compares the same "
+        "work.",
         "",
         markdown_table(
-            ["model", "training, padded", "training, bucketed", "speed-up", "median epoch, padded / bucketed", "test accuracy, padded", "bucketed", "points", "epochs run (best), padded / bucketed"],
+            [
+                "model",
+                "training, padded",
+                "training, bucketed",
+                "speed-up",
+                "median epoch, padded / bucketed",
+                "test accuracy, padded",
+                "bucketed",
+                "points",
+                "epochs run (best), padded / bucketed",
+            ],
             rows,
         ),
     ]
@@ -94,7 +110,8 @@ def comparison_markdown(bucketed: Path, padded: Path, time_logs: tuple[Path, Pat
             lines += [
                 "",
                 f"CPU time of the whole command (user + system, `/usr/bin/time -v`): padded {padded_cpu / 60:.1f} min, "
-                f"bucketed {bucketed_cpu / 60:.1f} min, {padded_cpu / bucketed_cpu:.2f}x. CPU time moves less than wall "
+                f"bucketed {bucketed_cpu / 60:.1f} min, {padded_cpu / bucketed_cpu:.2f}x. CPU time moves less than "
+                "wall "
                 "time when other jobs share the cores.",
             ]
     return "\n".join(lines) + "\n"
@@ -104,7 +121,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bucketed", type=Path, help="artifacts folder of the run with length bucketing (the default)")
     parser.add_argument("padded", type=Path, help="artifacts folder of the run with --no-length-bucketing")
-    parser.add_argument("--time-logs", type=Path, nargs=2, default=None, help="/usr/bin/time -v output of the bucketed and the padded command")
+    parser.add_argument(
+        "--time-logs",
+        type=Path,
+        nargs=2,
+        default=None,
+        help="/usr/bin/time -v output of the bucketed and the padded command",
+    )
     args = parser.parse_args()
     print(comparison_markdown(args.bucketed, args.padded, tuple(args.time_logs) if args.time_logs else None), end="")
 

@@ -23,9 +23,9 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
+from sentiment.io import provenance  # noqa: E402
 from webapp import layout as app  # noqa: E402
 from webapp import views as comparing  # noqa: E402
-from sentiment.io import provenance  # noqa: E402
 
 TARGET_MILLISECONDS = 300
 
@@ -38,13 +38,18 @@ def review_of(words: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--artifacts", default=comparing.DEFAULT_ARTIFACTS, help="artifacts folder (default: artifacts)")
+    parser.add_argument(
+        "--artifacts", default=comparing.DEFAULT_ARTIFACTS, help="artifacts folder (default: artifacts)"
+    )
     parser.add_argument("--words", type=int, default=250, help="review length in words (default: 250)")
     parser.add_argument("--repeats", type=int, default=50, help="timed runs (default: 50)")
     parser.add_argument(
-        "--action", choices=("compare", "inside"), default="compare",
-        help="compare: the Compare tab's button; inside: the Inside the cell tab's (every gate of the three models, heatmaps encoded as Gradio sends them)",
-    )  # fmt: skip
+        "--action",
+        choices=("compare", "inside"),
+        default="compare",
+        help="compare: the Compare tab's button; inside: the Inside the cell tab's (every gate of the three models, "
+        "heatmaps encoded as Gradio sends them)",
+    )
     arguments = parser.parse_args(argv)
     if arguments.action == "inside":
         return _inside(arguments)
@@ -68,10 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     median = 1000 * statistics.median(totals)
     _print_provenance(arguments, models)
     for cell_type, seconds in per_model.items():
-        print(f"  {comparing.model_name(cell_type):<10} median {1000 * statistics.median(seconds):6.1f} ms (read: vectorize + P(positive) after each token)")
-    print(f"compare action, all three models: median {median:.1f} ms, "
-          f"p90 {1000 * statistics.quantiles(totals, n=10)[-1]:.1f} ms, min {1000 * min(totals):.1f} ms "
-          f"(target < {TARGET_MILLISECONDS} ms: {'met' if median < TARGET_MILLISECONDS else 'missed'})")
+        print(
+            f"  {comparing.model_name(cell_type):<10} median {1000 * statistics.median(seconds):6.1f} ms (read: "
+            "vectorize + P(positive) after each token)"
+        )
+    print(
+        f"compare action, all three models: median {median:.1f} ms, "
+        f"p90 {1000 * statistics.quantiles(totals, n=10)[-1]:.1f} ms, min {1000 * min(totals):.1f} ms "
+        f"(target < {TARGET_MILLISECONDS} ms: {'met' if median < TARGET_MILLISECONDS else 'missed'})"
+    )
     return 0
 
 
@@ -105,10 +115,16 @@ def _inside(arguments) -> int:
     totals = [a + b for a, b in zip(handler, encoding)]
     median = 1000 * statistics.median(totals)
     _print_provenance(arguments, models)
-    print(f"  handler (read, replay every gate, draw three heatmaps, build the frames): median {1000 * statistics.median(handler):.1f} ms")
+    print(
+        "  handler (read, replay every gate, draw three heatmaps, build the frames): median "
+        f"{1000 * statistics.median(handler):.1f} ms"
+    )
     print(f"  encoding the three heatmaps as WebP: median {1000 * statistics.median(encoding):.1f} ms")
-    print(f"inside action, all three models: median {median:.1f} ms, p90 {1000 * statistics.quantiles(totals, n=10)[-1]:.1f} ms, min {1000 * min(totals):.1f} ms "
-          f"(target < {TARGET_MILLISECONDS} ms: {'met' if median < TARGET_MILLISECONDS else 'missed'})")
+    print(
+        f"inside action, all three models: median {median:.1f} ms, p90 "
+        f"{1000 * statistics.quantiles(totals, n=10)[-1]:.1f} ms, min {1000 * min(totals):.1f} ms "
+        f"(target < {TARGET_MILLISECONDS} ms: {'met' if median < TARGET_MILLISECONDS else 'missed'})"
+    )
     return 0
 
 
@@ -118,7 +134,9 @@ def _print_provenance(arguments, models) -> None:
     print(f"date: {provenance.utc_now()}")
     print(f"machine: {provenance.machine_line(provenance.machine())}")
     print(f"load average (1, 5, 15 min) after the runs: {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
-    print(f"review: {arguments.words} words; models read at most {first.sequence_length} tokens; {arguments.repeats} runs")
+    print(
+        f"review: {arguments.words} words; models read at most {first.sequence_length} tokens; {arguments.repeats} runs"
+    )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,14 @@ REFUSAL_P95_SECONDS = 2.0
 ANSWERED_P95_SECONDS = 5.0
 SPEEDUP_TARGET = 5.0
 CONFIGURATIONS = {
-    "before": ("one review per forward pass, 32 waiting (the app before batching)", ["--max-batch-size", "1", "--queue-size", "32"]),
-    "after": ("batched: up to 64 reviews per forward pass, 256 waiting (the defaults)", ["--max-batch-size", "64", "--queue-size", "256"]),
+    "before": (
+        "one review per forward pass, 32 waiting (the app before batching)",
+        ["--max-batch-size", "1", "--queue-size", "32"],
+    ),
+    "after": (
+        "batched: up to 64 reviews per forward pass, 256 waiting (the defaults)",
+        ["--max-batch-size", "64", "--queue-size", "256"],
+    ),
 }
 # Reviews are cut to these many words (and kept whole), so a burst mixes lengths.
 REVIEW_WORDS = (10, 30, 100, 250)
@@ -98,9 +104,20 @@ def start_app(
     environment = {**inherited, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(environment or {})}
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "app.py", "--artifacts", str(Path(artifacts).resolve()), "--port", str(port), *(arguments or [])],
-            cwd=root, stdout=log, stderr=subprocess.STDOUT, env=environment,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "app.py",
+                "--artifacts",
+                str(Path(artifacts).resolve()),
+                "--port",
+                str(port),
+                *(arguments or []),
+            ],
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + startup_seconds
     while time.monotonic() < deadline:
@@ -193,7 +210,12 @@ def run_phase(url: str, concurrency: int, total: int, texts: list[str], retry_af
     # answers it). A user's next request on the other Client never meets its
     # own closing stream; any CancelledError still counts as a failure.
     with ThreadPoolExecutor(max_workers=min(concurrency, 32)) as pool:  # connecting is not the measured part
-        clients = list(pool.map(lambda _: tuple(Client(url + "/", verbose=False, ssl_verify=False) for _ in range(2)), range(concurrency)))
+        clients = list(
+            pool.map(
+                lambda _: tuple(Client(url + "/", verbose=False, ssl_verify=False) for _ in range(2)),
+                range(concurrency),
+            )
+        )
     counter, lock = iter(range(total)), threading.Lock()
     answered, refused, failed = [], [], []
     refusal_messages, failure_messages = {}, {}
@@ -277,8 +299,21 @@ def mixed_reviews(texts: list[str], word_counts: tuple[int, ...] = REVIEW_WORDS)
     return mixed
 
 
-def run_configuration(artifacts: Path, app_arguments: list[str], concurrency: int, total: int, texts: list[str], log_path: Path, retry_after: float, root: Path = ROOT) -> dict:
-    """Starts the app (of the checkout at `root`) with `app_arguments`, warms it, sends the burst, stops it; the phase's figures and the app's memory."""
+def run_configuration(
+    artifacts: Path,
+    app_arguments: list[str],
+    concurrency: int,
+    total: int,
+    texts: list[str],
+    log_path: Path,
+    retry_after: float,
+    root: Path = ROOT,
+) -> dict:
+    """Starts the app of the checkout at `root`, warms it, sends the burst, stops it.
+
+    Returns the phase's figures and the app's memory; `app_arguments` go to
+    the app.
+    """
     process, url = start_app(artifacts, log_path, arguments=app_arguments, root=root)
     try:
         from gradio_client import Client
@@ -326,12 +361,28 @@ def _in_fresh_process(function, *args):
 
 
 def checkout(reference: str, folder: Path) -> Path:
-    """A detached git worktree of `reference` (a commit of this repository) in `folder`; its app is the one measured as "before"."""
-    subprocess.run(["git", "worktree", "add", "--force", "--detach", str(folder), reference], cwd=ROOT, check=True, capture_output=True)
+    """A detached git worktree of `reference` (a commit of this repository) in `folder`.
+
+    Its app is the one measured as "before".
+    """
+    subprocess.run(
+        ["git", "worktree", "add", "--force", "--detach", str(folder), reference],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     return folder
 
 
-def load_test(artifacts: Path, concurrency: int, total: int, log_folder: Path, retry_after: float = 1.0, before_ref: str | None = None, pairs: int = 3) -> dict:
+def load_test(
+    artifacts: Path,
+    concurrency: int,
+    total: int,
+    log_folder: Path,
+    retry_after: float = 1.0,
+    before_ref: str | None = None,
+    pairs: int = 3,
+) -> dict:
     """The same burst against the app before and after batching, in `pairs` alternating pairs; returns the figures.
 
     One pair's ratio is not a measurement on a shared machine: the same
@@ -354,7 +405,9 @@ def load_test(artifacts: Path, concurrency: int, total: int, log_folder: Path, r
     log_folder.mkdir(parents=True, exist_ok=True)
     measured = []
     with tempfile.TemporaryDirectory() as scratch:
-        configurations = {name: (description, arguments, ROOT) for name, (description, arguments) in CONFIGURATIONS.items()}
+        configurations = {
+            name: (description, arguments, ROOT) for name, (description, arguments) in CONFIGURATIONS.items()
+        }
         if before_ref:
             description = f"the app at commit {before_ref}, before batching: one review at a time, 32 waiting"
             configurations["before"] = (description, [], checkout(before_ref, Path(scratch) / "before"))
@@ -364,11 +417,29 @@ def load_test(artifacts: Path, concurrency: int, total: int, log_folder: Path, r
                 for name, (description, app_arguments, root) in configurations.items():
                     print(f"pair {pair} of {pairs}, {name}: {description}", file=sys.stderr, flush=True)
                     log_path = log_folder / f"app-{name}-{pair}.log"
-                    runs[name] = {"description": description, **_in_fresh_process(run_configuration, artifacts, app_arguments, concurrency, total, texts, log_path, retry_after, root)}
+                    runs[name] = {
+                        "description": description,
+                        **_in_fresh_process(
+                            run_configuration,
+                            artifacts,
+                            app_arguments,
+                            concurrency,
+                            total,
+                            texts,
+                            log_path,
+                            retry_after,
+                            root,
+                        ),
+                    }
                 measured.append(runs)
         finally:
             if before_ref:
-                subprocess.run(["git", "worktree", "remove", "--force", str(configurations["before"][2])], cwd=ROOT, check=False, capture_output=True)
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(configurations["before"][2])],
+                    cwd=ROOT,
+                    check=False,
+                    capture_output=True,
+                )
     speedups = [_speedup(runs) for runs in measured]
     median = sorted(range(pairs), key=lambda index: speedups[index] or 0.0)[(pairs - 1) // 2]
     return {
@@ -382,11 +453,19 @@ def load_test(artifacts: Path, concurrency: int, total: int, log_folder: Path, r
         "speedup": speedups[median],
         "median_pair": median + 1,
         "pairs": [
-            {"before_answered_per_second": runs["before"]["answered_per_second"], "after_answered_per_second": runs["after"]["answered_per_second"],
-             "after_p95_ms": runs["after"]["answered_ms"] and runs["after"]["answered_ms"]["p95"], "speedup": speedup}
+            {
+                "before_answered_per_second": runs["before"]["answered_per_second"],
+                "after_answered_per_second": runs["after"]["answered_per_second"],
+                "after_p95_ms": runs["after"]["answered_ms"] and runs["after"]["answered_ms"]["p95"],
+                "speedup": speedup,
+            }
             for runs, speedup in zip(measured, speedups)
-        ],  # fmt: skip
-        "targets": {"refusal_p95_ms": REFUSAL_P95_SECONDS * 1000, "answered_p95_ms": ANSWERED_P95_SECONDS * 1000, "speedup": SPEEDUP_TARGET},
+        ],
+        "targets": {
+            "refusal_p95_ms": REFUSAL_P95_SECONDS * 1000,
+            "answered_p95_ms": ANSWERED_P95_SECONDS * 1000,
+            "speedup": SPEEDUP_TARGET,
+        },
     }
 
 
@@ -396,7 +475,11 @@ def _speedup(runs: dict) -> float | None:
 
 
 def problems(result: dict) -> list[str]:
-    """What the run shows that should not be: failures, slow or unclear refusals, a dead app; for the batched app, any refusal, a slow p95, too small a gain."""
+    """What the run shows that should not be.
+
+    Failures, slow or unclear refusals, a dead app; for the batched app, any
+    refusal, a slow p95, too small a gain.
+    """
     found = []
     targets = result["targets"]
     for name, run in result["runs"].items():
@@ -412,9 +495,14 @@ def problems(result: dict) -> list[str]:
     if after["refused"]:
         found.append(f"after: {after['refused']} requests refused")
     if after["answered_ms"] is None or after["answered_ms"]["p95"] > targets["answered_p95_ms"]:
-        found.append(f"after: answered p95 {after['answered_ms'] and after['answered_ms']['p95']} ms, over {targets['answered_p95_ms']:.0f} ms")
+        found.append(
+            f"after: answered p95 {after['answered_ms'] and after['answered_ms']['p95']} ms, over "
+            f"{targets['answered_p95_ms']:.0f} ms"
+        )
     if result["speedup"] is None or result["speedup"] < targets["speedup"]:
-        found.append(f"answers per second only {result['speedup']}x the app before batching (target {targets['speedup']:g}x)")
+        found.append(
+            f"answers per second only {result['speedup']}x the app before batching (target {targets['speedup']:g}x)"
+        )
     return found
 
 
@@ -424,17 +512,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="load_test.json", help="where the JSON goes (default: load_test.json)")
     parser.add_argument("--concurrency", type=int, default=200, help="clients sending at once (default: 200)")
     parser.add_argument("--total", type=int, default=2000, help="requests in all, per configuration (default: 2000)")
-    parser.add_argument("--retry-after", type=float, default=1.0, help="seconds a refused client waits before its next request (default: 1)")
-    parser.add_argument("--logs", default="load_test_logs", help="folder for each app's own output (default: load_test_logs)")
     parser.add_argument(
-        "--before-ref", default=None,
-        help="a commit whose app is measured as 'before', run from a git worktree as it was (default: this app with --max-batch-size 1 --queue-size 32)",
-    )  # fmt: skip
-    parser.add_argument("--pairs", type=int, default=3, help="before/after pairs, alternating; the pair with the median ratio is reported (default: 3)")
+        "--retry-after",
+        type=float,
+        default=1.0,
+        help="seconds a refused client waits before its next request (default: 1)",
+    )
+    parser.add_argument(
+        "--logs", default="load_test_logs", help="folder for each app's own output (default: load_test_logs)"
+    )
+    parser.add_argument(
+        "--before-ref",
+        default=None,
+        help="a commit whose app is measured as 'before', run from a git worktree as it was (default: this app with "
+        "--max-batch-size 1 --queue-size 32)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=3,
+        help="before/after pairs, alternating; the pair with the median ratio is reported (default: 3)",
+    )
     arguments = parser.parse_args(argv)
     if arguments.pairs < 1:
         parser.error("--pairs must be at least 1")
-    result = load_test(Path(arguments.artifacts), arguments.concurrency, arguments.total, Path(arguments.logs), arguments.retry_after, arguments.before_ref, arguments.pairs)
+    result = load_test(
+        Path(arguments.artifacts),
+        arguments.concurrency,
+        arguments.total,
+        Path(arguments.logs),
+        arguments.retry_after,
+        arguments.before_ref,
+        arguments.pairs,
+    )
     result["problems"] = problems(result)
     Path(arguments.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))

@@ -40,13 +40,17 @@ def load_test_rows(load: dict) -> list[dict]:
     before, after, targets = load["runs"]["before"], load["runs"]["after"], load["targets"]
     refused = before["refused_ms"] or {"p50": 0, "p95": 0, "max": 0}
     answered = after["answered_ms"] or {"p50": float("nan"), "p95": float("nan"), "max": float("nan")}
-    burst = f"{after['concurrency']} gradio_client clients at once, {after['total']:,} compare requests of mixed lengths"
+    burst = (
+        f"{after['concurrency']} gradio_client clients at once, {after['total']:,} compare requests of mixed lengths"
+    )
     rows = [
         {
             "case": f"batched app: {burst}",
-            "expected": f"zero refused, zero failed, every answer three P(positive) in [0, 1]; p95 under {targets['answered_p95_ms']:,.0f} ms",
+            "expected": "zero refused, zero failed, every answer three P(positive) in [0, 1]; p95 under "
+            f"{targets['answered_p95_ms']:,.0f} ms",
             "measured": (
-                f"{after['answered']} answered (p50 {answered['p50']:,.0f} ms, p95 {answered['p95']:,.0f} ms, max {answered['max']:,.0f} ms), "
+                f"{after['answered']} answered (p50 {answered['p50']:,.0f} ms, p95 {answered['p95']:,.0f} ms, max "
+                f"{answered['max']:,.0f} ms), "
                 f"{after['refused']} refused, {after['failed']} failed; {after['answered_per_second']} answers/s"
             ),
             "passed": after["refused"] == 0 and after["failed"] == 0 and answered["p95"] <= targets["answered_p95_ms"],
@@ -54,28 +58,35 @@ def load_test_rows(load: dict) -> list[dict]:
         {
             "case": "answers per second, batched app over the app before batching (same burst, same run)",
             "expected": f"at least {targets['speedup']:g}x",
-            "measured": f"{after['answered_per_second']} / {before['answered_per_second']} = {load['speedup']}x" + _pairs_text(load),
+            "measured": f"{after['answered_per_second']} / {before['answered_per_second']} = {load['speedup']}x"
+            + _pairs_text(load),
             "passed": load["speedup"] is not None and load["speedup"] >= targets["speedup"],
         },
         {
             "case": "requests beyond the queue's bound (the app before batching: 32 waiting)",
-            "expected": f"refused with a clear message, p95 under {targets['refusal_p95_ms']:,.0f} ms; no accepted request fails",
+            "expected": f"refused with a clear message, p95 under {targets['refusal_p95_ms']:,.0f} ms; no accepted "
+            "request fails",
             "measured": (
                 f"{before['refused']} refused, p50 {refused['p50']:,.0f} ms, p95 {refused['p95']:,.0f} ms; "
                 + "; ".join(f"{count} x '{message}'" for message, count in before["refusal_messages"].items())
                 + f"; {before['failed']} failed"
             ),
-            "passed": refused["p95"] <= targets["refusal_p95_ms"] and before["failed"] == 0 and all("Queue is full" in message for message in before["refusal_messages"]),
+            "passed": refused["p95"] <= targets["refusal_p95_ms"]
+            and before["failed"] == 0
+            and all("Queue is full" in message for message in before["refusal_messages"]),
         },
     ]
     for name, run in load["runs"].items():
-        rows.append({
-            "case": f"the app process's memory (RSS), {name}",
-            "expected": "the process stays up; memory recorded before, at peak and after",
-            "measured": f"{run['rss_mb']['before']:,} MB before, {run['rss_mb']['peak']:,} MB peak, {run['rss_mb']['after']:,} MB after; "
-            + ("still serving" if run["app_alive_after"] else "process died"),
-            "passed": bool(run["app_alive_after"]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "case": f"the app process's memory (RSS), {name}",
+                "expected": "the process stays up; memory recorded before, at peak and after",
+                "measured": f"{run['rss_mb']['before']:,} MB before, {run['rss_mb']['peak']:,} MB peak, "
+                f"{run['rss_mb']['after']:,} MB after; "
+                + ("still serving" if run["app_alive_after"] else "process died"),
+                "passed": bool(run["app_alive_after"]),
+            }
+        )
     return [{"area": "app: load (benchmarks/load_test.py)", **row} for row in rows]
 
 
@@ -84,7 +95,10 @@ def _pairs_text(load: dict) -> str:
     pairs = load.get("pairs") or []
     if len(pairs) < 2:
         return ""
-    ratios = ", ".join(f"{pair['after_answered_per_second']} / {pair['before_answered_per_second']} = {pair['speedup']}x" for pair in pairs)
+    ratios = ", ".join(
+        f"{pair['after_answered_per_second']} / {pair['before_answered_per_second']} = {pair['speedup']}x"
+        for pair in pairs
+    )
     return f" (pair {load['median_pair']} of {len(pairs)}, the median ratio; every pair, in the order run: {ratios})"
 
 
@@ -93,7 +107,9 @@ def load_figures(load: dict) -> list[str]:
     lines = [
         "## Load test figures",
         "",
-        "| app | arguments | answered | refused | failed | answers/s | answered p50 / p95 / max (ms) | refused p50 / p95 (ms) | app CPU per answer (ms) | clients' CPU per answer (ms) | RSS before / peak / after (MB) | wall (s) |",
+        "| app | arguments | answered | refused | failed | answers/s | answered p50 / p95 / max (ms) | refused p50 / "
+        "p95 (ms) | app CPU per answer (ms) | clients' CPU per answer (ms) | RSS before / peak / after (MB) | wall "
+        "(s) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, run in load["runs"].items():
@@ -101,24 +117,35 @@ def load_figures(load: dict) -> list[str]:
         refused = run["refused_ms"] or {"p50": "-", "p95": "-"}
         memory = run["rss_mb"]
         lines.append(
-            f"| {name}: {run['description']} | {' '.join(run['app_arguments']) and '`' + ' '.join(run['app_arguments']) + '`' or 'its own defaults'} | {run['answered']} | {run['refused']} | {run['failed']} | {run['answered_per_second']} "
-            f"| {answered['p50']} / {answered['p95']} / {answered['max']} | {refused['p50']} / {refused['p95']} | {run.get('app_cpu_ms_per_answer', '-')} | {run.get('clients_cpu_ms_per_answer', '-')} "
+            f"| {name}: {run['description']} | "
+            f"{' '.join(run['app_arguments']) and '`' + ' '.join(run['app_arguments']) + '`' or 'its own defaults'} | "
+            f"{run['answered']} | {run['refused']} | {run['failed']} | {run['answered_per_second']} "
+            f"| {answered['p50']} / {answered['p95']} / {answered['max']} | {refused['p50']} / {refused['p95']} | "
+            f"{run.get('app_cpu_ms_per_answer', '-')} | {run.get('clients_cpu_ms_per_answer', '-')} "
             f"| {memory['before']} / {memory['peak']} / {memory['after']} | {run['wall_seconds']} |"
         )
     after = load["runs"]["after"]
     return lines + [
         "",
-        f"Both apps get the same burst: {after['concurrency']} threads (users), each with two gradio_client `Client`s it alternates "
+        f"Both apps get the same burst: {after['concurrency']} threads (users), each with two gradio_client `Client`s "
+        "it alternates "
         "between (gradio_client 2.7.2 cancels a request sent on a Client whose event stream the server is closing; see "
-        f"`benchmarks/load_test.py`), start together and send {after['total']:,} compare requests between them, each its next "
+        f"`benchmarks/load_test.py`), start together and send {after['total']:,} compare requests between them, each "
+        "its next "
         "as soon as it has an answer; a refused client waits "
-        f"{after['retry_after_seconds']:g} s, as the refusal asks. Reviews: the examples in `webapp/examples.json` cut to mixed lengths "
-        f"({min(load['review_words'])} to {max(load['review_words'])} words), in turn. Latencies are measured by the clients, which share "
-        f"the machine's cores with the app. Answers per second: {load['speedup']}x{_pairs_text(load)}. Each phase runs in a fresh process, "
-        "and the pairs alternate so that a slow spell of this shared machine hits both apps. App CPU per answer is the app process's CPU "
+        f"{after['retry_after_seconds']:g} s, as the refusal asks. Reviews: the examples in `webapp/examples.json` "
+        "cut to mixed lengths "
+        f"({min(load['review_words'])} to {max(load['review_words'])} words), in turn. Latencies are measured by the "
+        "clients, which share "
+        f"the machine's cores with the app. Answers per second: {load['speedup']}x{_pairs_text(load)}. Each phase "
+        "runs in a fresh process, "
+        "and the pairs alternate so that a slow spell of this shared machine hits both apps. App CPU per answer is "
+        "the app process's CPU "
         "time (all threads) over the burst, divided by the answers; the app before batching spent most of it refusing. "
-        "The clients' CPU per answer is the same measure for the one process that runs every client: gradio_client waits for each answer in two "
-        f"threads that wake every 50 ms, so {after['concurrency']} waiting requests cost CPU on the cores the app needs.",
+        "The clients' CPU per answer is the same measure for the one process that runs every client: gradio_client "
+        "waits for each answer in two "
+        f"threads that wake every 50 ms, so {after['concurrency']} waiting requests cost CPU on the cores the app "
+        "needs.",
         "",
     ]
 
@@ -159,7 +186,11 @@ def render(results: dict, load: dict | None, command: str, load_path: Path) -> s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default=None, help="rows recorded by an earlier run (default: run the tests now)")
-    parser.add_argument("--load-test", default="docs/load_test.json", help="JSON of benchmarks/load_test.py (default: docs/load_test.json)")
+    parser.add_argument(
+        "--load-test",
+        default="docs/load_test.json",
+        help="JSON of benchmarks/load_test.py (default: docs/load_test.json)",
+    )
     parser.add_argument("--output", default="docs/RELIABILITY.md", help="the page (default: docs/RELIABILITY.md)")
     arguments = parser.parse_args(argv)
     if arguments.results:

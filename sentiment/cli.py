@@ -1,4 +1,6 @@
-"""Command line: `python -m sentiment {train,export,predict,evaluate,gradients,inspect,long-range,distance,results,bench} ...`.
+"""Command line: `python -m sentiment COMMAND ...`.
+
+COMMAND is one of {train,export,predict,evaluate,gradients,inspect,long-range,distance,results,bench}.
 
 The only place that parses arguments. It turns flags into frozen configs,
 calls the pipeline, and turns user errors into one line on stderr and exit
@@ -16,7 +18,20 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from sentiment.config import BASELINE, CELL_TYPES, MODELS, PRESETS, STRATEGIES, BenchConfig, DataConfig, DistanceConfig, LongRangeConfig, ModelConfig, TrainConfig
+from sentiment.config import (
+    BASELINE,
+    CELL_TYPES,
+    MODELS,
+    PRESETS,
+    STRATEGIES,
+    BenchConfig,
+    DataConfig,
+    DistanceConfig,
+    LongRangeConfig,
+    ModelConfig,
+    TrainConfig,
+)
+
 
 class _Parser(argparse.ArgumentParser):
     """Reports usage errors on one line."""
@@ -29,7 +44,9 @@ def _choice_list(text: str, choices: tuple[str, ...], what: str) -> tuple[str, .
     names = tuple(part.strip() for part in text.replace(",", " ").split() if part.strip())
     unknown = [name for name in names if name not in choices]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown) or text!r}; choose from {', '.join(choices)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown {what} {', '.join(unknown) or text!r}; choose from {', '.join(choices)}"
+        )
     return names
 
 
@@ -117,9 +134,18 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str
         help_text = f"{docs.get(field.name, field.name.replace('_', ' '))} (default: {shown})".replace("%", "%%")
         flag = "--" + field.metadata.get("flag", field.name.replace("_", "-"))
         if field.type == "bool":
-            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+            parser.add_argument(
+                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+            )
         else:
-            parser.add_argument(flag, dest=field.name, type=_flag_type(field.type), default=argparse.SUPPRESS, metavar=field.name.upper(), help=help_text)
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                type=_flag_type(field.type),
+                default=argparse.SUPPRESS,
+                metavar=field.name.upper(),
+                help=help_text,
+            )
 
 
 def config_from_flags(cls: type, args: argparse.Namespace, base=None, **values):
@@ -138,7 +164,13 @@ def config_from_flags(cls: type, args: argparse.Namespace, base=None, **values):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m sentiment", description="Train, evaluate and export SimpleRNN/LSTM/GRU sentiment classifiers, and measure why LSTMs replaced plain RNNs.")
+    parser = _Parser(
+        prog="python -m sentiment",
+        description=(
+            "Train, evaluate and export SimpleRNN/LSTM/GRU sentiment classifiers, "
+            "and measure why LSTMs replaced plain RNNs."
+        ),
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_pipeline_commands(commands)
     _add_predict_command(commands)
@@ -149,25 +181,47 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_pipeline_commands(commands) -> None:
     """train and export."""
     train = commands.add_parser("train", help="train the models and write the artifacts folder")
-    train.add_argument("--preset", choices=sorted(PRESETS), default="full", help="; ".join(f"{n}: {p.description}" for n, p in PRESETS.items()))
     train.add_argument(
-        "--cells", type=_model_list, default=None,
-        help=f"comma-separated models: {', '.join(CELL_TYPES)} and {BASELINE}, the bag-of-n-grams reference (default: the preset's; the three cells with --dataset)",
-    )  # fmt: skip
+        "--preset",
+        choices=sorted(PRESETS),
+        default="full",
+        help="; ".join(f"{n}: {p.description}" for n, p in PRESETS.items()),
+    )
+    train.add_argument(
+        "--cells",
+        type=_model_list,
+        default=None,
+        help=(
+            f"comma-separated models: {', '.join(CELL_TYPES)} and {BASELINE}, the bag-of-n-grams reference "
+            "(default: the preset's; the three cells with --dataset)"
+        ),
+    )
     train.add_argument("--output", default="artifacts", help="artifacts folder (default: artifacts)")
     train.add_argument(
         "--strategy",
         choices=STRATEGIES,
         default="default",
-        help="default: one device; mirrored: every GPU (or --cpu-devices) of this machine; multi-worker: the machines in TF_CONFIG",
+        help=(
+            "default: one device; mirrored: every GPU (or --cpu-devices) of this machine; "
+            "multi-worker: the machines in TF_CONFIG"
+        ),
     )
-    train.add_argument("--cpu-devices", type=int, default=None, help="split the CPU into this many logical devices (try --strategy mirrored without GPUs)")
+    train.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=None,
+        help="split the CPU into this many logical devices (try --strategy mirrored without GPUs)",
+    )
     for config in (DataConfig, ModelConfig, TrainConfig):
         add_config_flags(train, config, skip=("cell_type",))
     export = commands.add_parser("export", help="export trained models as TF Serving SavedModels")
-    export.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
+    export.add_argument(
+        "--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)"
+    )
     export.add_argument("--output", default=None, help="export root (default: <artifacts>/export)")
-    export.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
+    export.add_argument(
+        "--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)"
+    )
 
 
 def _positive(text: str) -> int:
@@ -184,15 +238,44 @@ def _add_predict_command(commands) -> None:
     """predict: score reviews from arguments, stdin or a CSV/TSV file."""
     from sentiment.serving.score import OUTPUT_FORMATS
 
-    predict = commands.add_parser("predict", help="score reviews (arguments, stdin or a CSV/TSV file) with trained or exported models; JSON lines or CSV out")
-    predict.add_argument("texts", nargs="*", metavar="TEXT", help="reviews to score; '-' reads stdin, one review a line (as does a pipe when no review is given)")
-    predict.add_argument("--text", action="append", default=[], dest="more_texts", help="a review to score (repeatable)")
-    predict.add_argument("--file", default=None, help="a CSV file (.tsv/.tab: tab-separated) with a header and a text column; an id column names the rows")
+    predict = commands.add_parser(
+        "predict",
+        help=(
+            "score reviews (arguments, stdin or a CSV/TSV file) with trained or exported models; JSON lines or CSV out"
+        ),
+    )
+    predict.add_argument(
+        "texts",
+        nargs="*",
+        metavar="TEXT",
+        help="reviews to score; '-' reads stdin, one review a line (as does a pipe when no review is given)",
+    )
+    predict.add_argument(
+        "--text", action="append", default=[], dest="more_texts", help="a review to score (repeatable)"
+    )
+    predict.add_argument(
+        "--file",
+        default=None,
+        help="a CSV file (.tsv/.tab: tab-separated) with a header and a text column; an id column names the rows",
+    )
     predict.add_argument("--text-column", default="text", help="the --file column holding the reviews (default: text)")
     models = predict.add_mutually_exclusive_group()
-    models.add_argument("--artifacts", default=None, help="artifacts folder written by train, scored by the Predictor (the default: artifacts)")
-    models.add_argument("--export", default=None, help="export folder written by export: the latest version of each <cell>/N SavedModel, through serving_default")
-    predict.add_argument("--model", type=_cell_list, default=None, help=f"comma-separated cell types ({', '.join(CELL_TYPES)}; default: every one in the folder)")
+    models.add_argument(
+        "--artifacts",
+        default=None,
+        help="artifacts folder written by train, scored by the Predictor (the default: artifacts)",
+    )
+    models.add_argument(
+        "--export",
+        default=None,
+        help="export folder written by export: the latest version of each <cell>/N SavedModel, through serving_default",
+    )
+    predict.add_argument(
+        "--model",
+        type=_cell_list,
+        default=None,
+        help=f"comma-separated cell types ({', '.join(CELL_TYPES)}; default: every one in the folder)",
+    )
     predict.add_argument("--format", choices=OUTPUT_FORMATS, default="jsonl", help="JSON lines or CSV (default: jsonl)")
     predict.add_argument("--output", default=None, help="file to write (default: stdout)")
     predict.add_argument("--batch-size", type=_positive, default=64, help="reviews a model call (default: 64)")
@@ -206,49 +289,120 @@ def _trained_cells(folder: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
 
     cells = tuple(cell for cell in candidates if (Path(folder) / cell / MANIFEST_FILE).exists())
     if not cells:
-        raise SentimentError(f"no trained model in {folder}; train first with: python -m sentiment train --output {folder}")
+        raise SentimentError(
+            f"no trained model in {folder}; train first with: python -m sentiment train --output {folder}"
+        )
     return cells
 
 
 def _add_trained_model_flags(parser: argparse.ArgumentParser, text_help: str, sample_help: str, files: str) -> None:
     """The flags of the measurements on trained models (gradients, inspect): which models, one review, a test sample."""
-    parser.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
-    parser.add_argument("--cells", type=_cell_list, default=None, help="comma-separated cell types (default: every recurrent model in the folder)")
+    parser.add_argument(
+        "--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)"
+    )
+    parser.add_argument(
+        "--cells",
+        type=_cell_list,
+        default=None,
+        help="comma-separated cell types (default: every recurrent model in the folder)",
+    )
     parser.add_argument("--text", default=None, help=text_help)
-    parser.add_argument("--sample-size", type=_non_negative, default=500, help=f"{sample_help}; 0 for none (default: 500)")
+    parser.add_argument(
+        "--sample-size", type=_non_negative, default=500, help=f"{sample_help}; 0 for none (default: 500)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the test-review sample (default: 0)")
     parser.add_argument("--output", default=None, help=f"folder for {files} (default: the artifacts folder)")
 
 
 def _add_measurement_commands(commands) -> None:
     """gradients, inspect, long-range, distance, results and bench."""
-    gradients = commands.add_parser("gradients", help="what the trained models' decisions depend on: the gradient by word, one review and a test-set average")
-    _add_trained_model_flags(gradients, "a review to show step by step (optional)", "test reviews to average over", "gradients.json/.md/.png")
-    evaluate = commands.add_parser("evaluate", help="score trained artifacts on any labelled reviews (tfds, aclImdb folder, CSV/TSV): accuracy by length, confusion matrix")
-    evaluate.add_argument("--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)")
-    evaluate.add_argument("--cells", type=_model_list, default=None, help=f"comma-separated models ({', '.join(MODELS)}; default: every one in the folder)")
-    evaluate.add_argument("--split", choices=("train", "test", "all"), default=None, help="which labelled reviews (default: all rows of a CSV/TSV, the test split otherwise)")
-    evaluate.add_argument("--output", default=None, help="folder for evaluation.json/.md (default: <artifacts>/evaluation)")
+    gradients = commands.add_parser(
+        "gradients",
+        help="what the trained models' decisions depend on: the gradient by word, one review and a test-set average",
+    )
+    _add_trained_model_flags(
+        gradients, "a review to show step by step (optional)", "test reviews to average over", "gradients.json/.md/.png"
+    )
+    evaluate = commands.add_parser(
+        "evaluate",
+        help=(
+            "score trained artifacts on any labelled reviews (tfds, aclImdb folder, CSV/TSV): "
+            "accuracy by length, confusion matrix"
+        ),
+    )
+    evaluate.add_argument(
+        "--artifacts", default="artifacts", help="artifacts folder written by train (default: artifacts)"
+    )
+    evaluate.add_argument(
+        "--cells",
+        type=_model_list,
+        default=None,
+        help=f"comma-separated models ({', '.join(MODELS)}; default: every one in the folder)",
+    )
+    evaluate.add_argument(
+        "--split",
+        choices=("train", "test", "all"),
+        default=None,
+        help="which labelled reviews (default: all rows of a CSV/TSV, the test split otherwise)",
+    )
+    evaluate.add_argument(
+        "--output", default=None, help="folder for evaluation.json/.md (default: <artifacts>/evaluation)"
+    )
     add_config_flags(evaluate, DataConfig)
-    inspect = commands.add_parser("inspect", help="inside the cell: every gate of each model, on one review and over test reviews")
-    _add_trained_model_flags(inspect, "a review to read token by token: its gates as JSON and a heatmap PNG per model", "test reviews for the gate statistics", "inspect.json/.md and the PNGs")
-    long_range = commands.add_parser("long-range", help="the long-range suite: variable-lag recall, the adding problem, state Jacobians and the lag-shift diagnostic")
-    long_range.add_argument("--output", default="long_range", help="folder for long_range.json/.md and the figures (default: long_range)")
-    long_range.add_argument("--no-progress", action="store_true", help="a line per finished run instead of a progress bar")
+    inspect = commands.add_parser(
+        "inspect", help="inside the cell: every gate of each model, on one review and over test reviews"
+    )
+    _add_trained_model_flags(
+        inspect,
+        "a review to read token by token: its gates as JSON and a heatmap PNG per model",
+        "test reviews for the gate statistics",
+        "inspect.json/.md and the PNGs",
+    )
+    long_range = commands.add_parser(
+        "long-range",
+        help=(
+            "the long-range suite: variable-lag recall, the adding problem, state Jacobians "
+            "and the lag-shift diagnostic"
+        ),
+    )
+    long_range.add_argument(
+        "--output", default="long_range", help="folder for long_range.json/.md and the figures (default: long_range)"
+    )
+    long_range.add_argument(
+        "--no-progress", action="store_true", help="a line per finished run instead of a progress bar"
+    )
     add_config_flags(long_range, LongRangeConfig)
-    distance = commands.add_parser("distance", help="sentiment at a distance: IMDB reviews followed by T tokens of other reviews' text")
+    distance = commands.add_parser(
+        "distance", help="sentiment at a distance: IMDB reviews followed by T tokens of other reviews' text"
+    )
     distance.add_argument("--output", default="distance", help="folder for distance.json/.md/.png (default: distance)")
-    distance.add_argument("--no-download", action="store_true", help="never download IMDB; fail if it is not in TFDS_DATA_DIR")
+    distance.add_argument(
+        "--no-download", action="store_true", help="never download IMDB; fail if it is not in TFDS_DATA_DIR"
+    )
     add_config_flags(distance, DistanceConfig)
     results = commands.add_parser("results", help="write docs/RESULTS.md from the JSON the measuring commands wrote")
     from sentiment.analysis.pages import DEFAULT_SOURCES
 
     for kind, default in DEFAULT_SOURCES.items():
-        results.add_argument(f"--{kind.replace('_', '-')}", default=str(default), help=f"the {kind.replace('_', ' ')} JSON (default: {default}; 'none' leaves it out)")
+        results.add_argument(
+            f"--{kind.replace('_', '-')}",
+            default=str(default),
+            help=f"the {kind.replace('_', ' ')} JSON (default: {default}; 'none' leaves it out)",
+        )
     results.add_argument("--output", default="docs/RESULTS.md", help="the page to write (default: docs/RESULTS.md)")
-    bench = commands.add_parser("bench", help="training throughput, inference latency, the PyTorch peer and the sequential cost, on the active Keras backend")
-    bench.add_argument("--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)")
-    bench.add_argument("--output", default="bench", help="folder for bench.json, bench.md and sequential_cost.png (default: bench)")
+    bench = commands.add_parser(
+        "bench",
+        help=(
+            "training throughput, inference latency, the PyTorch peer and the sequential cost, "
+            "on the active Keras backend"
+        ),
+    )
+    bench.add_argument(
+        "--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)"
+    )
+    bench.add_argument(
+        "--output", default="bench", help="folder for bench.json, bench.md and sequential_cost.png (default: bench)"
+    )
     bench.add_argument("--no-peer", action="store_true", help="do not time plain PyTorch even where it is installed")
     add_config_flags(bench, BenchConfig, skip=("cell_types", "peer"))
 
@@ -284,7 +438,10 @@ def _train(args: argparse.Namespace) -> None:
     )
     worker = distribute.worker_of(strategy)
     if not worker.is_chief:
-        print(f"\nworker {worker.index} done; its copy is in {distribute.worker_folder(Path(args.output), worker)} (the chief writes {args.output}/)")
+        print(
+            f"\nworker {worker.index} done; its copy is in {distribute.worker_folder(Path(args.output), worker)} "
+            f"(the chief writes {args.output}/)"
+        )
         return
     print(f"\nartifacts in {args.output}/ (summary: {args.output}/summary.md)")
     for result in results:
@@ -317,7 +474,9 @@ def _predict(args: argparse.Namespace) -> None:
     elif texts:
         reviews = score.reviews_from_texts(texts)
     else:
-        raise SentimentError("nothing to score: give reviews as arguments or --text, '-' or a pipe for stdin, or --file")
+        raise SentimentError(
+            "nothing to score: give reviews as arguments or --text, '-' or a pipe for stdin, or --file"
+        )
     if not reviews:
         raise SentimentError(f"nothing to score: {args.file or 'stdin'} held no review")
     if args.export:
@@ -342,8 +501,8 @@ def _gradients(args: argparse.Namespace) -> None:
 
     if args.sample_size == 0 and args.text is None:
         raise SentimentError("nothing to compute: give --text, a --sample-size above 0, or both")
-    from sentiment.io.artifacts import load_artifact
     from sentiment.analysis.gradients import gradient_flow, write_gradient_flow
+    from sentiment.io.artifacts import load_artifact
 
     cells = args.cells or _trained_cells(args.artifacts, CELL_TYPES)
     loaded = {cell: load_artifact(os.path.join(args.artifacts, cell)) for cell in cells}
@@ -363,7 +522,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     source = data_config.dataset or data_config.path or "IMDB (tensorflow-datasets)"
     print(f"reading {split} reviews from {source}", flush=True)
     reviews = data.read_labelled(data_config, split)
-    result = evaluate_artifacts(args.artifacts, cells, reviews, f"{source} ({split})", command=_command_line(), progress=sys.stderr.isatty())
+    result = evaluate_artifacts(
+        args.artifacts, cells, reviews, f"{source} ({split})", command=_command_line(), progress=sys.stderr.isatty()
+    )
     paths = write_evaluation(result, args.output or os.path.join(args.artifacts, "evaluation"))
     for cell, metrics in result["models"].items():
         print(f"  {cell:<10} accuracy {metrics['accuracy']:.4f} on {metrics['count']:,} reviews")
@@ -380,9 +541,17 @@ def _inspect(args: argparse.Namespace) -> None:
 
     cells = args.cells or _trained_cells(args.artifacts, CELL_TYPES)
     predictors = {cell: Predictor.from_folder(os.path.join(args.artifacts, cell)) for cell in cells}
-    print(f"inside the cell for {', '.join(cells)} from {args.artifacts}/ ({args.sample_size} test reviews)", flush=True)
+    print(
+        f"inside the cell for {', '.join(cells)} from {args.artifacts}/ ({args.sample_size} test reviews)", flush=True
+    )
     result = gates.inspect_models(predictors, args.text, args.sample_size, args.seed, command=_command_line())
-    heatmaps = {cell: plots.gate_heatmap(gates.heatmap_values(entry["review"]), entry["review"]["words"], tuple(gates.GATE_ROLES)) for cell, entry in result["cells"].items() if entry["review"]}
+    heatmaps = {
+        cell: plots.gate_heatmap(
+            gates.heatmap_values(entry["review"]), entry["review"]["words"], tuple(gates.GATE_ROLES)
+        )
+        for cell, entry in result["cells"].items()
+        if entry["review"]
+    }
     paths = gates.write_inspection(result, args.output or args.artifacts, heatmaps)
     print(f"results in {', '.join(str(path) for path in paths.values())}")
 
@@ -392,11 +561,14 @@ def _long_range(args: argparse.Namespace) -> None:
     from sentiment.analysis.longrange import jobs, run_suite, write_results
 
     print(
-        f"long-range suite: {len(jobs(config))} runs ({', '.join(config.tasks)}; T = {', '.join(map(str, config.lengths))}; "
+        f"long-range suite: {len(jobs(config))} runs "
+        f"({', '.join(config.tasks)}; T = {', '.join(map(str, config.lengths))}; "
         f"{len(config.variants)} variants; seeds {', '.join(map(str, config.seeds))}) in {config.workers} process(es)",
         flush=True,
     )
-    result = run_suite(config, log=lambda line: print(line, flush=True), command=_command_line(), progress=not args.no_progress)
+    result = run_suite(
+        config, log=lambda line: print(line, flush=True), command=_command_line(), progress=not args.no_progress
+    )
     paths = write_results(result, args.output)
     print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {', '.join(str(path) for path in paths.values())}")
 
@@ -406,8 +578,14 @@ def _distance(args: argparse.Namespace) -> None:
     from sentiment.analysis.distance import run_distance, write_results
 
     models = ", ".join(f"{model} ({schedule})" for model, schedule in config.models())
-    print(f"sentiment at a distance: {models}; T = {', '.join(map(str, config.test_fillers))} in {config.workers} process(es)", flush=True)
-    result = run_distance(config, log=lambda line: print(line, flush=True), command=_command_line(), download=not args.no_download)
+    print(
+        f"sentiment at a distance: {models}; T = {', '.join(map(str, config.test_fillers))} "
+        f"in {config.workers} process(es)",
+        flush=True,
+    )
+    result = run_distance(
+        config, log=lambda line: print(line, flush=True), command=_command_line(), download=not args.no_download
+    )
     paths = write_results(result, args.output)
     print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {', '.join(str(path) for path in paths.values())}")
 
@@ -420,7 +598,9 @@ def _results(args: argparse.Namespace) -> None:
     if missing:
         from sentiment.errors import SentimentError
 
-        raise SentimentError(f"no such results file: {', '.join(missing)} (run the command that writes it, or pass 'none')")
+        raise SentimentError(
+            f"no such results file: {', '.join(missing)} (run the command that writes it, or pass 'none')"
+        )
     print(f"wrote {write_results_page(sources, Path(args.output))}")
 
 
@@ -439,7 +619,18 @@ def main(argv: list[str] | None = None) -> int:
     from sentiment.errors import SentimentError
 
     try:
-        {"train": _train, "export": _export, "predict": _predict, "gradients": _gradients, "evaluate": _evaluate, "inspect": _inspect, "long-range": _long_range, "distance": _distance, "results": _results, "bench": _bench}[args.command](args)
+        {
+            "train": _train,
+            "export": _export,
+            "predict": _predict,
+            "gradients": _gradients,
+            "evaluate": _evaluate,
+            "inspect": _inspect,
+            "long-range": _long_range,
+            "distance": _distance,
+            "results": _results,
+            "bench": _bench,
+        }[args.command](args)
     except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -109,7 +109,9 @@ class DataConfig:
     vocabulary_samples: int | None = None
 
     def __post_init__(self) -> None:
-        _require(self.source in DATA_SOURCES, f"unknown data source {self.source!r}; choose one of {', '.join(DATA_SOURCES)}")
+        _require(
+            self.source in DATA_SOURCES, f"unknown data source {self.source!r}; choose one of {', '.join(DATA_SOURCES)}"
+        )
         _require(
             self.source == "tfds" or self.path is not None,
             f"data source {self.source!r} needs a path (--data-path)",
@@ -124,11 +126,17 @@ class DataConfig:
             self.truncation_side in TRUNCATION_SIDES,
             f"truncation_side must be one of {', '.join(TRUNCATION_SIDES)}, got {self.truncation_side!r}",
         )
-        _require(self.dataset is None or self.source == "tfds", f"--dataset streams from tensorflow-datasets; it cannot be combined with data source {self.source!r}")
+        _require(
+            self.dataset is None or self.source == "tfds",
+            f"--dataset streams from tensorflow-datasets; it cannot be combined with data source {self.source!r}",
+        )
         _require(self.dataset is None or bool(self.dataset.strip()), "dataset must be a tensorflow-datasets name")
         for name, split in (("train_split", self.train_split), ("test_split", self.test_split)):
             # Validation is carved from the train split by index, so both must be plain split names.
-            _require(split.replace("_", "").isalnum(), f"{name} must be a split name such as 'train' or 'test', got {split!r}")
+            _require(
+                split.replace("_", "").isalnum(),
+                f"{name} must be a split name such as 'train' or 'test', got {split!r}",
+            )
         _positive_or_none("vocabulary_samples", self.vocabulary_samples)
 
 
@@ -192,13 +200,24 @@ class ModelConfig:
         )
         _require(self.embedding_dim >= 1, "embedding_dim must be at least 1")
         _require(self.units >= 1, "units must be at least 1")
-        _require(self.num_layers >= 1 or (self.num_layers == 0 and self.pooling != "last"), "num_layers must be at least 1 (0 only with mean or max pooling)")
+        _require(
+            self.num_layers >= 1 or (self.num_layers == 0 and self.pooling != "last"),
+            "num_layers must be at least 1 (0 only with mean or max pooling)",
+        )
         _require(0.0 <= self.word_dropout_rate < 1.0, "word_dropout_rate must be in [0, 1)")
         _require(0.0 <= self.dropout_rate < 1.0, "dropout_rate must be in [0, 1)")
         _require(self.pooling in POOLING_MODES, f"pooling must be one of {', '.join(POOLING_MODES)}")
-        _require(self.chrono_max_steps is None or self.chrono_max_steps >= 3, "chrono_max_steps must be at least 3 (or None)")
-        _require(not self.irnn or self.cell_type == "simple_rnn", "irnn (identity-initialized ReLU) applies to simple_rnn only")
-        _require(self.pretrained_vectors in VECTOR_INITS, f"pretrained_vectors must be one of {', '.join(map(str, VECTOR_INITS))}")
+        _require(
+            self.chrono_max_steps is None or self.chrono_max_steps >= 3, "chrono_max_steps must be at least 3 (or None)"
+        )
+        _require(
+            not self.irnn or self.cell_type == "simple_rnn",
+            "irnn (identity-initialized ReLU) applies to simple_rnn only",
+        )
+        _require(
+            self.pretrained_vectors in VECTOR_INITS,
+            f"pretrained_vectors must be one of {', '.join(map(str, VECTOR_INITS))}",
+        )
 
 
 @dataclass(frozen=True)
@@ -328,11 +347,15 @@ PRESETS: dict[str, Preset] = {
     ),
     "strong": Preset(
         data=DataConfig(vocabulary_size=30_000, sequence_length=600),
-        model=ModelConfig(embedding_dim=128, units=64, bidirectional=True, pooling="max_mean", pretrained_vectors="ppmi-svd"),
+        model=ModelConfig(
+            embedding_dim=128, units=64, bidirectional=True, pooling="max_mean", pretrained_vectors="ppmi-svd"
+        ),
         train=TrainConfig(epochs=2, learning_rate=2e-3, patience=1, teacher="bow", adversarial_epsilon=0.6),
         description=(
-            "a model to deploy: bidirectional, max+mean pooling, word vectors pretrained on the training and unlabelled reviews, 600 tokens, "
-            "the unlabelled reviews labelled by a bag-of-trigrams teacher, and adversarial training on the embedded words"
+            "a model to deploy: bidirectional, max+mean pooling, "
+            "word vectors pretrained on the training and unlabelled reviews, 600 tokens, "
+            "the unlabelled reviews labelled by a bag-of-trigrams teacher, "
+            "and adversarial training on the embedded words"
         ),
         cells=("lstm", "gru", "bow"),
     ),
@@ -407,8 +430,23 @@ class BenchConfig:
             bool(self.cell_types) and not unknown,
             f"unknown cell type {', '.join(unknown) or repr(self.cell_types)}; choose from {', '.join(CELL_TYPES)}",
         )
-        _require(all(length >= 1 for length in self.cost_lengths), f"cost_lengths must be positive, got {self.cost_lengths!r}")
-        for name in ("batch_size", "sequence_length", "embedding_dim", "units", "review_words", "inference_batch_size", "repeats", "latency_repeats", "matmul_size", "cost_batch_size", "cost_repeats"):
+        _require(
+            all(length >= 1 for length in self.cost_lengths),
+            f"cost_lengths must be positive, got {self.cost_lengths!r}",
+        )
+        for name in (
+            "batch_size",
+            "sequence_length",
+            "embedding_dim",
+            "units",
+            "review_words",
+            "inference_batch_size",
+            "repeats",
+            "latency_repeats",
+            "matmul_size",
+            "cost_batch_size",
+            "cost_repeats",
+        ):
             _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
         _require(self.warmup >= 0, f"warmup must be zero or more, got {self.warmup}")
         _require(self.vocabulary_size >= 3, "vocabulary_size must be at least 3 (padding, [UNK] and one word)")
@@ -511,18 +549,38 @@ class LongRangeConfig:
         _distinct(self.tasks, "tasks")
         _require(set(self.tasks) <= set(TASKS), f"unknown task in {self.tasks!r}; choose from {', '.join(TASKS)}")
         _distinct(self.lengths, "lengths")
-        _require(all(isinstance(t, int) and t >= 2 for t in self.lengths), f"lengths must be integers >= 2, got {self.lengths!r}")
+        _require(
+            all(isinstance(t, int) and t >= 2 for t in self.lengths),
+            f"lengths must be integers >= 2, got {self.lengths!r}",
+        )
         _distinct(self.variants, "variants")
         unknown = [variant for variant in self.variants if variant not in VARIANTS]
         _require(not unknown, f"unknown variant {', '.join(map(repr, unknown))}; choose from {', '.join(VARIANTS)}")
         _distinct(self.seeds, "seeds")
-        _require(all(isinstance(s, int) and s >= 0 for s in self.seeds), f"seeds must be integers >= 0, got {self.seeds!r}")
-        for name in ("units", "embedding_dim", "distractor_count", "batch_size", "recall_updates", "adding_updates", "eval_interval", "test_sequences", "lag_bins", "jacobian_sequences", "workers"):
+        _require(
+            all(isinstance(s, int) and s >= 0 for s in self.seeds), f"seeds must be integers >= 0, got {self.seeds!r}"
+        )
+        for name in (
+            "units",
+            "embedding_dim",
+            "distractor_count",
+            "batch_size",
+            "recall_updates",
+            "adding_updates",
+            "eval_interval",
+            "test_sequences",
+            "lag_bins",
+            "jacobian_sequences",
+            "workers",
+        ):
             _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)!r}")
         _require(self.learning_rate > 0 and self.clipnorm > 0, "learning_rate and clipnorm must be positive")
         _require(self.chrono_horizon >= 3, "chrono_horizon must be at least 3")
         _require(self.driven_input_scale > 0, "driven_input_scale must be positive")
-        _require(self.lag_shift_length is None or self.lag_shift_length > self.lag_shift_radius >= 1, "lag_shift_length must exceed lag_shift_radius >= 1")
+        _require(
+            self.lag_shift_length is None or self.lag_shift_length > self.lag_shift_radius >= 1,
+            "lag_shift_length must exceed lag_shift_radius >= 1",
+        )
 
     @property
     def vocabulary_size(self) -> int:
@@ -624,20 +682,49 @@ class DistanceConfig:
 
     def __post_init__(self) -> None:
         unknown = [cell for cell in self.cell_types if cell not in CELL_TYPES]
-        _require(bool(self.cell_types) and not unknown, f"unknown cell type {', '.join(unknown) or repr(self.cell_types)}; choose from {', '.join(CELL_TYPES)}")
+        _require(
+            bool(self.cell_types) and not unknown,
+            f"unknown cell type {', '.join(unknown) or repr(self.cell_types)}; choose from {', '.join(CELL_TYPES)}",
+        )
         for name in ("schedule", "other_schedule"):
             value = getattr(self, name)
-            _require(value in SCHEDULES[:2] or (name == "other_schedule" and value is None), f"{name} must be curriculum or mixed, got {value!r}")
+            _require(
+                value in SCHEDULES[:2] or (name == "other_schedule" and value is None),
+                f"{name} must be curriculum or mixed, got {value!r}",
+            )
         _require(self.other_schedule != self.schedule, "other_schedule must differ from schedule")
-        for name in ("review_tokens", "max_train_filler", "epochs", "embedding_dim", "units", "batch_size", "test_reviews", "workers"):
+        for name in (
+            "review_tokens",
+            "max_train_filler",
+            "epochs",
+            "embedding_dim",
+            "units",
+            "batch_size",
+            "test_reviews",
+            "workers",
+        ):
             _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)!r}")
-        _require(bool(self.test_fillers) and all(t >= 0 for t in self.test_fillers), "test_fillers must be lengths >= 0")
+        _require(
+            bool(self.test_fillers) and all(t >= 0 for t in self.test_fillers), "test_fillers must be lengths >= 0"
+        )
         _require(0.0 <= self.zero_share < 1.0, "zero_share must be in [0, 1)")
         _require(self.vocabulary_size >= 3, "vocabulary_size must be at least 3")
-        _require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds) and min(self.seeds) >= 0, f"seeds must be distinct integers >= 0, got {self.seeds!r}")
-        _require(self.max_train_reviews is None or self.max_train_reviews >= 2, "max_train_reviews must be at least 2 (or None)")
-        _require(self.data_source == "tfds" or self.data_path is not None, f"data source {self.data_source!r} needs data_path")
-        _require(self.data_source in DATA_SOURCES, f"unknown data source {self.data_source!r}; choose one of {', '.join(DATA_SOURCES)}")
+        _require(
+            bool(self.seeds) and len(set(self.seeds)) == len(self.seeds) and min(self.seeds) >= 0,
+            f"seeds must be distinct integers >= 0, got {self.seeds!r}",
+        )
+        _require(
+            self.max_train_reviews is None or self.max_train_reviews >= 2,
+            "max_train_reviews must be at least 2 (or None)",
+        )
+        _require(
+            self.data_source == "tfds" or self.data_path is not None,
+            f"data source {self.data_source!r} needs data_path",
+        )
+        _require(
+            self.data_source in DATA_SOURCES,
+            f"unknown data source {self.data_source!r}; choose one of {', '.join(DATA_SOURCES)}",
+        )
         _require(self.learning_rate > 0 and self.clipnorm > 0, "learning_rate and clipnorm must be positive")
 
     def models(self) -> list[tuple[str, str]]:
@@ -652,5 +739,9 @@ class DistanceConfig:
     def model_config(self, model: str) -> ModelConfig:
         """The project's default architecture at these sizes; the controls change one thing each."""
         if model == BAG_OF_EMBEDDINGS:
-            return ModelConfig(cell_type="lstm", embedding_dim=self.embedding_dim, units=self.units, num_layers=0, pooling="mean")
-        return ModelConfig(cell_type="lstm" if model == ZERO_ONLY else model, embedding_dim=self.embedding_dim, units=self.units)
+            return ModelConfig(
+                cell_type="lstm", embedding_dim=self.embedding_dim, units=self.units, num_layers=0, pooling="mean"
+            )
+        return ModelConfig(
+            cell_type="lstm" if model == ZERO_ONLY else model, embedding_dim=self.embedding_dim, units=self.units
+        )

@@ -143,7 +143,9 @@ def evaluate_predictions(
     labels = np.asarray(labels).reshape(-1)
     word_counts = np.asarray(word_counts).reshape(-1)
     if not (len(probabilities) == len(labels) == len(word_counts)):
-        raise ValueError(f"lengths differ: {len(probabilities)} probabilities, {len(labels)} labels, {len(word_counts)} word counts")
+        raise ValueError(
+            f"lengths differ: {len(probabilities)} probabilities, {len(labels)} labels, {len(word_counts)} word counts"
+        )
     if multi_class:
         correct = probabilities.argmax(axis=1) == labels
         loss = categorical_cross_entropy(probabilities, labels)

@@ -9,7 +9,7 @@ right-padded masks from the embedding's `mask_zero`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -21,7 +21,6 @@ RECURRENT_LAYERS = {
     "lstm": keras.layers.LSTM,
     "gru": keras.layers.GRU,
 }
-
 
 
 @keras.saving.register_keras_serializable(package="sentiment")
@@ -56,7 +55,9 @@ _POOLING_LAYERS = {
 }
 
 
-def build_classifier(config: ModelConfig, vocabulary_size: int, num_classes: int = 2, embedding_weights: np.ndarray | None = None) -> keras.Model:
+def build_classifier(
+    config: ModelConfig, vocabulary_size: int, num_classes: int = 2, embedding_weights: np.ndarray | None = None
+) -> keras.Model:
     """Builds an uncompiled text classifier: binary sentiment, or n classes.
 
     Args:
@@ -124,10 +125,17 @@ def replay_config(model: keras.Model) -> ModelConfig:
     recurrent = recurrent_layers(model)
     cells = {type(layer) for layer in recurrent}
     if "embedding" not in names or len(cells) != 1 or not ({"probability", "probabilities"} & names):
-        raise ValueError(f"{model.name} is not a classifier from build_classifier (token ids -> embedding -> recurrent layers -> head)")
+        raise ValueError(
+            f"{model.name} is not a classifier from build_classifier "
+            "(token ids -> embedding -> recurrent layers -> head)"
+        )
     cell_type = next(name for name, layer_class in RECURRENT_LAYERS.items() if cells == {layer_class})
     bidirectional = any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers)
-    pooling = "max_mean" if "max_mean_pooling" in names else next((kind for kind in _POOLING_LAYERS if f"{kind}_pooling" in names), "last")
+    pooling = (
+        "max_mean"
+        if "max_mean_pooling" in names
+        else next((kind for kind in _POOLING_LAYERS if f"{kind}_pooling" in names), "last")
+    )
     num_layers = len(recurrent) // (2 if bidirectional else 1)
     return ModelConfig(cell_type=cell_type, num_layers=num_layers, bidirectional=bidirectional, pooling=pooling)
 
@@ -161,7 +169,11 @@ class _Layers:
 def _classifier_head(config: ModelConfig, num_classes: int, x, layers: _Layers):
     """Word dropout, the recurrent body and the output layer, on embedded words."""
     # noise_shape (batch, time, 1): drop whole words, not single features.
-    x = layers(lambda name: keras.layers.Dropout(config.word_dropout_rate, noise_shape=(None, None, 1), name=name), "word_dropout", x)
+    x = layers(
+        lambda name: keras.layers.Dropout(config.word_dropout_rate, noise_shape=(None, None, 1), name=name),
+        "word_dropout",
+        x,
+    )
     x = _recurrent_body(config, x, layers)
     if num_classes == 2:
         return layers(lambda name: keras.layers.Dense(1, activation="sigmoid", name=name), "probability", x)
@@ -200,7 +212,9 @@ def build_convolutional_classifier(config: ModelConfig, vocabulary_size: int, ke
     x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, name="embedding")(token_ids)
     x = keras.layers.Conv1D(config.units, kernel_size, padding="same", activation="relu", name="conv1d")(x)
     x = keras.layers.GlobalMaxPooling1D(name="max_pooling")(x)
-    output = keras.layers.Dense(1, activation="sigmoid", name="probability")(keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x))
+    output = keras.layers.Dense(1, activation="sigmoid", name="probability")(
+        keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
+    )
     return keras.Model(token_ids, output, name="conv1d_classifier")
 
 
@@ -210,15 +224,30 @@ def _recurrent_body(config: ModelConfig, x, layers: _Layers):
         is_last = index == config.num_layers - 1
         return_sequences = not (is_last and config.pooling == "last")
         if config.bidirectional:
-            make = lambda name: keras.layers.Bidirectional(_recurrent_layer(config, return_sequences, f"{config.cell_type}_{index}"), name=name)  # noqa: E731
+
+            def make(name, return_sequences=return_sequences, index=index):
+                return keras.layers.Bidirectional(
+                    _recurrent_layer(config, return_sequences, f"{config.cell_type}_{index}"), name=name
+                )
+
             x = layers(make, f"bidirectional_{index}", x, over_time=True)
         else:
-            x = layers(lambda name: _recurrent_layer(config, return_sequences, name), f"{config.cell_type}_{index}", x, over_time=True)
+            x = layers(
+                lambda name, return_sequences=return_sequences: _recurrent_layer(config, return_sequences, name),
+                f"{config.cell_type}_{index}",
+                x,
+                over_time=True,
+            )
     if config.pooling == "max_mean":
-        pooled = [layers(lambda name: _POOLING_LAYERS[kind](name=name), f"{kind}_pooling", x, over_time=True) for kind in ("max", "mean")]
+        pooled = [
+            layers(lambda name, kind=kind: _POOLING_LAYERS[kind](name=name), f"{kind}_pooling", x, over_time=True)
+            for kind in ("max", "mean")
+        ]
         x = layers(lambda name: keras.layers.Concatenate(name=name), "max_mean_pooling", pooled)
     elif config.pooling != "last":
-        x = layers(lambda name: _POOLING_LAYERS[config.pooling](name=name), f"{config.pooling}_pooling", x, over_time=True)
+        x = layers(
+            lambda name: _POOLING_LAYERS[config.pooling](name=name), f"{config.pooling}_pooling", x, over_time=True
+        )
     return layers(lambda name: keras.layers.Dropout(config.dropout_rate, name=name), "output_dropout", x)
 
 

@@ -48,7 +48,8 @@ def _distribution_lines(distribution: dict[str, Any] | None) -> list[str]:
         return []
     return [
         "",
-        f"Distribution: {distribution['strategy']} strategy, {distribution['replicas']} replica(s) on {distribution['workers']} worker(s); "
+        f"Distribution: {distribution['strategy']} strategy, "
+        f"{distribution['replicas']} replica(s) on {distribution['workers']} worker(s); "
         f"batch {distribution['batch_size_per_replica']} per replica, {distribution['global_batch_size']} per step.",
     ]
 
@@ -90,8 +91,10 @@ def _reference_lines(models: dict[str, Any]) -> list[str]:
     if "bow" not in models:
         return []
     return [
-        "The bag of n-grams is the non-recurrent reference: NB-weighted logistic regression on the word unigrams and bigrams a review "
-        "contains (`sentiment/training/baseline.py`), on the same training split, its regularization chosen on the same validation "
+        "The bag of n-grams is the non-recurrent reference: "
+        "NB-weighted logistic regression on the word unigrams and bigrams a review "
+        "contains (`sentiment/training/baseline.py`), on the same training split, "
+        "its regularization chosen on the same validation "
         "split. It reads every word of a review (no truncation), in no order.",
         "",
     ]
@@ -103,27 +106,41 @@ def _settings_line(run: dict[str, Any]) -> str:
     return (
         f"Data: {source}, vocabulary {data['vocabulary_size']}, "
         f"sequence length {data['sequence_length']} tokens (truncation side: {data['truncation_side']}). "
-        f"Model: embedding {model['embedding_dim']}, {model['units']} units, {model['num_layers']} layer(s), bidirectional {model['bidirectional']}, "
-        f"pooling {model['pooling']}, embedding init {model.get('pretrained_vectors') or 'random'}, word dropout {model['word_dropout_rate']}, dropout {model['dropout_rate']}. "
-        f"Training: batch {train['batch_size']}, at most {train['epochs']} epochs, Adam {train['learning_rate']} (x{train['learning_rate_decay']} per epoch), "
+        f"Model: embedding {model['embedding_dim']}, {model['units']} units, {model['num_layers']} layer(s), "
+        f"bidirectional {model['bidirectional']}, "
+        f"pooling {model['pooling']}, embedding init {model.get('pretrained_vectors') or 'random'}, "
+        f"word dropout {model['word_dropout_rate']}, dropout {model['dropout_rate']}. "
+        f"Training: batch {train['batch_size']}, at most {train['epochs']} epochs, "
+        f"Adam {train['learning_rate']} (x{train['learning_rate_decay']} per epoch), "
         f"best epoch and early stopping by {train['monitor']} (patience {train['patience']}), seed {train['seed']}."
         + (f" Teacher: {_teacher_words(train)}." if train.get("teacher") else "")
-        + (f" Adversarial training: {_adversarial_words(train['adversarial_epsilon'])}." if train.get("adversarial_epsilon") else "")
+        + (
+            f" Adversarial training: {_adversarial_words(train['adversarial_epsilon'])}."
+            if train.get("adversarial_epsilon")
+            else ""
+        )
     )
 
 
 def _adversarial_words(epsilon: float) -> str:
     return (
-        f"each step also trains on its batch with every review's embedded words moved by {epsilon} (L2 norm per review) "
+        f"each step also trains on its batch with every review's embedded words moved by {epsilon} "
+        "(L2 norm per review) "
         "along the loss's gradient (Miyato, Dai & Goodfellow 2017)"
     )
 
 
 def _teacher_words(train: dict[str, Any]) -> str:
-    reviews = "IMDB's 50,000 unlabelled reviews" if train.get("teacher_reviews") is None else f"the first {train['teacher_reviews']:,} of IMDB's unlabelled reviews"
+    reviews = (
+        "IMDB's 50,000 unlabelled reviews"
+        if train.get("teacher_reviews") is None
+        else f"the first {train['teacher_reviews']:,} of IMDB's unlabelled reviews"
+    )
     return (
-        f"the recurrent models also train on {reviews}, with the P(positive) of a bag of word n-grams up to {train['teacher_ngram_max']}-grams "
-        "(NB-weighted logistic regression fitted on the same training split, saved in `teacher/`) as soft targets"
+        f"the recurrent models also train on {reviews}, "
+        f"with the P(positive) of a bag of word n-grams up to {train['teacher_ngram_max']}-grams "
+        "(NB-weighted logistic regression fitted on the same training split, saved in `teacher/`) "
+        "as soft targets"
     )
 
 
@@ -132,15 +149,27 @@ def _teacher_lines(models: dict[str, Any]) -> list[str]:
     if record is None:
         return []
     return [
-        f"The teacher (n-grams up to {record['teacher_ngram_max']}) scored {_percent(record['teacher_test_accuracy'])} on the test set; it labelled "
-        f"{record['reviews']:,} unlabelled reviews ({_percent(record['positive_share'])} of them positive), which the recurrent models trained on "
-        f"beside the {record['labelled_train_samples']:,} labelled ones. What the models are is unchanged: only their training data grew.",
+        f"The teacher (n-grams up to {record['teacher_ngram_max']}) "
+        f"scored {_percent(record['teacher_test_accuracy'])} on the test set; it labelled "
+        f"{record['reviews']:,} unlabelled reviews ({_percent(record['positive_share'])} of them positive), "
+        "which the recurrent models trained on "
+        f"beside the {record['labelled_train_samples']:,} labelled ones. "
+        "What the models are is unchanged: only their training data grew.",
         "",
     ]
 
 
 def _test_table(models: dict[str, Any]) -> str:
-    header = ["model", "test accuracy [95% CI]", "test loss", "test reviews", "parameters", "epochs (best)", "training time", "train samples/s"]
+    header = [
+        "model",
+        "test accuracy [95% CI]",
+        "test loss",
+        "test reviews",
+        "parameters",
+        "epochs (best)",
+        "training time",
+        "train samples/s",
+    ]
     rows = [
         [
             model_name(cell),
@@ -160,7 +189,10 @@ def _test_table(models: dict[str, Any]) -> str:
 def _cost_line(summary: dict[str, Any]) -> str:
     line = f"Training time, all models: {sum(m['training_seconds'] for m in summary['models'].values()) / 60:.1f} min"
     if summary.get("wall_seconds") is not None:
-        line += f"; wall time of the command (loading, vectorizing and evaluating included): {summary['wall_seconds'] / 60:.1f} min"
+        line += (
+            "; wall time of the command (loading, vectorizing and evaluating included): "
+            f"{summary['wall_seconds'] / 60:.1f} min"
+        )
     if summary.get("load_average"):
         line += f"; load average at the end (1/5/15 min): {', '.join(map(str, summary['load_average']))}"
     return line + "."
@@ -168,7 +200,10 @@ def _cost_line(summary: dict[str, Any]) -> str:
 
 def _length_table(models: dict[str, Any]) -> str:
     first = next(iter(models.values()))["test"]["by_length"]
-    rows = [[bucket["bucket"], f"{bucket['count']:,}", *(interval_text(m["test"]["by_length"][i]) for m in models.values())] for i, bucket in enumerate(first)]
+    rows = [
+        [bucket["bucket"], f"{bucket['count']:,}", *(interval_text(m["test"]["by_length"][i]) for m in models.values())]
+        for i, bucket in enumerate(first)
+    ]
     return markdown_table(["words", "reviews", *map(model_name, models)], rows)
 
 
@@ -178,10 +213,17 @@ def _truncation_lines(models: dict[str, Any]) -> list[str]:
         [label, f"{first[key]['count']:,}", *(interval_text(m["test"]["by_truncation"][key]) for m in models.values())]
         for key, label in (("not_truncated", "not truncated"), ("truncated", "truncated"))
     ]
-    return [f"## Truncated (more than {first['sequence_length']} words) vs not truncated", "", markdown_table(["reviews", "count", *map(model_name, models)], rows), ""]
+    return [
+        f"## Truncated (more than {first['sequence_length']} words) vs not truncated",
+        "",
+        markdown_table(["reviews", "count", *map(model_name, models)], rows),
+        "",
+    ]
 
 
-def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell: str = "lstm", reference_is: str = "") -> str:
+def ablation_markdown(
+    summaries: dict[str, dict[str, Any]], reference: str, cell: str = "lstm", reference_is: str = ""
+) -> str:
     """What each change bought: one row per run of `cell`, against the run named `reference`.
 
     Args:
@@ -199,7 +241,8 @@ def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell
     """
     base = summaries[reference]
     rows = [
-        "| run | what differs from the reference | test accuracy [95% CI] | vs reference | best validation | training time |",
+        "| run | what differs from the reference | test accuracy [95% CI] | vs reference "
+        "| best validation | training time |",
         "|---|---|---|---|---|---|",
     ]
     base_accuracy = base["models"][cell]["test"]["accuracy"]
@@ -209,30 +252,45 @@ def ablation_markdown(summaries: dict[str, dict[str, Any]], reference: str, cell
         changes = _config_changes(base["run"], summary["run"]) or "nothing (the reference)"
         delta = 100 * (test["accuracy"] - base_accuracy)
         rows.append(
-            f"| `{name}` | {changes} | {100 * test['accuracy']:.2f}% [{100 * test['ci_low']:.2f}, {100 * test['ci_high']:.2f}] "
-            f"| {delta:+.2f} points | {100 * metrics['best_monitor_value']:.2f}% | {metrics['training_seconds'] / 60:.1f} min |"
+            f"| `{name}` | {changes} "
+            f"| {100 * test['accuracy']:.2f}% [{100 * test['ci_low']:.2f}, {100 * test['ci_high']:.2f}] "
+            f"| {delta:+.2f} points | {100 * metrics['best_monitor_value']:.2f}% "
+            f"| {metrics['training_seconds'] / 60:.1f} min |"
         )
     commands = sorted({summary["command"] for summary in summaries.values()})
-    return "\n".join([
-        f"# What each change of the strong preset bought ({model_name(cell)})",
-        "",
-        (f"{reference_is} " if reference_is else "") + f"Each run trains the {model_name(cell)} on the reference's data; the second column lists every setting it recorded differently "
-        "from the reference (a run made before a setting existed had that setting's default). The intervals are 95% Wilson "
-        f"intervals over the {base['models'][cell]['test']['count']:,} test reviews, so a difference inside both intervals is not one we can claim. "
-        "A run whose only change is `seed` is the reference again with other starting weights, shuffling and validation split (so also another nine tenths to train on): "
-        "how far it lands from the reference is the scale for every other row.",
-        "",
-        *rows,
-        "",
-        "Produced by: " + "; ".join(f"`{command}`" for command in commands) + f" (from {min(s['written_at'] for s in summaries.values())} "
-        f"to {max(s['written_at'] for s in summaries.values())}; {machine_line(base['machine'])}).",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"# What each change of the strong preset bought ({model_name(cell)})",
+            "",
+            (f"{reference_is} " if reference_is else "")
+            + f"Each run trains the {model_name(cell)} on the reference's data; "
+            "the second column lists every setting it recorded differently "
+            "from the reference (a run made before a setting existed had that setting's default). "
+            "The intervals are 95% Wilson "
+            f"intervals over the {base['models'][cell]['test']['count']:,} test reviews, "
+            "so a difference inside both intervals is not one we can claim. "
+            "A run whose only change is `seed` is the reference again with other starting weights, "
+            "shuffling and validation split (so also another nine tenths to train on): "
+            "how far it lands from the reference is the scale for every other row.",
+            "",
+            *rows,
+            "",
+            "Produced by: "
+            + "; ".join(f"`{command}`" for command in commands)
+            + f" (from {min(s['written_at'] for s in summaries.values())} "
+            f"to {max(s['written_at'] for s in summaries.values())}; {machine_line(base['machine'])}).",
+        ]
+    )
 
 
 def _config_changes(base: dict[str, Any], run: dict[str, Any]) -> str:
     """The settings `run` recorded differently from `base`, as "field: old → new"."""
     changes = []
-    for part, defaults in (("data", to_dict(DataConfig())), ("model", to_dict(ModelConfig())), ("train", to_dict(TrainConfig()))):
+    for part, defaults in (
+        ("data", to_dict(DataConfig())),
+        ("model", to_dict(ModelConfig())),
+        ("train", to_dict(TrainConfig())),
+    ):
         # A field a run predates reads as its default (it did not exist, so the run had it at that).
         old, new = {**defaults, **base[part]}, {**defaults, **run[part]}
         for key, value in new.items():

@@ -33,7 +33,9 @@ def make_reviews(count: int, seed: int = 0) -> tuple[list[str], list[int]]:
     return _texts_with_one_key_word(count, seed, (NEGATIVE_WORDS, POSITIVE_WORDS), ".<br /><br />")
 
 
-def _texts_with_one_key_word(count: int, seed: int, key_words: tuple[list[str], ...], ending: str) -> tuple[list[str], list[int]]:
+def _texts_with_one_key_word(
+    count: int, seed: int, key_words: tuple[list[str], ...], ending: str
+) -> tuple[list[str], list[int]]:
     """Neutral words around one word of `key_words[label]`; the label is drawn per text."""
     rng = np.random.default_rng(seed)
     texts, labels = [], []
@@ -84,7 +86,10 @@ def tiny_artifacts(tiny_csv, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_strong_artifacts(tiny_csv, tmp_path_factory) -> Path:
-    """The strong preset's architecture at the tiny size (bidirectional, max+mean pooling, PPMI-SVD vectors), LSTM and GRU, trained."""
+    """The strong preset's architecture at the tiny size, LSTM and GRU, trained.
+
+    Bidirectional, max+mean pooling, PPMI-SVD vectors.
+    """
     from dataclasses import replace
 
     from sentiment.config import PRESETS
@@ -92,9 +97,22 @@ def tiny_strong_artifacts(tiny_csv, tmp_path_factory) -> Path:
 
     data_config, model_config, train_config = tiny_configs(tiny_csv)
     strong = PRESETS["strong"].model
-    model_config = replace(model_config, bidirectional=strong.bidirectional, pooling=strong.pooling, pretrained_vectors=strong.pretrained_vectors)
+    model_config = replace(
+        model_config,
+        bidirectional=strong.bidirectional,
+        pooling=strong.pooling,
+        pretrained_vectors=strong.pretrained_vectors,
+    )
     output = tmp_path_factory.mktemp("strong-artifacts")
-    train_models(data_config, model_config, train_config, cell_types=("lstm", "gru"), output=output, verbose=0, log=lambda message: None)
+    train_models(
+        data_config,
+        model_config,
+        train_config,
+        cell_types=("lstm", "gru"),
+        output=output,
+        verbose=0,
+        log=lambda message: None,
+    )
     return output
 
 
@@ -124,7 +142,12 @@ def run_cli(*args: str, timeout: float = 600, **kwargs):
 
 
 TOPIC_NAMES = ("world", "sports", "business", "science")
-TOPIC_WORDS = (["war", "election", "nation"], ["goal", "match", "coach"], ["market", "stock", "profit"], ["space", "atom", "physics"])
+TOPIC_WORDS = (
+    ["war", "election", "nation"],
+    ["goal", "match", "coach"],
+    ["market", "stock", "profit"],
+    ["space", "atom", "physics"],
+)
 
 
 def make_news(count: int, seed: int = 0) -> tuple[list[str], list[int]]:
@@ -142,7 +165,9 @@ def write_tfds_dataset(data_dir: Path, name: str, splits: dict[str, int], seed: 
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    features = tfds.features.FeaturesDict({"description": tfds.features.Text(), "topic": tfds.features.ClassLabel(names=list(TOPIC_NAMES))})
+    features = tfds.features.FeaturesDict(
+        {"description": tfds.features.Text(), "topic": tfds.features.ClassLabel(names=list(TOPIC_NAMES))}
+    )
     examples = {}
     for index, (split, count) in enumerate(splits.items()):
         texts, labels = make_news(count, seed + index)
@@ -163,7 +188,13 @@ def tiny_news_configs(data_dir: Path, **train_overrides):
 
     _, model_config, train_config = tiny_configs(Path("unused.csv"), **train_overrides)
     data_config = DataConfig(
-        dataset="tiny_news", path=str(data_dir), download=False, text_key="description", label_key="topic", vocabulary_size=30, sequence_length=8
+        dataset="tiny_news",
+        path=str(data_dir),
+        download=False,
+        text_key="description",
+        label_key="topic",
+        vocabulary_size=30,
+        sequence_length=8,
     )
     return data_config, model_config, train_config
 
@@ -178,7 +209,13 @@ def tiny_news_artifacts(tiny_news_dir, tmp_path_factory) -> Path:
     from sentiment.training.train import train_models
 
     output = tmp_path_factory.mktemp("news_artifacts")
-    train_models(*tiny_news_configs(tiny_news_dir, epochs=6, patience=6, learning_rate=0.05, learning_rate_decay=1.0), cell_types=("lstm",), output=output, verbose=0, log=lambda message: None)
+    train_models(
+        *tiny_news_configs(tiny_news_dir, epochs=6, patience=6, learning_rate=0.05, learning_rate_decay=1.0),
+        cell_types=("lstm",),
+        output=output,
+        verbose=0,
+        log=lambda message: None,
+    )
     return output
 
 

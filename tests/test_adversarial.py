@@ -30,7 +30,12 @@ def test_replaying_the_model_from_its_embedded_words_gives_its_output(config, nu
     np.testing.assert_allclose(replayed.numpy(), model(token_ids, training=False).numpy(), atol=1e-6)
     # The arrangement read back from the model alone replays it the same way.
     read = replay_config(model)
-    assert (read.cell_type, read.num_layers, read.bidirectional, read.pooling) == (config.cell_type, config.num_layers, config.bidirectional, config.pooling)
+    assert (read.cell_type, read.num_layers, read.bidirectional, read.pooling) == (
+        config.cell_type,
+        config.num_layers,
+        config.bidirectional,
+        config.pooling,
+    )
     if num_classes == 2:  # the sigmoid head's logit, stopped before the sigmoid
         logits = classify_embedded(model, read, embedded, tf.not_equal(token_ids, 0), training=False, logits=True)
         np.testing.assert_allclose(tf.sigmoid(logits).numpy(), model(token_ids, training=False).numpy(), atol=1e-6)
@@ -47,13 +52,23 @@ def _unique_words_batch():
 
 
 def test_the_adversarial_gradient_is_the_gradient_at_the_words_moved_uphill_plus_the_clean_one():
-    config = ModelConfig(cell_type="lstm", bidirectional=True, pooling="max_mean", embedding_dim=5, units=4, word_dropout_rate=0.0, dropout_rate=0.0)
+    config = ModelConfig(
+        cell_type="lstm",
+        bidirectional=True,
+        pooling="max_mean",
+        embedding_dim=5,
+        units=4,
+        word_dropout_rate=0.0,
+        dropout_rate=0.0,
+    )
     model = build_classifier(config, 30, 2)
     token_ids, targets = _unique_words_batch()
     variables, embedding = model.trainable_variables, model.get_layer("embedding")
     epsilon, count = 0.5, tf.constant(3.0)
 
-    got, (loss_sum, hits) = loop.EmbeddingAdversary(config, epsilon).gradients(model, tf.constant(token_ids), tf.constant(targets), count, "classification")
+    got, (loss_sum, hits) = loop.EmbeddingAdversary(config, epsilon).gradients(
+        model, tf.constant(token_ids), tf.constant(targets), count, "classification"
+    )
 
     # The reference, written another way: through the model's own call and its embedding table.
     def loss_and_gradients():
@@ -74,7 +89,12 @@ def test_the_adversarial_gradient_is_the_gradient_at_the_words_moved_uphill_plus
     table.assign(original)
     assert float(moved_loss) > float(clean_loss)  # moved uphill
     for name, mine, a, b in zip([v.name for v in variables], got, clean, moved):
-        np.testing.assert_allclose(tf.convert_to_tensor(mine).numpy(), tf.convert_to_tensor(a).numpy() + tf.convert_to_tensor(b).numpy(), atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(mine).numpy(),
+            tf.convert_to_tensor(a).numpy() + tf.convert_to_tensor(b).numpy(),
+            atol=1e-5,
+            err_msg=name,
+        )
     np.testing.assert_allclose(float(loss_sum) / 3, float(clean_loss), rtol=1e-5)  # it reports the clean batch
     assert float(hits) == float(tf.reduce_sum(loop.losses_and_hits(targets, model(token_ids, training=False))[1]))
 
@@ -85,29 +105,51 @@ def test_adversarial_training_trains_through_the_cli_and_is_recorded(tiny_csv, t
 
     with pytest.raises(ValueError, match="adversarial_epsilon must be zero"):
         TrainConfig(adversarial_epsilon=-1.0)
-    code = cli.main(["train", "--data-source", "csv", "--data-path", str(tiny_csv), "--cells", "gru", "--output", str(tmp_path), "--vocabulary-size", "30",
-                     "--sequence-length", "8", "--embedding-dim", "4", "--units", "4", "--epochs", "2", "--batch-size", "32", "--adversarial-epsilon", "0.3"])  # fmt: skip
+    arguments = [
+        "train",
+        *"--data-source csv".split(),
+        *("--data-path", str(tiny_csv)),
+        *"--cells gru".split(),
+        *("--output", str(tmp_path)),
+        *"--vocabulary-size 30 --sequence-length 8 --embedding-dim 4 --units 4 --epochs 2 --batch-size 32".split(),
+        *"--adversarial-epsilon 0.3".split(),
+    ]
+    code = cli.main(arguments)
     assert code == 0
     summary = files.read_json(tmp_path / "summary.json")
     assert summary["run"]["train"]["adversarial_epsilon"] == 0.3
     assert summary["models"]["gru"]["epochs_run"] == 2 and np.isfinite(summary["models"]["gru"]["test"]["loss"])
-    assert "Adversarial training: each step also trains on its batch with every review's embedded words moved by 0.3" in (tmp_path / "summary.md").read_text()
+    assert (
+        "Adversarial training: each step also trains on its batch with every review's embedded words moved by 0.3"
+        in (tmp_path / "summary.md").read_text()
+    )
 
 
 @pytest.mark.slow
 def test_adversarial_steps_on_two_mirrored_replicas_are_one_devices_steps(tiny_csv, tmp_path):
-    """Each replica perturbs its own reviews (the norm is per review) and the gradients are summed: the same update as one device."""
+    """Each replica perturbs its own reviews and the gradients are summed: one device's update.
+
+    The perturbation's norm is per review, so the split does not change it.
+    """
     import json
 
-    from conftest import run_cli, tiny_configs
     from test_distribute import TINY, _one_device_history
 
+    from conftest import run_cli, tiny_configs
+
     output = tmp_path / "mirrored"
-    mirrored = run_cli("train", *TINY, "--data-path", str(tiny_csv), "--cells", "gru", "--epochs", "1", "--adversarial-epsilon", "0.3",
-                       "--strategy", "mirrored", "--cpu-devices", "2", "--output", str(output))  # fmt: skip
+    mirrored = run_cli(
+        "train",
+        *TINY,
+        *("--data-path", str(tiny_csv)),
+        *"--cells gru --epochs 1 --adversarial-epsilon 0.3 --strategy mirrored --cpu-devices 2".split(),
+        *("--output", str(output)),
+    )
     assert mirrored.returncode == 0, mirrored.stderr[-3000:]
     history = json.loads((output / "gru" / "history.json").read_text())
-    one_device = _one_device_history(tiny_configs(tiny_csv, batch_size=64, epochs=1, clipnorm=0.01, adversarial_epsilon=0.3), tmp_path / "one")
+    one_device = _one_device_history(
+        tiny_configs(tiny_csv, batch_size=64, epochs=1, clipnorm=0.01, adversarial_epsilon=0.3), tmp_path / "one"
+    )
     plain = _one_device_history(tiny_configs(tiny_csv, batch_size=64, epochs=1, clipnorm=0.01), tmp_path / "plain")
     np.testing.assert_allclose(history["loss"], one_device["loss"], rtol=1e-5)
     assert history["loss"] != plain["loss"]  # the adversary changed the updates

@@ -16,16 +16,15 @@ import time
 import uuid
 from pathlib import Path
 
+import gradio as gr
 import httpx
 import numpy as np
-import gradio as gr
 import pytest
 
 from benchmarks import load_test
-
+from sentiment.io.artifacts import read_json
 from webapp import layout as comparison_app
 from webapp import views as comparing
-from sentiment.io.artifacts import read_json
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,7 +40,14 @@ CHROMIUM_ARGS = [
 MODEL_NAMES = ["SimpleRNN", "LSTM", "GRU"]
 REFERENCE = "Bag of n-grams (reference)"
 # The thesis tab's plots and the fewest lines each must draw (one per model or variant).
-GATE_PLOT_LINES = {"jacobian-init": 6, "recall": 6, "adding": 6, "distance": 3, "decision-average": 3, "decision-review": 3}
+GATE_PLOT_LINES = {
+    "jacobian-init": 6,
+    "recall": 6,
+    "adding": 6,
+    "distance": 3,
+    "decision-average": 3,
+    "decision-review": 3,
+}
 # The Inside the cell tab's line plots and the fewest lines each draws.
 INSIDE_PLOT_LINES = {
     **{f"inside-gates-{cell}": lines for cell, lines in (("simple_rnn", 1), ("lstm", 4), ("gru", 3))},
@@ -50,8 +56,6 @@ INSIDE_PLOT_LINES = {
     "inside-memory-gates": 2,
 }
 STARTUP_SECONDS = 180
-
-
 
 
 def _start_app(artifacts: Path, log_path: Path, environment: dict[str, str] | None = None):
@@ -95,8 +99,14 @@ def _compare_raw(url: str, text_json: str | bytes, api_name: str = "compare") ->
     fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
     session = uuid.uuid4().hex
     text_json = text_json if isinstance(text_json, bytes) else text_json.encode("utf-8")
-    body = b'{"data": [%b], "fn_index": %d, "session_hash": "%b", "event_data": null, "trigger_id": null}' % (text_json, fn_index, session.encode())
-    httpx.post(f"{url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10).raise_for_status()
+    body = b'{"data": [%b], "fn_index": %d, "session_hash": "%b", "event_data": null, "trigger_id": null}' % (
+        text_json,
+        fn_index,
+        session.encode(),
+    )
+    httpx.post(
+        f"{url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10
+    ).raise_for_status()
     with httpx.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}, timeout=60) as response:
         for line in response.iter_lines():
             if line.startswith("data:"):
@@ -115,8 +125,10 @@ def test_compare_endpoint_returns_all_three_models(client, tiny_artifacts):
     assert notice == "The review has 9 words; the models read only the last 8, the rest is marked as not read."
     assert results["headers"] == ["model", "P(positive)", "label", "time (ms)"]
     assert [row[0] for row in results["data"]] == MODEL_NAMES
-    for (_, probability, label, milliseconds), cell in zip(results["data"], ("simple_rnn", "lstm", "gru")):
-        assert 0 <= probability <= 1 and label == ("positive" if probability >= 0.5 else "negative") and milliseconds > 0
+    for _, probability, label, milliseconds in results["data"]:
+        assert (
+            0 <= probability <= 1 and label == ("positive" if probability >= 0.5 else "negative") and milliseconds > 0
+        )
     assert results["data"][1][1] > 0.5  # the tiny LSTM learned "wonderful"/"good"
 
     points = [dict(zip(trajectory["columns"], row)) for row in trajectory["data"]]
@@ -205,48 +217,71 @@ def test_without_artifacts_the_app_starts_and_says_how_to_train(tmp_path):
 def test_with_auth_anonymous_callers_are_refused_and_the_user_is_served(tiny_artifacts, tmp_path, reliability):
     from gradio_client import Client
 
-    process, url = _start_app(tiny_artifacts, tmp_path / "app.log", {comparison_app.AUTH_ENVIRONMENT_VARIABLE: "reviewer:s3cret:pass"})
+    process, url = _start_app(
+        tiny_artifacts, tmp_path / "app.log", {comparison_app.AUTH_ENVIRONMENT_VARIABLE: "reviewer:s3cret:pass"}
+    )
     try:
         anonymous = httpx.get(f"{url}/config", timeout=10).status_code
-        joined = httpx.post(f"{url}/gradio_api/queue/join", json={"data": ["a fine film"], "fn_index": 0, "session_hash": "x"}, timeout=10)
-        wrong_login = httpx.post(f"{url}/login", data={"username": "reviewer", "password": "s3cret"}, timeout=10).status_code
+        joined = httpx.post(
+            f"{url}/gradio_api/queue/join",
+            json={"data": ["a fine film"], "fn_index": 0, "session_hash": "x"},
+            timeout=10,
+        )
+        wrong_login = httpx.post(
+            f"{url}/login", data={"username": "reviewer", "password": "s3cret"}, timeout=10
+        ).status_code
         with pytest.raises(ValueError, match="(?i)login") as refused:
             Client(url + "/", verbose=False)
         with pytest.raises(ValueError, match="Could not login") as wrong_password:
             Client(url + "/", auth=("reviewer", "s3cret"), verbose=False)
-        notice, results, *_ = Client(url + "/", auth=("reviewer", "s3cret:pass"), verbose=False).predict("a fine film", api_name="/compare")
+        notice, results, *_ = Client(url + "/", auth=("reviewer", "s3cret:pass"), verbose=False).predict(
+            "a fine film", api_name="/compare"
+        )
     finally:
         _stop_app(process)
     assert anonymous == 401 and joined.status_code == 401 and 400 <= wrong_login < 500
     assert [row[0] for row in results["data"]] == MODEL_NAMES
     reliability.record(
-        "app: access", f"{comparison_app.AUTH_ENVIRONMENT_VARIABLE}=user:password; calls without a login and with a wrong password",
+        "app: access",
+        f"{comparison_app.AUTH_ENVIRONMENT_VARIABLE}=user:password; calls without a login and with a wrong password",
         "refused (HTTP 401 / client error); the right user and password get the three verdicts",
         f"/config {anonymous}, /queue/join {joined.status_code}, /login with a wrong password {wrong_login}; "
-        f"gradio_client: {type(refused.value).__name__} ({str(refused.value)[:45]}…), wrong password: {wrong_password.value}; "
+        f"gradio_client: {type(refused.value).__name__} ({str(refused.value)[:45]}…), wrong password: "
+        f"{wrong_password.value}; "
         f"logged in: {len(results['data'])} verdicts",
-    )  # fmt: skip
+    )
 
 
 def test_the_app_listens_on_loopback_unless_exposed_and_checks_auth_values(reliability):
     default = comparison_app.parse_arguments([], environment={})
     exposed = comparison_app.parse_arguments(["--expose"], environment={})
-    from_environment = comparison_app.parse_arguments(["--expose"], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:pw"})
-    from_flag = comparison_app.parse_arguments(["--auth", "bob:x:y"], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:pw"})
+    from_environment = comparison_app.parse_arguments(
+        ["--expose"], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:pw"}
+    )
+    from_flag = comparison_app.parse_arguments(
+        ["--auth", "bob:x:y"], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:pw"}
+    )
     assert (default.host, default.auth) == ("127.0.0.1", None) and comparison_app.exposure_warning(default) is None
     assert exposed.host == "0.0.0.0" and "without a login" in comparison_app.exposure_warning(exposed)
     assert from_environment.auth == ("ann", "pw") and comparison_app.exposure_warning(from_environment) is None
     assert from_flag.auth == ("bob", "x:y")  # the flag wins; a password may hold ":"
-    for argv, environment in [(["--auth", "nocolon"], {}), (["--auth", ":pw"], {}), ([], {comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:"})]:
+    for argv, environment in [
+        (["--auth", "nocolon"], {}),
+        (["--auth", ":pw"], {}),
+        ([], {comparison_app.AUTH_ENVIRONMENT_VARIABLE: "ann:"}),
+    ]:
         with pytest.raises(SystemExit):
             comparison_app.parse_arguments(argv, environment=environment)
     with pytest.raises(SystemExit):
         comparison_app.parse_arguments(["--expose", "--host", "10.0.0.1"], environment={})
     reliability.record(
-        "app: access", "no flags; --expose; --expose with SENTIMENT_APP_AUTH; malformed --auth / SENTIMENT_APP_AUTH",
-        "127.0.0.1 by default; 0.0.0.0 only with --expose, with a warning when there is no login; malformed values refused with USER:PASSWORD in the message",
-        f"{default.host}; {exposed.host} + warning; {from_environment.host} with login {from_environment.auth[0]!r}, no warning; 3 malformed values refused",
-    )  # fmt: skip
+        "app: access",
+        "no flags; --expose; --expose with SENTIMENT_APP_AUTH; malformed --auth / SENTIMENT_APP_AUTH",
+        "127.0.0.1 by default; 0.0.0.0 only with --expose, with a warning when there is no login; malformed values "
+        "refused with USER:PASSWORD in the message",
+        f"{default.host}; {exposed.host} + warning; {from_environment.host} with login {from_environment.auth[0]!r}, "
+        "no warning; 3 malformed values refused",
+    )
 
 
 def test_objects_alive_at_start_are_frozen_and_later_garbage_is_still_collected():
@@ -277,42 +312,65 @@ def test_the_running_app_listens_on_loopback_only(app_url, reliability):
     import psutil
 
     port = int(app_url.rsplit(":", 1)[1])
-    listening = sorted({c.laddr.ip for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port})
+    listening = sorted(
+        {
+            c.laddr.ip
+            for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        }
+    )
     assert listening == ["127.0.0.1"]
     reliability.record(
-        "app: access", "`python app.py` with no address flags: the sockets it listens on", "127.0.0.1 only",
+        "app: access",
+        "`python app.py` with no address flags: the sockets it listens on",
+        "127.0.0.1 only",
         f"listening on {', '.join(listening)} port {port}",
-    )  # fmt: skip
+    )
 
 
 def test_malformed_auth_is_a_clear_error(capsys, reliability):
     with pytest.raises(SystemExit) as raised:
         comparison_app.parse_arguments([], environment={comparison_app.AUTH_ENVIRONMENT_VARIABLE: "just-a-password"})
     message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert raised.value.code == 2 and "SENTIMENT_APP_AUTH: expected USER:PASSWORD" in message and message.startswith("app.py: error")
+    assert (
+        raised.value.code == 2
+        and "SENTIMENT_APP_AUTH: expected USER:PASSWORD" in message
+        and message.startswith("app.py: error")
+    )
     reliability.record(
-        "app: access", "SENTIMENT_APP_AUTH=just-a-password (no user)", "exit 2 with a message naming the variable and the USER:PASSWORD form",
+        "app: access",
+        "SENTIMENT_APP_AUTH=just-a-password (no user)",
+        "exit 2 with a message naming the variable and the USER:PASSWORD form",
         f"exit {raised.value.code}: {message}",
-    )  # fmt: skip
+    )
 
 
 def test_a_short_load_gets_no_failures(app_url, reliability):
-    """The load test's own code (benchmarks/load_test.py) at a size the suite can afford: within the queue's bound, nothing is refused."""
+    """The load test's own code (benchmarks/load_test.py) at a size the suite can afford.
+
+    Within the queue's bound, nothing is refused.
+    """
     texts = load_test.mixed_reviews([example["text"] for example in comparing.example_reviews()])
     phase = load_test.run_phase(app_url, concurrency=20, total=60, texts=texts, retry_after=0.2)
     assert phase["failed"] == 0 and phase["refused"] == 0 and phase["answered"] == 60, phase
-    assert phase["clients_cpu_seconds"] > 0 and phase["clients_cpu_ms_per_answer"] == pytest.approx(1000 * phase["clients_cpu_seconds"] / 60, abs=2)
+    assert phase["clients_cpu_seconds"] > 0 and phase["clients_cpu_ms_per_answer"] == pytest.approx(
+        1000 * phase["clients_cpu_seconds"] / 60, abs=2
+    )
     reliability.record(
-        "app: load (smoke, in the suite)", "60 compare requests of mixed lengths from 20 gradio_client clients at once (tiny models)",
+        "app: load (smoke, in the suite)",
+        "60 compare requests of mixed lengths from 20 gradio_client clients at once (tiny models)",
         "every request answered: none refused, none failed",
-        f"{phase['answered']} answered (p50 {phase['answered_ms']['p50']:.0f} ms, p95 {phase['answered_ms']['p95']:.0f} ms), "
+        f"{phase['answered']} answered (p50 {phase['answered_ms']['p50']:.0f} ms, p95 "
+        f"{phase['answered_ms']['p95']:.0f} ms), "
         f"{phase['refused']} refused, {phase['failed']} failed",
-    )  # fmt: skip
+    )
 
 
 def test_beyond_the_queues_bound_requests_are_refused_at_once_and_clearly(tiny_artifacts, tmp_path, reliability):
     """The bound still holds: an app started with a queue of 2 and no batching turns the excess away quickly."""
-    process, url = load_test.start_app(tiny_artifacts, tmp_path / "app.log", STARTUP_SECONDS, arguments=["--queue-size", "2", "--max-batch-size", "1"])
+    process, url = load_test.start_app(
+        tiny_artifacts, tmp_path / "app.log", STARTUP_SECONDS, arguments=["--queue-size", "2", "--max-batch-size", "1"]
+    )
     try:
         texts = [example["text"] for example in comparing.example_reviews()]
         phase = load_test.run_phase(url, concurrency=24, total=72, texts=texts, retry_after=0.05)
@@ -323,28 +381,41 @@ def test_beyond_the_queues_bound_requests_are_refused_at_once_and_clearly(tiny_a
     assert all("Queue is full" in message for message in phase["refusal_messages"]), phase["refusal_messages"]
     assert phase["refused_ms"]["p95"] < 1000 * load_test.REFUSAL_P95_SECONDS and alive == 200
     reliability.record(
-        "app: load (smoke, in the suite)", "72 compare requests from 24 clients at once, app started with --queue-size 2 --max-batch-size 1",
-        f"the excess refused with Gradio's 'Queue is full' message, p95 under {load_test.REFUSAL_P95_SECONDS * 1000:.0f} ms; none failed; the app keeps serving",
-        f"{phase['answered']} answered, {phase['refused']} refused (p95 {phase['refused_ms']['p95']:.0f} ms), {phase['failed']} failed; /config HTTP {alive}",
-    )  # fmt: skip
+        "app: load (smoke, in the suite)",
+        "72 compare requests from 24 clients at once, app started with --queue-size 2 --max-batch-size 1",
+        "the excess refused with Gradio's 'Queue is full' message, p95 under "
+        f"{load_test.REFUSAL_P95_SECONDS * 1000:.0f} ms; none failed; the app keeps serving",
+        f"{phase['answered']} answered, {phase['refused']} refused (p95 {phase['refused_ms']['p95']:.0f} ms), "
+        f"{phase['failed']} failed; /config HTTP {alive}",
+    )
 
 
 def test_requests_that_arrive_together_are_scored_together_and_as_alone(app_url, client, tiny_artifacts):
-    """A slow request holds the models; the eight sent meanwhile wait, then go through in one batch and get what each gets alone."""
+    """A slow request holds the models; the eight sent meanwhile wait, then go through in one batch.
+
+    Each gets what it gets alone.
+    """
     from concurrent.futures import ThreadPoolExecutor
+
     from gradio_client import Client
 
-    texts = [f"the {word} film was {verdict}" for word in ("first", "second", "third", "fourth") for verdict in ("great", "awful")]
+    texts = [
+        f"the {word} film was {verdict}"
+        for word in ("first", "second", "third", "fourth")
+        for verdict in ("great", "awful")
+    ]
     clients = [Client(app_url + "/", verbose=False) for _ in texts]
     with ThreadPoolExecutor(max_workers=len(texts) + 1) as pool:
-        slow = pool.submit(client.predict, "a long review " * 100_000, api_name="/compare")  # cut to 20,000 characters: the slowest compare
+        slow = pool.submit(
+            client.predict, "a long review " * 100_000, api_name="/compare"
+        )  # cut to 20,000 characters: the slowest compare
         time.sleep(0.05)
         answers = list(pool.map(lambda pair: pair[0].predict(pair[1], api_name="/compare"), zip(clients, texts)))
         slow.result()
     models = comparing.load_models(tiny_artifacts, warm_up=False)
     batched = [notice for notice, *_ in answers if "one batch with" in notice]
     assert batched, [notice for notice, *_ in answers]
-    for text, (notice, results, *_) in zip(texts, answers):
+    for text, (_notice, results, *_) in zip(texts, answers):
         alone = comparing.compare(models, text)
         expected = [round(alone.results[cell].probability, 4) for cell in ("simple_rnn", "lstm", "gru")]
         np.testing.assert_allclose([row[1] for row in results["data"]], expected, atol=2e-4)
@@ -384,8 +455,14 @@ def test_compare_answers_are_what_the_components_make_of_dataframes(tiny_artifac
     assert results_view.postprocess(results).model_dump() == expected
     expected = trajectory_view.postprocess(comparing.trajectory_frame(comparison)).model_dump()
     made = trajectory_view.postprocess(trajectory)
-    assert {key: value for key, value in made.items() if key != "data"} == {key: value for key, value in expected.items() if key != "data"}
-    assert len(made["data"]) == len(expected["data"]) == 3 * len(comparison.results["lstm"].reading.trajectory) if text else not made["data"]
+    assert {key: value for key, value in made.items() if key != "data"} == {
+        key: value for key, value in expected.items() if key != "data"
+    }
+    assert (
+        len(made["data"]) == len(expected["data"]) == 3 * len(comparison.results["lstm"].reading.trajectory)
+        if text
+        else not made["data"]
+    )
     for row, expected_row in zip(made["data"], expected["data"]):
         assert row[:3] == expected_row[:3] and row[3] == pytest.approx(expected_row[3], abs=1e-6)
 
@@ -395,9 +472,19 @@ def test_concurrency_and_queue_are_bounded_and_model_endpoints_batched(tiny_arti
     assert demo._queue.max_size == comparison_app.QUEUE_SIZE
     functions = {fn.api_name: fn for fn in demo.fns.values()}
     assert functions["compare"].concurrency_limit == comparison_app.COMPARE_CONCURRENCY == 1
-    for name, batch in (("compare", comparison_app.MAX_BATCH_SIZE), ("decision", comparison_app.HEAVY_BATCH_SIZE), ("inside", comparison_app.HEAVY_BATCH_SIZE)):
-        assert functions[name].batch and functions[name].max_batch_size == batch and functions[name].concurrency_id == comparison_app.MODELS_CONCURRENCY_ID
-    unbatched = comparison_app.build_app(comparing.load_models(tiny_artifacts, warm_up=False), max_batch_size=1, queue_size=4)
+    for name, batch in (
+        ("compare", comparison_app.MAX_BATCH_SIZE),
+        ("decision", comparison_app.HEAVY_BATCH_SIZE),
+        ("inside", comparison_app.HEAVY_BATCH_SIZE),
+    ):
+        assert (
+            functions[name].batch
+            and functions[name].max_batch_size == batch
+            and functions[name].concurrency_id == comparison_app.MODELS_CONCURRENCY_ID
+        )
+    unbatched = comparison_app.build_app(
+        comparing.load_models(tiny_artifacts, warm_up=False), max_batch_size=1, queue_size=4
+    )
     assert unbatched._queue.max_size == 4 and all(fn.max_batch_size == 1 for fn in unbatched.fns.values() if fn.batch)
 
 
@@ -505,7 +592,9 @@ def test_browser_compares_a_review_and_draws_the_plots(sync_playwright, app_url,
             for note in ("jacobian-source", "distance-source", "decision-source"):
                 assert "shipped in docs/" in page.locator(f"#{note}").inner_text(), note
             # The review typed in the Compare tab drives the per-review decision plot.
-            page.get_by_role("button", name="What each model's decision on the review in the Compare tab depends on").click()
+            page.get_by_role(
+                "button", name="What each model's decision on the review in the Compare tab depends on"
+            ).click()
             page.locator("#decision-review .mark-line.role-mark path").nth(2).wait_for(state="attached")
             page.screenshot(path=str(screenshots / "why_gates.png"), full_page=True)
         finally:
@@ -527,13 +616,18 @@ def _assert_inside_drawn(page) -> None:
 def test_inside_endpoint_answers_with_every_models_gates(client):
     notice, *outputs = client.predict("the movie was great", api_name="/inside")
     assert notice == "" and len(outputs) == 4 * 3 + 1
-    for index, cell in enumerate(("simple_rnn", "lstm", "gru")):
+    for index in range(3):  # SimpleRNN, LSTM, GRU
         heatmap, means, unit, note = outputs[4 * index : 4 * index + 4]
         assert heatmap and Path(heatmap).stat().st_size > 1000  # the image, as a file the client fetched
         assert {row[2] for row in means["data"]} >= {"P(positive)"} and len(means["data"]) >= 4
         assert note.startswith(("SimpleRNN", "LSTM", "GRU"))
     lstm_series = {row[2] for row in outputs[5]["data"]}
-    assert lstm_series == {"input gate (mean over units)", "forget gate (mean over units)", "output gate (mean over units)", "P(positive)"}
+    assert lstm_series == {
+        "input gate (mean over units)",
+        "forget gate (mean over units)",
+        "output gate (mean over units)",
+        "P(positive)",
+    }
     assert len(outputs[-1]["data"]) == 4  # SimpleRNN saturation, a point per word
     notice, *outputs = client.predict("   ", api_name="/inside")
     assert notice == comparing.EMPTY_REVIEW_MESSAGE
@@ -571,7 +665,13 @@ def test_why_gates_endpoint_serves_every_shipped_result(client):
     assert {row[0] for row in example["data"]} == set(MODEL_NAMES)  # the first example review, at start
 
 
-@pytest.mark.parametrize("flag, value, message", [("--max-batch-size", "0", "expected at least 1, got 0"), ("--queue-size", "many", "expected a whole number, got 'many'")])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--max-batch-size", "0", "expected at least 1, got 0"),
+        ("--queue-size", "many", "expected a whole number, got 'many'"),
+    ],
+)
 def test_bad_batch_and_queue_sizes_are_clear_errors(capsys, flag, value, message):
     with pytest.raises(SystemExit) as raised:
         comparison_app.parse_arguments([flag, value], environment={})
@@ -579,7 +679,10 @@ def test_bad_batch_and_queue_sizes_are_clear_errors(capsys, flag, value, message
 
 
 def test_the_load_test_reports_the_pair_with_the_median_ratio(monkeypatch, tmp_path):
-    """Alternating before/after pairs (benchmarks/load_test.py), without starting apps: the phases are stand-ins here."""
+    """Alternating before/after pairs (benchmarks/load_test.py), without starting apps.
+
+    The phases are stand-ins here.
+    """
     rates = iter([10.0, 40.0, 10.0, 60.0, 20.0, 60.0])  # pairs: 4.0x, 6.0x, 3.0x
     order = []
 
@@ -592,4 +695,8 @@ def test_the_load_test_reports_the_pair_with_the_median_ratio(monkeypatch, tmp_p
     result = load_test.load_test(tmp_path, 2, 4, tmp_path / "logs", pairs=3)
     assert order == ["1", "64"] * 3  # before, after, alternating
     assert [pair["speedup"] for pair in result["pairs"]] == [4.0, 6.0, 3.0]
-    assert result["median_pair"] == 1 and result["speedup"] == 4.0 and result["runs"]["after"]["answered_per_second"] == 40.0
+    assert (
+        result["median_pair"] == 1
+        and result["speedup"] == 4.0
+        and result["runs"]["after"]["answered_per_second"] == 40.0
+    )

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from sentiment.io import artifacts, files
 from sentiment.config import ARTIFACT_FORMAT_VERSION
 from sentiment.errors import SentimentError
+from sentiment.io import artifacts, files
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):

@@ -5,18 +5,23 @@ import json
 import numpy as np
 import pytest
 
-from conftest import make_reviews
 from sentiment import data
 from sentiment.config import BaselineConfig, DataConfig, ModelConfig, TrainConfig
 from sentiment.errors import SentimentError
 from sentiment.io import artifacts
 from sentiment.training import baseline
 
+from conftest import make_reviews
+
 
 def _splits(count=300):
     texts, labels = make_reviews(count, seed=3)
     reviews = data.Reviews(np.array(texts, dtype=object), np.array(labels, np.int32))
-    return data.Splits(train=reviews.take(np.arange(0, 200)), validation=reviews.take(np.arange(200, 250)), test=reviews.take(np.arange(250, 300)))
+    return data.Splits(
+        train=reviews.take(np.arange(0, 200)),
+        validation=reviews.take(np.arange(200, 250)),
+        test=reviews.take(np.arange(250, 300)),
+    )
 
 
 def test_the_model_is_a_weight_per_ngram_and_learns_the_sentiment_words():
@@ -28,7 +33,9 @@ def test_the_model_is_a_weight_per_ngram_and_learns_the_sentiment_words():
     assert probabilities[0] > 0.5 > probabilities[1] and np.all((probabilities > 0) & (probabilities < 1))
     # P = sigmoid(bias + the weights of the n-grams present), and nothing else
     expected = 1 / (1 + np.exp(-(model.bias + weights["great"] + weights["film"] + weights["great film"])))
-    assert model.probabilities(["GREAT <b>film</b>!!"])[0] == pytest.approx(expected)  # standardized like the cells' text
+    assert model.probabilities(["GREAT <b>film</b>!!"])[0] == pytest.approx(
+        expected
+    )  # standardized like the cells' text
 
 
 def test_the_artifact_reloads_without_pickle_and_is_checksummed(tmp_path):
@@ -36,7 +43,9 @@ def test_the_artifact_reloads_without_pickle_and_is_checksummed(tmp_path):
     metrics = baseline.train_and_write(splits, DataConfig(), BaselineConfig(), tmp_path, log=lambda line: None)
     assert metrics["test"]["count"] == 50 and metrics["cell_type"] == "bow"
     loaded = baseline.BagOfNgrams.load(tmp_path)
-    np.testing.assert_allclose(loaded.probabilities(splits.test.texts), baseline.BagOfNgrams.load(tmp_path).probabilities(splits.test.texts))
+    np.testing.assert_allclose(
+        loaded.probabilities(splits.test.texts), baseline.BagOfNgrams.load(tmp_path).probabilities(splits.test.texts)
+    )
     assert set(json.loads((tmp_path / artifacts.MANIFEST_FILE).read_text())["files"]) == set(baseline.BASELINE_FILES)
     with np.load(tmp_path / baseline.WEIGHTS_FILE, allow_pickle=False) as arrays:
         assert set(arrays.files) == {"weights", "bias"}
@@ -57,4 +66,12 @@ def test_a_streamed_dataset_is_refused_with_a_message(tmp_path):
 
     config = DataConfig(dataset="anything", download=False)
     with pytest.raises(SentimentError, match="reads reviews in memory; leave it out of --cells with --dataset"):
-        train_models(config, ModelConfig(), TrainConfig(), cell_types=("lstm", "bow"), output=tmp_path, verbose=0, log=lambda line: None)
+        train_models(
+            config,
+            ModelConfig(),
+            TrainConfig(),
+            cell_types=("lstm", "bow"),
+            output=tmp_path,
+            verbose=0,
+            log=lambda line: None,
+        )

@@ -16,6 +16,7 @@ import pytest
 from benchmarks import bench
 from sentiment.config import BenchConfig
 from sentiment.models import build_classifier
+
 from conftest import ROOT, run_cli
 
 TINY = BenchConfig(
@@ -69,7 +70,9 @@ def test_result_is_json_with_positive_figures(result):
     assert 0 < lstm["keras_seconds"]["min"] <= lstm["keras_seconds"]["median"] <= lstm["keras_seconds"]["p99"]
     assert lstm["tokens_per_second"] == pytest.approx(lstm["reviews_per_second"] * TINY.sequence_length)
     assert lstm["recurrence_flops_per_step"] == bench.training_flops_per_step("lstm", 4, 4, 4, 8)
-    assert lstm["achieved_flops_per_second"] == pytest.approx(lstm["recurrence_flops_per_step"] / lstm["keras_seconds"]["median"])
+    assert lstm["achieved_flops_per_second"] == pytest.approx(
+        lstm["recurrence_flops_per_step"] / lstm["keras_seconds"]["median"]
+    )
     assert 0 < lstm["fraction_of_matmul_peak"]
     assert lstm["step_matmul"]["shape"] == [4, 8, 16]
     latency = loaded["latency"]["lstm"]
@@ -93,7 +96,12 @@ def test_sequential_cost_times_each_cell_and_the_parallel_reference(result, tmp_
     assert cost["lengths"] == [4, 16] and list(cost["models"]) == ["lstm", "conv1d"]
     assert cost["models"]["lstm"]["sequential_steps"] == [4, 16]  # one step per token
     assert cost["models"]["conv1d"]["sequential_steps"] == [1, 1]  # one layer, whatever the length
-    assert all(value > 0 for entry in cost["models"].values() for key in ("train_seconds", "inference_seconds") for value in entry[key])
+    assert all(
+        value > 0
+        for entry in cost["models"].values()
+        for key in ("train_seconds", "inference_seconds")
+        for value in entry[key]
+    )
     text = bench.bench_markdown(result)
     assert "### Sequential cost" in text and "| Conv1D (parallel) | training step |" in text
     paths = bench.write_results(result, tmp_path)
@@ -103,7 +111,11 @@ def test_sequential_cost_times_each_cell_and_the_parallel_reference(result, tmp_
 def test_markdown_has_every_table(result):
     text = bench.bench_markdown(result)
     assert "python -m sentiment bench (test)" in text and result["date"] in text
-    for heading in ("### Training step, batch 4 x 8 tokens", "### cuDNN vs generic kernel", "### Inference latency, 6-word review"):
+    for heading in (
+        "### Training step, batch 4 x 8 tokens",
+        "### cuDNN vs generic kernel",
+        "### Inference latency, 6-word review",
+    ):
         assert heading in text
     rows = [line for line in text.splitlines() if line.startswith("| LSTM |")]
     assert len(rows) == 5  # training, cuDNN, latency, and the sequential cost's training step and inference
@@ -115,7 +127,9 @@ def test_markdown_has_every_table(result):
 def test_peer_ratio_present_with_torch(result):
     peer = result["training"]["lstm"]["peer"]
     assert peer["seconds"]["median"] > 0 and peer["threads"] >= 1
-    assert peer["keras_over_torch"] == pytest.approx(result["training"]["lstm"]["keras_seconds"]["median"] / peer["seconds"]["median"])
+    assert peer["keras_over_torch"] == pytest.approx(
+        result["training"]["lstm"]["keras_seconds"]["median"] / peer["seconds"]["median"]
+    )
     assert f"{peer['keras_over_torch']:.2f}x" in bench.bench_markdown(result)
     if peer["device"] == "cpu" and peer["threads"] > 1:
         assert peer["keras_over_torch_one_thread"] == pytest.approx(
@@ -135,7 +149,9 @@ def test_peer_leaves_torch_thread_count_as_it_was():
 
 def test_peer_skipped_with_a_note_without_torch(result, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
-    entry = bench.training_throughput(replace(TINY, cell_types=("simple_rnn",)), "simple_rnn", 1e9, log=lambda line: None)
+    entry = bench.training_throughput(
+        replace(TINY, cell_types=("simple_rnn",)), "simple_rnn", 1e9, log=lambda line: None
+    )
     assert "PyTorch is not installed" in entry["peer"]["skipped"]
     assert "cudnn" not in entry  # Keras has no cuDNN SimpleRNN
     text = bench.bench_markdown({**result, "training": {"simple_rnn": entry}})
@@ -146,7 +162,9 @@ def test_unmasked_copy_scores_full_length_reviews_the_same():
     keras.utils.set_random_seed(0)
     model = build_classifier(TINY.model_config("gru"), TINY.vocabulary_size)
     unmasked = bench._without_mask(model)
-    assert not any("mask" in node["kwargs"] for layer in unmasked.get_config()["layers"] for node in layer["inbound_nodes"])
+    assert not any(
+        "mask" in node["kwargs"] for layer in unmasked.get_config()["layers"] for node in layer["inbound_nodes"]
+    )
     token_ids, _ = bench._random_batch(TINY, 3, 7, seed=1)
     expected = keras.ops.convert_to_numpy(model(token_ids, training=False))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(unmasked(token_ids, training=False)), expected, atol=1e-6)
@@ -173,7 +191,12 @@ def test_torch_backend_runs_without_tensorflow(tmp_path):
         f"bench.write_results(result, {str(tmp_path)!r})\n"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "KERAS_BACKEND": "torch"}, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads((tmp_path / "bench.json").read_text())
@@ -192,10 +215,16 @@ def test_the_bench_times_the_step_train_runs(monkeypatch):
 
     built = []
     original = loop.TrainingStep.__init__
-    monkeypatch.setattr(loop.TrainingStep, "__init__", lambda self, *args, **kwargs: (built.append(args), original(self, *args, **kwargs))[1])
+    monkeypatch.setattr(
+        loop.TrainingStep,
+        "__init__",
+        lambda self, *args, **kwargs: (built.append(args), original(self, *args, **kwargs))[1],
+    )
     model = bench._compiled(build_classifier(TINY.model_config("gru"), TINY.vocabulary_size))
     token_ids, labels = bench._random_batch(TINY, TINY.batch_size, TINY.sequence_length, seed=0)
     seconds = bench.keras_step_seconds(model, token_ids, labels, warmup=2, repeats=3)
     assert len(seconds) == 3 and len(built) == 1  # train's TrainingStep, built once
     assert int(model.optimizer.iterations) == 5  # every call was an optimizer update
-    assert isinstance(model.optimizer._learning_rate, keras.optimizers.schedules.ExponentialDecay)  # train's per-epoch decay
+    assert isinstance(
+        model.optimizer._learning_rate, keras.optimizers.schedules.ExponentialDecay
+    )  # train's per-epoch decay

@@ -5,13 +5,18 @@ import shutil
 
 import pytest
 
-from conftest import run_cli
 from sentiment.cli import build_parser
+
+from conftest import run_cli
 
 
 def _assert_one_line_error(result, *fragments):
     assert result.returncode == 2, result.stderr[-2000:]
-    lines = [line for line in result.stderr.splitlines() if "error" in line.lower() and not line.startswith(("E0000", "W0000", "I0000"))]
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if "error" in line.lower() and not line.startswith(("E0000", "W0000", "I0000"))
+    ]
     assert len(lines) == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     for fragment in fragments:
@@ -19,16 +24,25 @@ def _assert_one_line_error(result, *fragments):
 
 
 def test_unknown_cell_type():
-    _assert_one_line_error(run_cli("train", "--cells", "lstm,transformer"), "unknown model 'transformer'", "simple_rnn, lstm, gru, bow")
+    _assert_one_line_error(
+        run_cli("train", "--cells", "lstm,transformer"), "unknown model 'transformer'", "simple_rnn, lstm, gru, bow"
+    )
 
 
 def test_invalid_config_value():
-    _assert_one_line_error(run_cli("train", "--truncation-side", "middle"), "truncation_side must be one of left, right")
+    _assert_one_line_error(
+        run_cli("train", "--truncation-side", "middle"), "truncation_side must be one of left, right"
+    )
 
 
 def test_missing_data_folder(tmp_path):
     _assert_one_line_error(
-        run_cli("train", "--data-source", "aclimdb", "--data-path", str(tmp_path / "aclImdb"), "--output", str(tmp_path / "out")),
+        run_cli(
+            "train",
+            *"--data-source aclimdb".split(),
+            *("--data-path", str(tmp_path / "aclImdb")),
+            *("--output", str(tmp_path / "out")),
+        ),
         "aclImdb does not exist",
     )
 
@@ -45,16 +59,30 @@ def test_malformed_csv(tmp_path):
 def test_predict_a_malformed_csv(tmp_path):
     path = tmp_path / "reviews.csv"
     path.write_text('id,text\n1,great film\n2,"awful\n')
-    _assert_one_line_error(run_cli("predict", "--file", str(path), "--artifacts", str(tmp_path)), "reviews.csv:3: unexpected end of data")
+    _assert_one_line_error(
+        run_cli("predict", "--file", str(path), "--artifacts", str(tmp_path)), "reviews.csv:3: unexpected end of data"
+    )
 
 
 def test_predict_with_a_bad_folder(tmp_path, tiny_artifacts):
-    _assert_one_line_error(run_cli("predict", "--artifacts", str(tmp_path / "nothing"), "a review"), "nothing does not exist", "python -m sentiment train")
-    _assert_one_line_error(run_cli("predict", "--export", str(tiny_artifacts), "a review"), "no export of simple_rnn, lstm, gru in", "python -m sentiment export")
+    _assert_one_line_error(
+        run_cli("predict", "--artifacts", str(tmp_path / "nothing"), "a review"),
+        "nothing does not exist",
+        "python -m sentiment train",
+    )
+    _assert_one_line_error(
+        run_cli("predict", "--export", str(tiny_artifacts), "a review"),
+        "no export of simple_rnn, lstm, gru in",
+        "python -m sentiment export",
+    )
 
 
 def test_export_without_artifacts(tmp_path):
-    _assert_one_line_error(run_cli("export", "--artifacts", str(tmp_path / "nothing"), "--cells", "lstm"), "does not exist", "python -m sentiment train")
+    _assert_one_line_error(
+        run_cli("export", "--artifacts", str(tmp_path / "nothing"), "--cells", "lstm"),
+        "does not exist",
+        "python -m sentiment train",
+    )
 
 
 def test_artifacts_from_another_version(tiny_artifacts, tmp_path):
@@ -63,14 +91,18 @@ def test_artifacts_from_another_version(tiny_artifacts, tmp_path):
         values = json.loads(path.read_text())
         values["format_version"] = 0
         path.write_text(json.dumps(values))
-    _assert_one_line_error(run_cli("export", "--artifacts", str(folder), "--cells", "lstm"), "written by artifact format 0", "retrain")
+    _assert_one_line_error(
+        run_cli("export", "--artifacts", str(folder), "--cells", "lstm"), "written by artifact format 0", "retrain"
+    )
     _assert_one_line_error(run_cli("train", "--output", str(folder)), "written by artifact format 0", "--output")
 
 
 def test_flags_override_the_preset():
     from sentiment.cli import _configs
 
-    args = build_parser().parse_args(["train", "--preset", "quick", "--units", "7", "--no-download", "--cells", "gru,lstm"])
+    args = build_parser().parse_args(
+        ["train", "--preset", "quick", "--units", "7", "--no-download", "--cells", "gru,lstm"]
+    )
     data_config, model_config, train_config = _configs(args)
     assert model_config.units == 7 and data_config.download is False and data_config.sequence_length == 128
     assert args.cells == ("gru", "lstm")
@@ -82,7 +114,11 @@ def test_help_lists_presets():
 
 
 def test_gradients_without_artifacts(tmp_path):
-    _assert_one_line_error(run_cli("gradients", "--artifacts", str(tmp_path / "nothing"), "--cells", "gru"), "does not exist", "python -m sentiment train")
+    _assert_one_line_error(
+        run_cli("gradients", "--artifacts", str(tmp_path / "nothing"), "--cells", "gru"),
+        "does not exist",
+        "python -m sentiment train",
+    )
 
 
 def test_gradients_with_nothing_to_compute(tmp_path):
@@ -91,17 +127,31 @@ def test_gradients_with_nothing_to_compute(tmp_path):
 
 def test_long_range_rejects_bad_lengths():
     _assert_one_line_error(run_cli("long-range", "--lengths", "10,1"), "lengths must be integers >= 2")
-    _assert_one_line_error(run_cli("long-range", "--lengths", "ten"), "argument --lengths: expected comma-separated integers, got 'ten'")
+    _assert_one_line_error(
+        run_cli("long-range", "--lengths", "ten"), "argument --lengths: expected comma-separated integers, got 'ten'"
+    )
     _assert_one_line_error(run_cli("long-range", "--variants", "lstm,transformer"), "unknown variant 'transformer'")
 
 
 def test_config_flags_come_from_the_dataclass_fields_and_docs():
-    from sentiment.cli import attribute_docs, config_from_flags
     from sentiment.analysis.longrange import LongRangeConfig
+    from sentiment.cli import attribute_docs, config_from_flags
 
-    args = build_parser().parse_args(["long-range", "--lengths", "3, 9", "--variants", "gru+chrono", "--adding-updates", "2", "--seeds", "4,5", "--lag-shift-length", "none"])
+    args = build_parser().parse_args(
+        [
+            "long-range",
+            *("--lengths", "3, 9"),
+            *"--variants gru+chrono --adding-updates 2 --seeds 4,5 --lag-shift-length none".split(),
+        ]
+    )
     config = config_from_flags(LongRangeConfig, args)
-    assert (config.lengths, config.variants, config.adding_updates, config.seeds, config.lag_shift_length) == ((3, 9), ("gru+chrono",), 2, (4, 5), None)
+    assert (config.lengths, config.variants, config.adding_updates, config.seeds, config.lag_shift_length) == (
+        (3, 9),
+        ("gru+chrono",),
+        2,
+        (4, 5),
+        None,
+    )
     assert config.units == LongRangeConfig().units  # not given: the dataclass default
     docs = attribute_docs(LongRangeConfig)
     assert docs["adding_updates"].startswith("the adding budget") and "lag_shift_radius" in docs
@@ -110,10 +160,10 @@ def test_config_flags_come_from_the_dataclass_fields_and_docs():
 
 
 def test_every_config_field_has_a_documented_flag():
-    from sentiment.cli import attribute_docs
-    from sentiment.config import BenchConfig
     from sentiment.analysis.distance import DistanceConfig
     from sentiment.analysis.longrange import LongRangeConfig
+    from sentiment.cli import attribute_docs
+    from sentiment.config import BenchConfig
 
     for cls in (LongRangeConfig, DistanceConfig, BenchConfig):
         docs = attribute_docs(cls)

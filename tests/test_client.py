@@ -17,6 +17,7 @@ import tensorflow as tf
 from sentiment.errors import SentimentError
 from sentiment.serving import client
 from sentiment.serving.predict import Predictor
+
 from tf_serving_standin import grpc_server, load_models, rest_server, tensors_from_body
 
 REVIEWS = ["the movie was wonderful", "awful, boring plot<br />", "", "😀 电影 <b>great</b>", "great " * 600]
@@ -40,30 +41,53 @@ def _check(results, expected):
 
 
 def test_the_bodies_have_the_documented_shapes():
-    assert client.row_body(["a", "b"]) == {"signature_name": "serving_default", "instances": [{"text": "a"}, {"text": "b"}]}
+    assert client.row_body(["a", "b"]) == {
+        "signature_name": "serving_default",
+        "instances": [{"text": "a"}, {"text": "b"}],
+    }
     assert client.row_body(["a", "b"], named=False) == {"signature_name": "serving_default", "instances": ["a", "b"]}
     assert client.columnar_body(["a", "b"]) == {"signature_name": "serving_default", "inputs": {"text": ["a", "b"]}}
     assert client.rest_url("example.org", "lstm") == "http://example.org:8501/v1/models/lstm:predict"
 
 
-@pytest.mark.parametrize("body", [client.row_body(REVIEWS), client.row_body(REVIEWS, named=False), client.columnar_body(REVIEWS)], ids=["rows", "bare-rows", "columns"])
+@pytest.mark.parametrize(
+    "body",
+    [client.row_body(REVIEWS), client.row_body(REVIEWS, named=False), client.columnar_body(REVIEWS)],
+    ids=["rows", "bare-rows", "columns"],
+)
 def test_rest_bodies_run_through_the_signature_as_the_predictor_scores(body, models, expected):
     signature = models["lstm"]
     inputs, row_format = tensors_from_body(json.loads(json.dumps(body)), list(signature.structured_input_signature[1]))
     assert row_format == ("instances" in body)
     assert inputs["text"].dtype == tf.string and inputs["text"].shape == (len(REVIEWS),)
     outputs = signature(**inputs)
-    _check([{"probability": p, "label": label.decode()} for p, label in zip(outputs["probability"].numpy(), outputs["label"].numpy())], expected)
+    _check(
+        [
+            {"probability": p, "label": label.decode()}
+            for p, label in zip(outputs["probability"].numpy(), outputs["label"].numpy())
+        ],
+        expected,
+    )
 
 
 def test_the_grpc_request_converts_to_the_signature_input(models, expected):
     request = type(client.predict_request([]))()
     request.ParseFromString(client.predict_request(REVIEWS, "lstm").SerializeToString())  # as it crosses the wire
-    assert (request.model_spec.name, request.model_spec.signature_name, list(request.inputs)) == ("lstm", "serving_default", ["text"])
+    assert (request.model_spec.name, request.model_spec.signature_name, list(request.inputs)) == (
+        "lstm",
+        "serving_default",
+        ["text"],
+    )
     text = tf.make_ndarray(request.inputs["text"])
     assert text.shape == (len(REVIEWS),) and [value.decode("utf-8") for value in text] == REVIEWS
     outputs = models["lstm"](text=tf.constant(text))
-    _check([{"probability": p, "label": label.decode()} for p, label in zip(outputs["probability"].numpy(), outputs["label"].numpy())], expected)
+    _check(
+        [
+            {"probability": p, "label": label.decode()}
+            for p, label in zip(outputs["probability"].numpy(), outputs["label"].numpy())
+        ],
+        expected,
+    )
 
 
 @pytest.fixture(scope="module")

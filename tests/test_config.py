@@ -17,7 +17,10 @@ from sentiment.config import PRESETS, DataConfig, ModelConfig, TrainConfig, from
         (lambda: ModelConfig(pooling="attention"), "pooling"),
         (lambda: TrainConfig(batch_size=0), "batch_size"),
         (lambda: TrainConfig(learning_rate_decay=0.0), "learning_rate_decay"),
-        (lambda: DataConfig(source="csv", path="r.csv", dataset="ag_news_subset"), "cannot be combined with data source 'csv'"),
+        (
+            lambda: DataConfig(source="csv", path="r.csv", dataset="ag_news_subset"),
+            "cannot be combined with data source 'csv'",
+        ),
         (lambda: DataConfig(dataset="ag_news_subset", train_split="train[:50%]"), "train_split must be a split name"),
         (lambda: DataConfig(vocabulary_samples=0), "vocabulary_samples"),
     ],
@@ -42,9 +45,17 @@ def test_round_trip_and_unknown_keys():
 def test_presets_share_the_budget_across_cell_types():
     for name, preset in PRESETS.items():
         assert preset.model.cell_type == "lstm"  # replaced per model at train time; nothing else is
-        if name == "strong":  # the models to deploy, not a comparison of cells: no SimpleRNN, pooled, pretrained vectors
-            assert "simple_rnn" not in preset.cells and preset.model.pooling == "max_mean" and preset.model.pretrained_vectors == "ppmi-svd"
-            assert preset.train.teacher == "bow" and preset.train.teacher_ngram_max == 3  # trained on the unlabelled reviews too
+        if (
+            name == "strong"
+        ):  # the models to deploy, not a comparison of cells: no SimpleRNN, pooled, pretrained vectors
+            assert (
+                "simple_rnn" not in preset.cells
+                and preset.model.pooling == "max_mean"
+                and preset.model.pretrained_vectors == "ppmi-svd"
+            )
+            assert (
+                preset.train.teacher == "bow" and preset.train.teacher_ngram_max == 3
+            )  # trained on the unlabelled reviews too
             assert preset.train.adversarial_epsilon > 0
             continue
         assert preset.model.pooling == "last" and preset.train.adversarial_epsilon == 0

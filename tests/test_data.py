@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_reviews, write_csv
 from sentiment import data
 from sentiment.config import DataConfig
 from sentiment.errors import SentimentError
+
+from conftest import make_reviews, write_csv
 
 VOCABULARY = ["", "[UNK]", "the", "movie", "was", "great", "bad", "not"]
 
@@ -151,7 +152,11 @@ def test_length_bucketing_keeps_every_review_once_in_as_many_batches():
     ids, labels = _ragged_reviews()
     batches = list(data.batched_dataset(ids, labels, 32, shuffle_seed=3, bucket_window=4).as_numpy_iterator())
     assert len(batches) == int(np.ceil(len(ids) / 32))  # same steps per epoch as fixed padding
-    seen = sorted((tuple(row[row != 0]), float(label)) for batch, batch_labels in batches for row, label in zip(batch, batch_labels))
+    seen = sorted(
+        (tuple(row[row != 0]), float(label))
+        for batch, batch_labels in batches
+        for row, label in zip(batch, batch_labels)
+    )
     assert seen == sorted((tuple(row[row != 0]), float(label)) for row, label in zip(ids, labels))
     for batch, _ in batches:
         lengths = np.count_nonzero(batch, axis=1)
@@ -191,13 +196,23 @@ def test_bucketed_batches_state_their_count():
 
 def _news_config(data_dir, **overrides):
     return DataConfig(
-        **{"dataset": "tiny_news", "path": str(data_dir), "download": False, "text_key": "description", "label_key": "topic",
-           "vocabulary_size": 30, "sequence_length": 8, **overrides}
-    )  # fmt: skip
+        **{
+            "dataset": "tiny_news",
+            "path": str(data_dir),
+            "download": False,
+            "text_key": "description",
+            "label_key": "topic",
+            "vocabulary_size": 30,
+            "sequence_length": 8,
+            **overrides,
+        }
+    )
 
 
 def test_open_stream_fixes_splits_without_reading_and_caps_them(tiny_news_dir):
-    stream = data.open_stream(_news_config(tiny_news_dir, max_train_samples=300, max_test_samples=50, validation_fraction=0.2))
+    stream = data.open_stream(
+        _news_config(tiny_news_dir, max_train_samples=300, max_test_samples=50, validation_fraction=0.2)
+    )
     assert stream.class_names == ("world", "sports", "business", "science")
     assert stream.splits == {"train": "train[60:300]", "validation": "train[:60]", "test": "test[:50]"}
     assert stream.counts == {"train": 240, "validation": 60, "test": 50}
@@ -219,7 +234,9 @@ def test_open_stream_names_what_is_missing(tiny_news_dir, overrides, message):
 
 def test_a_registered_dataset_that_is_not_on_disk_is_not_downloaded(tmp_path):
     with pytest.raises(SentimentError, match=r"ag_news_subset is not in .* without --no-download"):
-        data.open_stream(DataConfig(dataset="ag_news_subset", path=str(tmp_path), download=False, text_key="description"))
+        data.open_stream(
+            DataConfig(dataset="ag_news_subset", path=str(tmp_path), download=False, text_key="description")
+        )
 
 
 def test_stream_batches_yield_every_review_once_with_word_counts(tiny_news_dir):
@@ -227,16 +244,24 @@ def test_stream_batches_yield_every_review_once_with_word_counts(tiny_news_dir):
 
     config = _news_config(tiny_news_dir)
     stream = data.open_stream(config)
-    vocabulary = data.adapt_vocabulary(data.stream_reviews(stream, "train").map(lambda text, label: text), config.vocabulary_size)
+    vocabulary = data.adapt_vocabulary(
+        data.stream_reviews(stream, "train").map(lambda text, label: text), config.vocabulary_size
+    )
     texts, labels = make_news(100, seed=1)  # how the fixture wrote the test split
     for window in (None, 2):
         encoder = data.TextEncoder.for_config(vocabulary, config)
         batches = data.stream_batches(stream, encoder, "test", 32, bucket_window=window, with_word_counts=True)
         assert batches.cardinality().numpy() == 4
-        rows = [(tuple(ids[ids != 0]), int(label), int(count)) for batch in batches.as_numpy_iterator() for ids, label, count in zip(*batch)]
+        rows = [
+            (tuple(ids[ids != 0]), int(label), int(count))
+            for batch in batches.as_numpy_iterator()
+            for ids, label, count in zip(*batch)
+        ]
         vectorized = encoder.encode(np.array(texts, dtype=object), to_sequence_length=True)
         words = data.count_words(np.array(texts, dtype=object))
-        assert sorted(rows) == sorted((tuple(ids[ids != 0]), label, int(count)) for ids, label, count in zip(vectorized, labels, words))
+        assert sorted(rows) == sorted(
+            (tuple(ids[ids != 0]), label, int(count)) for ids, label, count in zip(vectorized, labels, words)
+        )
 
 
 def _graph_nodes(dataset: tf.data.Dataset) -> list:
@@ -248,14 +273,20 @@ def _graph_nodes(dataset: tf.data.Dataset) -> list:
 def _largest_constant(dataset: tf.data.Dataset) -> int:
     """Elements in the biggest constant of the dataset's graph: embedded data would be one."""
     nodes = _graph_nodes(dataset)
-    sizes = [int(np.prod([dim.size for dim in node.attr["value"].tensor.tensor_shape.dim])) for node in nodes if node.op == "Const"]
+    sizes = [
+        int(np.prod([dim.size for dim in node.attr["value"].tensor.tensor_shape.dim]))
+        for node in nodes
+        if node.op == "Const"
+    ]
     return max(sizes, default=0)
 
 
 def test_streamed_batches_read_files_and_hold_no_reviews_in_the_graph(tiny_news_dir):
     config = _news_config(tiny_news_dir)
     stream = data.open_stream(config)
-    vocabulary = data.adapt_vocabulary(data.stream_reviews(stream, "train").map(lambda text, label: text), config.vocabulary_size)
+    vocabulary = data.adapt_vocabulary(
+        data.stream_reviews(stream, "train").map(lambda text, label: text), config.vocabulary_size
+    )
     encoder = data.TextEncoder.for_config(vocabulary, config)
     streamed = data.stream_batches(stream, encoder, "train", 32, shuffle_seed=0, bucket_window=2)
     assert "TFRecordDataset" in {node.op for node in _graph_nodes(streamed)}
@@ -263,7 +294,9 @@ def test_streamed_batches_read_files_and_hold_no_reviews_in_the_graph(tiny_news_
     # far smaller than the split, unlike that of the same reviews in memory.
     assert _largest_constant(streamed) < stream.counts["train"]
     ids = encoder.encode(np.array([b"x"] * stream.counts["train"], dtype=object), to_sequence_length=True)
-    assert _largest_constant(data.batched_dataset(ids, np.zeros(len(ids)), 32, bucket_window=2)) >= stream.counts["train"]
+    assert (
+        _largest_constant(data.batched_dataset(ids, np.zeros(len(ids)), 32, bucket_window=2)) >= stream.counts["train"]
+    )
 
 
 def test_vocabulary_adapted_on_a_capped_stream():

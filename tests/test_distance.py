@@ -3,9 +3,20 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
-from sentiment.analysis.distance import BAG_OF_EMBEDDINGS, ZERO_ONLY, DistanceConfig, accuracy_rows, build_examples, curriculum_max, filler_lengths, results_markdown, token_pools
+from sentiment.analysis.distance import (
+    BAG_OF_EMBEDDINGS,
+    ZERO_ONLY,
+    DistanceConfig,
+    accuracy_rows,
+    build_examples,
+    curriculum_max,
+    filler_lengths,
+    results_markdown,
+    token_pools,
+)
 from sentiment.errors import SentimentError
+
+from conftest import run_cli
 
 SEPARATOR = 5000  # past every id in the pools
 
@@ -42,7 +53,9 @@ def test_examples_are_review_then_separator_then_t_filler_tokens_of_one_label():
 def test_filler_labels_are_drawn_independently_of_the_reviews_labels():
     pools = _pools()
     review_labels = np.random.default_rng(5).integers(0, 2, 20_000)
-    _, filler_labels = build_examples(np.full((20_000, 2), 7), np.full(20_000, 2), pools, SEPARATOR, np.random.default_rng(1))
+    _, filler_labels = build_examples(
+        np.full((20_000, 2), 7), np.full(20_000, 2), pools, SEPARATOR, np.random.default_rng(1)
+    )
     assert 0.48 < filler_labels.mean() < 0.52
     assert abs(np.corrcoef(review_labels, filler_labels)[0, 1]) < 0.03
     disagree = (review_labels != filler_labels).mean()
@@ -70,12 +83,27 @@ def test_schedules():
 
 def test_config_and_its_models():
     config = DistanceConfig()
-    assert config.models() == [("simple_rnn", "curriculum"), ("lstm", "curriculum"), ("gru", "curriculum"), ("simple_rnn", "mixed"), ("lstm", "mixed"), ("gru", "mixed"), (BAG_OF_EMBEDDINGS, "curriculum"), (ZERO_ONLY, "zero")]
+    assert config.models() == [
+        ("simple_rnn", "curriculum"),
+        ("lstm", "curriculum"),
+        ("gru", "curriculum"),
+        ("simple_rnn", "mixed"),
+        ("lstm", "mixed"),
+        ("gru", "mixed"),
+        (BAG_OF_EMBEDDINGS, "curriculum"),
+        (ZERO_ONLY, "zero"),
+    ]
     bag = config.model_config(BAG_OF_EMBEDDINGS)
     assert bag.num_layers == 0 and bag.pooling == "mean"
     assert config.model_config(ZERO_ONLY).cell_type == "lstm" and config.model_config("gru").pooling == "last"
-    for overrides, message in [({"schedule": "zero"}, "schedule must be"), ({"other_schedule": "curriculum"}, "must differ"), ({"cell_types": ("rnn",)}, "unknown cell type"),
-                               ({"data_source": "csv"}, "needs data_path"), ({"zero_share": 1.0}, "zero_share"), ({"seeds": (1, 1)}, "seeds must be distinct")]:
+    for overrides, message in [
+        ({"schedule": "zero"}, "schedule must be"),
+        ({"other_schedule": "curriculum"}, "must differ"),
+        ({"cell_types": ("rnn",)}, "unknown cell type"),
+        ({"data_source": "csv"}, "needs data_path"),
+        ({"zero_share": 1.0}, "zero_share"),
+        ({"seeds": (1, 1)}, "seeds must be distinct"),
+    ]:
         with pytest.raises(ValueError, match=message):
             DistanceConfig(**overrides)
 
@@ -83,10 +111,20 @@ def test_config_and_its_models():
 def test_seeds_are_averaged_and_their_examples_pooled():
     entry = lambda accuracy, count: {"accuracy": accuracy, "ci_low": 0.0, "ci_high": 1.0, "count": count}  # noqa: E731
     runs = [
-        {"model": "lstm", "schedule": "curriculum", "seed": seed, "by_filler": [{"filler": 0, "overall": entry(accuracy, 100), "disagree": None}, {"filler": 9, "overall": entry(accuracy, 100), "disagree": entry(accuracy, 50)}]}
+        {
+            "model": "lstm",
+            "schedule": "curriculum",
+            "seed": seed,
+            "by_filler": [
+                {"filler": 0, "overall": entry(accuracy, 100), "disagree": None},
+                {"filler": 9, "overall": entry(accuracy, 100), "disagree": entry(accuracy, 50)},
+            ],
+        }
         for seed, accuracy in ((0, 0.8), (1, 0.6))
     ]
-    fillers, names, table = accuracy_rows({"config": {"schedule": "curriculum", "test_fillers": [0, 9]}, "runs": runs}, "disagree")
+    fillers, names, table = accuracy_rows(
+        {"config": {"schedule": "curriculum", "test_fillers": [0, 9]}, "runs": runs}, "disagree"
+    )
     assert fillers == [0, 9] and names == ["LSTM"] and table[0] == [None]
     pooled = table[1][0]
     assert pooled["accuracy"] == pytest.approx(0.7) and pooled["count"] == 100 and pooled["seeds"] == [0.8, 0.6]
@@ -110,8 +148,12 @@ def test_bag_of_embeddings_has_no_recurrent_layer():
 def test_cli_trains_every_model_and_writes_the_page(tiny_csv, tmp_path):
     output = tmp_path / "distance"
     result = run_cli(
-        "distance", "--data-source", "csv", "--data-path", str(tiny_csv), "--review-tokens", "6", "--max-train-filler", "8", "--test-fillers", "0,4,12",
-        "--epochs", "2", "--units", "4", "--embedding-dim", "4", "--vocabulary-size", "30", "--test-reviews", "40", "--seeds", "0", "--workers", "1", "--output", str(output),
+        "distance",
+        *"--data-source csv".split(),
+        *("--data-path", str(tiny_csv)),
+        *"--review-tokens 6 --max-train-filler 8 --test-fillers 0,4,12 --epochs 2 --units 4 --embedding-dim 4".split(),
+        *"--vocabulary-size 30 --test-reviews 40 --seeds 0 --workers 1".split(),
+        *("--output", str(output)),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     values = json.loads((output / "distance.json").read_text())

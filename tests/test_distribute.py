@@ -16,14 +16,17 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli, tiny_configs, tiny_news_configs
 from sentiment.io import artifacts
 from sentiment.serving.predict import Predictor
 
+from conftest import ROOT, run_cli, tiny_configs, tiny_news_configs
+
 pytestmark = pytest.mark.slow
 
-TINY = ["--data-source", "csv", "--vocabulary-size", "30", "--sequence-length", "8", "--embedding-dim", "4", "--units", "4",
-        "--word-dropout-rate", "0", "--dropout-rate", "0", "--batch-size", "32", "--learning-rate", "0.02", "--clipnorm", "0.01"]  # fmt: skip
+TINY = (
+    "--data-source csv --vocabulary-size 30 --sequence-length 8 --embedding-dim 4 --units 4 --word-dropout-rate 0 "
+    "--dropout-rate 0 --batch-size 32 --learning-rate 0.02 --clipnorm 0.01"
+).split()
 
 # Runs the CLI, but stops (as Ctrl-C would) once epoch 1 is checkpointed.
 _STOP_AFTER_FIRST_EPOCH = """
@@ -61,7 +64,9 @@ def _assert_same_kind_of_artifact(folder, replicas, workers, test_count=80):
     artifacts.verify_manifest(folder)
     artifacts.load_artifact(folder)
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["test"]["count"] == test_count and sum(b["count"] for b in metrics["test"]["by_length"]) == test_count
+    assert (
+        metrics["test"]["count"] == test_count and sum(b["count"] for b in metrics["test"]["by_length"]) == test_count
+    )
     assert metrics["distribution"] == {
         "strategy": "mirrored" if workers == 1 else "multi-worker",
         "workers": workers,
@@ -74,17 +79,29 @@ def _assert_same_kind_of_artifact(folder, replicas, workers, test_count=80):
 
 def test_mirrored_on_two_cpu_devices_resumes_after_an_interruption(tiny_csv, tmp_path):
     output = tmp_path / "artifacts"
-    arguments = ["train", *TINY, "--data-path", str(tiny_csv), "--cells", "gru", "--epochs", "2", "--patience", "5", "--output", str(output)]
+    arguments = [
+        "train",
+        *TINY,
+        *("--data-path", str(tiny_csv)),
+        *"--cells gru --epochs 2 --patience 5".split(),
+        *("--output", str(output)),
+    ]
     mirrored = ["--strategy", "mirrored", "--cpu-devices", "2"]
 
     stopped = subprocess.run(
-        [sys.executable, "-c", _STOP_AFTER_FIRST_EPOCH, *arguments, *mirrored], cwd=ROOT, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", _STOP_AFTER_FIRST_EPOCH, *arguments, *mirrored],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert stopped.returncode == 130, stopped.stderr[-3000:]
     assert "2 replica(s) in sync; batch 32 per replica, 64 per step" in stopped.stdout
     state = json.loads((output / "gru" / "checkpoint" / "state.json").read_text())
     assert state["epochs_done"] == 1 and state["global_batch_size"] == 64
-    one_device_history = _one_device_history(tiny_configs(tiny_csv, batch_size=64, epochs=2, patience=5, clipnorm=0.01), tmp_path / "one")
+    one_device_history = _one_device_history(
+        tiny_configs(tiny_csv, batch_size=64, epochs=2, patience=5, clipnorm=0.01), tmp_path / "one"
+    )
     # Two replicas of 32 take the mean gradient of 64 reviews, clipped as a whole
     # (a clipnorm this small clips every step): one device's epoch.
     np.testing.assert_allclose(state["history"]["loss"], one_device_history["loss"][:1], rtol=1e-6)
@@ -101,7 +118,10 @@ def test_mirrored_on_two_cpu_devices_resumes_after_an_interruption(tiny_csv, tmp
     assert probabilities.shape == (2,) and np.isfinite(probabilities).all()
     history = json.loads((output / "gru" / "history.json").read_text())
     assert metrics["epochs_run"] == 2 and len(history["loss"]) == 2 and len(history["val_accuracy"]) == 2
-    assert "Distribution: mirrored strategy, 2 replica(s) on 1 worker(s); batch 32 per replica, 64 per step." in (output / "summary.md").read_text()
+    assert (
+        "Distribution: mirrored strategy, 2 replica(s) on 1 worker(s); batch 32 per replica, 64 per step."
+        in (output / "summary.md").read_text()
+    )
 
 
 def _free_ports(count):
@@ -114,9 +134,11 @@ def _free_ports(count):
     return ports
 
 
-NEWS = ["--dataset", "tiny_news", "--text-key", "description", "--label-key", "topic", "--vocabulary-size", "30", "--sequence-length", "8",
-        "--embedding-dim", "4", "--units", "4", "--word-dropout-rate", "0", "--dropout-rate", "0", "--batch-size", "32",
-        "--learning-rate", "0.05", "--learning-rate-decay", "1", "--clipnorm", "0.01", "--no-download"]  # fmt: skip
+NEWS = (
+    "--dataset tiny_news --text-key description --label-key topic --vocabulary-size 30 --sequence-length 8 "
+    "--embedding-dim 4 --units 4 --word-dropout-rate 0 --dropout-rate 0 --batch-size 32 "
+    "--learning-rate 0.05 --learning-rate-decay 1 --clipnorm 0.01 --no-download"
+).split()
 
 
 def _run_two_workers(data_dir, output, log_folder, tag, script=None):
@@ -126,14 +148,29 @@ def _run_two_workers(data_dir, output, log_folder, tag, script=None):
     instead of `python -m sentiment`, with the same arguments.
     """
     cluster = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    arguments = ["train", *NEWS, "--data-path", str(data_dir), "--cells", "gru", "--epochs", "2", "--patience", "5",
-                 "--strategy", "multi-worker", "--output", str(output)]  # fmt: skip
+    arguments = [
+        "train",
+        *NEWS,
+        *("--data-path", str(data_dir)),
+        *"--cells gru --epochs 2 --patience 5 --strategy multi-worker".split(),
+        *("--output", str(output)),
+    ]
     start = [sys.executable, "-c", script] if script else [sys.executable, "-m", "sentiment"]
     workers = []
     for index in range(2):
-        environment = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}})}
+        environment = {
+            **os.environ,
+            "TF_CONFIG": json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}}),
+        }
         log = open(log_folder / f"{tag}_worker{index}.log", "w+")
-        workers.append((subprocess.Popen([*start, *arguments], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, text=True), log))
+        workers.append(
+            (
+                subprocess.Popen(
+                    [*start, *arguments], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, text=True
+                ),
+                log,
+            )
+        )
     try:
         for process, _ in workers:
             process.wait(timeout=600)  # a worker waiting for a dead peer would hang; the timeout ends the test
@@ -175,7 +212,9 @@ def test_two_workers_stream_in_lockstep_and_end_with_identical_weights(tiny_news
     assert chief_history["loss"] == json.loads((other / "history.json").read_text())["loss"]
     assert chief_metrics["epochs_run"] == 2
     # ... and those of one device with the global batch: each worker took half of every batch.
-    configs = tiny_news_configs(tiny_news_dir, batch_size=64, epochs=2, patience=5, learning_rate=0.05, learning_rate_decay=1.0, clipnorm=0.01)
+    configs = tiny_news_configs(
+        tiny_news_dir, batch_size=64, epochs=2, patience=5, learning_rate=0.05, learning_rate_decay=1.0, clipnorm=0.01
+    )
     one_device_history = _one_device_history(configs, tmp_path / "one")
     np.testing.assert_allclose(chief_history["loss"], one_device_history["loss"], rtol=1e-6)
     np.testing.assert_allclose(chief_history["val_loss"], one_device_history["val_loss"], rtol=1e-6)

@@ -25,8 +25,10 @@ pytestmark = [
     ),
 ]
 
-SMALL = ["--no-download", "--max-train-samples", "800", "--max-test-samples", "400", "--vocabulary-size", "2000",
-         "--sequence-length", "48", "--embedding-dim", "8", "--units", "8"]  # fmt: skip
+SMALL = (
+    "--no-download --max-train-samples 800 --max-test-samples 400 --vocabulary-size 2000 "
+    "--sequence-length 48 --embedding-dim 8 --units 8"
+).split()
 
 
 def test_train_metrics_export_reload(tmp_path):
@@ -34,9 +36,16 @@ def test_train_metrics_export_reload(tmp_path):
     result = run_cli("train", *SMALL, "--epochs", "1", "--output", str(output))
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((output / "summary.json").read_text())
-    assert list(summary["models"]) == ["simple_rnn", "lstm", "gru", "bow"]  # the three cells and the bag-of-n-grams reference
+    assert list(summary["models"]) == [
+        "simple_rnn",
+        "lstm",
+        "gru",
+        "bow",
+    ]  # the three cells and the bag-of-n-grams reference
     for metrics in summary["models"].values():
-        assert metrics["test"]["count"] == 400 and metrics["train_samples"] == 720 and metrics["validation_samples"] == 80
+        assert (
+            metrics["test"]["count"] == 400 and metrics["train_samples"] == 720 and metrics["validation_samples"] == 80
+        )
         assert sum(bucket["count"] for bucket in metrics["test"]["by_length"]) == 400
         truncation = metrics["test"]["by_truncation"]
         assert truncation["truncated"]["count"] + truncation["not_truncated"]["count"] == 400
@@ -52,7 +61,9 @@ def test_train_metrics_export_reload(tmp_path):
     for cell in ("simple_rnn", "lstm", "gru"):
         served = subprocess.run(
             [sys.executable, "-c", _TENSORFLOW_ONLY, str(output / "export" / cell / "1"), json.dumps(reviews)],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert served.returncode == 0, served.stderr[-2000:]
         probabilities = json.loads(served.stdout.strip().splitlines()[-1])["probability"]
@@ -61,8 +72,13 @@ def test_train_metrics_export_reload(tmp_path):
 
 def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path):
     output = tmp_path / "artifacts"
-    command = [sys.executable, "-m", "sentiment", "train", *SMALL, "--max-train-samples", "3000",
-               "--cells", "lstm", "--epochs", "3", "--patience", "5", "--output", str(output)]  # fmt: skip
+    command = [
+        sys.executable,
+        *"-m sentiment train".split(),
+        *SMALL,
+        *"--max-train-samples 3000 --cells lstm --epochs 3 --patience 5".split(),
+        *("--output", str(output)),
+    ]
     state = output / "lstm" / "checkpoint" / "state.json"
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -26,7 +26,15 @@ def test_accuracy_by_length_buckets_counts_and_accuracy():
 
 def test_empty_bucket_has_no_accuracy():
     buckets = accuracy_by_length(np.array([True]), np.array([10]), edges=(0, 100))
-    assert buckets[1] == {"bucket": "100+", "min_words": 100, "max_words": None, "count": 0, "accuracy": None, "ci_low": 0.0, "ci_high": 1.0}
+    assert buckets[1] == {
+        "bucket": "100+",
+        "min_words": 100,
+        "max_words": None,
+        "count": 0,
+        "accuracy": None,
+        "ci_low": 0.0,
+        "ci_high": 1.0,
+    }
 
 
 def test_evaluate_predictions_splits_truncated_reviews():
@@ -59,4 +67,7 @@ def test_multi_class_predictions_are_scored_by_their_likeliest_class():
     assert result["count"] == 3 and result["accuracy"] == pytest.approx(2 / 3)
     assert result["loss"] == pytest.approx(-np.mean(np.log([0.7, 0.2, 0.3])))
     assert [bucket["count"] for bucket in result["by_length"] if bucket["count"]] == [1, 1, 1]
-    assert result["by_truncation"]["truncated"]["accuracy"] == 1.0 and result["by_truncation"]["not_truncated"]["accuracy"] == 0.5
+    assert (
+        result["by_truncation"]["truncated"]["accuracy"] == 1.0
+        and result["by_truncation"]["not_truncated"]["accuracy"] == 0.5
+    )

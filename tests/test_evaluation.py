@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import make_reviews, run_cli, write_csv
 from sentiment.analysis.evaluation import confusion
 from sentiment.config import MODELS
+
+from conftest import make_reviews, run_cli, write_csv
 
 
 def test_confusion_counts():
@@ -18,7 +19,13 @@ def test_confusion_counts():
 def test_every_model_scores_a_csv_with_the_training_figures(tiny_artifacts, tmp_path):
     texts, labels = make_reviews(60, seed=7)
     path = write_csv(tmp_path / "mine.csv", texts, labels)  # no split column: all of it is read
-    result = run_cli("evaluate", "--artifacts", str(tiny_artifacts), "--data-source", "csv", "--data-path", str(path), "--output", str(tmp_path / "out"))
+    result = run_cli(
+        "evaluate",
+        *("--artifacts", str(tiny_artifacts)),
+        *"--data-source csv".split(),
+        *("--data-path", str(path)),
+        *("--output", str(tmp_path / "out")),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     values = json.loads((tmp_path / "out" / "evaluation.json").read_text())
     assert list(values["models"]) == list(MODELS) and values["reviews"] == 60
@@ -29,13 +36,17 @@ def test_every_model_scores_a_csv_with_the_training_figures(tiny_artifacts, tmp_
         correct = metrics["confusion"]["true_negative"] + metrics["confusion"]["true_positive"]
         assert metrics["accuracy"] == pytest.approx(correct / 60)
     markdown = (tmp_path / "out" / "evaluation.md").read_text()
-    assert "## Confusion matrix" in markdown and "Bag of n-grams (reference)" in markdown and "mine.csv (all)" in markdown
+    assert (
+        "## Confusion matrix" in markdown and "Bag of n-grams (reference)" in markdown and "mine.csv (all)" in markdown
+    )
     # Each recurrent model against the reference, on the same reviews.
     reference = values["models"]["bow"]
     assert "vs_reference" not in reference
     for cell in set(MODELS) - {"bow"}:
         paired = values["models"][cell]["vs_reference"]
-        assert paired["only_model_right"] - paired["only_reference_right"] == round(60 * (values["models"][cell]["accuracy"] - reference["accuracy"]))
+        assert paired["only_model_right"] - paired["only_reference_right"] == round(
+            60 * (values["models"][cell]["accuracy"] - reference["accuracy"])
+        )
         assert 0 < paired["p_value"] <= 1
     assert "## Against the reference, review by review (exact McNemar test)" in markdown
 
@@ -44,7 +55,14 @@ def test_a_split_column_picks_the_rows_and_one_model_can_be_named(tiny_artifacts
     texts, labels = make_reviews(30, seed=8)
     path = write_csv(tmp_path / "mine.tsv", texts, labels, ["train"] * 10 + ["test"] * 20)
     path.write_text(path.read_text().replace(",", "\t"))
-    result = run_cli("evaluate", "--artifacts", str(tiny_artifacts), "--cells", "gru", "--data-source", "csv", "--data-path", str(path), "--split", "test", "--output", str(tmp_path / "out"))
+    result = run_cli(
+        "evaluate",
+        *("--artifacts", str(tiny_artifacts)),
+        *"--cells gru --data-source csv".split(),
+        *("--data-path", str(path)),
+        *"--split test".split(),
+        *("--output", str(tmp_path / "out")),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     values = json.loads((tmp_path / "out" / "evaluation.json").read_text())
     assert list(values["models"]) == ["gru"] and values["reviews"] == 20
@@ -67,7 +85,12 @@ def test_a_malformed_file_gets_its_name_line_and_problem(tiny_artifacts, tmp_pat
 
 
 def test_a_folder_without_models_says_how_to_train(tmp_path):
-    result = run_cli("evaluate", "--artifacts", str(tmp_path / "nothing"), "--data-source", "csv", "--data-path", str(tmp_path / "x.csv"))
+    result = run_cli(
+        "evaluate",
+        *("--artifacts", str(tmp_path / "nothing")),
+        *"--data-source csv".split(),
+        *("--data-path", str(tmp_path / "x.csv")),
+    )
     assert result.returncode == 2 and "python -m sentiment train" in result.stderr
 
 

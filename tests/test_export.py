@@ -6,10 +6,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import ROOT
-from sentiment.serving.export import export_model, find_cudnn_ops, generic_kernel_model, graph_op_types
 from sentiment.models import recurrent_layers
+from sentiment.serving.export import export_model, find_cudnn_ops, generic_kernel_model, graph_op_types
 from sentiment.serving.predict import Predictor
+
+from conftest import ROOT
 
 REVIEWS = ["the movie was wonderful", "awful, boring plot<br />", "", "😀 电影 <b>great</b>", "great " * 600]
 
@@ -30,7 +31,10 @@ _TENSORFLOW_ONLY = textwrap.dedent(
     print(json.dumps({
         "probability": outputs["probability"].numpy().tolist(),
         "label": [label.decode() for label in outputs["label"].numpy()],
-        "inputs": {name: [spec.dtype.name, spec.shape.as_list()] for name, spec in serve.structured_input_signature[1].items()},
+        "inputs": {
+            name: [spec.dtype.name, spec.shape.as_list()]
+            for name, spec in serve.structured_input_signature[1].items()
+        },
     }))
     """
 )
@@ -45,7 +49,9 @@ def exports(tiny_export):
 def test_export_loads_in_a_tensorflow_only_process_and_matches_keras(cell, exports, tiny_artifacts):
     result = subprocess.run(
         [sys.executable, "-c", _TENSORFLOW_ONLY, str(exports[cell]), json.dumps(REVIEWS)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     served = json.loads(result.stdout.strip().splitlines()[-1])
@@ -84,8 +90,9 @@ def test_serving_model_never_picks_cudnn(tiny_artifacts):
 def test_a_four_class_export_returns_class_probabilities_and_names(tiny_news_artifacts, tmp_path):
     import tensorflow as tf
 
-    from conftest import TOPIC_NAMES, TOPIC_WORDS
     from sentiment.io.artifacts import load_artifact
+
+    from conftest import TOPIC_NAMES, TOPIC_WORDS
 
     artifact = load_artifact(tiny_news_artifacts / "lstm")
     path = export_model(tiny_news_artifacts / "lstm", tmp_path / "lstm")
@@ -96,7 +103,9 @@ def test_a_four_class_export_returns_class_probabilities_and_names(tiny_news_art
     probabilities = outputs["probabilities"].numpy()
     assert probabilities.shape == (5, 4)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
-    assert [label.decode() for label in outputs["label"].numpy()] == [TOPIC_NAMES[i] for i in probabilities.argmax(axis=1)]
+    assert [label.decode() for label in outputs["label"].numpy()] == [
+        TOPIC_NAMES[i] for i in probabilities.argmax(axis=1)
+    ]
     vectorized = np.zeros((5, 8), np.int32)
     for row, text in enumerate(texts[:4]):
         ids = [artifact.vocabulary.index(word) if word in artifact.vocabulary else 1 for word in text.split()]
@@ -112,7 +121,9 @@ def test_the_warmup_file_holds_real_reviews_that_the_signature_serves(exports, t
     from tensorflow_serving.apis import prediction_log_pb2
 
     path = exports["lstm"] / "assets.extra" / "tf_serving_warmup_requests"
-    logs = [prediction_log_pb2.PredictionLog.FromString(record.numpy()) for record in tf.data.TFRecordDataset(str(path))]
+    logs = [
+        prediction_log_pb2.PredictionLog.FromString(record.numpy()) for record in tf.data.TFRecordDataset(str(path))
+    ]
     assert 1 < len(logs) <= 1000
     serve = tf.saved_model.load(str(exports["lstm"])).signatures["serving_default"]
     predictor = Predictor.from_folder(tiny_artifacts / "lstm")
@@ -126,7 +137,9 @@ def test_the_warmup_file_holds_real_reviews_that_the_signature_serves(exports, t
         probabilities = outputs["probability"].numpy()
         assert probabilities.shape == (len(texts),) and np.all((probabilities >= 0) & (probabilities <= 1))
         np.testing.assert_allclose(probabilities, predictor.predict(texts), atol=1e-5)
-        assert [label.decode() for label in outputs["label"].numpy()] == ["positive" if p >= 0.5 else "negative" for p in probabilities]
+        assert [label.decode() for label in outputs["label"].numpy()] == [
+            "positive" if p >= 0.5 else "negative" for p in probabilities
+        ]
         sent.extend(texts)
     examples = json.loads((ROOT / "webapp" / "examples.json").read_text(encoding="utf-8"))["examples"]
     assert sorted(set(sent)) == sorted(example["text"] for example in examples)  # the app's real IMDB reviews
@@ -137,7 +150,9 @@ def test_the_warmup_file_holds_real_reviews_that_the_signature_serves(exports, t
 def strong_shaped(tiny_strong_artifacts, tmp_path_factory):
     """The tiny strong-shaped models (conftest) and their exports."""
     export = tmp_path_factory.mktemp("strong-export")
-    return tiny_strong_artifacts, {cell: export_model(tiny_strong_artifacts / cell, export / cell) for cell in ("lstm", "gru")}
+    return tiny_strong_artifacts, {
+        cell: export_model(tiny_strong_artifacts / cell, export / cell) for cell in ("lstm", "gru")
+    }
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -149,7 +164,12 @@ def test_the_strong_presets_export_meets_the_same_serving_contract(strong_shaped
     artifacts, exported = strong_shaped
     predictor = Predictor.from_folder(artifacts / cell)
     assert not predictor.reads_in_one_pass and predictor.artifact.config.model.pooling == "max_mean"
-    result = subprocess.run([sys.executable, "-c", _TENSORFLOW_ONLY, str(exported[cell]), json.dumps(REVIEWS)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _TENSORFLOW_ONLY, str(exported[cell]), json.dumps(REVIEWS)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     served = json.loads(result.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(served["probability"], predictor.predict(REVIEWS), atol=1e-5)
@@ -159,13 +179,23 @@ def test_the_strong_presets_export_meets_the_same_serving_contract(strong_shaped
     for record in tf.data.TFRecordDataset(str(path)):
         request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
         texts = [text.decode("utf-8") for text in tf.make_ndarray(request.inputs["text"])]
-        np.testing.assert_allclose(serve(text=tf.constant(texts))["probability"].numpy(), predictor.predict(texts), atol=1e-5)
+        np.testing.assert_allclose(
+            serve(text=tf.constant(texts))["probability"].numpy(), predictor.predict(texts), atol=1e-5
+        )
 
 
 def test_a_strong_artifact_loads_where_only_the_serving_code_is_imported(strong_shaped):
-    """The app, `predict` and `evaluate` import the Predictor, not the model builders: the masked max pooling must still be found."""
+    """The app, `predict` and `evaluate` import the Predictor, not the model builders.
+
+    The masked max pooling must still be found.
+    """
     artifacts, _ = strong_shaped
-    code = "import sys; from sentiment.serving.predict import Predictor; print(Predictor.from_folder(sys.argv[1]).predict(['a fine film'])[0])"
-    result = subprocess.run([sys.executable, "-c", code, str(artifacts / "lstm")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    code = (
+        "import sys; from sentiment.serving.predict import Predictor; "
+        "print(Predictor.from_folder(sys.argv[1]).predict(['a fine film'])[0])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(artifacts / "lstm")], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert 0 <= float(result.stdout.strip().splitlines()[-1]) <= 1

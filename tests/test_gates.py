@@ -14,7 +14,9 @@ VOCABULARY_SIZE = FULL.data.vocabulary_size
 
 def _sequence_model(cell: str, bidirectional: bool, **overrides) -> keras.Model:
     """The full preset's shapes; mean pooling, so the recurrent layer returns every step's state."""
-    config = ModelConfig(**{**FULL.model.__dict__, "cell_type": cell, "bidirectional": bidirectional, "pooling": "mean", **overrides})
+    config = ModelConfig(
+        **{**FULL.model.__dict__, "cell_type": cell, "bidirectional": bidirectional, "pooling": "mean", **overrides}
+    )
     keras.utils.set_random_seed(7)
     model = build_classifier(config, VOCABULARY_SIZE)
     for layer in model.layers:  # trained-looking weights: larger than the initializer's
@@ -27,7 +29,9 @@ def _sequence_model(cell: str, bidirectional: bool, **overrides) -> keras.Model:
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
 def test_replay_reproduces_the_layers_state_at_every_token(cell, bidirectional):
     model = _sequence_model(cell, bidirectional)
-    recurrent = next(layer for layer in model.layers if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)))
+    recurrent = next(
+        layer for layer in model.layers if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
+    )
     states = keras.Model(model.input, recurrent.output)
     rng = np.random.default_rng(0)
     lengths = (FULL.data.sequence_length, 37)  # a full-length review and a short one, right-padded in one batch
@@ -51,12 +55,17 @@ def test_gates_are_probabilities_and_the_lstm_cell_adds_up():
     for gate in ("input gate", "forget gate", "output gate"):
         assert np.all((values[gate] > 0) & (values[gate] < 1))
     previous = np.vstack([np.zeros(8), values["cell state"][:-1]])
-    np.testing.assert_allclose(values["cell state"], values["forget gate"] * previous + values["input gate"] * values["candidate"], atol=1e-12)
+    np.testing.assert_allclose(
+        values["cell state"], values["forget gate"] * previous + values["input gate"] * values["candidate"], atol=1e-12
+    )
     np.testing.assert_allclose(values["hidden"], values["output gate"] * np.tanh(values["cell state"]), atol=1e-12)
 
 
 def test_gru_without_reset_after_and_the_irnn():
-    for config in (ModelConfig(cell_type="gru", units=4, embedding_dim=3, pooling="mean"), ModelConfig(cell_type="simple_rnn", irnn=True, units=4, embedding_dim=3, pooling="mean")):
+    for config in (
+        ModelConfig(cell_type="gru", units=4, embedding_dim=3, pooling="mean"),
+        ModelConfig(cell_type="simple_rnn", irnn=True, units=4, embedding_dim=3, pooling="mean"),
+    ):
         model = build_classifier(config, 12)
         if config.cell_type == "gru":  # rebuild the layer the other way round
             layer = next(layer for layer in model.layers if isinstance(layer, keras.layers.GRU))
@@ -68,7 +77,9 @@ def test_gru_without_reset_after_and_the_irnn():
         copy.build((None, None, 3))
         copy.set_weights([w + 0.1 for w in layer.get_weights()])
         x = np.random.default_rng(2).normal(size=(9, 3)).astype(np.float32)
-        np.testing.assert_allclose(gates.replay(copy, x)["hidden"], keras.ops.convert_to_numpy(copy(x[None]))[0], atol=1e-5)
+        np.testing.assert_allclose(
+            gates.replay(copy, x)["hidden"], keras.ops.convert_to_numpy(copy(x[None]))[0], atol=1e-5
+        )
 
 
 def test_sentiment_unit_and_saturation():
@@ -78,5 +89,8 @@ def test_sentiment_unit_and_saturation():
     unit = gates.sentiment_unit(hidden, trajectory)
     assert unit["unit"] == 3 and unit["correlation"] < -0.99
     np.testing.assert_array_equal(unit["trace"], hidden[:, 3])
-    assert gates.sentiment_unit(hidden[:2], trajectory[:2]) is None and gates.sentiment_unit(hidden, np.full(20, 0.5)) is None
+    assert (
+        gates.sentiment_unit(hidden[:2], trajectory[:2]) is None
+        and gates.sentiment_unit(hidden, np.full(20, 0.5)) is None
+    )
     np.testing.assert_array_equal(gates.saturated_share(np.array([[0.99, 0.1], [-0.97, 0.96]])), [0.5, 1.0])

@@ -5,11 +5,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli
-from sentiment.io.artifacts import load_artifact
+from sentiment.analysis.gradients import (
+    FLOAT32_TINY,
+    align_to_end,
+    average_by_distance,
+    embedding_gradient_norms,
+    review_gradient_norms,
+)
 from sentiment.config import CELL_TYPES, ModelConfig
-from sentiment.analysis.gradients import FLOAT32_TINY, align_to_end, average_by_distance, embedding_gradient_norms, review_gradient_norms
+from sentiment.io.artifacts import load_artifact
 from sentiment.models import build_classifier
+
+from conftest import run_cli
 
 # Two right-padded reviews whose tokens are all different, so each token's
 # row of the embedding table receives the gradient of exactly one step.
@@ -57,12 +64,16 @@ def test_default_target_is_the_models_own_decision(loaded):
     model = loaded["gru"].model
     decided = (keras.ops.convert_to_numpy(model(IDS, training=False))[:, 0] >= 0.5).astype(int)
     np.testing.assert_array_equal(embedding_gradient_norms(model, IDS), embedding_gradient_norms(model, IDS, decided))
-    assert not np.allclose(embedding_gradient_norms(model, IDS, 1 - decided), embedding_gradient_norms(model, IDS, decided), equal_nan=True)
+    assert not np.allclose(
+        embedding_gradient_norms(model, IDS, 1 - decided), embedding_gradient_norms(model, IDS, decided), equal_nan=True
+    )
 
 
 def _linear_simple_rnn(recurrent_scale: float) -> keras.Model:
     """SimpleRNN with h_t = tanh(e_t + s * h_{t-1}) and a sum head, small inputs."""
-    model = build_classifier(ModelConfig(cell_type="simple_rnn", embedding_dim=4, units=4, word_dropout_rate=0.0, dropout_rate=0.0), 16)
+    model = build_classifier(
+        ModelConfig(cell_type="simple_rnn", embedding_dim=4, units=4, word_dropout_rate=0.0, dropout_rate=0.0), 16
+    )
     model.get_layer("embedding").set_weights([0.1 * np.random.default_rng(0).standard_normal((16, 4))])
     model.get_layer("simple_rnn_0").set_weights([np.eye(4), recurrent_scale * np.eye(4), np.zeros(4)])
     model.get_layer("probability").set_weights([np.ones((4, 1)), np.zeros(1)])
@@ -115,7 +126,13 @@ def test_review_gradient_norms_follow_the_words(loaded):
 
 @pytest.mark.slow
 def test_cli_writes_the_figure_and_the_numbers(tiny_artifacts, tmp_path):
-    result = run_cli("gradients", "--artifacts", str(tiny_artifacts), "--text", "the wonderful film", "--sample-size", "16", "--output", str(tmp_path))
+    result = run_cli(
+        "gradients",
+        *("--artifacts", str(tiny_artifacts)),
+        *("--text", "the wonderful film"),
+        *"--sample-size 16".split(),
+        *("--output", str(tmp_path)),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     values = json.loads((tmp_path / "gradients.json").read_text())
     assert list(values["cells"]) == list(CELL_TYPES) and values["sample_size"] == 16
@@ -124,10 +141,16 @@ def test_cli_writes_the_figure_and_the_numbers(tiny_artifacts, tmp_path):
         assert entry["average"]["count"][0] == 16 and len(entry["average"]["geometric_mean"]) == 8
     assert (tmp_path / "gradients.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (tmp_path / "gradients.md").read_text()
-    assert "| steps before the end | reviews | SimpleRNN | LSTM | GRU |" in markdown and "python -m sentiment gradients" in markdown
+    assert (
+        "| steps before the end | reviews | SimpleRNN | LSTM | GRU |" in markdown
+        and "python -m sentiment gradients" in markdown
+    )
 
 
-@pytest.mark.parametrize("options", [{"bidirectional": True}, {"pooling": "mean", "num_layers": 2}, {"bidirectional": True, "pooling": "max_mean"}])
+@pytest.mark.parametrize(
+    "options",
+    [{"bidirectional": True}, {"pooling": "mean", "num_layers": 2}, {"bidirectional": True, "pooling": "max_mean"}],
+)
 def test_other_architectures_keep_padding_out(options):
     # The split reruns every layer after the embedding with the mask by hand;
     # stacked, bidirectional and pooled models must see exactly what model(ids) sees.
@@ -166,18 +189,40 @@ def test_the_sample_comes_from_the_dataset_the_artifact_was_trained_on(tmp_path)
     # its test split, not IMDB's (which TFDS_DATA_DIR may also hold).
     import tensorflow_datasets as tfds
 
-    from conftest import make_reviews
     from sentiment.analysis.gradients import sample_test_reviews
     from sentiment.config import DataConfig, TrainConfig
     from sentiment.training.train import train_models
 
-    features = tfds.features.FeaturesDict({"text": tfds.features.Text(), "label": tfds.features.ClassLabel(names=["negative", "positive"])})
+    from conftest import make_reviews
+
+    features = tfds.features.FeaturesDict(
+        {"text": tfds.features.Text(), "label": tfds.features.ClassLabel(names=["negative", "positive"])}
+    )
     splits = {split: make_reviews(count, seed) for split, count, seed in (("train", 120, 0), ("test", 40, 1))}
-    examples = {split: tf.data.Dataset.from_tensor_slices({"text": texts, "label": labels}) for split, (texts, labels) in splits.items()}
-    tfds.dataset_builders.store_as_tfds_dataset("tiny_binary_reviews", "1.0.0", features, examples, data_dir=str(tmp_path / "tfds"))
-    data_config = DataConfig(dataset="tiny_binary_reviews", path=str(tmp_path / "tfds"), download=False, vocabulary_size=30, sequence_length=8)
+    examples = {
+        split: tf.data.Dataset.from_tensor_slices({"text": texts, "label": labels})
+        for split, (texts, labels) in splits.items()
+    }
+    tfds.dataset_builders.store_as_tfds_dataset(
+        "tiny_binary_reviews", "1.0.0", features, examples, data_dir=str(tmp_path / "tfds")
+    )
+    data_config = DataConfig(
+        dataset="tiny_binary_reviews",
+        path=str(tmp_path / "tfds"),
+        download=False,
+        vocabulary_size=30,
+        sequence_length=8,
+    )
     model_config = ModelConfig(embedding_dim=4, units=4, word_dropout_rate=0.0, dropout_rate=0.0)
-    train_models(data_config, model_config, TrainConfig(epochs=1, batch_size=32), cell_types=("lstm",), output=tmp_path / "out", verbose=0, log=lambda line: None)
+    train_models(
+        data_config,
+        model_config,
+        TrainConfig(epochs=1, batch_size=32),
+        cell_types=("lstm",),
+        output=tmp_path / "out",
+        verbose=0,
+        log=lambda line: None,
+    )
     sample = sample_test_reviews(load_artifact(tmp_path / "out" / "lstm"), 12, seed=0)
     assert len(sample) == 12 and set(sample.texts) <= set(splits["test"][0])
     labels = dict(zip(*splits["test"]))
@@ -185,7 +230,9 @@ def test_the_sample_comes_from_the_dataset_the_artifact_was_trained_on(tmp_path)
 
 
 def test_pooled_models_get_the_gradient_their_own_call_gives():
-    """Max+mean pooling is two branches after the recurrence (the strong preset's models): replayed, the gradient is model(ids)'s.
+    """Max+mean pooling (the strong preset's models), replayed: the gradient is model(ids)'s.
+
+    The pooling is two branches after the recurrence.
 
     With every position a different word, d loss / d e_t is the gradient of
     the embedding table's row for word t, taken here through model(ids)
@@ -208,11 +255,18 @@ def test_pooled_models_get_the_gradient_their_own_call_gives():
 
 @pytest.mark.slow
 def test_cli_defaults_to_the_models_the_folder_holds(tiny_strong_artifacts, tmp_path):
-    """A strong-preset folder has no SimpleRNN: without --cells, its LSTM and GRU are measured, pooling branches and all."""
-    result = run_cli("gradients", "--artifacts", str(tiny_strong_artifacts), "--sample-size", "8", "--output", str(tmp_path))
+    """A strong-preset folder has no SimpleRNN: without --cells, its LSTM and GRU are measured.
+
+    Pooling branches and all.
+    """
+    result = run_cli(
+        "gradients", "--artifacts", str(tiny_strong_artifacts), "--sample-size", "8", "--output", str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     values = json.loads((tmp_path / "gradients.json").read_text())
     assert list(values["cells"]) == ["lstm", "gru"]
     assert all(entry["average"]["count"][0] == 8 for entry in values["cells"].values())
     empty = run_cli("gradients", "--artifacts", str(tmp_path / "nothing"), "--sample-size", "8")
-    assert empty.returncode != 0 and "no trained model in" in empty.stderr and "python -m sentiment train" in empty.stderr
+    assert (
+        empty.returncode != 0 and "no trained model in" in empty.stderr and "python -m sentiment train" in empty.stderr
+    )

@@ -4,13 +4,14 @@ import json
 
 import numpy as np
 import pytest
+from test_reliability import INPUTS, LONE_SURROGATES
 
-from conftest import run_cli
 from sentiment.analysis import gates
 from sentiment.config import CELL_TYPES
-from test_reliability import INPUTS, LONE_SURROGATES
 from webapp import inside_views
 from webapp import views as comparing
+
+from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +20,17 @@ def models(tiny_artifacts):
 
 
 def test_every_model_gets_a_heatmap_its_gate_lines_and_a_unit(models):
-    view = inside_views.inside_view(models, "the movie was great and good")  # six words: the tiny models read up to eight
+    view = inside_views.inside_view(
+        models, "the movie was great and good"
+    )  # six words: the tiny models read up to eight
     assert view.notices == []
     for cell in CELL_TYPES:
         image = view.heatmaps[cell]
         assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[0] > 100 and image.std() > 0
         series = set(view.gate_means[cell]["series"])
-        expected = {f"{gate} (mean over units)" for gate in gates.QUANTITIES[cell] if gate in gates.GATE_ROLES} | {"P(positive)"}
+        expected = {f"{gate} (mean over units)" for gate in gates.QUANTITIES[cell] if gate in gates.GATE_ROLES} | {
+            "P(positive)"
+        }
         assert series == expected
         assert len(view.gate_means[cell]) == len(expected) * 6
     lstm = view.gate_means["lstm"]
@@ -40,7 +45,9 @@ def test_the_p_positive_line_is_the_compare_tabs_trajectory(models):
     view = inside_views.inside_view(models, text)
     for cell, predictor in models.predictors.items():
         frame = view.gate_means[cell]
-        np.testing.assert_allclose(frame[frame["series"] == "P(positive)"]["value"], predictor.read(text).trajectory, atol=1e-6)
+        np.testing.assert_allclose(
+            frame[frame["series"] == "P(positive)"]["value"], predictor.read(text).trajectory, atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("name", [*INPUTS, "lone surrogates"])
@@ -57,10 +64,16 @@ def test_any_text_gets_a_view_or_a_clear_message(models, name):
 
 def test_a_review_of_any_length_traces_nothing_new(models):
     inside_views.inside_view(models, "warm up")
-    counts = {cell: (p._forward.experimental_get_tracing_count(), p._steps.experimental_get_tracing_count()) for cell, p in models.predictors.items()}
+    counts = {
+        cell: (p._forward.experimental_get_tracing_count(), p._steps.experimental_get_tracing_count())
+        for cell, p in models.predictors.items()
+    }
     for words in (3, 17, 60):
         inside_views.inside_view(models, " ".join(["great"] * words))
-    assert counts == {cell: (p._forward.experimental_get_tracing_count(), p._steps.experimental_get_tracing_count()) for cell, p in models.predictors.items()}
+    assert counts == {
+        cell: (p._forward.experimental_get_tracing_count(), p._steps.experimental_get_tracing_count())
+        for cell, p in models.predictors.items()
+    }
 
 
 def test_test_set_statistics_count_every_unit_and_token(models):
@@ -76,7 +89,13 @@ def test_test_set_statistics_count_every_unit_and_token(models):
 
 
 def test_cli_inspect_writes_the_values_the_heatmaps_and_the_statistics(tiny_artifacts, tmp_path):
-    result = run_cli("inspect", "--artifacts", str(tiny_artifacts), "--text", "the movie was great", "--sample-size", "20", "--output", str(tmp_path))
+    result = run_cli(
+        "inspect",
+        *("--artifacts", str(tiny_artifacts)),
+        *("--text", "the movie was great"),
+        *"--sample-size 20".split(),
+        *("--output", str(tmp_path)),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     values = json.loads((tmp_path / "inspect.json").read_text())
     lstm = values["cells"]["lstm"]

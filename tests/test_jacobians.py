@@ -32,10 +32,22 @@ def _finite_difference_norms(layer, inputs, epsilon=1e-6):
     return np.sqrt(squared)
 
 
-@pytest.mark.parametrize("cell, chrono, irnn", [("simple_rnn", None, False), ("simple_rnn", None, True), ("lstm", None, False), ("lstm", 20, False), ("gru", None, False), ("gru", 20, False)])
+@pytest.mark.parametrize(
+    "cell, chrono, irnn",
+    [
+        ("simple_rnn", None, False),
+        ("simple_rnn", None, True),
+        ("lstm", None, False),
+        ("lstm", 20, False),
+        ("gru", None, False),
+        ("gru", 20, False),
+    ],
+)
 def test_state_jacobian_matches_finite_differences(float64, cell, chrono, irnn):
     keras.utils.set_random_seed(1)
-    model = build_regressor(ModelConfig(cell_type=cell, units=3, dropout_rate=0.0, chrono_max_steps=chrono, irnn=irnn), input_features=2)
+    model = build_regressor(
+        ModelConfig(cell_type=cell, units=3, dropout_rate=0.0, chrono_max_steps=chrono, irnn=irnn), input_features=2
+    )
     layer = jacobians.state_layer(model)
     assert layer.cell.kernel.dtype == "float64"  # finite differences need it
     inputs = np.random.default_rng(0).normal(size=(4, 6, 2))
@@ -57,20 +69,26 @@ def test_lstm_state_is_hidden_and_cell_state():
 
 
 def test_state_layer_keeps_the_model_weights():
-    model = build_classifier(ModelConfig(cell_type="gru", units=4, embedding_dim=3, dropout_rate=0.0, word_dropout_rate=0.0), 10)
+    model = build_classifier(
+        ModelConfig(cell_type="gru", units=4, embedding_dim=3, dropout_rate=0.0, word_dropout_rate=0.0), 10
+    )
     ids = np.array([[2, 3, 4, 5]])
     layer = jacobians.state_layer(model)
     hidden = keras.ops.convert_to_numpy(layer(jacobians.layer_inputs(model, ids))[0])
-    recurrent = next(l for l in model.layers if isinstance(l, keras.layers.GRU))
+    recurrent = next(layer for layer in model.layers if isinstance(layer, keras.layers.GRU))
     expected = keras.ops.convert_to_numpy(keras.Model(model.input, recurrent.output)(ids))
     np.testing.assert_allclose(hidden, expected, atol=1e-6)
 
 
 def test_bidirectional_or_stacked_models_are_refused():
     with pytest.raises(ValueError, match="exactly one unidirectional recurrent layer"):
-        jacobians.state_layer(build_regressor(ModelConfig(cell_type="lstm", units=2, num_layers=2, dropout_rate=0.0), 2))
+        jacobians.state_layer(
+            build_regressor(ModelConfig(cell_type="lstm", units=2, num_layers=2, dropout_rate=0.0), 2)
+        )
     with pytest.raises(ValueError, match="exactly one unidirectional recurrent layer"):
-        jacobians.state_layer(build_regressor(ModelConfig(cell_type="lstm", units=2, bidirectional=True, dropout_rate=0.0), 2))
+        jacobians.state_layer(
+            build_regressor(ModelConfig(cell_type="lstm", units=2, bidirectional=True, dropout_rate=0.0), 2)
+        )
 
 
 def test_summary_of_a_geometric_curve():
@@ -79,7 +97,11 @@ def test_summary_of_a_geometric_curve():
     assert summary["shrink_per_step"] == pytest.approx(0.9)
     assert summary["forgotten_at"] == 66  # 0.9^65 = 1.06e-3, 0.9^66 = 0.96e-3
     assert summary["ratio_at_end"] == pytest.approx(0.9**99)
-    assert jacobians.summarize(np.ones(50)) == {"shrink_per_step": pytest.approx(1.0), "forgotten_at": None, "ratio_at_end": 1.0}
+    assert jacobians.summarize(np.ones(50)) == {
+        "shrink_per_step": pytest.approx(1.0),
+        "forgotten_at": None,
+        "ratio_at_end": 1.0,
+    }
 
 
 def test_by_distance_is_a_geometric_mean_from_the_end():

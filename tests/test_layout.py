@@ -12,7 +12,13 @@ import pytest
 
 from conftest import ROOT
 
-PIPELINE = ["sentiment/config.py", "sentiment/errors.py", "sentiment/evaluate.py", "sentiment/report.py", "sentiment/models.py"]
+PIPELINE = [
+    "sentiment/config.py",
+    "sentiment/errors.py",
+    "sentiment/evaluate.py",
+    "sentiment/report.py",
+    "sentiment/models.py",
+]
 PIPELINE += [f"sentiment/{stage}" for stage in ("data", "training", "io", "serving")]
 FORBIDDEN_FOR_PIPELINE = ("sentiment.analysis", "sentiment.cli", "webapp", "benchmarks", "gradio", "app")
 
@@ -56,12 +62,20 @@ def test_the_check_catches_a_violation(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def later():\n    from sentiment.analysis import gradients\n    import gradio as gr\n")
     found = _violations([bad], FORBIDDEN_FOR_PIPELINE)
-    assert found == ["bad.py imports gradio", "bad.py imports sentiment.analysis", "bad.py imports sentiment.analysis.gradients"]
+    assert found == [
+        "bad.py imports gradio",
+        "bad.py imports sentiment.analysis",
+        "bad.py imports sentiment.analysis.gradients",
+    ]
 
 
 @pytest.mark.parametrize("folder", ["sentiment", "webapp", "benchmarks", "tests", "scripts", "notebooks"])
 def test_nothing_edits_the_import_path(folder):
     # The project is installed (pip install -e .): no file needs sys.path tricks.
     trick = "sys.path." + "insert"  # spelled apart, so this file does not match itself
-    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / folder).rglob("*") if path.suffix in (".py", ".ipynb") and trick in path.read_text(encoding="utf-8")]
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in (".py", ".ipynb") and trick in path.read_text(encoding="utf-8")
+    ]
     assert offenders == []

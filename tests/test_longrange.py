@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
 from sentiment.analysis.longrange import (
     FIRST_DISTRACTOR_ID,
     SIGNAL_IDS,
@@ -19,6 +18,8 @@ from sentiment.analysis.longrange import (
     score,
     solved,
 )
+
+from conftest import run_cli
 
 
 @pytest.mark.parametrize("length", [2, 7, 50, 201])
@@ -52,7 +53,7 @@ def test_adding_marks_one_value_in_each_half_and_sums_them(length):
     values, markers = inputs[..., 0], inputs[..., 1]
     assert values.min() >= 0 and values.max() < 1
     np.testing.assert_array_equal(markers.sum(axis=1), 2)
-    first, second = (np.argwhere(markers == 1)[:, 1].reshape(-1, 2).T)
+    first, second = np.argwhere(markers == 1)[:, 1].reshape(-1, 2).T
     assert np.all(first < length // 2) and np.all(second >= length // 2)
     np.testing.assert_array_equal(np.stack([first, second], 1), marked)
     np.testing.assert_allclose(targets, (values * markers).sum(axis=1), rtol=1e-6)
@@ -116,24 +117,48 @@ def test_config_rejects_bad_values(overrides, message):
 def test_variants_share_one_architecture_and_chrono_has_one_horizon():
     config = LongRangeConfig(units=8, embedding_dim=3, chrono_horizon=150)
     models = {variant: config.model_config(variant) for variant in VARIANTS}
-    assert {(m.units, m.embedding_dim, m.word_dropout_rate, m.dropout_rate, m.pooling, m.num_layers) for m in models.values()} == {(8, 3, 0.0, 0.0, "last", 1)}
-    assert {variant: m.chrono_max_steps for variant, m in models.items() if m.chrono_max_steps} == {"lstm+chrono": 150, "gru+chrono": 150}
+    assert {
+        (m.units, m.embedding_dim, m.word_dropout_rate, m.dropout_rate, m.pooling, m.num_layers)
+        for m in models.values()
+    } == {(8, 3, 0.0, 0.0, "last", 1)}
+    assert {variant: m.chrono_max_steps for variant, m in models.items() if m.chrono_max_steps} == {
+        "lstm+chrono": 150,
+        "gru+chrono": 150,
+    }
     assert [variant for variant, m in models.items() if m.irnn] == ["irnn"]
-    assert {variant: m.cell_type for variant, m in models.items()} == {variant: cell for variant, (cell, _) in VARIANTS.items()}
+    assert {variant: m.cell_type for variant, m in models.items()} == {
+        variant: cell for variant, (cell, _) in VARIANTS.items()
+    }
 
 
 def test_jobs_cover_every_run_once_longest_first():
-    config = LongRangeConfig(lengths=(10, 40), seeds=(0, 1), variants=("simple_rnn", "lstm"), lag_shift_length=20, lag_shift_radius=2)
+    config = LongRangeConfig(
+        lengths=(10, 40), seeds=(0, 1), variants=("simple_rnn", "lstm"), lag_shift_length=20, lag_shift_radius=2
+    )
     work = jobs(config)
     runs = [arguments for kind, arguments in work if kind == "run"]
     assert len(runs) == len(set(runs)) == 2 * 2 * 2 * 2
     assert runs[0][1] == 40 and runs[-1][1] == 10
-    assert sorted(arguments for kind, arguments in work if kind == "lag_shift") == [(0, "lstm"), (0, "simple_rnn"), (1, "lstm"), (1, "simple_rnn")]
+    assert sorted(arguments for kind, arguments in work if kind == "lag_shift") == [
+        (0, "lstm"),
+        (0, "simple_rnn"),
+        (1, "lstm"),
+        (1, "simple_rnn"),
+    ]
     assert not any(kind == "lag_shift" for kind, _ in jobs(LongRangeConfig(tasks=("adding",))))
 
 
 def _fake_run(task, length, seed, variant, final, solved_at=None):
-    run = {"task": task, "length": length, "seed": seed, "variant": variant, "final": final, "solved_at": solved_at, "updates": [0, 100], "scores": [0.5, final]}
+    run = {
+        "task": task,
+        "length": length,
+        "seed": seed,
+        "variant": variant,
+        "final": final,
+        "solved_at": solved_at,
+        "updates": [0, 100],
+        "scores": [0.5, final],
+    }
     if task == "recall":
         run["by_lag"] = [{"lags": [length // 2, length], "count": 10, "accuracy": final}]
     else:
@@ -142,20 +167,55 @@ def _fake_run(task, length, seed, variant, final, solved_at=None):
 
 
 def _fake_result(runs, lag_shift=()):
-    config = {"tasks": ["recall", "adding"], "lengths": sorted({run["length"] for run in runs}), "workers": 2, "seeds": [0, 1], "recall_updates": 100, "adding_updates": 100, "batch_size": 64,
-              "learning_rate": 0.001, "clipnorm": 1.0, "units": 32, "test_sequences": 100, "eval_interval": 50, "distractor_count": 16, "chrono_horizon": 200,
-              "jacobian_sequences": 8, "driven_input_scale": 8.0}
-    machine = {"cpu": "test CPU", "cpu_count": 2, "gpus": [], "python": "3.11", "tensorflow": "2.21.0", "keras": "3.15.1"}
-    return {"config": config, "command": "python -m sentiment long-range", "started_at": "2026-11-27T00:00:00+00:00", "wall_seconds": 60.0, "machine": machine,
-            "load_average": {"start": [1.0, 1.0, 1.0], "end": [2.0, 2.0, 2.0]}, "runs": list(runs), "lag_shift": list(lag_shift)}
+    config = {
+        "tasks": ["recall", "adding"],
+        "lengths": sorted({run["length"] for run in runs}),
+        "workers": 2,
+        "seeds": [0, 1],
+        "recall_updates": 100,
+        "adding_updates": 100,
+        "batch_size": 64,
+        "learning_rate": 0.001,
+        "clipnorm": 1.0,
+        "units": 32,
+        "test_sequences": 100,
+        "eval_interval": 50,
+        "distractor_count": 16,
+        "chrono_horizon": 200,
+        "jacobian_sequences": 8,
+        "driven_input_scale": 8.0,
+    }
+    machine = {
+        "cpu": "test CPU",
+        "cpu_count": 2,
+        "gpus": [],
+        "python": "3.11",
+        "tensorflow": "2.21.0",
+        "keras": "3.15.1",
+    }
+    return {
+        "config": config,
+        "command": "python -m sentiment long-range",
+        "started_at": "2026-11-27T00:00:00+00:00",
+        "wall_seconds": 60.0,
+        "machine": machine,
+        "load_average": {"start": [1.0, 1.0, 1.0], "end": [2.0, 2.0, 2.0]},
+        "runs": list(runs),
+        "lag_shift": list(lag_shift),
+    }
 
 
 def test_tables_and_page_show_each_seed_and_the_solved_counts():
-    result = _fake_result([
-        _fake_run("recall", 50, 0, "simple_rnn", 0.5), _fake_run("recall", 50, 1, "simple_rnn", 0.7),
-        _fake_run("recall", 50, 0, "lstm+chrono", 1.0, 100), _fake_run("recall", 50, 1, "lstm+chrono", 0.995, 200),
-        _fake_run("adding", 50, 0, "simple_rnn", 0.17), _fake_run("adding", 50, 0, "gru", 0.005, 300),
-    ])
+    result = _fake_result(
+        [
+            _fake_run("recall", 50, 0, "simple_rnn", 0.5),
+            _fake_run("recall", 50, 1, "simple_rnn", 0.7),
+            _fake_run("recall", 50, 0, "lstm+chrono", 1.0, 100),
+            _fake_run("recall", 50, 1, "lstm+chrono", 0.995, 200),
+            _fake_run("adding", 50, 0, "simple_rnn", 0.17),
+            _fake_run("adding", 50, 0, "gru", 0.005, 300),
+        ]
+    )
     lengths, variants, seeds, accuracy = run_table(result, "recall")
     assert lengths == [50]
     assert variants == ["simple_rnn", "lstm+chrono", "gru"] and seeds == [0, 1]
@@ -170,7 +230,15 @@ def test_tables_and_page_show_each_seed_and_the_solved_counts():
 
 
 def test_lag_shift_section_compares_the_trained_lag_with_its_neighbours():
-    shift = {"variant": "simple_rnn", "seed": 0, "trained_lag": 10, "solved_at": 200, "updates": 200, "lags": [9, 10, 11], "accuracy": [0.0, 1.0, 0.2]}
+    shift = {
+        "variant": "simple_rnn",
+        "seed": 0,
+        "trained_lag": 10,
+        "solved_at": 200,
+        "updates": 200,
+        "lags": [9, 10, 11],
+        "accuracy": [0.0, 1.0, 0.2],
+    }
     markdown = results_markdown(_fake_result([_fake_run("recall", 50, 0, "simple_rnn", 0.5)], [shift]))
     assert "| SimpleRNN | 1/1 | 100.0% | 10.0% | 0.0% |" in markdown
 
@@ -179,9 +247,11 @@ def test_lag_shift_section_compares_the_trained_lag_with_its_neighbours():
 def test_cli_runs_a_tiny_suite_and_writes_every_file(tmp_path):
     output = tmp_path / "long_range"
     result = run_cli(
-        "long-range", "--lengths", "4,6", "--seeds", "0", "--variants", "simple_rnn,lstm+chrono", "--recall-updates", "30", "--adding-updates", "30", "--eval-interval", "10",
-        "--test-sequences", "64", "--jacobian-sequences", "8", "--lag-shift-length", "5", "--lag-shift-radius", "1", "--units", "4", "--workers", "1",
-        "--no-progress", "--output", str(output),
+        "long-range",
+        *"--lengths 4,6 --seeds 0 --variants simple_rnn,lstm+chrono --recall-updates 30 --adding-updates 30".split(),
+        *"--eval-interval 10 --test-sequences 64 --jacobian-sequences 8 --lag-shift-length 5".split(),
+        *"--lag-shift-radius 1 --units 4 --workers 1 --no-progress".split(),
+        *("--output", str(output)),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     values = json.loads((output / "long_range.json").read_text())
@@ -189,8 +259,13 @@ def test_cli_runs_a_tiny_suite_and_writes_every_file(tmp_path):
     at_longest = [run for run in values["runs"] if run["length"] == 6]
     assert all(set(run["jacobian"]) >= {"init", "trained"} for run in at_longest)
     # One norm per input step: T + 1 tokens for recall (lags 0 to T), T steps for adding.
-    assert all(len(run["jacobian"]["init"]["by_distance"]) == (7 if run["task"] == "recall" else 6) for run in at_longest)
-    assert "init_driven" in next(run for run in at_longest if run["variant"] == "simple_rnn" and run["task"] == "adding")["jacobian"]
+    assert all(
+        len(run["jacobian"]["init"]["by_distance"]) == (7 if run["task"] == "recall" else 6) for run in at_longest
+    )
+    assert (
+        "init_driven"
+        in next(run for run in at_longest if run["variant"] == "simple_rnn" and run["task"] == "adding")["jacobian"]
+    )
     for run in values["runs"]:
         assert run["updates"][0] == 0 and run["updates"][-1] <= 30 and len(run["updates"]) == len(run["scores"])
     for name in ("long_range.md", "long_range_recall.png", "long_range_adding.png", "jacobians.png", "lag_shift.png"):

@@ -16,7 +16,10 @@ TINY = ModelConfig(embedding_dim=4, units=4)
 
 @pytest.fixture(scope="module")
 def tiny_models():
-    return {cell: build_classifier(ModelConfig(cell_type=cell, embedding_dim=4, units=4), VOCABULARY_SIZE) for cell in CELL_TYPES}
+    return {
+        cell: build_classifier(ModelConfig(cell_type=cell, embedding_dim=4, units=4), VOCABULARY_SIZE)
+        for cell in CELL_TYPES
+    }
 
 
 def test_cell_types_differ_only_in_the_recurrent_layer(tiny_models):
@@ -44,7 +47,10 @@ def test_padding_does_not_change_the_prediction(pooling, bidirectional):
     # one, or the mean/max over them. A review scores the same alone and beside
     # a longer one (length bucketing and serving batch reviews of any length).
     for cell in CELL_TYPES:
-        model = build_classifier(ModelConfig(cell_type=cell, embedding_dim=4, units=4, pooling=pooling, bidirectional=bidirectional), VOCABULARY_SIZE)
+        model = build_classifier(
+            ModelConfig(cell_type=cell, embedding_dim=4, units=4, pooling=pooling, bidirectional=bidirectional),
+            VOCABULARY_SIZE,
+        )
         short = keras.ops.convert_to_numpy(model(np.array([[2, 3]])))
         padded = keras.ops.convert_to_numpy(model(np.array([[2, 3, 0, 0, 0], [4, 5, 6, 7, 8]])))[:1]
         np.testing.assert_allclose(short, padded, atol=1e-6)
@@ -53,7 +59,9 @@ def test_padding_does_not_change_the_prediction(pooling, bidirectional):
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_default_lstm_and_gru_are_cudnn_eligible(preset, cell):
-    model = build_classifier(ModelConfig(**{**PRESETS[preset].model.__dict__, "cell_type": cell, "units": 4}), VOCABULARY_SIZE)
+    model = build_classifier(
+        ModelConfig(**{**PRESETS[preset].model.__dict__, "cell_type": cell, "units": 4}), VOCABULARY_SIZE
+    )
     for layer in recurrent_layers(model):
         cell_layer = layer.cell
         assert layer.use_cudnn in ("auto", True)
@@ -73,7 +81,10 @@ def test_default_lstm_and_gru_are_cudnn_eligible(preset, cell):
 
 
 def test_stacked_bidirectional_and_pooling_options():
-    model = build_classifier(ModelConfig(cell_type="gru", embedding_dim=4, units=4, num_layers=2, bidirectional=True, pooling="mean"), VOCABULARY_SIZE)
+    model = build_classifier(
+        ModelConfig(cell_type="gru", embedding_dim=4, units=4, num_layers=2, bidirectional=True, pooling="mean"),
+        VOCABULARY_SIZE,
+    )
     assert len(recurrent_layers(model)) == 4
     assert all(layer.return_sequences for layer in recurrent_layers(model))
     assert any(isinstance(layer, keras.layers.GlobalAveragePooling1D) for layer in model.layers)
@@ -146,7 +157,14 @@ def test_chrono_initialized_cells_remember_the_first_token_longer(cell_type):
 
     def final_state_gap(chrono_max_steps):
         keras.utils.set_random_seed(1)
-        config = ModelConfig(cell_type=cell_type, units=16, embedding_dim=8, word_dropout_rate=0.0, dropout_rate=0.0, chrono_max_steps=chrono_max_steps)
+        config = ModelConfig(
+            cell_type=cell_type,
+            units=16,
+            embedding_dim=8,
+            word_dropout_rate=0.0,
+            dropout_rate=0.0,
+            chrono_max_steps=chrono_max_steps,
+        )
         model = build_classifier(config, vocabulary_size=20)
         (layer,) = recurrent_layers(model)
         states = keras.Model(model.input, layer.output)(sequences)

@@ -2,18 +2,28 @@
 
 from pathlib import Path
 
-from conftest import ROOT
 from sentiment.analysis.pages import DEFAULT_SOURCES, results_page
+
+from conftest import ROOT
 
 
 def test_the_page_joins_every_section_with_links_relative_to_it(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     page = results_page(DEFAULT_SOURCES, tmp_path / "RESULTS.md")
     headings = [line for line in page.splitlines() if line.startswith("#")]
-    assert headings[0] == "# Results" and all(not heading.startswith("# ") for heading in headings[1:])  # each page became a section
-    for title in ("## Memory on long-range tasks", "## Sentiment at a distance", "## The sequential cost", "## Results: SimpleRNN vs LSTM vs GRU vs Bag of n-grams on IMDB",
-                  "## The strong preset (`--preset strong`): LSTM vs GRU vs Bag of n-grams on IMDB", "## What each change of the strong preset bought (LSTM)",
-                  "## What the decisions depend on", "## Inside the cell"):
+    assert headings[0] == "# Results" and all(
+        not heading.startswith("# ") for heading in headings[1:]
+    )  # each page became a section
+    for title in (
+        "## Memory on long-range tasks",
+        "## Sentiment at a distance",
+        "## The sequential cost",
+        "## Results: SimpleRNN vs LSTM vs GRU vs Bag of n-grams on IMDB",
+        "## The strong preset (`--preset strong`): LSTM vs GRU vs Bag of n-grams on IMDB",
+        "## What each change of the strong preset bought (LSTM)",
+        "## What the decisions depend on",
+        "## Inside the cell",
+    ):
         assert any(heading.startswith(title) for heading in headings), title
     written = results_page(DEFAULT_SOURCES, ROOT / "docs" / "RESULTS.md")
     assert all((ROOT / "docs" / link).exists() for link in (part.split(")")[0] for part in written.split("](")[1:]))
@@ -21,13 +31,19 @@ def test_the_page_joins_every_section_with_links_relative_to_it(tmp_path, monkey
 
 def test_the_shipped_page_is_what_the_command_writes(monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert (ROOT / "docs" / "RESULTS.md").read_text(encoding="utf-8") == results_page(DEFAULT_SOURCES, Path("docs/RESULTS.md"))
+    assert (ROOT / "docs" / "RESULTS.md").read_text(encoding="utf-8") == results_page(
+        DEFAULT_SOURCES, Path("docs/RESULTS.md")
+    )
 
 
 def test_a_missing_source_is_left_out(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    page = results_page({**DEFAULT_SOURCES, "distance": None, "inspect": tmp_path / "missing.json"}, tmp_path / "RESULTS.md")
-    assert "Sentiment at a distance" not in page and "Inside the cell" not in page and "Memory on long-range tasks" in page
+    page = results_page(
+        {**DEFAULT_SOURCES, "distance": None, "inspect": tmp_path / "missing.json"}, tmp_path / "RESULTS.md"
+    )
+    assert (
+        "Sentiment at a distance" not in page and "Inside the cell" not in page and "Memory on long-range tasks" in page
+    )
 
 
 def test_the_ablation_table_reads_each_change_from_the_recorded_configs():
@@ -48,5 +64,9 @@ def test_the_ablation_table_reads_each_change_from_the_recorded_configs():
     older = copy.deepcopy(reference)
     for key in ("teacher", "teacher_ngram_max", "teacher_reviews"):
         del older["run"]["train"][key]
-    rows = [line for line in ablation_markdown({"strong": reference, "older": older}, "strong").splitlines() if line.startswith("| `older`")]
+    rows = [
+        line
+        for line in ablation_markdown({"strong": reference, "older": older}, "strong").splitlines()
+        if line.startswith("| `older`")
+    ]
     assert rows[0].startswith("| `older` | teacher: bow → None |")

@@ -1,6 +1,14 @@
 import numpy as np
 
-from sentiment.analysis.plots import plot_adding, plot_distance, plot_gradient_norms, plot_jacobians, plot_lag_shift, plot_recall, plot_sequential_cost
+from sentiment.analysis.plots import (
+    plot_adding,
+    plot_distance,
+    plot_gradient_norms,
+    plot_jacobians,
+    plot_lag_shift,
+    plot_recall,
+    plot_sequential_cost,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -16,22 +24,48 @@ def test_gradient_plot_tolerates_gaps_and_zeros(tmp_path):
 def test_recall_plot_is_reproducible_and_tolerates_missing_runs(tmp_path):
     accuracy = np.array([[[1.0, 0.5], [np.nan, np.nan]], [[0.5, 0.5], [1.0, 1.0]]])  # [lengths, variants, seeds]
     by_lag = np.array([[0.5, 1.0], [0.6, np.nan]])
-    first = plot_recall([10, 100], ["simple_rnn", "lstm+chrono"], accuracy, ["50–74", "75–100"], by_lag, tmp_path / "a.png").read_bytes()
-    second = plot_recall([10, 100], ["simple_rnn", "lstm+chrono"], accuracy, ["50–74", "75–100"], by_lag, tmp_path / "b.png").read_bytes()
+    first = plot_recall(
+        [10, 100], ["simple_rnn", "lstm+chrono"], accuracy, ["50–74", "75–100"], by_lag, tmp_path / "a.png"
+    ).read_bytes()
+    second = plot_recall(
+        [10, 100], ["simple_rnn", "lstm+chrono"], accuracy, ["50–74", "75–100"], by_lag, tmp_path / "b.png"
+    ).read_bytes()
     assert first[:8] == PNG_SIGNATURE and first == second
 
 
 def test_the_other_long_range_plots(tmp_path):
     curves = {25: {"gru": [([0, 100, 200], [0.5, 0.1, 0.005])], "irnn": [([0, 100], [0.5, 0.2]), ([0], [0.4])]}}
     assert plot_adding(curves, {25: 0.167}, 0.01, tmp_path / "adding.png").read_bytes()[:8] == PNG_SIGNATURE
-    panels = [("init", {"lstm": np.array([[1.0, 0.5, 0.0]]), "simple_rnn, inputs × 8": np.array([[1.0, 0.1, 0.01]])}), ("trained", {"gru": np.ones((2, 3))}), ("third", {})]
+    panels = [
+        ("init", {"lstm": np.array([[1.0, 0.5, 0.0]]), "simple_rnn, inputs × 8": np.array([[1.0, 0.1, 0.01]])}),
+        ("trained", {"gru": np.ones((2, 3))}),
+        ("third", {}),
+    ]
     assert plot_jacobians(panels, tmp_path / "jacobians.png").read_bytes()[:8] == PNG_SIGNATURE
-    assert plot_lag_shift([9, 10, 11], {"simple_rnn": np.array([[0.0, 1.0, 0.2]])}, 10, tmp_path / "lag.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert (
+        plot_lag_shift([9, 10, 11], {"simple_rnn": np.array([[0.0, 1.0, 0.2]])}, 10, tmp_path / "lag.png").read_bytes()[
+            :8
+        ]
+        == PNG_SIGNATURE
+    )
 
 
 def test_distance_and_sequential_cost_plots(tmp_path):
     entry = {"accuracy": 0.7, "ci_low": 0.6, "ci_high": 0.8}
-    path = plot_distance([0, 50], ["LSTM", "bag of embeddings", "GRU (mixed schedule)"], [[entry, entry, None], [entry, None, entry]], [[None, None, None], [entry, entry, entry]], tmp_path / "d.png")
+    path = plot_distance(
+        [0, 50],
+        ["LSTM", "bag of embeddings", "GRU (mixed schedule)"],
+        [[entry, entry, None], [entry, None, entry]],
+        [[None, None, None], [entry, entry, entry]],
+        tmp_path / "d.png",
+    )
     assert path.read_bytes()[:8] == PNG_SIGNATURE
-    cost = {"lengths": [50, 100], "batch_size": 4, "models": {"lstm": {"train_seconds": [0.01, 0.02], "inference_seconds": [0.005, 0.01]}, "conv1d": {"train_seconds": [0.01, 0.011], "inference_seconds": [0.004, 0.004]}}}
+    cost = {
+        "lengths": [50, 100],
+        "batch_size": 4,
+        "models": {
+            "lstm": {"train_seconds": [0.01, 0.02], "inference_seconds": [0.005, 0.01]},
+            "conv1d": {"train_seconds": [0.01, 0.011], "inference_seconds": [0.004, 0.004]},
+        },
+    }
     assert plot_sequential_cost(cost, tmp_path / "cost.png").read_bytes()[:8] == PNG_SIGNATURE

@@ -7,7 +7,17 @@ from sentiment.io.artifacts import load_artifact
 from sentiment.models import build_classifier
 from sentiment.serving.predict import Predictor, step_model
 
-AWKWARD_INPUTS = ["", "   ", "?!...", "<script>alert(1)</script>", "😀🎬", "电影很好", "الفيلم رائع", "nul\x00byte", "great " * 2000]
+AWKWARD_INPUTS = [
+    "",
+    "   ",
+    "?!...",
+    "<script>alert(1)</script>",
+    "😀🎬",
+    "电影很好",
+    "الفيلم رائع",
+    "nul\x00byte",
+    "great " * 2000,
+]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +126,13 @@ def test_other_architectures_are_read_prefix_by_prefix(tiny_artifacts, change):
 
 
 # Reviews of different lengths and kinds, scored together: the batch pads them to the longest.
-BATCH = ["a wonderful film", "", "boring " * 40 + "but the ending was great", "\ud800 odd <b>markup</b>", "the plot was bad and the acting worse " * 3]
+BATCH = [
+    "a wonderful film",
+    "",
+    "boring " * 40 + "but the ending was great",
+    "\ud800 odd <b>markup</b>",
+    "the plot was bad and the acting worse " * 3,
+]
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
@@ -125,7 +141,10 @@ def test_a_batch_reads_each_review_as_it_would_be_read_alone(predictors, cell):
     together = predictor.read_many(BATCH)
     for text, reading in zip(BATCH, together):
         alone = predictor.read(text)
-        assert reading.words == alone.words and (reading.read_start, reading.read_stop) == (alone.read_start, alone.read_stop)
+        assert reading.words == alone.words and (reading.read_start, reading.read_stop) == (
+            alone.read_start,
+            alone.read_stop,
+        )
         np.testing.assert_array_equal(reading.token_ids, alone.token_ids)
         assert reading.trajectory.shape == alone.trajectory.shape
         np.testing.assert_allclose(reading.trajectory, alone.trajectory, atol=1e-5)

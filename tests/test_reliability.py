@@ -22,14 +22,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_app import MODEL_NAMES, _compare_raw, app_url, client  # noqa: F401  (fixtures: one app process for this module)
-
-from sentiment.io import artifacts
 from sentiment import data
-from webapp import views as comparing
 from sentiment.errors import SentimentError
+from sentiment.io import artifacts
 from sentiment.serving.export import export_model, graph_op_types
 from sentiment.serving.predict import Predictor
+from webapp import views as comparing
+
+# app_url and client are fixtures: one app process for this module.
+from test_app import MODEL_NAMES, _compare_raw, app_url, client  # noqa: F401
 
 MEGABYTE = 1_000_000
 # What the app may take to answer one review of any size on a shared 2-core
@@ -50,7 +51,8 @@ INPUTS = {
     "emoji": "😀🎬👍🏽 loved it 🍿❤️",
     "Chinese": "这部电影非常好看，演员很棒",
     "Arabic": "الفيلم رائع جدا والتمثيل ممتاز",
-    "HTML and script tags": '<script>alert(1)</script><img src=x onerror="alert(2)"><b>great</b> <a href="javascript:x">film</a>',
+    "HTML and script tags": '<script>alert(1)</script><img src=x onerror="alert(2)"><b>great</b> <a '
+    'href="javascript:x">film</a>',
     "only punctuation": "?!... ,,; --- !!! (((",
 }
 BLANK = {"empty", "whitespace only"}
@@ -86,7 +88,9 @@ def test_app_answers_every_input(client, reliability, name):  # noqa: F811
         assert [row[0] for row in results["data"]] == MODEL_NAMES and _probabilities_valid(probabilities)
         measured = f"P = {', '.join(f'{p:.3f}' for p in probabilities)} in {seconds * 1000:.0f} ms"
         if len(text) > comparing.MAX_REVIEW_CHARACTERS:
-            expected += f"; cut to {comparing.MAX_REVIEW_CHARACTERS:,} characters on the server, within {APP_SECONDS:.0f} s"
+            expected += (
+                f"; cut to {comparing.MAX_REVIEW_CHARACTERS:,} characters on the server, within {APP_SECONDS:.0f} s"
+            )
             assert f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
             assert seconds < APP_SECONDS
             measured += "; the page says it was cut"
@@ -107,7 +111,12 @@ def test_the_inside_endpoint_answers_every_input(client, reliability, name):  # 
         assert all(heatmaps) and all(len(plot["data"]) > 0 for plot in outputs[1:12:4])
         assert seconds < APP_SECONDS
         measured = f"three heatmaps and gate lines in {seconds * 1000:.0f} ms"
-    reliability.record("input: app (gradio_client), Inside the cell", _case_label(name, text), "a heatmap and gate lines per model, or the empty-review message", measured)
+    reliability.record(
+        "input: app (gradio_client), Inside the cell",
+        _case_label(name, text),
+        "a heatmap and gate lines per model, or the empty-review message",
+        measured,
+    )
 
 
 def test_the_inside_endpoint_answers_lone_surrogates_sent_as_json(app_url):  # noqa: F811
@@ -131,24 +140,29 @@ def test_app_answers_what_gradio_client_cannot_send(app_url, reliability, name, 
     probabilities = [row[1] for row in results["data"]]
     assert _probabilities_valid(probabilities) and len(probabilities) == 3
     reliability.record(
-        "input: app (raw HTTP)", name, "P(positive) in [0, 1] from all three models",
+        "input: app (raw HTTP)",
+        name,
+        "P(positive) in [0, 1] from all three models",
         f"P = {', '.join(f'{p:.3f}' for p in probabilities)}",
-    )  # fmt: skip
+    )
 
 
 def test_app_refuses_a_body_that_is_not_utf8_with_a_client_error(app_url, reliability):  # noqa: F811
     import httpx
 
     body = b'{"data": ["' + INVALID_UTF8 + b'"], "fn_index": 0, "session_hash": "x"}'
-    response = httpx.post(f"{app_url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10)
+    response = httpx.post(
+        f"{app_url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10
+    )
     assert 400 <= response.status_code < 500, response.text
     alive = httpx.get(f"{app_url}/config", timeout=10).status_code
     assert alive == 200
     reliability.record(
-        "input: app (raw HTTP)", "invalid UTF-8 bytes in the JSON body",
+        "input: app (raw HTTP)",
+        "invalid UTF-8 bytes in the JSON body",
         "a 4xx error (the body is not JSON), the app keeps serving",
         f"HTTP {response.status_code}: {response.text[:60]!r}; next request HTTP {alive}",
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +173,9 @@ def endpoints(client):  # noqa: F811
 
 
 def test_the_api_description_lists_every_model_endpoint(endpoints):
-    assert {"/compare", "/decision", "/inside"} <= {name for name, parameters in endpoints.items() if len(parameters) == 1}
+    assert {"/compare", "/decision", "/inside"} <= {
+        name for name, parameters in endpoints.items() if len(parameters) == 1
+    }
 
 
 @pytest.mark.parametrize("name", list(INPUTS))
@@ -179,14 +195,22 @@ def test_every_endpoint_answers_every_input(client, app_url, endpoints, reliabil
         answered.append(f"{endpoint} {seconds * 1000:.0f} ms")
     assert httpx.get(f"{app_url}/config", timeout=10).status_code == 200
     reliability.record(
-        "input: app, every endpoint in its API description", _case_label(name, text),
+        "input: app, every endpoint in its API description",
+        _case_label(name, text),
         "an answer (or the empty-review message) from every endpoint, each within 20 s; the app keeps serving",
         "; ".join(answered),
-    )  # fmt: skip
+    )
 
 
-def test_every_text_endpoint_answers_lone_surrogates_and_nul_sent_as_json(app_url, endpoints, reliability):  # noqa: F811
-    """What gradio_client cannot send (JSON escapes of lone surrogates, bytes that are not UTF-8), to every endpoint that takes text."""
+def test_every_text_endpoint_answers_lone_surrogates_and_nul_sent_as_json(
+    app_url,  # noqa: F811
+    endpoints,
+    reliability,
+):
+    """What gradio_client cannot send, to every endpoint that takes text.
+
+    JSON escapes of lone surrogates, and bytes that are not UTF-8.
+    """
     import httpx
 
     measured = []
@@ -198,14 +222,18 @@ def test_every_text_endpoint_answers_lone_surrogates_and_nul_sent_as_json(app_ur
     config = httpx.get(f"{app_url}/config", timeout=10).json()
     for dependency in (d for d in config["dependencies"] if f"/{d.get('api_name')}" in endpoints):
         body = b'{"data": ["' + INVALID_UTF8 + b'"], "fn_index": %d, "session_hash": "x"}' % dependency["id"]
-        response = httpx.post(f"{app_url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10)
+        response = httpx.post(
+            f"{app_url}/gradio_api/queue/join", content=body, headers={"content-type": "application/json"}, timeout=10
+        )
         assert 400 <= response.status_code < 500, (dependency["api_name"], response.text)
     assert httpx.get(f"{app_url}/config", timeout=10).status_code == 200
     reliability.record(
-        "input: app (raw HTTP), every endpoint", "lone surrogates and NUL as JSON escapes; invalid UTF-8 in the body",
-        "every endpoint that takes text answers (no server error); a body that is not UTF-8 gets a 4xx; the app keeps serving",
+        "input: app (raw HTTP), every endpoint",
+        "lone surrogates and NUL as JSON escapes; invalid UTF-8 in the body",
+        "every endpoint that takes text answers (no server error); a body that is not UTF-8 gets a 4xx; the app keeps "
+        "serving",
         "; ".join(measured) + "; invalid UTF-8: 4xx from every endpoint",
-    )  # fmt: skip
+    )
 
 
 # --- The Predictor, in process ---------------------------------------------------
@@ -240,9 +268,11 @@ def test_predictor_scores_every_input(predictors, reliability, name):
         for predictor in predictors.values():  # the words it splits are those of the kept bytes only
             assert len(predictor.words(text)) == len(predictor.words(_kept_end(predictor, text))) < len(text.split())
     reliability.record(
-        "input: Predictor", _case_label(name, text), expected,
+        "input: Predictor",
+        _case_label(name, text),
+        expected,
         f"P = {', '.join(f'{p:.3f}' for p in probabilities)}; {seconds * 1000:.0f} ms for 3 models x (predict + read)",
-    )  # fmt: skip
+    )
 
 
 def _kept_end(predictor: Predictor, text: str) -> str:
@@ -294,9 +324,11 @@ def test_export_scores_every_input(serving, serving_folder, predictors, reliabil
         assert "Substr" in graph_op_types(serving_folder)  # the cap (data.cap_bytes) is in the served graph
         expected += f"; only the {data.MAX_REVIEW_BYTES:,} bytes at the end the model reads are vectorized"
     reliability.record(
-        "input: SavedModel (serving_default)", _case_label(name, text.decode("utf-8", "replace")), expected,
+        "input: SavedModel (serving_default)",
+        _case_label(name, text.decode("utf-8", "replace")),
+        expected,
         f"P = {probability:.3f} ({label}); {seconds * 1000:.0f} ms",
-    )  # fmt: skip
+    )
 
 
 # --- Properties over any text (hypothesis) --------------------------------------------
@@ -322,10 +354,11 @@ def test_standardize_text_turns_any_bytes_into_clean_utf8(reliability):
 
     check()
     reliability.record(
-        "input: property (hypothesis)", f"any bytes, {len(seen)} examples, up to 300 bytes",
+        "input: property (hypothesis)",
+        f"any bytes, {len(seen)} examples, up to 300 bytes",
         "standardize_text returns valid UTF-8 without control characters or markup brackets",
         f"{len(seen)} examples passed",
-    )  # fmt: skip
+    )
 
 
 def test_predictor_gives_a_probability_for_any_text(predictors, reliability):
@@ -341,10 +374,11 @@ def test_predictor_gives_a_probability_for_any_text(predictors, reliability):
 
     check()
     reliability.record(
-        "input: property (hypothesis)", f"any Unicode text (surrogates, controls), {len(seen)} batches of 1-4",
+        "input: property (hypothesis)",
+        f"any Unicode text (surrogates, controls), {len(seen)} batches of 1-4",
         "Predictor: one P(positive) in [0, 1] per review; read() agrees with predict()",
         f"{len(seen)} batches passed",
-    )  # fmt: skip
+    )
 
 
 def test_compare_answers_any_text(predictors, tiny_artifacts, reliability):
@@ -364,17 +398,20 @@ def test_compare_answers_any_text(predictors, tiny_artifacts, reliability):
 
     check()
     reliability.record(
-        "input: property (hypothesis)", f"any Unicode text, {len(seen)} examples, through the app's compare()",
+        "input: property (hypothesis)",
+        f"any Unicode text, {len(seen)} examples, through the app's compare()",
         "three P(positive) in [0, 1], or the empty-review message for blank text",
         f"{len(seen)} examples passed",
-    )  # fmt: skip
+    )
 
 
 # --- Failed writes and a full disk ------------------------------------------------------
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir()) if path.is_file()}
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir()) if path.is_file()
+    }
 
 
 def _disk_full(*args, **kwargs):
@@ -399,18 +436,20 @@ def test_a_full_disk_while_rewriting_an_artifact_leaves_it_intact(tiny_artifacts
     assert _digests(folder) == before  # byte-identical, and no temporary file left behind
     artifacts.verify_manifest(folder)
     reliability.record(
-        "fault: write", "disk full half-way through rewriting metrics.json",
+        "fault: write",
+        "disk full half-way through rewriting metrics.json",
         "the write raises ENOSPC; every file byte-identical, no temporary left, the manifest verifies",
         f"OSError errno {raised.value.errno}; {len(before)} files unchanged; verified",
-    )  # fmt: skip
+    )
 
 
 def test_a_failed_checkpoint_write_keeps_the_last_good_checkpoint(tiny_csv, tmp_path, monkeypatch, reliability):
     import keras
 
-    from conftest import tiny_configs
     from sentiment.training.checkpoint import CHECKPOINT_FOLDER
     from sentiment.training.train import train_models
+
+    from conftest import tiny_configs
 
     data_config, model_config, train_config = tiny_configs(tiny_csv, epochs=2, patience=5)
     quiet = dict(cell_types=("gru",), output=tmp_path, verbose=0, log=lambda message: None)
@@ -439,10 +478,12 @@ def test_a_failed_checkpoint_write_keeps_the_last_good_checkpoint(tiny_csv, tmp_
     assert any("resuming after epoch 1" in message for message in messages)
     artifacts.verify_manifest(tmp_path / "gru")
     reliability.record(
-        "fault: write", "disk full while saving the epoch-2 checkpoint",
-        "training stops with ENOSPC; the epoch-1 checkpoint is byte-identical; the next run resumes after epoch 1 and finishes",
+        "fault: write",
+        "disk full while saving the epoch-2 checkpoint",
+        "training stops with ENOSPC; the epoch-1 checkpoint is byte-identical; the next run resumes after epoch 1 and "
+        "finishes",
         f"OSError errno {raised.value.errno}; {', '.join(after)} unchanged; resumed after epoch 1; manifest verifies",
-    )  # fmt: skip
+    )
 
 
 def test_a_failed_export_leaves_the_previous_version(tiny_artifacts, tmp_path, monkeypatch, reliability):
@@ -464,10 +505,11 @@ def test_a_failed_export_leaves_the_previous_version(tiny_artifacts, tmp_path, m
     assert [path.name for path in (tmp_path / "simple_rnn").iterdir()] == ["1"]
     assert {path.relative_to(first): path.read_bytes() for path in first.rglob("*") if path.is_file()} == before
     reliability.record(
-        "fault: write", "disk full while exporting version 2",
+        "fault: write",
+        "disk full while exporting version 2",
         "the export raises; version 1 byte-identical, no version 2 or staging folder left",
         f"OSError; only version 1 left, its {len(before)} files unchanged",
-    )  # fmt: skip
+    )
 
 
 # --- Artifacts that were not built here --------------------------------------------------
@@ -510,7 +552,9 @@ def _truncate(path: Path) -> None:
 
 def _replace_text(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("great", "awful", 1) if "great" in text else text.replace("32", "33", 1), encoding="utf-8")
+    path.write_text(
+        text.replace("great", "awful", 1) if "great" in text else text.replace("32", "33", 1), encoding="utf-8"
+    )
 
 
 def test_a_model_with_a_lambda_layer_is_refused_even_with_a_matching_manifest(tiny_artifacts, tmp_path, reliability):
@@ -527,9 +571,11 @@ def test_a_model_with_a_lambda_layer_is_refused_even_with_a_matching_manifest(ti
     message = str(raised.value)
     assert "model.keras could not be loaded" in message and "safe_mode" in message
     reliability.record(
-        "artifact", "model.keras replaced by one with a Lambda layer, manifest rewritten to match",
-        "refused by Keras safe_mode; the message names the file", message.replace(str(tmp_path), "…")[:160] + "…",
-    )  # fmt: skip
+        "artifact",
+        "model.keras replaced by one with a Lambda layer, manifest rewritten to match",
+        "refused by Keras safe_mode; the message names the file",
+        message.replace(str(tmp_path), "…")[:160] + "…",
+    )
 
 
 def test_every_model_the_project_builds_reloads_under_safe_mode(tmp_path, reliability):
@@ -543,7 +589,11 @@ def test_every_model_the_project_builds_reloads_under_safe_mode(tmp_path, reliab
     tiny = {"embedding_dim": 3, "units": 2}
     models = [build_classifier(ModelConfig(cell_type=cell, **tiny), 10) for cell in ("simple_rnn", "lstm", "gru")]
     models += [
-        build_classifier(ModelConfig(cell_type="lstm", bidirectional=True, num_layers=2, pooling="max", chrono_max_steps=20, **tiny), 10, num_classes=4),
+        build_classifier(
+            ModelConfig(cell_type="lstm", bidirectional=True, num_layers=2, pooling="max", chrono_max_steps=20, **tiny),
+            10,
+            num_classes=4,
+        ),
         build_classifier(ModelConfig(cell_type="lstm", num_layers=0, pooling="mean", **tiny), 10),
         build_regressor(ModelConfig(cell_type="simple_rnn", irnn=True, **tiny), 2),
         build_convolutional_classifier(ModelConfig(**tiny), 10),
@@ -554,9 +604,11 @@ def test_every_model_the_project_builds_reloads_under_safe_mode(tmp_path, reliab
         reloaded = keras.models.load_model(path, safe_mode=True)
         assert [type(layer).__name__ for layer in reloaded.layers] == [type(layer).__name__ for layer in model.layers]
     reliability.record(
-        "artifact", "every architecture the project builds, saved and loaded back",
-        "loads under Keras safe_mode (no Lambda layer, no arbitrary code)", f"{len(models)} architectures reloaded with safe_mode=True",
-    )  # fmt: skip
+        "artifact",
+        "every architecture the project builds, saved and loaded back",
+        "loads under Keras safe_mode (no Lambda layer, no arbitrary code)",
+        f"{len(models)} architectures reloaded with safe_mode=True",
+    )
 
 
 def test_a_checkpoint_with_a_lambda_layer_is_refused_on_resume(tiny_artifacts, tmp_path, reliability):
@@ -566,15 +618,19 @@ def test_a_checkpoint_with_a_lambda_layer_is_refused_on_resume(tiny_artifacts, t
 
     original = keras.models.load_model(tiny_artifacts / "gru" / artifacts.MODEL_FILE, compile=False)
     token_ids = keras.Input(shape=(None,), dtype="int32")
-    keras.Model(token_ids, keras.layers.Lambda(lambda x: x * 0 + 1.0)(original(token_ids))).save(tmp_path / checkpoint.LAST_MODEL)
+    keras.Model(token_ids, keras.layers.Lambda(lambda x: x * 0 + 1.0)(original(token_ids))).save(
+        tmp_path / checkpoint.LAST_MODEL
+    )
     with pytest.raises(SentimentError) as raised:
         checkpoint.load_last_model(tmp_path)
     message = str(raised.value)
     assert "could not be loaded to resume" in message and "safe_mode" in message
     reliability.record(
-        "training", "checkpoint/last.keras replaced by one with a Lambda layer",
-        "resume refused by Keras safe_mode, with the folder to delete", message.replace(str(tmp_path), "…")[:160] + "…",
-    )  # fmt: skip
+        "training",
+        "checkpoint/last.keras replaced by one with a Lambda layer",
+        "resume refused by Keras safe_mode, with the folder to delete",
+        message.replace(str(tmp_path), "…")[:160] + "…",
+    )
 
 
 def test_a_corrupt_model_in_the_apps_folder_leaves_the_others_working(tiny_artifacts, tmp_path, reliability):
@@ -588,7 +644,8 @@ def test_a_corrupt_model_in_the_apps_folder_leaves_the_others_working(tiny_artif
     assert sorted(comparison.results) == ["gru", "simple_rnn"]
     assert _probabilities_valid([result.probability for result in comparison.results.values()])
     reliability.record(
-        "artifact", "corrupt model.keras (checksum rewritten to match) in the app's folder",
+        "artifact",
+        "corrupt model.keras (checksum rewritten to match) in the app's folder",
         "LSTM named as not loaded with the reason; SimpleRNN and GRU answer",
         f"failures: {{lstm: {models.failures['lstm'].replace(str(tmp_path), '…')[:90]}…}}; answered: SimpleRNN, GRU",
-    )  # fmt: skip
+    )

@@ -8,10 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from conftest import run_cli
 from sentiment.errors import SentimentError
 from sentiment.serving import score
 from sentiment.serving.predict import Predictor
+
+from conftest import run_cli
 
 CELLS = ("simple_rnn", "lstm", "gru")
 REVIEWS = ["the movie was wonderful", "awful, boring plot<br />", "", "😀 电影 <b>great</b>", "great " * 600]
@@ -31,7 +32,10 @@ def test_export_and_artifact_folders_give_the_same_scores(tiny_artifacts, tiny_e
     from_export = score.export_scorers(tiny_export)
     assert list(from_artifacts) == list(from_export) == list(CELLS)  # every model found, bow left out
     for cell in CELLS:
-        (artifact_p, artifact_labels), (export_p, export_labels) = from_artifacts[cell](REVIEWS), from_export[cell](REVIEWS)
+        (artifact_p, artifact_labels), (export_p, export_labels) = (
+            from_artifacts[cell](REVIEWS),
+            from_export[cell](REVIEWS),
+        )
         np.testing.assert_allclose(artifact_p, predictors[cell].predict(REVIEWS), atol=1e-6)
         np.testing.assert_allclose(export_p, artifact_p, atol=1e-5)
         assert export_labels == artifact_labels == ["positive" if p >= 0.5 else "negative" for p in artifact_p]
@@ -53,10 +57,16 @@ def test_a_csv_and_a_tsv_file_are_read_with_their_ids(tmp_path):
     path = tmp_path / "reviews.csv"
     path.write_text('id,text,extra\nr1,"great, truly great",x\nr2,"two\nlines",y\n\nr3,"",z\n', encoding="utf-8")
     reviews = score.read_review_file(path)
-    assert [(review.index, review.id, review.text) for review in reviews] == [(0, "r1", "great, truly great"), (1, "r2", "two\nlines"), (2, "r3", "")]
+    assert [(review.index, review.id, review.text) for review in reviews] == [
+        (0, "r1", "great, truly great"),
+        (1, "r2", "two\nlines"),
+        (2, "r3", ""),
+    ]
     tsv = tmp_path / "reviews.tsv"
     tsv.write_text("Review\tstars\nloved it, all of it\t5\n", encoding="utf-8")
-    assert [(review.id, review.text) for review in score.read_review_file(tsv, text_column="review")] == [(None, "loved it, all of it")]
+    assert [(review.id, review.text) for review in score.read_review_file(tsv, text_column="review")] == [
+        (None, "loved it, all of it")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -87,18 +97,33 @@ def test_the_latest_version_is_the_highest_number_with_a_saved_model(tmp_path):
 
 
 def test_bad_folders_say_what_to_run(tmp_path, tiny_artifacts):
-    with pytest.raises(SentimentError, match="artifact folder .*nothing does not exist; train first with: python -m sentiment train"):
+    with pytest.raises(
+        SentimentError, match="artifact folder .*nothing does not exist; train first with: python -m sentiment train"
+    ):
         score.artifact_scorers(tmp_path / "nothing")
-    with pytest.raises(SentimentError, match=r"no artifact of simple_rnn, lstm, gru in .* \(expected <cell>/manifest.json\); train first"):
+    with pytest.raises(
+        SentimentError,
+        match=r"no artifact of simple_rnn, lstm, gru in .* \(expected <cell>/manifest.json\); train first",
+    ):
         score.artifact_scorers(tmp_path)
-    with pytest.raises(SentimentError, match=r"no export of lstm in .* \(expected <cell>/<version>/saved_model.pb\); export first with: python -m sentiment export"):
+    with pytest.raises(
+        SentimentError,
+        match=r"no export of lstm in .* \(expected <cell>/<version>/saved_model.pb\); export first with: python -m "
+        r"sentiment export",
+    ):
         score.export_scorers(tiny_artifacts, ["lstm"])  # an artifacts folder is not an export folder
     with pytest.raises(SentimentError, match="export folder .*nothing does not exist"):
         score.export_scorers(tmp_path / "nothing")
 
 
 def test_predict_scores_arguments_as_json_lines(tiny_artifacts, predictors):
-    result = run_cli("predict", "--artifacts", str(tiny_artifacts), "--model", "lstm", "the movie was wonderful", "--text", "awful, boring plot<br />")
+    result = run_cli(
+        "predict",
+        *("--artifacts", str(tiny_artifacts)),
+        *"--model lstm".split(),
+        "the movie was wonderful",
+        *("--text", "awful, boring plot<br />"),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = _jsonl(result.stdout)
     expected = predictors["lstm"].predict(REVIEWS[:2])
@@ -108,14 +133,24 @@ def test_predict_scores_arguments_as_json_lines(tiny_artifacts, predictors):
 
 
 def test_predict_reads_stdin_one_review_a_line_with_every_exported_model(tiny_export, predictors):
-    piped = run_cli("predict", "--export", str(tiny_export), input="the movie was wonderful\n\nawful, boring plot<br />\n")
-    dashed = run_cli("predict", "--export", str(tiny_export), "-", "--batch-size", "1", input="the movie was wonderful\nawful, boring plot<br />")
+    piped = run_cli(
+        "predict", "--export", str(tiny_export), input="the movie was wonderful\n\nawful, boring plot<br />\n"
+    )
+    dashed = run_cli(
+        "predict",
+        *("--export", str(tiny_export)),
+        "-",
+        *"--batch-size 1".split(),
+        input="the movie was wonderful\nawful, boring plot<br />",
+    )
     assert piped.returncode == 0 and dashed.returncode == 0, piped.stderr[-2000:] + dashed.stderr[-2000:]
     assert _jsonl(piped.stdout) == _jsonl(dashed.stdout)
     rows = _jsonl(piped.stdout)
     assert len(rows) == 2
     for cell in CELLS:
-        assert [row[cell]["probability"] for row in rows] == pytest.approx(predictors[cell].predict(REVIEWS[:2]).tolist(), abs=1e-5)
+        assert [row[cell]["probability"] for row in rows] == pytest.approx(
+            predictors[cell].predict(REVIEWS[:2]).tolist(), abs=1e-5
+        )
 
 
 def test_predict_scores_a_tsv_file_into_a_csv_file(tiny_artifacts, predictors, tmp_path):
@@ -125,11 +160,21 @@ def test_predict_scores_a_tsv_file_into_a_csv_file(tiny_artifacts, predictors, t
         writer.writerow(["id", "review"])
         writer.writerows([f"r{index}", text] for index, text in enumerate(REVIEWS))
     output = tmp_path / "scores.csv"
-    result = run_cli("predict", "--artifacts", str(tiny_artifacts), "--file", str(source), "--text-column", "review", "--format", "csv", "--output", str(output))
+    result = run_cli(
+        "predict",
+        *("--artifacts", str(tiny_artifacts)),
+        *("--file", str(source)),
+        *"--text-column review --format csv".split(),
+        *("--output", str(output)),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "scoring" in result.stderr and "5 reviews scored by simple_rnn, lstm, gru" in result.stderr  # the progress bar, then the summary
+    assert (
+        "scoring" in result.stderr and "5 reviews scored by simple_rnn, lstm, gru" in result.stderr
+    )  # the progress bar, then the summary
     rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8"))))
-    assert list(rows[0]) == ["index", "id"] + [f"{cell}_{field}" for cell in CELLS for field in ("probability", "label")]
+    assert list(rows[0]) == ["index", "id"] + [
+        f"{cell}_{field}" for cell in CELLS for field in ("probability", "label")
+    ]
     assert [row["id"] for row in rows] == [f"r{index}" for index in range(5)]
     for cell in CELLS:
         expected = predictors[cell].predict(REVIEWS)

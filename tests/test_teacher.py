@@ -26,12 +26,21 @@ def test_soft_targets_give_the_soft_cross_entropy_and_count_the_side_of_one_half
 
 
 def test_a_teacher_needs_the_unlabelled_reviews_of_the_tfds_source(tiny_csv, tmp_path):
-    from conftest import tiny_configs
     from sentiment.training.train import train_models
+
+    from conftest import tiny_configs
 
     data_config, model_config, train_config = tiny_configs(tiny_csv)
     with pytest.raises(SentimentError, match="only the tfds source has"):
-        train_models(data_config, model_config, TrainConfig(epochs=1, teacher="bow"), cell_types=("lstm",), output=tmp_path, verbose=0, log=lambda line: None)
+        train_models(
+            data_config,
+            model_config,
+            TrainConfig(epochs=1, teacher="bow"),
+            cell_types=("lstm",),
+            output=tmp_path,
+            verbose=0,
+            log=lambda line: None,
+        )
     with pytest.raises(ValueError, match="teacher must be one of"):
         TrainConfig(teacher="lstm")
 
@@ -40,23 +49,35 @@ def test_a_teacher_needs_the_unlabelled_reviews_of_the_tfds_source(tiny_csv, tmp
 def test_the_teacher_is_trained_first_and_labels_the_unlabelled_reviews(tmp_path):
     from sentiment.training.train import train_models
 
-    data_config = DataConfig(max_train_samples=300, max_test_samples=200, vocabulary_size=2000, sequence_length=32, download=False)
+    data_config = DataConfig(
+        max_train_samples=300, max_test_samples=200, vocabulary_size=2000, sequence_length=32, download=False
+    )
     model_config = ModelConfig(embedding_dim=8, units=4, word_dropout_rate=0.0, dropout_rate=0.0)
     train_config = TrainConfig(epochs=1, batch_size=32, teacher="bow", teacher_reviews=120)
     lines: list[str] = []
-    (result,) = train_models(data_config, model_config, train_config, cell_types=("lstm",), output=tmp_path, verbose=0, log=lines.append)
+    (result,) = train_models(
+        data_config, model_config, train_config, cell_types=("lstm",), output=tmp_path, verbose=0, log=lines.append
+    )
     teacher_folder = tmp_path / TEACHER_FOLDER
     teacher = baseline.BagOfNgrams.load(teacher_folder)  # a verified artifact, like the reference's
     assert teacher.config.ngram_max == 3 and any(ngram.count(" ") == 2 for ngram in teacher.ngrams)
     assert not (tmp_path / BASELINE).exists()  # the reference is not the teacher, and --cells did not name it
     record = result.metrics["teacher"]
-    assert record["reviews"] == 120 and record["labelled_train_samples"] == 270 and result.metrics["train_samples"] == 270 + 120
-    assert record["teacher_test_accuracy"] == files.read_json(teacher_folder / artifacts.METRICS_FILE)["test"]["accuracy"]
+    assert (
+        record["reviews"] == 120
+        and record["labelled_train_samples"] == 270
+        and result.metrics["train_samples"] == 270 + 120
+    )
+    assert (
+        record["teacher_test_accuracy"] == files.read_json(teacher_folder / artifacts.METRICS_FILE)["test"]["accuracy"]
+    )
     unlabelled = data.load_unlabelled(None, False, 120)
     assert len(unlabelled) == 120
     assert record["positive_share"] == pytest.approx(float(np.mean(teacher.probabilities(unlabelled) > 0.5)))
     summary = (tmp_path / "summary.md").read_text()
     assert "Teacher: the recurrent models also train on the first 120 of IMDB's unlabelled reviews" in summary
     assert f"it labelled 120 unlabelled reviews ({100 * record['positive_share']:.1f}% of them positive)" in summary
-    assert any(line.startswith("[teacher] labelling 120") for line in lines) and any(line.startswith("[teacher] C = ") for line in lines)
+    assert any(line.startswith("[teacher] labelling 120") for line in lines) and any(
+        line.startswith("[teacher] C = ") for line in lines
+    )
     assert result.metrics["validation_samples"] == 30  # validation stays the labelled reviews

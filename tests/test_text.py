@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_reliability import INPUTS, INVALID_UTF8, LONE_SURROGATES
 
 from sentiment import data
 from sentiment.analysis import gradients
 from sentiment.io.artifacts import load_artifact
 from sentiment.serving.predict import Predictor
-from test_reliability import INPUTS, INVALID_UTF8, LONE_SURROGATES
 
 HOSTILE = [*INPUTS.values(), LONE_SURROGATES, INVALID_UTF8, "The movie was great", "the the the zebra"]
 
@@ -27,7 +27,9 @@ def test_every_path_gives_the_same_ids_for_any_text(artifact):
     encoder = artifact.encoder
     training = encoder.encode(HOSTILE, to_sequence_length=True)  # how train vectorizes a split
     predictor = Predictor(artifact).token_ids(HOSTILE)
-    graph = tf.function(lambda texts: encoder.padded(texts))(data.text_tensor(HOSTILE)).numpy()  # the export's serve() code, traced
+    graph = tf.function(lambda texts: encoder.padded(texts))(
+        data.text_tensor(HOSTILE)
+    ).numpy()  # the export's serve() code, traced
     assert training.shape == (len(HOSTILE), artifact.config.data.sequence_length)
     assert _rows(training) == _rows(predictor) == _rows(graph)
     assert all(len(row) >= 1 for row in _rows(training))  # never a fully masked review
@@ -71,4 +73,7 @@ def test_the_predictor_traces_once_for_every_length(artifact):
     for words in (1, 4, 9, 20):
         predictor.predict(["great " * words, "bad"])
         predictor.read("great " * words)
-    assert predictor._forward.experimental_get_tracing_count() == 1 and predictor._steps.experimental_get_tracing_count() == 1
+    assert (
+        predictor._forward.experimental_get_tracing_count() == 1
+        and predictor._steps.experimental_get_tracing_count() == 1
+    )

@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 import pytest
-
-from webapp import views as comparing
-from webapp import thesis_views as thesis
-from sentiment.analysis.gradients import gradient_flow
 from test_longrange import _fake_result, _fake_run
+
+from sentiment.analysis.gradients import gradient_flow
+from webapp import thesis_views as thesis
+from webapp import views as comparing
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,9 @@ def test_results_are_found_in_order_and_named(tmp_path, monkeypatch):
     if result is not None:
         assert "shipped in docs/" in note and "docs/long_range/long_range.json" in note
     mine = tmp_path / "mine.json"
-    mine.write_text(json.dumps({"command": "python -m sentiment long-range --seeds 7", "started_at": "today", "runs": []}))
+    mine.write_text(
+        json.dumps({"command": "python -m sentiment long-range --seeds 7", "started_at": "today", "runs": []})
+    )
     result, note = thesis.load_results("long_range", mine)
     assert result["runs"] == [] and "your run" in note and "--seeds 7" in note
     (tmp_path / "broken.json").write_text("{not json")
@@ -45,7 +47,15 @@ def test_results_are_found_in_order_and_named(tmp_path, monkeypatch):
 
 
 def test_jacobian_frame_averages_logs_over_seeds_and_names_the_longest_memory():
-    result = _with_jacobians(_fake_result([_fake_run("recall", 50, seed, variant, 0.5) for seed in (0, 1) for variant in ("simple_rnn", "lstm", "gru")]))
+    result = _with_jacobians(
+        _fake_result(
+            [
+                _fake_run("recall", 50, seed, variant, 0.5)
+                for seed in (0, 1)
+                for variant in ("simple_rnn", "lstm", "gru")
+            ]
+        )
+    )
     frame, sentence = thesis.jacobian_frame(result)
     assert set(frame["model"]) == {"SimpleRNN", "LSTM", "GRU", "SimpleRNN, inputs × 8"}
     lstm = frame[frame["model"] == "LSTM"]
@@ -54,7 +64,14 @@ def test_jacobian_frame_averages_logs_over_seeds_and_names_the_longest_memory():
 
 
 def test_recall_and_adding_frames():
-    result = _fake_result([_fake_run("recall", 25, 0, "lstm", 1.0, 100), _fake_run("recall", 25, 1, "lstm", 0.5), _fake_run("adding", 25, 0, "gru", 0.005, 100), _fake_run("adding", 10, 0, "gru", 0.1)])
+    result = _fake_result(
+        [
+            _fake_run("recall", 25, 0, "lstm", 1.0, 100),
+            _fake_run("recall", 25, 1, "lstm", 0.5),
+            _fake_run("adding", 25, 0, "gru", 0.005, 100),
+            _fake_run("adding", 10, 0, "gru", 0.1),
+        ]
+    )
     recall = thesis.recall_frame(result).to_dict("records")
     assert recall == [{"model": "LSTM", "T": "25", "accuracy": 0.75, "seeds": "100.0%, 50.0%"}]
     adding, baseline, length = thesis.adding_frame(result)
@@ -65,18 +82,40 @@ def test_recall_and_adding_frames():
 
 
 def test_distance_frame_reads_the_disagreeing_examples():
-    entry = lambda accuracy: {"accuracy": accuracy, "ci_low": accuracy - 0.1, "ci_high": accuracy + 0.1, "count": 10}  # noqa: E731
-    run = {"model": "lstm", "schedule": "curriculum", "by_filler": [{"filler": 0, "overall": entry(0.8), "disagree": None}, {"filler": 50, "overall": entry(0.7), "disagree": entry(0.4)}]}
+    def entry(accuracy):
+        return {"accuracy": accuracy, "ci_low": accuracy - 0.1, "ci_high": accuracy + 0.1, "count": 10}
+
+    run = {
+        "model": "lstm",
+        "schedule": "curriculum",
+        "by_filler": [
+            {"filler": 0, "overall": entry(0.8), "disagree": None},
+            {"filler": 50, "overall": entry(0.7), "disagree": entry(0.4)},
+        ],
+    }
     result = {"config": {"schedule": "curriculum", "test_fillers": [0, 50]}, "runs": [run]}
     from sentiment.evaluate import wilson_interval
 
     low, high = wilson_interval(4, 10)  # the seeds' examples pooled: 4 of 10
-    assert thesis.distance_frame(result).to_dict("records") == [{"model": "LSTM", "T": "50", "accuracy": 0.4, "ci_low": pytest.approx(low), "ci_high": pytest.approx(high), "reviews": 10}]
+    assert thesis.distance_frame(result).to_dict("records") == [
+        {
+            "model": "LSTM",
+            "T": "50",
+            "accuracy": 0.4,
+            "ci_low": pytest.approx(low),
+            "ci_high": pytest.approx(high),
+            "reviews": 10,
+        }
+    ]
     assert len(thesis.distance_frame(result, "overall")) == 2
 
 
 def test_decision_frame_from_a_real_gradient_run(models):
-    result = json.loads(json.dumps(gradient_flow({cell: p.artifact for cell, p in models.predictors.items()}, sample_size=12, command="test")))
+    result = json.loads(
+        json.dumps(
+            gradient_flow({cell: p.artifact for cell, p in models.predictors.items()}, sample_size=12, command="test")
+        )
+    )
     frame = thesis.decision_frame(result)
     assert set(frame["model"]) == {"SimpleRNN", "LSTM", "GRU"}
     gru = frame[frame["model"] == "GRU"]
@@ -98,10 +137,15 @@ def test_every_shipped_result_is_in_git_and_not_ignored():
         pytest.skip("not a git checkout")
     shipped = [shipped for _, shipped in thesis.RESULT_FILES.values()]
     shipped += [root / path for path in DEFAULT_SOURCES.values()]
-    shipped += [thesis.DOCS / "long_range" / name for name in PLOT_FILES.values()] + [thesis.DOCS / "distance" / "distance.png", thesis.DOCS / "RESULTS.md"]
+    shipped += [thesis.DOCS / "long_range" / name for name in PLOT_FILES.values()] + [
+        thesis.DOCS / "distance" / "distance.png",
+        thesis.DOCS / "RESULTS.md",
+    ]
     for path in shipped:
         relative = str(path.relative_to(root))
         ignored = subprocess.run(["git", "check-ignore", "-v", relative], cwd=root, capture_output=True, text=True)
         assert ignored.stdout == "", f"{relative} is ignored: {ignored.stdout}"
-        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", relative], cwd=root, capture_output=True, text=True)
+        tracked = subprocess.run(
+            ["git", "ls-files", "--error-unmatch", relative], cwd=root, capture_output=True, text=True
+        )
         assert tracked.returncode == 0, f"{relative} is not tracked in git"

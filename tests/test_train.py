@@ -3,12 +3,13 @@ import math
 
 import pytest
 
-from conftest import tiny_configs
-from sentiment.io import artifacts
 from sentiment.config import CELL_TYPES, LENGTH_BUCKET_EDGES
 from sentiment.errors import SentimentError
+from sentiment.io import artifacts
 from sentiment.training.checkpoint import ResumableCheckpoint
 from sentiment.training.train import train_models
+
+from conftest import tiny_configs
 
 
 def test_artifacts_folder_is_complete(tiny_artifacts):
@@ -35,14 +36,19 @@ def test_artifacts_folder_is_complete(tiny_artifacts):
 def test_models_learn_the_tiny_task(tiny_artifacts):
     # The tiny language has one sentiment word per review; after four epochs at
     # a high learning rate every cell should beat chance on held-out reviews.
-    accuracies = {cell: json.loads((tiny_artifacts / cell / "metrics.json").read_text())["test"]["accuracy"] for cell in CELL_TYPES}
+    accuracies = {
+        cell: json.loads((tiny_artifacts / cell / "metrics.json").read_text())["test"]["accuracy"]
+        for cell in CELL_TYPES
+    }
     assert min(accuracies.values()) > 0.6, accuracies
 
 
 def test_rerun_skips_finished_models(tiny_csv, tiny_artifacts):
     messages = []
     before = (tiny_artifacts / "lstm" / "model.keras").stat().st_mtime_ns
-    results = train_models(*tiny_configs(tiny_csv), cell_types=("lstm",), output=tiny_artifacts, verbose=0, log=messages.append)
+    results = train_models(
+        *tiny_configs(tiny_csv), cell_types=("lstm",), output=tiny_artifacts, verbose=0, log=messages.append
+    )
     assert results[0].skipped and "already trained" in messages[0]
     assert (tiny_artifacts / "lstm" / "model.keras").stat().st_mtime_ns == before
 
@@ -83,7 +89,14 @@ def test_nan_loss_stops_without_overwriting_the_good_checkpoint(tmp_path, reliab
     class Model:
         stop_training = False
 
-    state = {"epochs_done": 1, "best": 0.5, "best_epoch": 1, "wait": 0, "history": {"loss": [0.6]}, "stopped_reason": None}
+    state = {
+        "epochs_done": 1,
+        "best": 0.5,
+        "best_epoch": 1,
+        "wait": 0,
+        "history": {"loss": [0.6]},
+        "stopped_reason": None,
+    }
     callback = ResumableCheckpoint(tmp_path, monitor="val_loss", patience=2, state=state)
     callback.set_model(Model())
     callback.on_epoch_begin(1)
@@ -93,10 +106,11 @@ def test_nan_loss_stops_without_overwriting_the_good_checkpoint(tmp_path, reliab
     assert state["epochs_done"] == 1 and state["history"] == {"loss": [0.6]}
     assert list(tmp_path.iterdir()) == []  # nothing written over the last good checkpoint
     reliability.record(
-        "fault: training", "NaN loss and val_loss reported to the checkpoint callback at epoch 2",
+        "fault: training",
+        "NaN loss and val_loss reported to the checkpoint callback at epoch 2",
         "training stops; the epoch-1 checkpoint is not overwritten and the NaN epoch is not recorded",
         f"stopped ({state['stopped_reason'][:40]}…); nothing written; epochs_done stays {state['epochs_done']}",
-    )  # fmt: skip
+    )
 
 
 def test_a_run_that_diverges_keeps_the_last_finite_epoch(tiny_csv, tmp_path, monkeypatch, reliability):
@@ -110,18 +124,25 @@ def test_a_run_that_diverges_keeps_the_last_finite_epoch(tiny_csv, tmp_path, mon
             self.model.set_weights([np.full_like(weight, np.nan) for weight in self.model.get_weights()])
 
     monkeypatch.setattr(ResumableCheckpoint, "on_epoch_begin", diverge)
-    train_models(*tiny_configs(tiny_csv, epochs=3, patience=5), cell_types=("lstm",), output=tmp_path, verbose=0, log=lambda message: None)
+    train_models(
+        *tiny_configs(tiny_csv, epochs=3, patience=5),
+        cell_types=("lstm",),
+        output=tmp_path,
+        verbose=0,
+        log=lambda message: None,
+    )
     artifact = artifacts.load_artifact(tmp_path / "lstm")  # checksums verified
     assert all(np.isfinite(weight).all() for weight in artifact.model.get_weights())
     assert "non-finite" in artifact.metrics["stopped_reason"]
     assert artifact.metrics["epochs_run"] == 1 and len(artifact.history["loss"]) == 1  # the NaN epoch is not kept
     assert np.isfinite(artifact.metrics["test"]["loss"])
     reliability.record(
-        "fault: training", "every weight turns NaN during epoch 2 of a real 3-epoch training run",
+        "fault: training",
+        "every weight turns NaN during epoch 2 of a real 3-epoch training run",
         "training stops at epoch 2; the artifact holds epoch 1's finite weights and history, and verifies",
         f"stopped: {artifact.metrics['stopped_reason'][:45]}…; epochs_run {artifact.metrics['epochs_run']}, "
         f"all weights finite, test loss {artifact.metrics['test']['loss']:.3f}",
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(
@@ -169,15 +190,20 @@ def test_length_ordered_prediction_matches_the_plain_order(tiny_artifacts):
 
 def test_runs_with_and_without_length_bucketing_are_recorded_apart(tiny_csv, tmp_path):
     data_config, model_config, train_config = tiny_configs(tiny_csv, epochs=1, length_bucketing=False)
-    train_models(data_config, model_config, train_config, cell_types=("gru",), output=tmp_path, verbose=0, log=lambda m: None)
+    train_models(
+        data_config, model_config, train_config, cell_types=("gru",), output=tmp_path, verbose=0, log=lambda m: None
+    )
     assert json.loads((tmp_path / "summary.json").read_text())["run"]["train"]["length_bucketing"] is False
     with pytest.raises(SentimentError, match="length_bucketing"):
-        train_models(*tiny_configs(tiny_csv, epochs=1), cell_types=("gru",), output=tmp_path, verbose=0, log=lambda m: None)
+        train_models(
+            *tiny_configs(tiny_csv, epochs=1), cell_types=("gru",), output=tmp_path, verbose=0, log=lambda m: None
+        )
 
 
 def test_a_streamed_four_class_dataset_trains_a_softmax_classifier(tiny_news_artifacts):
-    from conftest import TOPIC_NAMES
     from sentiment.io.artifacts import load_artifact
+
+    from conftest import TOPIC_NAMES
 
     artifact = load_artifact(tiny_news_artifacts / "lstm")
     assert artifact.config.class_names == TOPIC_NAMES and artifact.config.data.dataset == "tiny_news"
@@ -194,10 +220,10 @@ def test_a_streamed_four_class_dataset_trains_a_softmax_classifier(tiny_news_art
 
 
 def test_multi_class_artifacts_are_refused_by_the_binary_tools(tiny_news_artifacts):
-    from sentiment.io.artifacts import load_artifact
-    from webapp.views import load_models
     from sentiment.analysis.gradients import gradient_flow
+    from sentiment.io.artifacts import load_artifact
     from sentiment.serving.predict import Predictor
+    from webapp.views import load_models
 
     with pytest.raises(SentimentError, match=r"is a 4-class model \(world, sports, business, science\); the predictor"):
         Predictor.from_folder(tiny_news_artifacts / "lstm")
@@ -221,11 +247,18 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tiny_csv, tmp_path, rel
     output = tmp_path / "artifacts"
     state = output / "gru" / "checkpoint" / "state.json"
     # Batch size 1 makes an epoch of the tiny data a few hundred steps: long enough to kill inside.
-    command = [sys.executable, "-m", "sentiment", "train", "--data-source", "csv", "--data-path", str(tiny_csv), "--cells", "gru",
-               "--vocabulary-size", "30", "--sequence-length", "8", "--embedding-dim", "4", "--units", "4",
-               "--batch-size", "1", "--epochs", "3", "--patience", "5", "--output", str(output)]  # fmt: skip
+    command = [
+        sys.executable,
+        *"-m sentiment train --data-source csv".split(),
+        *("--data-path", str(tiny_csv)),
+        *"--cells gru --vocabulary-size 30 --sequence-length 8 --embedding-dim 4 --units 4 --batch-size 1".split(),
+        *"--epochs 3 --patience 5".split(),
+        *("--output", str(output)),
+    ]
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment)
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment
+    )
     second_epoch = threading.Event()
 
     def watch() -> None:
@@ -254,8 +287,9 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tiny_csv, tmp_path, rel
     artifact = artifacts.load_artifact(output / "gru")  # checksums verified, loaded with safe_mode
     assert artifact.metrics["epochs_run"] == 3 and len(artifact.history["loss"]) == 3  # none lost, none repeated
     reliability.record(
-        "fault: training", "SIGKILL of a real `python -m sentiment train` process during epoch 2, then the same command",
+        "fault: training",
+        "SIGKILL of a real `python -m sentiment train` process during epoch 2, then the same command",
         "the rerun resumes after epoch 1, finishes all 3 epochs once each, and writes a verified artifact",
         f"exit {process.returncode} (SIGKILL) with epoch 1 checkpointed; rerun: 'resuming after epoch 1', exit 0, "
         f"{len(artifact.history['loss'])} epochs in history, manifest verified",
-    )  # fmt: skip
+    )

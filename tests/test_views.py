@@ -3,8 +3,8 @@ import shutil
 import numpy as np
 import pytest
 
-from webapp import views as comparing
 from sentiment.io.artifacts import read_json
+from webapp import views as comparing
 
 CELLS = ("simple_rnn", "lstm", "gru")
 
@@ -70,7 +70,10 @@ def test_text_beyond_the_cap_is_cut_and_the_notice_says_so(models):
     text = "great " * (comparing.MAX_REVIEW_CHARACTERS // 6 + 100)
     comparison = comparing.compare(models, text)
     assert comparison.cut and len(comparison.text) == comparing.MAX_REVIEW_CHARACTERS
-    assert f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in comparison.notices[0]
+    assert (
+        f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})"
+        in comparison.notices[0]
+    )
     assert "the models read only the last 8" in comparison.notices[1]
     assert not comparing.compare(models, "great " * 10).cut
 
@@ -112,10 +115,19 @@ def _token_effects_one_word_at_a_time(reading):
     """The straightforward definition `token_effects` must match: bin each word, then merge plain runs."""
     pieces = [(" ".join(reading.words[: reading.read_start]), comparing.NOT_READ)] if reading.read_start else []
     read = reading.words[reading.read_start : reading.read_stop]
-    pieces += [(word, comparing.effect_category(float(effect), bool(known))) for word, effect, known in zip(read, reading.effects, reading.known)]
-    pieces += [(" ".join(reading.words[reading.read_stop :]), comparing.NOT_READ)] if reading.read_stop < len(reading.words) else []
+    pieces += [
+        (word, comparing.effect_category(float(effect), bool(known)))
+        for word, effect, known in zip(read, reading.effects, reading.known)
+    ]
+    pieces += (
+        [(" ".join(reading.words[reading.read_stop :]), comparing.NOT_READ)]
+        if reading.read_stop < len(reading.words)
+        else []
+    )
     spans = []
-    for text, category in [piece for index, piece in enumerate(pieces) for piece in ([(" ", None)] if index else []) + [piece]]:
+    for text, category in [
+        piece for index, piece in enumerate(pieces) for piece in ([(" ", None)] if index else []) + [piece]
+    ]:
         if category is None and spans and spans[-1][1] is None:
             spans[-1] = (spans[-1][0] + text, None)
         else:
@@ -127,24 +139,38 @@ def test_token_effects_match_binning_each_word(models):
     from sentiment.serving.predict import Reading
 
     rng = np.random.default_rng(0)
-    readings = [models.predictors["lstm"].read(text) for text in ("", "good", "zebra zebra the movie was awful and qwerty boring wonderful")]
+    readings = [
+        models.predictors["lstm"].read(text)
+        for text in ("", "good", "zebra zebra the movie was awful and qwerty boring wonderful")
+    ]
     for _ in range(200):  # random readings: every category, cuts at either end, runs of every kind
         words = tuple(rng.choice(["a", "good", "bad", "plot", "qwerty"], size=int(rng.integers(1, 30))))
         start = int(rng.integers(0, len(words)))
         stop = int(rng.integers(start + 1, len(words) + 1))
-        trajectory = np.cumsum(rng.choice([-0.2, -0.05, 0.0, 0.01, 0.05, 0.2], size=stop - start)).astype(np.float32) + np.float32(0.5)
-        readings.append(Reading(words, start, stop, rng.choice([0, 1, 5], size=stop - start).astype(np.int32), trajectory))
+        trajectory = np.cumsum(rng.choice([-0.2, -0.05, 0.0, 0.01, 0.05, 0.2], size=stop - start)).astype(
+            np.float32
+        ) + np.float32(0.5)
+        readings.append(
+            Reading(words, start, stop, rng.choice([0, 1, 5], size=stop - start).astype(np.int32), trajectory)
+        )
     for reading in readings:
         assert comparing.token_effects(reading) == _token_effects_one_word_at_a_time(reading)
         assert comparing.effect_categories(reading.effects, reading.known) == [
-            comparing.effect_category(float(effect), bool(known)) for effect, known in zip(reading.effects, reading.known)
+            comparing.effect_category(float(effect), bool(known))
+            for effect, known in zip(reading.effects, reading.known)
         ]
 
 
 @pytest.mark.parametrize(
     ("effect", "known", "category"),
-    [(0.2, True, comparing.MUCH_MORE_POSITIVE), (0.05, True, comparing.MORE_POSITIVE), (0.0, True, None),
-     (-0.05, True, comparing.MORE_NEGATIVE), (-0.2, True, comparing.MUCH_MORE_NEGATIVE), (0.3, False, comparing.UNKNOWN_WORD)],
+    [
+        (0.2, True, comparing.MUCH_MORE_POSITIVE),
+        (0.05, True, comparing.MORE_POSITIVE),
+        (0.0, True, None),
+        (-0.05, True, comparing.MORE_NEGATIVE),
+        (-0.2, True, comparing.MUCH_MORE_NEGATIVE),
+        (0.3, False, comparing.UNKNOWN_WORD),
+    ],
 )
 def test_effect_categories(effect, known, category):
     assert comparing.effect_category(effect, known) == category
@@ -204,7 +230,13 @@ def test_a_cut_keeps_the_end_the_models_read():
     assert text.startswith("start ") and "its first" in notices[0]
 
 
-BATCH = ["a wonderful film", "   ", "boring " * 40 + "but the ending was great", "x" * 30_000, "\ud800 odd <b>markup</b> \x00"]
+BATCH = [
+    "a wonderful film",
+    "   ",
+    "boring " * 40 + "but the ending was great",
+    "x" * 30_000,
+    "\ud800 odd <b>markup</b> \x00",
+]
 
 
 def test_reviews_compared_together_get_what_each_gets_alone(models):
@@ -217,15 +249,23 @@ def test_reviews_compared_together_get_what_each_gets_alone(models):
             np.testing.assert_allclose(result.reading.trajectory, alone.results[cell].reading.trajectory, atol=1e-5)
         assert [notice for notice in comparison.notices if "one batch" not in notice] == alone.notices
     assert together[1].results == {} and together[1].notices == [comparing.EMPTY_REVIEW_MESSAGE]
-    assert "one batch with 3 other review(s)" in together[0].notices[-1]  # four reviews were scored, the blank one was not
+    assert (
+        "one batch with 3 other review(s)" in together[0].notices[-1]
+    )  # four reviews were scored, the blank one was not
 
 
 def test_decisions_computed_together_match_each_review_alone(models):
     together = comparing.review_decision_frames(models, BATCH)
     for text, (notices, frame) in zip(BATCH, together):
         alone_notices, alone = comparing.review_decision_frame(models, text)
-        assert notices == alone_notices and list(frame["model"]) == list(alone["model"]) and list(frame["word"]) == list(alone["word"])
-        np.testing.assert_allclose(frame["log10 share"].to_numpy(float), alone["log10 share"].to_numpy(float), atol=1e-4)
+        assert (
+            notices == alone_notices
+            and list(frame["model"]) == list(alone["model"])
+            and list(frame["word"]) == list(alone["word"])
+        )
+        np.testing.assert_allclose(
+            frame["log10 share"].to_numpy(float), alone["log10 share"].to_numpy(float), atol=1e-4
+        )
 
 
 def test_no_endpoint_retraces_for_new_lengths_or_batch_sizes(models):
@@ -254,7 +294,10 @@ def test_no_endpoint_retraces_for_new_lengths_or_batch_sizes(models):
 
 
 def test_strong_models_serve_every_view(tiny_strong_artifacts):
-    """The app on `--artifacts artifacts-strong`: compare, what each decision depends on (pooling branches replayed) and inside."""
+    """The app on `--artifacts artifacts-strong`: compare, the decision plot and inside.
+
+    The decision plot replays the pooling branches.
+    """
     from webapp import inside_views
 
     models = comparing.load_models(tiny_strong_artifacts)
@@ -263,6 +306,8 @@ def test_strong_models_serve_every_view(tiny_strong_artifacts):
     assert set(comparison.results) == {"lstm", "gru"}
     notices, frame = comparing.review_decision_frame(models, "a wonderful film")
     assert notices == [] and sorted(frame["model"].unique()) == ["GRU", "LSTM"]
-    assert all(list(frame[frame["model"] == name]["word"]) == ["film", "wonderful", "[UNK]"] for name in ("LSTM", "GRU"))  # "a" is not in the tiny vocabulary
+    assert all(
+        list(frame[frame["model"] == name]["word"]) == ["film", "wonderful", "[UNK]"] for name in ("LSTM", "GRU")
+    )  # "a" is not in the tiny vocabulary
     view = inside_views.inside_view(models, "a wonderful film")
     assert set(view.heatmaps) == {"lstm", "gru"}

@@ -54,7 +54,7 @@ def tensors_from_body(body: dict, input_names: list[str]) -> tuple[dict[str, tf.
         ValueError: a body TF Serving would refuse (the message is its `error`).
     """
     if body.get("signature_name", SIGNATURE) != SIGNATURE:
-        raise ValueError(f"Serving signature name: \"{body['signature_name']}\" not found in signature def")
+        raise ValueError(f'Serving signature name: "{body["signature_name"]}" not found in signature def')
     if ("instances" in body) == ("inputs" in body):
         raise ValueError("JSON body must have exactly one of 'instances' (row format) or 'inputs' (columnar format)")
     if "instances" in body:
@@ -137,9 +137,14 @@ def grpc_server(models: dict[str, object], port: int = 8500, host: str = "127.0.
         def Predict(self, request, context):
             signature = models.get(request.model_spec.name)
             if signature is None:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({request.model_spec.name})")
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({request.model_spec.name})"
+                )
             if request.model_spec.signature_name not in ("", SIGNATURE):
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"Serving signature name: \"{request.model_spec.signature_name}\" not found in signature def")
+                context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f'Serving signature name: "{request.model_spec.signature_name}" not found in signature def',
+                )
             outputs = signature(**{name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()})
             response = predict_pb2.PredictResponse()
             for name, tensor in outputs.items():
@@ -154,7 +159,9 @@ def grpc_server(models: dict[str, object], port: int = 8500, host: str = "127.0.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="A stand-in for TF Serving's REST (8501) and gRPC (8500) front ends, running real SavedModels.")
+    parser = argparse.ArgumentParser(
+        description="A stand-in for TF Serving's REST (8501) and gRPC (8500) front ends, running real SavedModels."
+    )
     parser.add_argument("--export", required=True, help="export folder: <export>/<model>/<version>/")
     parser.add_argument("--rest-port", type=int, default=8501)
     parser.add_argument("--grpc-port", type=int, default=8500)

@@ -11,8 +11,9 @@ the one shipped in docs/).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,10 +42,19 @@ class InsideView:
     saturation: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SATURATION_COLUMNS))
 
     def outputs(self) -> tuple:
-        """The tab's outputs in order: notice, then per cell type heatmap, gate means, unit plot, unit note; the saturation plot."""
+        """The tab's outputs in order.
+
+        The notice, then per cell type the heatmap, gate means, unit plot
+        and unit note; then the saturation plot.
+        """
         per_cell = []
         for cell in CELL_TYPES:
-            per_cell += [self.heatmaps.get(cell), self.gate_means.get(cell, _empty(GATE_COLUMNS)), self.units.get(cell, _empty(UNIT_COLUMNS)), self.unit_notes.get(cell, "")]
+            per_cell += [
+                self.heatmaps.get(cell),
+                self.gate_means.get(cell, _empty(GATE_COLUMNS)),
+                self.units.get(cell, _empty(UNIT_COLUMNS)),
+                self.unit_notes.get(cell, ""),
+            ]
         return ("\n\n".join(self.notices), *per_cell, self.saturation)
 
 
@@ -67,7 +77,9 @@ def inside_views(models: views.LoadedModels, texts: Sequence[str | None]) -> lis
     result = [InsideView(notices=notices) for _, _, notices in bounded]
     if scored and not models.predictors:
         for index in scored:
-            result[index].notices.append(f"No model is loaded; train them first with `{views.train_command(models.folder)}`.")
+            result[index].notices.append(
+                f"No model is loaded; train them first with `{views.train_command(models.folder)}`."
+            )
     for cell, predictor in models.predictors.items():
         texts_read = [bounded[index][0] for index in scored]
         for index, text, reading in zip(scored, texts_read, predictor.read_many(texts_read) if scored else []):
@@ -82,7 +94,9 @@ def _add_model(view: InsideView, cell: str, inspection: dict[str, Any]) -> None:
     view.gate_means[cell] = _gate_means_frame(inspection)
     view.units[cell], view.unit_notes[cell] = _unit_frame(inspection)
     if "saturated_share" in inspection:
-        view.saturation = pd.DataFrame({"word index": np.arange(len(words)), SATURATION_COLUMNS[1]: inspection["saturated_share"], "word": words})
+        view.saturation = pd.DataFrame(
+            {"word index": np.arange(len(words)), SATURATION_COLUMNS[1]: inspection["saturated_share"], "word": words}
+        )
 
 
 def _gate_means_frame(inspection: dict[str, Any]) -> pd.DataFrame:
@@ -90,7 +104,10 @@ def _gate_means_frame(inspection: dict[str, Any]) -> pd.DataFrame:
     words, index = inspection["words"], np.arange(len(inspection["words"]))
     series = {f"{name} (mean over units)": values for name, values in inspection["gate_means"].items()}
     series["P(positive)"] = inspection["trajectory"]
-    frames = [pd.DataFrame({"word index": index, "value": np.asarray(values, np.float64), "series": name, "word": words}) for name, values in series.items()]
+    frames = [
+        pd.DataFrame({"word index": index, "value": np.asarray(values, np.float64), "series": name, "word": words})
+        for name, values in series.items()
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -98,18 +115,30 @@ def _unit_frame(inspection: dict[str, Any]) -> tuple[pd.DataFrame, str]:
     """The unit that follows P(positive) most closely: its trace beside P(positive), and a sentence."""
     unit, name = inspection["sentiment_unit"], model_name(inspection["cell_type"])
     if unit is None:
-        return _empty(UNIT_COLUMNS), f"{name}: the review is too short, or P(positive) does not move, to look for a sentiment unit."
+        return _empty(
+            UNIT_COLUMNS
+        ), f"{name}: the review is too short, or P(positive) does not move, to look for a sentiment unit."
     words, index = inspection["words"], np.arange(len(inspection["words"]))
     label = f"unit {unit['unit']} (correlation {unit['correlation']:+.2f})"
     frame = pd.concat(
         [
             pd.DataFrame({"word index": index, "value": unit["trace"], "series": label, "word": words}),
-            pd.DataFrame({"word index": index, "value": inspection["trajectory"], "series": "P(positive)", "word": words}),
+            pd.DataFrame(
+                {"word index": index, "value": inspection["trajectory"], "series": "P(positive)", "word": words}
+            ),
         ],
         ignore_index=True,
     )
-    strength = "follows it closely" if abs(unit["correlation"]) >= 0.8 else "follows it only loosely: no clear sentiment unit on this review"
-    return frame, f"{name}: unit {unit['unit']} of the last layer's state has correlation {unit['correlation']:+.2f} with P(positive) over this review; it {strength}."
+    strength = (
+        "follows it closely"
+        if abs(unit["correlation"]) >= 0.8
+        else "follows it only loosely: no clear sentiment unit on this review"
+    )
+    return (
+        frame,
+        f"{name}: unit {unit['unit']} of the last layer's state has correlation {unit['correlation']:+.2f} with "
+        f"P(positive) over this review; it {strength}.",
+    )
 
 
 # --- Over test reviews: the shipped or the user's `python -m sentiment inspect` ---
@@ -125,9 +154,25 @@ def test_set_frames(result: dict[str, Any] | None) -> tuple[pd.DataFrame, pd.Dat
         if not stats:
             continue
         if stats["histogram"]:
-            edges, counts = np.asarray(stats["histogram"]["edges"]), np.asarray(stats["histogram"]["counts"], np.float64)
+            edges, counts = (
+                np.asarray(stats["histogram"]["edges"]),
+                np.asarray(stats["histogram"]["counts"], np.float64),
+            )
             centres, shares = (edges[:-1] + edges[1:]) / 2, counts / max(counts.sum(), 1)
-            histogram_rows += [{"gate value": round(float(c), 3), "share": float(s), "model": f"{model_name(cell)} {stats['memory_gate']}"} for c, s in zip(centres, shares)]
+            histogram_rows += [
+                {
+                    "gate value": round(float(c), 3),
+                    "share": float(s),
+                    "model": f"{model_name(cell)} {stats['memory_gate']}",
+                }
+                for c, s in zip(centres, shares)
+            ]
         for gate, by_class in stats["gate_by_class"].items():
-            class_rows.append({"model": model_name(cell), "gate": gate, **{name: None if value is None else round(value, 3) for name, value in by_class.items()}})
+            class_rows.append(
+                {
+                    "model": model_name(cell),
+                    "gate": gate,
+                    **{name: None if value is None else round(value, 3) for name, value in by_class.items()},
+                }
+            )
     return pd.DataFrame(histogram_rows, columns=HISTOGRAM_COLUMNS), pd.DataFrame(class_rows, columns=CLASS_COLUMNS)

@@ -27,9 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from webapp import views as comparing  # noqa: E402
 from webapp import inside_views  # noqa: E402
 from webapp import thesis_views as thesis  # noqa: E402
+from webapp import views as comparing  # noqa: E402
 
 # TensorFlow already spreads one forward pass over the cores, so two at once
 # only make each slower: the models run one call at a time. What makes a
@@ -96,14 +96,24 @@ def status_markdown(models: comparing.LoadedModels) -> str:
     loaded = ", ".join(comparing.model_name(cell_type) for cell_type in models.predictors)
     first = next(iter(models.predictors.values()))
     side = "last" if first.artifact.config.data.truncation_side == "left" else "first"
-    lines = [f"Loaded from {folder}: **{loaded}**. They read at most the {side} {first.sequence_length} words of a review."]
+    lines = [
+        f"Loaded from {folder}: **{loaded}**. They read at most the {side} {first.sequence_length} words of a review."
+    ]
     if models.failures:
-        lines += ["", *_failure_lines(models), "", f"To train what is missing: `{command}` (finished models are kept), then restart the app."]
+        lines += [
+            "",
+            *_failure_lines(models),
+            "",
+            f"To train what is missing: `{command}` (finished models are kept), then restart the app.",
+        ]
     return "\n".join(lines)
 
 
 def _failure_lines(models: comparing.LoadedModels) -> list[str]:
-    return [f"- **{comparing.model_name(cell_type)} is not loaded**: {_escape(reason)}" for cell_type, reason in models.failures.items()]
+    return [
+        f"- **{comparing.model_name(cell_type)} is not loaded**: {_escape(reason)}"
+        for cell_type, reason in models.failures.items()
+    ]
 
 
 def run_comparison(models: comparing.LoadedModels, text: str):
@@ -128,7 +138,10 @@ def _postprocessed(components: list, function):
 
     def run(texts: list[str]) -> tuple[list, ...]:
         columns = function(texts)
-        return tuple([_serialized(component.postprocess(value)) for value in column] for component, column in zip(components, columns))
+        return tuple(
+            [_serialized(component.postprocess(value)) for value in column]
+            for component, column in zip(components, columns)
+        )
 
     return run
 
@@ -153,7 +166,9 @@ def _comparison_outputs(models: comparing.LoadedModels, comparison: comparing.Co
     return (
         "\n\n".join(notices),
         {"headers": list(comparing.RESULT_COLUMNS), "data": comparing.result_rows(models, comparison)},
-        line_plot_value(comparing.trajectory_rows(comparison), comparing.TRAJECTORY_COLUMNS, comparing.TRAJECTORY_DATATYPES),
+        line_plot_value(
+            comparing.trajectory_rows(comparison), comparing.TRAJECTORY_COLUMNS, comparing.TRAJECTORY_DATATYPES
+        ),
         *token_views,
     )
 
@@ -165,7 +180,12 @@ def line_plot_value(rows: list[list], columns: tuple[str, ...], datatypes: dict[
     DataFrame and its JSON round trip per answer (tests check it is the
     same value Gradio makes).
     """
-    return {"columns": list(columns), "data": rows, "datatypes": {name: datatypes[name] for name in columns}, "mark": "line"}
+    return {
+        "columns": list(columns),
+        "data": rows,
+        "datatypes": {name: datatypes[name] for name in columns},
+        "mark": "line",
+    }
 
 
 def length_plot_frame(models: comparing.LoadedModels) -> pd.DataFrame:
@@ -184,7 +204,9 @@ def length_table(models: comparing.LoadedModels) -> pd.DataFrame:
     frame = comparing.length_frame(models)
     if not len(frame):
         return pd.DataFrame(columns=["words", "reviews"])
-    frame = frame.assign(cell=frame.apply(lambda row: f"{row.accuracy:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]", axis=1))
+    frame = frame.assign(
+        cell=frame.apply(lambda row: f"{row.accuracy:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]", axis=1)
+    )
     table = frame.pivot(index="words", columns="model", values="cell")
     counts = frame.groupby("words")["reviews"].first()
     names = [comparing.model_name(cell_type) for cell_type in models.all_metrics()]
@@ -235,10 +257,17 @@ def decision_flow(models: comparing.LoadedModels, text: str):
 
 def decision_flows(models: comparing.LoadedModels, texts: list[str]) -> tuple[list, ...]:
     """The decision endpoint, batched: one gradient pass per model for the reviews that arrived together."""
-    return _by_output([_decision_outputs(models, notices, frame) for notices, frame in comparing.review_decision_frames(models, texts)])
+    return _by_output(
+        [
+            _decision_outputs(models, notices, frame)
+            for notices, frame in comparing.review_decision_frames(models, texts)
+        ]
+    )
 
 
-def _decision_outputs(models: comparing.LoadedModels, notices: list[str], frame: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+def _decision_outputs(
+    models: comparing.LoadedModels, notices: list[str], frame: pd.DataFrame
+) -> tuple[str, pd.DataFrame]:
     if not models.predictors:
         notices = [*notices, f"No model is loaded; train them first with `{comparing.train_command(models.folder)}`."]
     return "\n\n".join(notices), frame
@@ -253,9 +282,14 @@ def _variant_colors() -> dict[str, str]:
 
 
 class StartViews:
-    """What the page shows before any click, computed once at start: the results files, and the first example read by every model."""
+    """What the page shows before any click, computed once at start.
 
-    def __init__(self, models: comparing.LoadedModels, long_range_results: str | None = None, distance_results: str | None = None):
+    The results files, and the first example read by every model.
+    """
+
+    def __init__(
+        self, models: comparing.LoadedModels, long_range_results: str | None = None, distance_results: str | None = None
+    ):
         long_range, self.long_range_note = thesis.load_results("long_range", long_range_results)
         distance, self.distance_note = thesis.load_results("distance", distance_results)
         gradients, self.gradients_note = thesis.load_results("gradients", models.folder / comparing.GRADIENTS_FILE)
@@ -269,48 +303,122 @@ class StartViews:
         self.inside = inside_flow(models, self.example)
         inspected, self.inspect_note = thesis.load_results("inspect", models.folder / "inspect.json")
         self.test_set = inside_views.test_set_frames(inspected)
-        self.example_notice, self.example_decision = decision_flow(models, self.example) if models.predictors else ("", thesis.decision_frame(None))
+        self.example_notice, self.example_decision = (
+            decision_flow(models, self.example) if models.predictors else ("", thesis.decision_frame(None))
+        )
 
     def outputs(self) -> tuple:
         return self.jacobian, self.recall, self.adding, self.distance, self.decisions, self.example_decision
 
 
 def _gates_tab(views: StartViews, model_colors: dict[str, str]):
-    """Lays out the "Why gates matter" tab; returns (the plots filled at load, the decision button, its notice and plot)."""
+    """Lays out the "Why gates matter" tab.
+
+    Returns the plots filled at load, the decision button, its notice and
+    its plot.
+    """
     colors = _variant_colors()
     gr.Markdown(GATES_INTRODUCTION)
-    gr.Markdown(f"### 1. Memory at initialization\n{views.long_range_note} {views.jacobian_note}", elem_id="jacobian-source")
+    gr.Markdown(
+        f"### 1. Memory at initialization\n{views.long_range_note} {views.jacobian_note}", elem_id="jacobian-source"
+    )
     jacobian = _gate_plot(
-        x="distance", y="log10 norm", color="model", color_map=colors, tooltip=["model", "distance", "log10 norm"],
-        x_title="distance T − t (steps before the final state)", y_title="log10 ‖∂s_T/∂x_t‖", title="State Jacobian at initialization, variable-lag recall", elem_id="jacobian-init",
-    )  # fmt: skip
-    gr.Markdown("### 2. Variable-lag recall\nOne signal token at a random lag in [T/2, T] among distractors; the label is its class. 50% is chance.")
+        x="distance",
+        y="log10 norm",
+        color="model",
+        color_map=colors,
+        tooltip=["model", "distance", "log10 norm"],
+        x_title="distance T − t (steps before the final state)",
+        y_title="log10 ‖∂s_T/∂x_t‖",
+        title="State Jacobian at initialization, variable-lag recall",
+        elem_id="jacobian-init",
+    )
+    gr.Markdown(
+        "### 2. Variable-lag recall\nOne signal token at a random lag in [T/2, T] among distractors; the label is its "
+        "class. 50% is chance."
+    )
     recall = _gate_plot(
-        x="T", y="accuracy", color="model", color_map=colors, y_lim=[0, 1], tooltip=["model", "T", "accuracy", "seeds"],
-        x_title="T", y_title="held-out accuracy (mean over seeds)", title="Recall at a random lag: same budget for every model", elem_id="recall",
-    )  # fmt: skip
-    adding_title = f"The adding problem at T = {views.adding_length}: held-out MSE (best constant {views.adding_baseline:.3f})" if views.adding_baseline else "The adding problem"
-    gr.Markdown("### 3. The adding problem\nSum the two marked values among T random ones. Below log10(0.01) = −2 counts as solved; the best constant scores about 1/6 (−0.78).")
+        x="T",
+        y="accuracy",
+        color="model",
+        color_map=colors,
+        y_lim=[0, 1],
+        tooltip=["model", "T", "accuracy", "seeds"],
+        x_title="T",
+        y_title="held-out accuracy (mean over seeds)",
+        title="Recall at a random lag: same budget for every model",
+        elem_id="recall",
+    )
+    adding_title = (
+        f"The adding problem at T = {views.adding_length}: held-out MSE (best constant {views.adding_baseline:.3f})"
+        if views.adding_baseline
+        else "The adding problem"
+    )
+    gr.Markdown(
+        "### 3. The adding problem\nSum the two marked values among T random ones. Below log10(0.01) = −2 counts as "
+        "solved; the best constant scores about 1/6 (−0.78)."
+    )
     adding = _gate_plot(
-        x="updates", y="log10 MSE", color="series", color_map={series: colors.get(model, "#999999") for series, model in zip(views.adding["series"], views.adding["model"])},
-        tooltip=["model", "seed", "updates", "log10 MSE"], x_title="updates", y_title="log10 held-out MSE (a line per seed)", title=adding_title, elem_id="adding",
-    )  # fmt: skip
-    gr.Markdown(f"### 4. Sentiment at a distance, on real reviews\n{views.distance_note} The first 100 tokens of a review, a separator, then T tokens of other reviews whose label is drawn independently; shown on the examples whose filler has the other label, where a model that forgets falls below 50%.", elem_id="distance-source")
+        x="updates",
+        y="log10 MSE",
+        color="series",
+        color_map={
+            series: colors.get(model, "#999999") for series, model in zip(views.adding["series"], views.adding["model"])
+        },
+        tooltip=["model", "seed", "updates", "log10 MSE"],
+        x_title="updates",
+        y_title="log10 held-out MSE (a line per seed)",
+        title=adding_title,
+        elem_id="adding",
+    )
+    gr.Markdown(
+        f"### 4. Sentiment at a distance, on real reviews\n{views.distance_note} The first 100 tokens of a review, a "
+        "separator, then T tokens of other reviews whose label is drawn independently; shown on the examples whose "
+        "filler has the other label, where a model that forgets falls below 50%.",
+        elem_id="distance-source",
+    )
     distance = _gate_plot(
-        x="T", y="accuracy", color="model", y_lim=[0, 1], tooltip=["model", "T", "accuracy", "ci_low", "ci_high", "reviews"],
-        x_title="filler length T", y_title="test accuracy, filler of the other label", title="Sentiment at a distance", elem_id="distance",
-    )  # fmt: skip
-    gr.Markdown(f"### 5. What this decision depends on\nEach word's gradient ‖∂ loss/∂ word‖ in the trained IMDB models, as a share of the review's total, by distance from the last word read. {views.gradients_note}", elem_id="decision-source")
+        x="T",
+        y="accuracy",
+        color="model",
+        y_lim=[0, 1],
+        tooltip=["model", "T", "accuracy", "ci_low", "ci_high", "reviews"],
+        x_title="filler length T",
+        y_title="test accuracy, filler of the other label",
+        title="Sentiment at a distance",
+        elem_id="distance",
+    )
+    gr.Markdown(
+        "### 5. What this decision depends on\nEach word's gradient ‖∂ loss/∂ word‖ in the trained IMDB models, as a "
+        f"share of the review's total, by distance from the last word read. {views.gradients_note}",
+        elem_id="decision-source",
+    )
     decisions = _gate_plot(
-        x="steps before the end", y="log10 share", color="model", color_map=model_colors, tooltip=["model", "log10 share", "reviews"],
-        x_title="steps before the final word", y_title="log10 share (geometric mean)", title="Test reviews: what the decisions depend on", elem_id="decision-average",
-    )  # fmt: skip
-    button = gr.Button("What each model's decision on the review in the Compare tab depends on", elem_id="decision-button")
+        x="steps before the end",
+        y="log10 share",
+        color="model",
+        color_map=model_colors,
+        tooltip=["model", "log10 share", "reviews"],
+        x_title="steps before the final word",
+        y_title="log10 share (geometric mean)",
+        title="Test reviews: what the decisions depend on",
+        elem_id="decision-average",
+    )
+    button = gr.Button(
+        "What each model's decision on the review in the Compare tab depends on", elem_id="decision-button"
+    )
     notice = gr.Markdown(elem_id="decision-notice")
     review = _gate_plot(
-        x="steps before the end", y="log10 share", color="model", color_map=model_colors, tooltip=["model", "word", "log10 share"],
-        x_title="steps before the final word (0 = the last word read)", y_title="log10 share of the review's gradient", title="One review (at start: the first example)", elem_id="decision-review",
-    )  # fmt: skip
+        x="steps before the end",
+        y="log10 share",
+        color="model",
+        color_map=model_colors,
+        tooltip=["model", "word", "log10 share"],
+        x_title="steps before the final word (0 = the last word read)",
+        y_title="log10 share of the review's gradient",
+        title="One review (at start: the first example)",
+        elem_id="decision-review",
+    )
     return (jacobian, recall, adding, distance, decisions, review), button, notice, review
 
 
@@ -333,20 +441,39 @@ def _compare_tab(examples: list[dict]) -> tuple:
     button = gr.Button("Compare the three models", variant="primary", elem_id="compare-button")
     notice = gr.Markdown(elem_id="notice")
     results = gr.Dataframe(
-        headers=list(comparing.RESULT_COLUMNS), label="Each model's verdict (time: this model on the server, for the batch the review was scored in)", interactive=False, elem_id="results"
+        headers=list(comparing.RESULT_COLUMNS),
+        label="Each model's verdict (time: this model on the server, for the batch the review was scored in)",
+        interactive=False,
+        elem_id="results",
     )
     gr.Markdown("### How each model reads it")
     trajectory = gr.LinePlot(
-        x="token", y="P(positive)", color="model", color_map={name: solid for name, (solid, _) in MODEL_COLORS.items()}, y_lim=[0, 1],
-        tooltip=["model", "word"], x_title="words read", title="P(positive) after each word",
-        caption="Where a line crosses 0.5 the model changes its mind. Words the models did not read are not on the axis.", height=320, elem_id="trajectory",
-    )  # fmt: skip
+        x="token",
+        y="P(positive)",
+        color="model",
+        color_map={name: solid for name, (solid, _) in MODEL_COLORS.items()},
+        y_lim=[0, 1],
+        tooltip=["model", "word"],
+        x_title="words read",
+        title="P(positive) after each word",
+        caption="Where a line crosses 0.5 the model changes its mind. Words the models did not read are not on the "
+        "axis.",
+        height=320,
+        elem_id="trajectory",
+    )
     gr.Markdown(
         "Each word coloured by how much reading it moved P(positive) "
-        f"(±{comparing.WEAK_EFFECT} and ±{comparing.STRONG_EFFECT}); words as the models see them: lowercased, without markup or punctuation."
+        f"(±{comparing.WEAK_EFFECT} and ±{comparing.STRONG_EFFECT}); words as the models see them: lowercased, "
+        "without markup or punctuation."
     )
     token_views = [
-        gr.HighlightedText(label=comparing.model_name(cell_type), color_map=TOKEN_COLORS, show_legend=index == 0, show_inline_category=False, elem_id=f"tokens-{cell_type}")
+        gr.HighlightedText(
+            label=comparing.model_name(cell_type),
+            color_map=TOKEN_COLORS,
+            show_legend=index == 0,
+            show_inline_category=False,
+            elem_id=f"tokens-{cell_type}",
+        )
         for index, cell_type in enumerate(comparing.CELL_TYPES)
     ]
     return review, button, [notice, results, trajectory, *token_views]
@@ -359,15 +486,30 @@ def _length_tab(buckets: list[str]) -> list:
         "with 95% Wilson intervals as lighter lines; from the saved evaluation of these models."
     )
     plot = gr.LinePlot(
-        x="words", y="value", color="series", color_map=_series_colors(("", " 95% CI low", " 95% CI high"), {**MODEL_COLORS, **REFERENCE_COLORS}),
+        x="words",
+        y="value",
+        color="series",
+        color_map=_series_colors(("", " 95% CI low", " 95% CI high"), {**MODEL_COLORS, **REFERENCE_COLORS}),
         colors_in_legend=[*MODEL_COLORS, *REFERENCE_COLORS],
-        sort=buckets, tooltip=["model", "accuracy", "ci_low", "ci_high", "reviews"], x_title="review length (words)", y_title="test accuracy",
-        color_title="model", title="Accuracy by review length", height=360, elem_id="accuracy-by-length",
-    )  # fmt: skip
+        sort=buckets,
+        tooltip=["model", "accuracy", "ci_low", "ci_high", "reviews"],
+        x_title="review length (words)",
+        y_title="test accuracy",
+        color_title="model",
+        title="Accuracy by review length",
+        height=360,
+        elem_id="accuracy-by-length",
+    )
     counts = gr.BarPlot(
-        x="words", y="reviews", sort=buckets, x_title="review length (words)", y_title="test reviews",
-        title="Test reviews per length: fewer reviews, wider intervals", height=220, elem_id="reviews-by-length",
-    )  # fmt: skip
+        x="words",
+        y="reviews",
+        sort=buckets,
+        x_title="review length (words)",
+        y_title="test reviews",
+        title="Test reviews per length: fewer reviews, wider intervals",
+        height=220,
+        elem_id="reviews-by-length",
+    )
     table = gr.Dataframe(label="Accuracy [95% CI] and reviews per length", interactive=False, elem_id="length-table")
     overall = gr.Dataframe(label="Overall (test split)", interactive=False, elem_id="overall")
     return [plot, counts, table, overall]
@@ -377,10 +519,18 @@ def _curves_tab(curves: pd.DataFrame) -> list:
     """Accuracy and loss per epoch, train and validation."""
     return [
         gr.LinePlot(
-            x="epoch", y=metric, color="series", color_map=_series_colors((" validation", " train")),
-            colors_in_legend=[f"{name} {split}" for name in MODEL_COLORS for split in ("validation", "train")], sort=epoch_labels(curves),
-            x_title="epoch", color_title="model and split", title=f"{metric} per epoch (darker: validation, lighter: train)", height=300, elem_id=f"curves-{metric}",
-        )  # fmt: skip
+            x="epoch",
+            y=metric,
+            color="series",
+            color_map=_series_colors((" validation", " train")),
+            colors_in_legend=[f"{name} {split}" for name in MODEL_COLORS for split in ("validation", "train")],
+            sort=epoch_labels(curves),
+            x_title="epoch",
+            color_title="model and split",
+            title=f"{metric} per epoch (darker: validation, lighter: train)",
+            height=300,
+            elem_id=f"curves-{metric}",
+        )
         for metric in ("accuracy", "loss")
     ]
 
@@ -415,29 +565,65 @@ def _inside_tab(test_set_note: str):
         name = comparing.model_name(cell_type)
         gr.Markdown(f"### {name}")
         outputs += [
-            gr.Image(label=f"{name}: units x words, every gate and state", type="numpy", interactive=False, elem_id=f"inside-heatmap-{cell_type}"),
+            gr.Image(
+                label=f"{name}: units x words, every gate and state",
+                type="numpy",
+                interactive=False,
+                elem_id=f"inside-heatmap-{cell_type}",
+            ),
             gr.LinePlot(
-                x="word index", y="value", color="series", tooltip=["series", "word", "value"], x_title="words read", y_title="gate (mean over units) or P(positive)",
-                title=f"{name}: each gate per word, beside P(positive)", height=260, elem_id=f"inside-gates-{cell_type}",
-            ),  # fmt: skip
+                x="word index",
+                y="value",
+                color="series",
+                tooltip=["series", "word", "value"],
+                x_title="words read",
+                y_title="gate (mean over units) or P(positive)",
+                title=f"{name}: each gate per word, beside P(positive)",
+                height=260,
+                elem_id=f"inside-gates-{cell_type}",
+            ),
             gr.LinePlot(
-                x="word index", y="value", color="series", tooltip=["series", "word", "value"], x_title="words read", y_title="activation or P(positive)",
-                title=f"{name}: the unit that follows P(positive) most closely", height=240, elem_id=f"inside-unit-{cell_type}",
-            ),  # fmt: skip
+                x="word index",
+                y="value",
+                color="series",
+                tooltip=["series", "word", "value"],
+                x_title="words read",
+                y_title="activation or P(positive)",
+                title=f"{name}: the unit that follows P(positive) most closely",
+                height=240,
+                elem_id=f"inside-unit-{cell_type}",
+            ),
             gr.Markdown(elem_id=f"inside-unit-note-{cell_type}"),
         ]
     outputs.append(
         gr.LinePlot(
-            x="word index", y="share of units with |h| > 0.95", tooltip=["word", "share of units with |h| > 0.95"], y_lim=[0, 1], x_title="words read",
-            title="SimpleRNN: share of saturated units per word (where tanh saturates, gradients vanish)", height=220, elem_id="inside-saturation",
-        )  # fmt: skip
+            x="word index",
+            y="share of units with |h| > 0.95",
+            tooltip=["word", "share of units with |h| > 0.95"],
+            y_lim=[0, 1],
+            x_title="words read",
+            title="SimpleRNN: share of saturated units per word (where tanh saturates, gradients vanish)",
+            height=220,
+            elem_id="inside-saturation",
+        )
     )
     gr.Markdown(f"### Over test reviews\n{test_set_note}", elem_id="inside-test-set-source")
     histogram = gr.LinePlot(
-        x="gate value", y="share", color="model", tooltip=["model", "gate value", "share"], x_title="gate value (1 keeps the memory)", y_title="share of (unit, word) pairs",
-        title="How much memory each gated model keeps per step", height=260, elem_id="inside-memory-gates",
-    )  # fmt: skip
-    classes = gr.Dataframe(label="Mean gate on the words each model moves most (its own effects) and on all others", interactive=False, elem_id="inside-classes")
+        x="gate value",
+        y="share",
+        color="model",
+        tooltip=["model", "gate value", "share"],
+        x_title="gate value (1 keeps the memory)",
+        y_title="share of (unit, word) pairs",
+        title="How much memory each gated model keeps per step",
+        height=260,
+        elem_id="inside-memory-gates",
+    )
+    classes = gr.Dataframe(
+        label="Mean gate on the words each model moves most (its own effects) and on all others",
+        interactive=False,
+        elem_id="inside-classes",
+    )
     return button, outputs, histogram, classes
 
 
@@ -460,7 +646,12 @@ def build_app(
             inside endpoints take at most `HEAVY_BATCH_SIZE` of it.
         queue_size: the most requests waiting; more are refused at once.
     """
-    length_frames = (length_plot_frame(models), bucket_counts(models), length_table(models), comparing.overall_frame(models))
+    length_frames = (
+        length_plot_frame(models),
+        bucket_counts(models),
+        length_table(models),
+        comparing.overall_frame(models),
+    )
     curves = curves_frame(models)
     gate_views = StartViews(models, long_range_results, distance_results)
     on_models = {"concurrency_limit": COMPARE_CONCURRENCY, "concurrency_id": MODELS_CONCURRENCY_ID, "batch": True}
@@ -478,18 +669,56 @@ def build_app(
             with gr.Tab("Training curves", id="curves"):
                 curve_views = _curves_tab(curves)
             with gr.Tab("Why gates matter", id="gates"):
-                gate_plots, decision_button, decision_notice, decision_plot = _gates_tab(gate_views, {name: solid for name, (solid, _) in MODEL_COLORS.items()})
+                gate_plots, decision_button, decision_notice, decision_plot = _gates_tab(
+                    gate_views, {name: solid for name, (solid, _) in MODEL_COLORS.items()}
+                )
         button.click(
-            _postprocessed(comparison_views, lambda texts: run_comparisons(models, texts)), inputs=[review], outputs=comparison_views, api_name="compare",
-            max_batch_size=max_batch_size, postprocess=False, **on_models,
-        )  # fmt: skip
-        decision_button.click(lambda texts: decision_flows(models, texts), inputs=[review], outputs=[decision_notice, decision_plot], api_name="decision", **heavy)
-        inside_button.click(lambda texts: inside_flows(models, texts), inputs=[review], outputs=inside_outputs, api_name="inside", **heavy)
-        app.load(lambda: length_frames, outputs=length_views, api_name="accuracy_by_length", concurrency_limit=TABLES_CONCURRENCY)
-        app.load(lambda: (*gate_views.inside, *gate_views.test_set), outputs=[*inside_outputs, memory_gates, gate_classes], api_name="inside_at_start", concurrency_limit=TABLES_CONCURRENCY)
-        app.load(gate_views.outputs, outputs=list(gate_plots), api_name="why_gates", concurrency_limit=TABLES_CONCURRENCY)
-        app.load(lambda: (curves, curves), outputs=curve_views, api_name="training_curves", concurrency_limit=TABLES_CONCURRENCY)
-    return app.queue(default_concurrency_limit=COMPARE_CONCURRENCY, max_size=queue_size, status_update_rate=STATUS_UPDATE_SECONDS)
+            _postprocessed(comparison_views, lambda texts: run_comparisons(models, texts)),
+            inputs=[review],
+            outputs=comparison_views,
+            api_name="compare",
+            max_batch_size=max_batch_size,
+            postprocess=False,
+            **on_models,
+        )
+        decision_button.click(
+            lambda texts: decision_flows(models, texts),
+            inputs=[review],
+            outputs=[decision_notice, decision_plot],
+            api_name="decision",
+            **heavy,
+        )
+        inside_button.click(
+            lambda texts: inside_flows(models, texts),
+            inputs=[review],
+            outputs=inside_outputs,
+            api_name="inside",
+            **heavy,
+        )
+        app.load(
+            lambda: length_frames,
+            outputs=length_views,
+            api_name="accuracy_by_length",
+            concurrency_limit=TABLES_CONCURRENCY,
+        )
+        app.load(
+            lambda: (*gate_views.inside, *gate_views.test_set),
+            outputs=[*inside_outputs, memory_gates, gate_classes],
+            api_name="inside_at_start",
+            concurrency_limit=TABLES_CONCURRENCY,
+        )
+        app.load(
+            gate_views.outputs, outputs=list(gate_plots), api_name="why_gates", concurrency_limit=TABLES_CONCURRENCY
+        )
+        app.load(
+            lambda: (curves, curves),
+            outputs=curve_views,
+            api_name="training_curves",
+            concurrency_limit=TABLES_CONCURRENCY,
+        )
+    return app.queue(
+        default_concurrency_limit=COMPARE_CONCURRENCY, max_size=queue_size, status_update_rate=STATUS_UPDATE_SECONDS
+    )
 
 
 AUTH_ENVIRONMENT_VARIABLE = "SENTIMENT_APP_AUTH"
@@ -498,14 +727,16 @@ EVERY_INTERFACE = "0.0.0.0"
 
 
 def parse_auth(value: str) -> tuple[str, str]:
-    """"USER:PASSWORD" -> (user, password); the password may itself contain ":".
+    """ "USER:PASSWORD" -> (user, password); the password may itself contain ":".
 
     Raises:
         argparse.ArgumentTypeError: no colon, or an empty user or password.
     """
     user, colon, password = value.partition(":")
     if not colon or not user.strip() or not password:
-        raise argparse.ArgumentTypeError("expected USER:PASSWORD with a non-empty user and password (for example alice:s3cret)")
+        raise argparse.ArgumentTypeError(
+            "expected USER:PASSWORD with a non-empty user and password (for example alice:s3cret)"
+        )
     return user, password
 
 
@@ -522,23 +753,44 @@ def _positive(text: str) -> int:
 def parse_arguments(argv: list[str] | None = None, environment: dict[str, str] | None = None) -> argparse.Namespace:
     """The command line, with `auth` filled from SENTIMENT_APP_AUTH when `--auth` is absent."""
     environment = os.environ if environment is None else environment
-    parser = argparse.ArgumentParser(prog="app.py", description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser.")
-    parser.add_argument("--artifacts", default=comparing.DEFAULT_ARTIFACTS, help="artifacts folder written by `python -m sentiment train` (default: artifacts)")
+    parser = argparse.ArgumentParser(
+        prog="app.py", description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser."
+    )
+    parser.add_argument(
+        "--artifacts",
+        default=comparing.DEFAULT_ARTIFACTS,
+        help="artifacts folder written by `python -m sentiment train` (default: artifacts)",
+    )
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--expose", action="store_true", help=f"listen on every interface ({EVERY_INTERFACE}), reachable from the network; pair it with --auth")
-    where.add_argument("--host", default=LOOPBACK_HOST, help=f"one address to listen on (default: {LOOPBACK_HOST}, this machine only)")
+    where.add_argument(
+        "--expose",
+        action="store_true",
+        help=f"listen on every interface ({EVERY_INTERFACE}), reachable from the network; pair it with --auth",
+    )
+    where.add_argument(
+        "--host", default=LOOPBACK_HOST, help=f"one address to listen on (default: {LOOPBACK_HOST}, this machine only)"
+    )
     parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
     parser.add_argument(
-        "--max-batch-size", type=_positive, default=MAX_BATCH_SIZE,
-        help=f"most compare requests scored together in one forward pass (default: {MAX_BATCH_SIZE}; 1 scores one review at a time)",
+        "--max-batch-size",
+        type=_positive,
+        default=MAX_BATCH_SIZE,
+        help=f"most compare requests scored together in one forward pass (default: {MAX_BATCH_SIZE}; 1 scores one "
+        "review at a time)",
     )
-    parser.add_argument("--queue-size", type=_positive, default=QUEUE_SIZE, help=f"most requests waiting; beyond it a request is refused at once (default: {QUEUE_SIZE})")
+    parser.add_argument(
+        "--queue-size",
+        type=_positive,
+        default=QUEUE_SIZE,
+        help=f"most requests waiting; beyond it a request is refused at once (default: {QUEUE_SIZE})",
+    )
     parser.add_argument(
         "--auth",
         type=parse_auth,
         default=None,
         metavar="USER:PASSWORD",
-        help=f"require this user and password (basic login); or set {AUTH_ENVIRONMENT_VARIABLE}=USER:PASSWORD, which keeps it out of the process list",
+        help=f"require this user and password (basic login); or set {AUTH_ENVIRONMENT_VARIABLE}=USER:PASSWORD, which "
+        "keeps it out of the process list",
     )
     arguments = parser.parse_args(argv)
     if arguments.expose:
@@ -575,7 +827,7 @@ FULL_COLLECTION_THRESHOLD = 100
 
 
 def freeze_startup_objects() -> None:
-    """Collects once, moves every object alive into the collector's permanent generation, and spaces out full collections.
+    """Moves every object alive into the collector's permanent generation; spaces out full collections.
 
     Called once the server is up, so what it loaded is kept but never walked
     again. Garbage that requests make is collected as before: the young

@@ -75,7 +75,9 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
 JACOBIAN_COLUMNS = ["model", "distance", "log10 norm"]
 
 
-def jacobian_frame(result: dict[str, Any] | None, task: str = "recall", phase: str = "init") -> tuple[pd.DataFrame, str]:
+def jacobian_frame(
+    result: dict[str, Any] | None, task: str = "recall", phase: str = "init"
+) -> tuple[pd.DataFrame, str]:
     """log10 ‖∂s_T/∂x_t‖ against distance per variant (geometric mean over seeds), and a sentence of shrink factors.
 
     The sentence names the variant whose norm shrinks least per step: the
@@ -96,13 +98,18 @@ def jacobian_frame(result: dict[str, Any] | None, task: str = "recall", phase: s
         variant, _, note = label.partition(", ")
         mean = np.log10(np.maximum(values, np.finfo(np.float32).tiny)).mean(axis=0)
         name = model_name(variant) + (f", {note}" if note else "")
-        rows += [{"model": name, "distance": distance, "log10 norm": float(value)} for distance, value in enumerate(mean)]
+        rows += [
+            {"model": name, "distance": distance, "log10 norm": float(value)} for distance, value in enumerate(mean)
+        ]
     if not summaries:
         return _frame(rows, JACOBIAN_COLUMNS), ""
     longest = max(summaries, key=lambda variant: summaries[variant]["shrink_per_step"])
-    factors = ", ".join(f"{model_name(variant)} {summary['shrink_per_step']:.3f}" for variant, summary in summaries.items())
+    factors = ", ".join(
+        f"{model_name(variant)} {summary['shrink_per_step']:.3f}" for variant, summary in summaries.items()
+    )
     sentence = (
-        f"Per-step shrink factor of the norm ({task} task, {'at initialization' if phase == 'init' else 'after training'}): {factors}. "
+        f"Per-step shrink factor of the norm ({task} task, "
+        f"{'at initialization' if phase == 'init' else 'after training'}): {factors}. "
         f"{model_name(longest)} keeps the most per step."
     )
     return _frame(rows, JACOBIAN_COLUMNS), sentence
@@ -121,7 +128,12 @@ def recall_frame(result: dict[str, Any] | None) -> pd.DataFrame:
         return _frame([], RECALL_COLUMNS)
     lengths, variants, _, accuracy = run_table(result, "recall")
     rows = [
-        {"model": model_name(variant), "T": str(length), "accuracy": float(np.nanmean(accuracy[i, j])), "seeds": ", ".join(f"{100 * v:.1f}%" for v in accuracy[i, j] if np.isfinite(v))}
+        {
+            "model": model_name(variant),
+            "T": str(length),
+            "accuracy": float(np.nanmean(accuracy[i, j])),
+            "seeds": ", ".join(f"{100 * v:.1f}%" for v in accuracy[i, j] if np.isfinite(v)),
+        }
         for i, length in enumerate(lengths)
         for j, variant in enumerate(variants)
         if np.isfinite(accuracy[i, j]).any()
@@ -146,7 +158,13 @@ def adding_frame(result: dict[str, Any] | None) -> tuple[pd.DataFrame, float | N
     for run in (run for run in runs if run["length"] == longest):
         name = model_name(run["variant"])
         rows += [
-            {"series": f"{name}, seed {run['seed']}", "model": name, "seed": run["seed"], "updates": update, "log10 MSE": float(np.log10(max(value, 1e-12)))}
+            {
+                "series": f"{name}, seed {run['seed']}",
+                "model": name,
+                "seed": run["seed"],
+                "updates": update,
+                "log10 MSE": float(np.log10(max(value, 1e-12))),
+            }
             for update, value in zip(run["updates"], run["scores"])
             if value is not None and np.isfinite(value)
         ]
@@ -167,7 +185,14 @@ def distance_frame(result: dict[str, Any] | None, part: str = "disagree") -> pd.
         return _frame([], DISTANCE_COLUMNS)
     fillers, names, table = accuracy_rows(result, part)
     rows = [
-        {"model": name, "T": str(filler), "accuracy": entry["accuracy"], "ci_low": entry["ci_low"], "ci_high": entry["ci_high"], "reviews": entry["count"]}
+        {
+            "model": name,
+            "T": str(filler),
+            "accuracy": entry["accuracy"],
+            "ci_low": entry["ci_low"],
+            "ci_high": entry["ci_high"],
+            "reviews": entry["count"],
+        }
         for filler, row in zip(fillers, table)
         for name, entry in zip(names, row)
         if entry and entry["accuracy"] is not None
@@ -191,7 +216,12 @@ def decision_frame(result: dict[str, Any] | None, cells: tuple[str, ...] | None 
         mean = np.array([np.nan if v is None else v for v in entry["decision"]["geometric_mean"]], np.float64)
         count = np.asarray(entry["decision"]["count"])
         rows += [
-            {"model": model_name(cell_type), "steps before the end": int(d), "log10 share": float(np.log10(max(mean[d], 1e-38))), "reviews": int(count[d])}
+            {
+                "model": model_name(cell_type),
+                "steps before the end": int(d),
+                "log10 share": float(np.log10(max(mean[d], 1e-38))),
+                "reviews": int(count[d]),
+            }
             for d in np.flatnonzero(np.isfinite(mean) & (count > 0))
         ]
     return _frame(rows, DECISION_COLUMNS)

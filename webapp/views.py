@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sentiment.config import BASELINE, CELL_TYPES, LABEL_NAMES
 from sentiment.errors import SentimentError
-from sentiment.serving.predict import Predictor, Reading
 from sentiment.report import model_name
+from sentiment.serving.predict import Predictor, Reading
 
 DEFAULT_ARTIFACTS = "artifacts"
 # Longer than any IMDB review (the longest has 13,704 characters) and far more
@@ -98,7 +99,9 @@ def load_models(folder: str | Path, cell_types: tuple[str, ...] = CELL_TYPES, wa
     folder = Path(folder)
     predictors, failures = {}, {}
     trained_here = [cell_type for cell_type in cell_types if (folder / cell_type).is_dir()]
-    for cell_type in trained_here or cell_types:  # a run of some cells only (the strong preset) is not a failure of the others
+    for cell_type in (
+        trained_here or cell_types
+    ):  # a run of some cells only (the strong preset) is not a failure of the others
         try:
             predictor = Predictor.from_folder(folder / cell_type)
             if predictor.cell_type != cell_type:
@@ -201,7 +204,9 @@ def compare_many(models: LoadedModels, texts: Sequence[str | None]) -> list[Comp
         start = time.perf_counter()
         readings[cell_type] = predictor.read_many([bounded[index][0] for index in scored]) if scored else []
         seconds[cell_type] = time.perf_counter() - start
-    comparisons = [Comparison(text, characters, {}, notices, len(scored) if text else 0) for text, characters, notices in bounded]
+    comparisons = [
+        Comparison(text, characters, {}, notices, len(scored) if text else 0) for text, characters, notices in bounded
+    ]
     for position, index in enumerate(scored):
         comparison = comparisons[index]
         for cell_type in readings:
@@ -209,11 +214,16 @@ def compare_many(models: LoadedModels, texts: Sequence[str | None]) -> list[Comp
         if comparison.results:
             comparison.notices.extend(_reading_notices(next(iter(comparison.results.values())).reading))
         if len(scored) > 1:
-            comparison.notices.append(f"Scored in one batch with {len(scored) - 1} other review(s) sent at the same moment; each model's time is for the whole batch.")
+            comparison.notices.append(
+                f"Scored in one batch with {len(scored) - 1} other review(s) sent at the same moment; each model's "
+                "time is for the whole batch."
+            )
     return comparisons
 
 
-def bounded_batch(models: LoadedModels, texts: Sequence[str | None]) -> tuple[list[tuple[str, int, list[str]]], list[int]]:
+def bounded_batch(
+    models: LoadedModels, texts: Sequence[str | None]
+) -> tuple[list[tuple[str, int, list[str]]], list[int]]:
     """Each text cut as `_bounded_text` cuts it for these models, and the indices of those left to score (not blank)."""
     keep_end = _reads_the_end(models)
     bounded = [_bounded_text(text, keep_end) for text in texts]
@@ -240,7 +250,14 @@ def _bounded_text(text: str | None, keep_end: bool = True) -> tuple[str, int, li
         return text, characters, []
     text = text[-MAX_REVIEW_CHARACTERS:] if keep_end else text[:MAX_REVIEW_CHARACTERS]
     side = "last" if keep_end else "first"
-    return text, characters, [f"The review was cut to its {side} {MAX_REVIEW_CHARACTERS:,} characters (it had {characters:,}) before scoring."]
+    return (
+        text,
+        characters,
+        [
+            f"The review was cut to its {side} {MAX_REVIEW_CHARACTERS:,} characters (it had {characters:,}) before "
+            "scoring."
+        ],
+    )
 
 
 def _reads_the_end(models: LoadedModels) -> bool:
@@ -254,7 +271,10 @@ def _reading_notices(reading: Reading) -> list[str]:
         return ["No words are left once markup and punctuation are removed; the models score it as one unknown word."]
     if read < words:
         where = "last" if reading.read_start > 0 else "first"
-        return [f"The review has {words:,} words; the models read only the {where} {read:,}, the rest is marked as not read."]
+        return [
+            f"The review has {words:,} words; the models read only the {where} {read:,}, the rest is marked as not "
+            "read."
+        ]
     return []
 
 
@@ -278,7 +298,9 @@ def result_rows(models: LoadedModels, comparison: Comparison) -> list[list]:
     for cell_type in CELL_TYPES:
         result = comparison.results.get(cell_type)
         if result is not None:
-            rows.append([model_name(cell_type), round(result.probability, 4), result.label, round(1000 * result.seconds, 1)])
+            rows.append(
+                [model_name(cell_type), round(result.probability, 4), result.label, round(1000 * result.seconds, 1)]
+            )
         elif cell_type in models.failures:
             rows.append([model_name(cell_type), None, "not loaded", None])
     return rows
@@ -300,7 +322,10 @@ def trajectory_rows(comparison: Comparison) -> list[list]:
         reading, name = result.reading, model_name(cell_type)
         words = list(reading.words[reading.read_start : reading.read_stop]) or ["[UNK]"]
         probabilities = np.round(reading.trajectory.astype(np.float64), TRAJECTORY_DECIMALS).tolist()
-        rows += [[name, token, word, probability] for token, (word, probability) in enumerate(zip(words, probabilities), start=1)]
+        rows += [
+            [name, token, word, probability]
+            for token, (word, probability) in enumerate(zip(words, probabilities), start=1)
+        ]
     return rows
 
 
@@ -332,9 +357,12 @@ def effect_categories(effects: np.ndarray, known: np.ndarray) -> list[str | None
     effects, known = np.asarray(effects, np.float64), np.asarray(known, bool)
     categories = np.full(len(effects), None, dtype=object)
     for category, chosen in (
-        (MORE_POSITIVE, effects >= WEAK_EFFECT), (MUCH_MORE_POSITIVE, effects >= STRONG_EFFECT),
-        (MORE_NEGATIVE, effects <= -WEAK_EFFECT), (MUCH_MORE_NEGATIVE, effects <= -STRONG_EFFECT), (UNKNOWN_WORD, ~known),
-    ):  # fmt: skip
+        (MORE_POSITIVE, effects >= WEAK_EFFECT),
+        (MUCH_MORE_POSITIVE, effects >= STRONG_EFFECT),
+        (MORE_NEGATIVE, effects <= -WEAK_EFFECT),
+        (MUCH_MORE_NEGATIVE, effects <= -STRONG_EFFECT),
+        (UNKNOWN_WORD, ~known),
+    ):
         categories[chosen] = category  # later rules win, as in effect_category
     return categories.tolist()
 
@@ -351,7 +379,9 @@ def token_effects(reading: Reading) -> list[tuple[str, str | None]]:
     unread_before = reading.words[: reading.read_start]
     unread_after = reading.words[reading.read_stop :]
     pieces = [(" ".join(unread_before), NOT_READ)] if unread_before else []
-    pieces += zip(reading.words[reading.read_start : reading.read_stop], effect_categories(reading.effects, reading.known))
+    pieces += zip(
+        reading.words[reading.read_start : reading.read_stop], effect_categories(reading.effects, reading.known)
+    )
     pieces += [(" ".join(unread_after), NOT_READ)] if unread_after else []
     spans: list[tuple[str, str | None]] = []
     plain = ""  # the plain text since the last highlighted span
@@ -387,7 +417,16 @@ def overall_frame(models: LoadedModels) -> pd.DataFrame:
                 "train samples/s": round(metrics["train_samples_per_second"], 1),
             }
         )
-    columns = ["model", "test accuracy", "95% CI", "test reviews", "parameters", "epochs (best)", "training time (s)", "train samples/s"]
+    columns = [
+        "model",
+        "test accuracy",
+        "95% CI",
+        "test reviews",
+        "parameters",
+        "epochs (best)",
+        "training time (s)",
+        "train samples/s",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -427,8 +466,12 @@ def history_frame(models: LoadedModels) -> pd.DataFrame:
     for cell_type, predictor in models.predictors.items():
         history = predictor.artifact.history
         for split, prefix in (("train", ""), ("validation", "val_")):
-            for epoch, (accuracy, loss) in enumerate(zip(history.get(f"{prefix}accuracy", []), history.get(f"{prefix}loss", [])), start=1):
-                rows.append({"model": model_name(cell_type), "epoch": epoch, "split": split, "accuracy": accuracy, "loss": loss})
+            for epoch, (accuracy, loss) in enumerate(
+                zip(history.get(f"{prefix}accuracy", []), history.get(f"{prefix}loss", [])), start=1
+            ):
+                rows.append(
+                    {"model": model_name(cell_type), "epoch": epoch, "split": split, "accuracy": accuracy, "loss": loss}
+                )
     return pd.DataFrame(rows, columns=["model", "epoch", "split", "accuracy", "loss"])
 
 
@@ -462,7 +505,11 @@ def review_decision_frames(models: LoadedModels, texts: Sequence[str | None]) ->
     frames: list[list[pd.DataFrame]] = [[] for _ in texts]
     for cell_type, predictor in models.predictors.items():
         try:
-            results = review_gradient_norms_many(predictor.artifact, [bounded[index][0] for index in scored]) if scored else []
+            results = (
+                review_gradient_norms_many(predictor.artifact, [bounded[index][0] for index in scored])
+                if scored
+                else []
+            )
         except SentimentError as error:  # a model the replay from its embedded words cannot run (or reproduce)
             for index in scored:
                 bounded[index][2].append(f"{model_name(cell_type)} is left out of this plot: {error}.")
@@ -470,9 +517,19 @@ def review_decision_frames(models: LoadedModels, texts: Sequence[str | None]) ->
         for index, result in zip(scored, results):
             shares = np.maximum(np.asarray(result["share_by_distance"], np.float64), FLOAT32_TINY)
             frames[index].append(
-                pd.DataFrame({"model": model_name(cell_type), "steps before the end": np.arange(len(shares)), "log10 share": np.log10(shares), "word": result["tokens"][::-1]})
+                pd.DataFrame(
+                    {
+                        "model": model_name(cell_type),
+                        "steps before the end": np.arange(len(shares)),
+                        "log10 share": np.log10(shares),
+                        "word": result["tokens"][::-1],
+                    }
+                )
             )
     return [
-        (notices, pd.concat(review_frames, ignore_index=True) if review_frames else pd.DataFrame(columns=_DECISION_COLUMNS))
+        (
+            notices,
+            pd.concat(review_frames, ignore_index=True) if review_frames else pd.DataFrame(columns=_DECISION_COLUMNS),
+        )
         for (_, _, notices), review_frames in zip(bounded, frames)
     ]

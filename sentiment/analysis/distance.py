@@ -27,8 +27,9 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,9 @@ from sentiment.io.provenance import machine_line
 # --- Building the examples -------------------------------------------------
 
 
-def filler_lengths(schedule: str, epoch: int, epochs: int, count: int, max_filler: int, zero_share: float, rng: np.random.Generator) -> np.ndarray:
+def filler_lengths(
+    schedule: str, epoch: int, epochs: int, count: int, max_filler: int, zero_share: float, rng: np.random.Generator
+) -> np.ndarray:
     """<int64>[count] filler lengths T for one training epoch under `schedule`."""
     if schedule == "zero":
         return np.zeros(count, np.int64)
@@ -51,7 +54,7 @@ def filler_lengths(schedule: str, epoch: int, epochs: int, count: int, max_fille
 
 
 def curriculum_max(epoch: int, epochs: int, max_filler: int) -> int:
-    """The longest T of a curriculum epoch: 0, 50, 100, 200 (capped at `max_filler`), the last epochs at `max_filler`."""
+    """The longest T of a curriculum epoch: 0, 50, 100, 200 (capped at `max_filler`), last epochs at `max_filler`."""
     steps = [min(step, max_filler) for step in CURRICULUM_STEPS if step < max_filler] + [max_filler]
     offset = max(0, len(steps) - epochs)  # fewer epochs than steps: skip the first steps
     return steps[min(offset + epoch, len(steps) - 1)]
@@ -63,7 +66,11 @@ def token_pools(ids: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def build_examples(
-    review_ids: np.ndarray, fillers: np.ndarray, pools: dict[int, np.ndarray], separator_id: int, rng: np.random.Generator
+    review_ids: np.ndarray,
+    fillers: np.ndarray,
+    pools: dict[int, np.ndarray],
+    separator_id: int,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Review prefix, separator, then a window of filler from an independently drawn label.
 
@@ -83,7 +90,10 @@ def build_examples(
 
     shortest = min(len(pool) for pool in pools.values())
     if len(fillers) and int(np.max(fillers)) > shortest:
-        raise SentimentError(f"a filler of {int(np.max(fillers))} tokens needs more text: one label's reviews hold only {shortest} tokens")
+        raise SentimentError(
+            f"a filler of {int(np.max(fillers))} tokens needs more text: "
+            f"one label's reviews hold only {shortest} tokens"
+        )
     filler_labels = rng.integers(0, 2, size=len(review_ids))
     lengths = np.count_nonzero(review_ids, axis=1)
     out = np.zeros((len(review_ids), int((lengths + 1 + fillers).max(initial=1))), np.int32)
@@ -137,7 +147,9 @@ def prepare_data(config: DistanceConfig, seed: int, download: bool = True) -> di
 # --- Training and evaluation -----------------------------------------------
 
 
-def train_and_evaluate(config: DistanceConfig, model_name: str, schedule: str, seed: int, data_path: str) -> dict[str, Any]:
+def train_and_evaluate(
+    config: DistanceConfig, model_name: str, schedule: str, seed: int, data_path: str
+) -> dict[str, Any]:
     """Trains one model under one schedule; scores it at every test filler length.
 
     Returns:
@@ -155,16 +167,29 @@ def train_and_evaluate(config: DistanceConfig, model_name: str, schedule: str, s
     separator = config.vocabulary_size  # one id past the vocabulary
     keras.utils.set_random_seed(seed)
     model = build_classifier(config.model_config(model_name), config.vocabulary_size + 1)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm), loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
     pools = token_pools(arrays["train_full"], arrays["train_labels"])
     rng = np.random.default_rng([seed, 2, SCHEDULES.index(schedule)])
     losses, validation = [], []
-    validation_ids = build_examples(arrays["validation_ids"], np.zeros(len(arrays["validation_ids"]), np.int64), pools, separator, rng)[0]
+    validation_ids = build_examples(
+        arrays["validation_ids"], np.zeros(len(arrays["validation_ids"]), np.int64), pools, separator, rng
+    )[0]
     for epoch in range(config.epochs):
-        fillers = filler_lengths(schedule, epoch, config.epochs, len(arrays["train_ids"]), config.max_train_filler, config.zero_share, rng)
+        fillers = filler_lengths(
+            schedule, epoch, config.epochs, len(arrays["train_ids"]), config.max_train_filler, config.zero_share, rng
+        )
         ids, _ = build_examples(arrays["train_ids"], fillers, pools, separator, rng)
-        batches = data.batched_dataset(ids, arrays["train_labels"], config.batch_size, shuffle_seed=seed + epoch, bucket_window=50)
-        print(f"{model_name} ({schedule}, seed {seed}) epoch {epoch + 1}/{config.epochs}: T up to {int(fillers.max())}", flush=True)
+        batches = data.batched_dataset(
+            ids, arrays["train_labels"], config.batch_size, shuffle_seed=seed + epoch, bucket_window=50
+        )
+        print(
+            f"{model_name} ({schedule}, seed {seed}) epoch {epoch + 1}/{config.epochs}: T up to {int(fillers.max())}",
+            flush=True,
+        )
         history = model.fit(batches, epochs=1, verbose=2, shuffle=False)
         losses.append(float(history.history["loss"][-1]))
         validation.append(score(model, validation_ids, arrays["validation_labels"])["accuracy"])
@@ -191,10 +216,17 @@ def score(model, token_ids: np.ndarray, labels: np.ndarray, mask: np.ndarray | N
     mask = np.ones(len(labels), bool) if mask is None else mask
     correct = (predict_probabilities(model, token_ids[mask], length_bucketing=True) >= 0.5) == (labels[mask] == 1)
     low, high = wilson_interval(int(correct.sum()), int(correct.size))
-    return {"accuracy": float(correct.mean()) if correct.size else None, "ci_low": low, "ci_high": high, "count": int(correct.size)}
+    return {
+        "accuracy": float(correct.mean()) if correct.size else None,
+        "ci_low": low,
+        "ci_high": high,
+        "count": int(correct.size),
+    }
 
 
-def score_at_fillers(model, arrays: dict[str, np.ndarray], config: DistanceConfig, seed: int, separator: int) -> list[dict[str, Any]]:
+def score_at_fillers(
+    model, arrays: dict[str, np.ndarray], config: DistanceConfig, seed: int, separator: int
+) -> list[dict[str, Any]]:
     """Test accuracy at each T: overall, and where the filler's label disagrees with the review's.
 
     The same test reviews at every T; the filler comes from the test
@@ -204,14 +236,18 @@ def score_at_fillers(model, arrays: dict[str, np.ndarray], config: DistanceConfi
     labels, rows = arrays["test_labels"], []
     for filler in config.test_fillers:
         rng = np.random.default_rng([seed, 3, filler])
-        ids, filler_labels = build_examples(arrays["test_ids"], np.full(len(labels), filler, np.int64), pools, separator, rng)
+        ids, filler_labels = build_examples(
+            arrays["test_ids"], np.full(len(labels), filler, np.int64), pools, separator, rng
+        )
         overall = score(model, ids, labels)
         disagree = score(model, ids, labels, filler_labels != labels) if filler else None
         rows.append({"filler": filler, "overall": overall, "disagree": disagree})
     return rows
 
 
-def run_distance(config: DistanceConfig, log: Callable[[str], None] = print, command: str | None = None, download: bool = True) -> dict[str, Any]:
+def run_distance(
+    config: DistanceConfig, log: Callable[[str], None] = print, command: str | None = None, download: bool = True
+) -> dict[str, Any]:
     """Prepares each seed's data once, trains every model (in parallel processes), and collects the figures."""
     measurement = provenance.Measurement()
     runs, train_reviews = [], 0
@@ -246,7 +282,7 @@ def _log_line(run: dict[str, Any]) -> str:
 
 
 def display_name(model: str, schedule: str, main_schedule: str) -> str:
-    """"LSTM", "LSTM (mixed schedule)", "bag of embeddings", "LSTM trained at T = 0"."""
+    """ "LSTM", "LSTM (mixed schedule)", "bag of embeddings", "LSTM trained at T = 0"."""
     from sentiment.report import model_name
 
     if model == BAG_OF_EMBEDDINGS:
@@ -273,15 +309,24 @@ def accuracy_rows(result: dict[str, Any], part: str) -> tuple[list[int], list[st
     for index in range(len(fillers)):
         row = []
         for model, schedule in models:
-            entries = [run["by_filler"][index][part] for run in result["runs"] if (run["model"], run["schedule"]) == (model, schedule)]
+            entries = [
+                run["by_filler"][index][part]
+                for run in result["runs"]
+                if (run["model"], run["schedule"]) == (model, schedule)
+            ]
             entries = [entry for entry in entries if entry and entry["accuracy"] is not None]
             if not entries:
                 row.append(None)
                 continue
-            hits, count = sum(round(entry["accuracy"] * entry["count"]) for entry in entries), sum(entry["count"] for entry in entries)
+            hits, count = (
+                sum(round(entry["accuracy"] * entry["count"]) for entry in entries),
+                sum(entry["count"] for entry in entries),
+            )
             low, high = wilson_interval(hits, count)
             seeds = [entry["accuracy"] for entry in entries]
-            row.append({"accuracy": float(np.mean(seeds)), "ci_low": low, "ci_high": high, "count": count, "seeds": seeds})
+            row.append(
+                {"accuracy": float(np.mean(seeds)), "ci_low": low, "ci_high": high, "count": count, "seeds": seeds}
+            )
         table.append(row)
     return fillers, [display_name(model, schedule, main) for model, schedule in models], table
 
@@ -300,30 +345,47 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "distance.p
 
     config, machine = result["config"], result["machine"]
     load = result.get("load_average") or {}
-    load_note = f" (1-minute load average {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the end)" if load.get("start") and load.get("end") else ""
+    load_note = (
+        f" (1-minute load average {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the end)"
+        if load.get("start") and load.get("end")
+        else ""
+    )
     fillers, names, overall = accuracy_rows(result, "overall")
     _, _, disagree = accuracy_rows(result, "disagree")
     parts = [
         "# Sentiment at a distance: memory on real reviews",
         "",
-        f"Produced by `{result['command']}` on {result['started_at']}; it took {result['wall_seconds'] / 60:.1f} min in {config['workers']} parallel process(es){load_note}.",
+        f"Produced by `{result['command']}` on {result['started_at']}; it took {result['wall_seconds'] / 60:.1f} min "
+        f"in {config['workers']} parallel process(es){load_note}.",
         "",
         f"Machine: {machine_line(machine)}.",
         "",
-        f"Each example: the first {config['review_tokens']} tokens of an IMDB review, a separator token, then T tokens of filler: a window of "
-        "consecutive tokens from the reviews of a label drawn independently of the review's (training reviews in training, test reviews at test). "
-        "The label is the review's. On the examples whose filler has the other label, a model that forgets the review and follows the filler falls below 50%.",
+        f"Each example: the first {config['review_tokens']} tokens of an IMDB review, a separator token, "
+        "then T tokens of filler: a window of consecutive tokens from the reviews of a label drawn independently "
+        "of the review's (training reviews in training, test reviews at test). The label is the review's. "
+        "On the examples whose filler has the other label, a model that forgets the review and follows the filler "
+        "falls below 50%.",
         "",
-        f"Training, the same for every model: {result['train_reviews']:,} training reviews (validation carved out), {config['epochs']} epochs with fresh filler "
-        f"each epoch, batch {config['batch_size']}, Adam {config['learning_rate']} (clipnorm {config['clipnorm']}), embedding {config['embedding_dim']}, "
-        f"{config['units']} units, the project's default head (final state) and dropout; seeds {', '.join(map(str, config['seeds']))}, each fixing the "
+        f"Training, the same for every model: {result['train_reviews']:,} training reviews (validation carved out), "
+        f"{config['epochs']} epochs with fresh filler each epoch, batch {config['batch_size']}, "
+        f"Adam {config['learning_rate']} (clipnorm {config['clipnorm']}), embedding {config['embedding_dim']}, "
+        f"{config['units']} units, the project's default head (final state) and dropout; "
+        f"seeds {', '.join(map(str, config['seeds']))}, each fixing the "
         "validation split, the test sample, the filler, the weights and the order. "
-        f"Schedule \"{config['schedule']}\"{_schedule_text(config['schedule'], config)}"
-        + (f"; the cells were also trained under \"{config['other_schedule']}\"{_schedule_text(config['other_schedule'], config)}" if config.get("other_schedule") else "")
-        + ". Controls: a bag of embeddings (the mean of the word vectors, no recurrence, so it cannot tell the review from the filler) and an LSTM trained at T = 0 only.",
+        f'Schedule "{config["schedule"]}"{_schedule_text(config["schedule"], config)}'
+        + (
+            f'; the cells were also trained under "{config["other_schedule"]}"'
+            f"{_schedule_text(config['other_schedule'], config)}"
+            if config.get("other_schedule")
+            else ""
+        )
+        + (
+            ". Controls: a bag of embeddings (the mean of the word vectors, no recurrence, so it cannot tell "
+            "the review from the filler) and an LSTM trained at T = 0 only."
+        ),
         "",
-        f"Scored on {config['test_reviews']:,} test reviews per seed at every T: the mean over seeds, the 95% Wilson interval of all seeds' "
-        "examples pooled, and each seed's accuracy.",
+        f"Scored on {config['test_reviews']:,} test reviews per seed at every T: the mean over seeds, "
+        "the 95% Wilson interval of all seeds' examples pooled, and each seed's accuracy.",
         "",
         "## Accuracy, all examples",
         "",
@@ -336,11 +398,16 @@ def results_markdown(result: dict[str, Any], plot_file: str | None = "distance.p
     ]
     parts += _schedule_comparison(result, fillers, names, overall)
     if plot_file:
-        parts += [f"![Accuracy against the filler length T, all examples and where the filler disagrees]({plot_file})", ""]
+        parts += [
+            f"![Accuracy against the filler length T, all examples and where the filler disagrees]({plot_file})",
+            "",
+        ]
     return "\n".join(parts)
 
 
-def _schedule_comparison(result: dict[str, Any], fillers: list[int], names: list[str], overall: list[list]) -> list[str]:
+def _schedule_comparison(
+    result: dict[str, Any], fillers: list[int], names: list[str], overall: list[list]
+) -> list[str]:
     """Why the main schedule: each cell's accuracy at T = 0 and at the longest T under both schedules."""
     config = result["config"]
     other = config.get("other_schedule")
@@ -348,14 +415,21 @@ def _schedule_comparison(result: dict[str, Any], fillers: list[int], names: list
         return []
     longest, pairs = fillers[-1], []
     for cell in config["cell_types"]:
-        main_name, other_name = display_name(cell, config["schedule"], config["schedule"]), display_name(cell, other, config["schedule"])
+        main_name, other_name = (
+            display_name(cell, config["schedule"], config["schedule"]),
+            display_name(cell, other, config["schedule"]),
+        )
         if main_name in names and other_name in names:
-            figures = [overall[fillers.index(t)][names.index(name)] for t in (0, longest) for name in (main_name, other_name)]
+            figures = [
+                overall[fillers.index(t)][names.index(name)] for t in (0, longest) for name in (main_name, other_name)
+            ]
             shown = [f"{100 * entry['accuracy']:.1f}%" for entry in figures]
             pairs.append(f"{main_name} {shown[0]} / {shown[1]} at T = 0, {shown[2]} / {shown[3]} at T = {longest}")
     return [
-        f"The schedule: \"{config['schedule']}\" is the one reported first; under it the cells first learn to read reviews with little or no "
-        f"filler, then to keep what they read over longer filler. Accuracy on all examples, \"{config['schedule']}\" / \"{other}\": " + "; ".join(pairs) + ".",
+        f'The schedule: "{config["schedule"]}" is the one reported first; '
+        "under it the cells first learn to read reviews with little or no filler, "
+        "then to keep what they read over longer filler. "
+        f'Accuracy on all examples, "{config["schedule"]}" / "{other}": ' + "; ".join(pairs) + ".",
         "",
     ]
 
@@ -363,15 +437,23 @@ def _schedule_comparison(result: dict[str, Any], fillers: list[int], names: list
 def _schedule_text(schedule: str, config: dict[str, Any]) -> str:
     share = f"{100 * config['zero_share']:.0f}%"
     if schedule == "curriculum":
-        steps = [curriculum_max(epoch, config["epochs"], config["max_train_filler"]) for epoch in range(config["epochs"])]
-        return f" (the longest T grows epoch by epoch: {', '.join(map(str, steps))}; {share} of the examples at T = 0, the rest uniform up to that)"
-    return f" ({share} of the examples at T = 0, the rest uniform in [0, {config['max_train_filler']}] from the first epoch)"
+        steps = [
+            curriculum_max(epoch, config["epochs"], config["max_train_filler"]) for epoch in range(config["epochs"])
+        ]
+        return (
+            f" (the longest T grows epoch by epoch: {', '.join(map(str, steps))}; "
+            f"{share} of the examples at T = 0, the rest uniform up to that)"
+        )
+    return (
+        f" ({share} of the examples at T = 0, "
+        f"the rest uniform in [0, {config['max_train_filler']}] from the first epoch)"
+    )
 
 
 def write_results(result: dict[str, Any], output: str | Path) -> dict[str, Path]:
     """Writes distance.json, distance.md and distance.png atomically; returns their paths."""
-    from sentiment.io import files
     from sentiment.analysis.plots import plot_distance
+    from sentiment.io import files
 
     output = Path(output)
     paths = {"json": output / "distance.json", "markdown": output / "distance.md", "plot": output / "distance.png"}

@@ -9,8 +9,9 @@ accuracy by review length and truncated vs not, and a confusion matrix.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,12 +61,26 @@ def confusion(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, int]:
 
 
 def paired_counts(model_right: np.ndarray, reference_right: np.ndarray) -> dict[str, Any]:
-    """A model against the reference on the same reviews: who is right where they disagree, and the exact McNemar p-value."""
-    only_model, only_reference = int(np.sum(model_right & ~reference_right)), int(np.sum(~model_right & reference_right))
-    return {"only_model_right": only_model, "only_reference_right": only_reference, "p_value": evaluate.mcnemar_p_value(only_model, only_reference)}
+    """A model and the reference on the same reviews: who is right where they differ, and the exact McNemar p-value."""
+    only_model, only_reference = (
+        int(np.sum(model_right & ~reference_right)),
+        int(np.sum(~model_right & reference_right)),
+    )
+    return {
+        "only_model_right": only_model,
+        "only_reference_right": only_reference,
+        "p_value": evaluate.mcnemar_p_value(only_model, only_reference),
+    }
 
 
-def evaluate_artifacts(folder: str | Path, cells: Sequence[str], reviews: data.Reviews, source: str, command: str | None = None, progress: bool = True) -> dict[str, Any]:
+def evaluate_artifacts(
+    folder: str | Path,
+    cells: Sequence[str],
+    reviews: data.Reviews,
+    source: str,
+    command: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Scores `reviews` with each artifact in `folder`; JSON-ready.
 
     Returns:
@@ -87,7 +102,10 @@ def evaluate_artifacts(folder: str | Path, cells: Sequence[str], reviews: data.R
         with tqdm(total=len(reviews), unit="review", desc=cell, disable=not progress, dynamic_ncols=True) as bar:
             probabilities = score_all(scorer, reviews.texts, bar.update)
         sequence_length = scorer.sequence_length or int(word_counts.max(initial=1))  # the reference reads every word
-        models[cell] = {**evaluate.evaluate_predictions(probabilities, reviews.labels, word_counts, sequence_length), "confusion": confusion(probabilities, reviews.labels)}
+        models[cell] = {
+            **evaluate.evaluate_predictions(probabilities, reviews.labels, word_counts, sequence_length),
+            "confusion": confusion(probabilities, reviews.labels),
+        }
         right[cell] = (probabilities >= 0.5) == (reviews.labels == 1)
     for cell in right:
         if BASELINE in right and cell != BASELINE:
@@ -109,13 +127,24 @@ def evaluation_markdown(result: dict[str, Any]) -> str:
     from sentiment.report import interval_text, markdown_table, model_name
 
     models = result["models"]
-    overall = [[model_name(cell), interval_text(m), f"{m['loss']:.4f}", f"{m['count']:,}"] for cell, m in models.items()]
+    overall = [
+        [model_name(cell), interval_text(m), f"{m['loss']:.4f}", f"{m['count']:,}"] for cell, m in models.items()
+    ]
     matrix = [
-        [model_name(cell), f"{c['true_negative']:,}", f"{c['false_positive']:,}", f"{c['false_negative']:,}", f"{c['true_positive']:,}"]
+        [
+            model_name(cell),
+            f"{c['true_negative']:,}",
+            f"{c['false_positive']:,}",
+            f"{c['false_negative']:,}",
+            f"{c['true_positive']:,}",
+        ]
         for cell, c in ((cell, m["confusion"]) for cell, m in models.items())
     ]
     first = next(iter(models.values()))["by_length"]
-    by_length = [[bucket["bucket"], f"{bucket['count']:,}", *(interval_text(m["by_length"][i]) for m in models.values())] for i, bucket in enumerate(first)]
+    by_length = [
+        [bucket["bucket"], f"{bucket['count']:,}", *(interval_text(m["by_length"][i]) for m in models.values())]
+        for i, bucket in enumerate(first)
+    ]
     return "\n".join(
         [
             f"# Evaluation on {result['source']}",
@@ -131,7 +160,16 @@ def evaluation_markdown(result: dict[str, Any]) -> str:
             "",
             "## Confusion matrix (at P(positive) >= 0.5)",
             "",
-            markdown_table(["model", "negative, called negative", "negative, called positive", "positive, called negative", "positive, called positive"], matrix),
+            markdown_table(
+                [
+                    "model",
+                    "negative, called negative",
+                    "negative, called positive",
+                    "positive, called negative",
+                    "positive, called positive",
+                ],
+                matrix,
+            ),
             "",
             "## Accuracy by review length (words)",
             "",
@@ -147,7 +185,12 @@ def _paired_section(models: dict[str, Any]) -> list[str]:
     from sentiment.report import markdown_table, model_name
 
     rows = [
-        [model_name(cell), f"{m['vs_reference']['only_model_right']:,}", f"{m['vs_reference']['only_reference_right']:,}", f"{m['vs_reference']['p_value']:.2g}"]
+        [
+            model_name(cell),
+            f"{m['vs_reference']['only_model_right']:,}",
+            f"{m['vs_reference']['only_reference_right']:,}",
+            f"{m['vs_reference']['p_value']:.2g}",
+        ]
         for cell, m in models.items()
         if "vs_reference" in m
     ]
@@ -156,11 +199,14 @@ def _paired_section(models: dict[str, Any]) -> list[str]:
     return [
         "## Against the reference, review by review (exact McNemar test)",
         "",
-        "Where a model and the bag-of-n-grams reference disagree, exactly one of them is right. If the two were equally good, "
-        "each such review would go either way with probability 1/2; the p-value (two-sided) is how likely a split at least this uneven would then be. "
+        "Where a model and the bag-of-n-grams reference disagree, exactly one of them is right. "
+        "If the two were equally good, each such review would go either way with probability 1/2; "
+        "the p-value (two-sided) is how likely a split at least this uneven would then be. "
         "Pairing the reviews finds differences that two overlapping intervals can hide.",
         "",
-        markdown_table(["model", "right where the reference is wrong", "wrong where the reference is right", "p-value"], rows),
+        markdown_table(
+            ["model", "right where the reference is wrong", "wrong where the reference is right", "p-value"], rows
+        ),
         "",
     ]
 

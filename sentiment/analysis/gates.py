@@ -62,7 +62,7 @@ def _activation(function) -> Any:
 
 
 def cell_type(layer: keras.layers.Layer) -> str:
-    """"lstm", "gru" or "simple_rnn" for a Keras recurrent layer."""
+    """ "lstm", "gru" or "simple_rnn" for a Keras recurrent layer."""
     for name, kind in (("lstm", keras.layers.LSTM), ("gru", keras.layers.GRU), ("simple_rnn", keras.layers.SimpleRNN)):
         if isinstance(layer, kind):
             return name
@@ -82,10 +82,15 @@ def replay(layer: keras.layers.Layer, inputs: np.ndarray, backwards: bool = Fals
         Quantity name (see `QUANTITIES`) -> <float64>[time, units].
     """
     cell = layer.cell
-    weights = [np.asarray(keras.ops.convert_to_numpy(weight), np.float64) for weight in (cell.kernel, cell.recurrent_kernel)]
+    weights = [
+        np.asarray(keras.ops.convert_to_numpy(weight), np.float64) for weight in (cell.kernel, cell.recurrent_kernel)
+    ]
     bias = np.asarray(keras.ops.convert_to_numpy(cell.bias), np.float64) if cell.use_bias else None
     step = {"lstm": _lstm_step, "gru": _gru_step, "simple_rnn": _simple_rnn_step}[cell_type(layer)]
-    functions = (_activation(cell.activation), _activation(getattr(cell, "recurrent_activation", "sigmoid") or "sigmoid"))
+    functions = (
+        _activation(cell.activation),
+        _activation(getattr(cell, "recurrent_activation", "sigmoid") or "sigmoid"),
+    )
     projected = np.asarray(inputs, np.float64) @ weights[0]  # every token's input projection at once
     order = range(len(inputs) - 1, -1, -1) if backwards else range(len(inputs))
     units = cell.units
@@ -95,7 +100,10 @@ def replay(layer: keras.layers.Layer, inputs: np.ndarray, backwards: bool = Fals
         state = step(projected[t], state, weights[1], bias, cell, functions)
         rows[t] = state
     names = QUANTITIES[cell_type(layer)]
-    return {name: np.stack([rows[t][name] for t in range(len(inputs))]) if len(inputs) else np.zeros((0, units)) for name in names}
+    return {
+        name: np.stack([rows[t][name] for t in range(len(inputs))]) if len(inputs) else np.zeros((0, units))
+        for name in names
+    }
 
 
 def _lstm_step(xw, state, recurrent_kernel, bias, cell, functions) -> dict[str, np.ndarray]:
@@ -104,7 +112,14 @@ def _lstm_step(xw, state, recurrent_kernel, bias, cell, functions) -> dict[str, 
     i, f, g, o = np.split(z, 4)
     i, f, o, g = recurrent_activation(i), recurrent_activation(f), recurrent_activation(o), activation(g)
     c = f * state["cell state"] + i * g
-    return {"input gate": i, "forget gate": f, "output gate": o, "candidate": g, "cell state": c, "hidden": o * activation(c)}
+    return {
+        "input gate": i,
+        "forget gate": f,
+        "output gate": o,
+        "candidate": g,
+        "cell state": c,
+        "hidden": o * activation(c),
+    }
 
 
 def _gru_step(xw, state, kernel, bias, cell, functions) -> dict[str, np.ndarray]:
@@ -160,7 +175,9 @@ def read_review(model: keras.Model, token_ids: np.ndarray) -> list[dict[str, Any
         outputs = []
         for direction, recurrent, backwards in directions:
             values = replay(recurrent, x, backwards=backwards)
-            results.append({"layer": layer.name, "direction": direction, "cell": cell_type(recurrent), "values": values})
+            results.append(
+                {"layer": layer.name, "direction": direction, "cell": cell_type(recurrent), "values": values}
+            )
             outputs.append(values["hidden"])
         x = np.concatenate(outputs, axis=-1)  # what the next recurrent layer reads
     return results
@@ -192,7 +209,10 @@ def sentiment_unit(hidden: np.ndarray, trajectory: np.ndarray) -> dict[str, Any]
 
 
 def saturated_share(hidden: np.ndarray, level: float = 0.95) -> np.ndarray:
-    """<float64>[time]: the share of units with |h| above `level` after each token (where tanh saturates, gradients vanish)."""
+    """<float64>[time]: the share of units with |h| above `level` after each token.
+
+    Where tanh saturates, gradients vanish.
+    """
     return np.mean(np.abs(np.asarray(hidden)) > level, axis=1)
 
 
@@ -223,7 +243,11 @@ def inspect_review(predictor, text: str, reading=None) -> dict[str, Any]:
     reading = predictor.read(text) if reading is None else reading
     layers = read_review(predictor.artifact.model, reading.token_ids)
     trajectory = np.asarray(reading.trajectory, np.float64)
-    last = layers[-1]["values"]["hidden"] if layers[-1]["direction"] == "forward" else np.concatenate([entry["values"]["hidden"] for entry in layers[-2:]], axis=-1)
+    last = (
+        layers[-1]["values"]["hidden"]
+        if layers[-1]["direction"] == "forward"
+        else np.concatenate([entry["values"]["hidden"] for entry in layers[-2:]], axis=-1)
+    )
     result = {
         "cell_type": predictor.cell_type,
         "words": words_read(reading),
@@ -244,23 +268,39 @@ def heatmap_values(inspection: dict[str, Any]) -> dict[str, np.ndarray]:
     """
     layers = inspection["layers"]
     prefix = (lambda entry: f"{entry['layer']} {entry['direction']}: ") if len(layers) > 1 else (lambda entry: "")
-    return {prefix(entry) + name: np.asarray(values, np.float64) for entry in layers for name, values in entry["values"].items()}
+    return {
+        prefix(entry) + name: np.asarray(values, np.float64)
+        for entry in layers
+        for name, values in entry["values"].items()
+    }
 
 
 def inspection_json(inspection: dict[str, Any]) -> dict[str, Any]:
     """The JSON-ready form of `inspect_review`: every per-token value, rounded to 5 significant digits."""
 
     def listed(array: np.ndarray) -> list:
-        return np.vectorize(lambda value: float(f"{value:.5g}"), otypes=[float])(np.asarray(array, np.float64)).tolist() if np.size(array) else []
+        return (
+            np.vectorize(lambda value: float(f"{value:.5g}"), otypes=[float])(np.asarray(array, np.float64)).tolist()
+            if np.size(array)
+            else []
+        )
 
     unit = inspection["sentiment_unit"]
     return {
         "cell_type": inspection["cell_type"],
         "words": inspection["words"],
         "trajectory": listed(inspection["trajectory"]),
-        "layers": [{**{key: entry[key] for key in ("layer", "direction", "cell")}, "values": {name: listed(values) for name, values in entry["values"].items()}} for entry in inspection["layers"]],
+        "layers": [
+            {
+                **{key: entry[key] for key in ("layer", "direction", "cell")},
+                "values": {name: listed(values) for name, values in entry["values"].items()},
+            }
+            for entry in inspection["layers"]
+        ],
         "gate_means": {name: listed(values) for name, values in inspection["gate_means"].items()},
-        "sentiment_unit": None if unit is None else {"unit": unit["unit"], "correlation": unit["correlation"], "trace": listed(unit["trace"])},
+        "sentiment_unit": None
+        if unit is None
+        else {"unit": unit["unit"], "correlation": unit["correlation"], "trace": listed(unit["trace"])},
         **({"saturated_share": listed(inspection["saturated_share"])} if "saturated_share" in inspection else {}),
     }
 
@@ -303,7 +343,9 @@ def test_set_statistics(predictor, texts) -> dict[str, Any]:
             counts += np.histogram(values[memory_gate], bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0]
     ids, effects = np.concatenate(token_ids), np.concatenate(effects).astype(np.float64)
     classes = _word_classes(ids, effects)
-    token_class = np.select([np.isin(ids, classes["strong positive"]), np.isin(ids, classes["strong negative"])], [0, 1], 2)
+    token_class = np.select(
+        [np.isin(ids, classes["strong positive"]), np.isin(ids, classes["strong negative"])], [0, 1], 2
+    )
     vocabulary = predictor.artifact.vocabulary
     edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
     return {
@@ -312,13 +354,24 @@ def test_set_statistics(predictor, texts) -> dict[str, Any]:
         "tokens": int(len(ids)),
         "memory_gate": memory_gate,
         "histogram": {"edges": edges.round(4).tolist(), "counts": counts.tolist()} if memory_gate else None,
-        "mean_memory_gate": float((counts * (edges[:-1] + edges[1:]) / 2).sum() / max(counts.sum(), 1)) if memory_gate else None,
+        "mean_memory_gate": float((counts * (edges[:-1] + edges[1:]) / 2).sum() / max(counts.sum(), 1))
+        if memory_gate
+        else None,
         "word_classes": {
-            name: {"words": int(len(classes[name])), "tokens": int((token_class == index).sum()), "examples": [vocabulary[i] for i in classes[name][:10]]}
+            name: {
+                "words": int(len(classes[name])),
+                "tokens": int((token_class == index).sum()),
+                "examples": [vocabulary[i] for i in classes[name][:10]],
+            }
             for index, name in enumerate(WORD_CLASSES)
         },
         "gate_by_class": {
-            gate: {name: float(np.concatenate(values)[token_class == index].mean()) if (token_class == index).any() else None for index, name in enumerate(WORD_CLASSES)}
+            gate: {
+                name: float(np.concatenate(values)[token_class == index].mean())
+                if (token_class == index).any()
+                else None
+                for index, name in enumerate(WORD_CLASSES)
+            }
             for gate, values in means.items()
         },
     }
@@ -332,7 +385,11 @@ def _word_classes(ids: np.ndarray, effects: np.ndarray) -> dict[str, np.ndarray]
     eligible = np.flatnonzero(occurrences >= MIN_OCCURRENCES)
     eligible = eligible[eligible > 1]  # not padding, not [UNK]
     if not len(eligible):
-        return {"strong positive": np.array([], int), "strong negative": np.array([], int), "other": np.flatnonzero(occurrences)}
+        return {
+            "strong positive": np.array([], int),
+            "strong negative": np.array([], int),
+            "other": np.flatnonzero(occurrences),
+        }
     threshold = np.quantile(np.abs(mean[eligible]), 1.0 - STRONG_SHARE)
     positive = eligible[(mean[eligible] >= threshold) & (mean[eligible] > 0)]
     negative = eligible[(mean[eligible] <= -threshold) & (mean[eligible] < 0)]
@@ -347,7 +404,9 @@ def _word_classes(ids: np.ndarray, effects: np.ndarray) -> dict[str, np.ndarray]
 # --- The command: python -m sentiment inspect --------------------------------
 
 
-def inspect_models(predictors: dict, text: str | None, sample_size: int, seed: int = 0, command: str | None = None) -> dict[str, Any]:
+def inspect_models(
+    predictors: dict, text: str | None, sample_size: int, seed: int = 0, command: str | None = None
+) -> dict[str, Any]:
     """Every model's gates on one review and over a sample of its test split, JSON-ready.
 
     Args:
@@ -362,7 +421,9 @@ def inspect_models(predictors: dict, text: str | None, sample_size: int, seed: i
     from sentiment.io import provenance
 
     cells = {}
-    sample = sample_test_reviews(next(iter(predictors.values())).artifact, sample_size, seed).texts if sample_size else None
+    sample = (
+        sample_test_reviews(next(iter(predictors.values())).artifact, sample_size, seed).texts if sample_size else None
+    )
     for cell, predictor in predictors.items():
         artifact = predictor.artifact
         cells[cell] = {
@@ -371,10 +432,19 @@ def inspect_models(predictors: dict, text: str | None, sample_size: int, seed: i
             "review": inspection_json(inspect_review(predictor, text)) if text is not None else None,
             "test_set": test_set_statistics(predictor, sample) if sample is not None else None,
         }
-    return {"command": command, "written_at": provenance.utc_now(), "text": text, "sample_size": sample_size, "sample_seed": seed, "cells": cells}
+    return {
+        "command": command,
+        "written_at": provenance.utc_now(),
+        "text": text,
+        "sample_size": sample_size,
+        "sample_seed": seed,
+        "cells": cells,
+    }
 
 
-def inspection_markdown(result: dict[str, Any], images: dict[str, str] | None = None, histogram: str | None = None) -> str:
+def inspection_markdown(
+    result: dict[str, Any], images: dict[str, str] | None = None, histogram: str | None = None
+) -> str:
     """The page of `inspect_models`: what each gate does, the test-set figures, the heatmaps."""
     from sentiment.report import markdown_table, model_name
 
@@ -390,19 +460,34 @@ def inspection_markdown(result: dict[str, Any], images: dict[str, str] | None = 
     if stats:
         gates = [gate for gate in GATE_ROLES if any(gate in entry["gate_by_class"] for entry in stats.values())]
         rows = [
-            [model_name(cell), gate, *(f"{entry['gate_by_class'][gate][name]:.3f}" if entry["gate_by_class"][gate][name] is not None else "n/a" for name in WORD_CLASSES)]
+            [
+                model_name(cell),
+                gate,
+                *(
+                    f"{entry['gate_by_class'][gate][name]:.3f}"
+                    if entry["gate_by_class"][gate][name] is not None
+                    else "n/a"
+                    for name in WORD_CLASSES
+                ),
+            ]
             for cell, entry in stats.items()
             for gate in gates
             if gate in entry["gate_by_class"]
         ]
-        memory = [f"{model_name(cell)} {entry['memory_gate']} {entry['mean_memory_gate']:.3f}" for cell, entry in stats.items() if entry["memory_gate"]]
+        memory = [
+            f"{model_name(cell)} {entry['memory_gate']} {entry['mean_memory_gate']:.3f}"
+            for cell, entry in stats.items()
+            if entry["memory_gate"]
+        ]
         parts += [
             f"## Over {result['sample_size']} test reviews (seed {result['sample_seed']})",
             "",
             f"Mean of the gate that keeps memory, over every unit and token: {'; '.join(memory)}." if memory else "",
             "",
-            "The mean gate value on the words each model itself moves most (its own mean effect on P(positive) over the sample: "
-            f"the top {100 * STRONG_SHARE:.0f}% of words seen at least {MIN_OCCURRENCES} times), and on every other word:",
+            "The mean gate value on the words each model itself moves most "
+            "(its own mean effect on P(positive) over the sample: "
+            f"the top {100 * STRONG_SHARE:.0f}% of words seen at least {MIN_OCCURRENCES} times), "
+            "and on every other word:",
             "",
             markdown_table(["model", "gate", *WORD_CLASSES], rows),
             "",
@@ -426,10 +511,18 @@ def write_inspection(result: dict[str, Any], output, heatmaps: dict[str, np.ndar
     output = Path(output)
     paths: dict[str, Any] = {"json": output / "inspect.json", "markdown": output / "inspect.md"}
     files.write_json(paths["json"], result)
-    images = {cell: plots.save_image(image, output / f"inspect_{cell}.png").name for cell, image in (heatmaps or {}).items()}
-    histograms = {cell: entry["test_set"]["histogram"] for cell, entry in result["cells"].items() if entry["test_set"] and entry["test_set"]["histogram"]}
+    images = {
+        cell: plots.save_image(image, output / f"inspect_{cell}.png").name for cell, image in (heatmaps or {}).items()
+    }
+    histograms = {
+        cell: entry["test_set"]["histogram"]
+        for cell, entry in result["cells"].items()
+        if entry["test_set"] and entry["test_set"]["histogram"]
+    }
     if histograms:
         paths["histogram"] = plots.plot_gate_histograms(histograms, output / "inspect_memory_gates.png")
-    files.write_text(paths["markdown"], inspection_markdown(result, images, paths["histogram"].name if histograms else None))
+    files.write_text(
+        paths["markdown"], inspection_markdown(result, images, paths["histogram"].name if histograms else None)
+    )
     paths.update({cell: output / name for cell, name in images.items()})
     return paths

@@ -31,17 +31,18 @@ Everything here is deterministic: no dropout (`training=False`), no sampling.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from sentiment import data, models
-from sentiment.io.artifacts import Artifact, require_binary
 from sentiment.errors import SentimentError
 from sentiment.io import provenance
+from sentiment.io.artifacts import Artifact, require_binary
 
 # Distances (steps before the final token) quoted in the Markdown table.
 TABLE_DISTANCES = (0, 1, 5, 10, 25, 50, 100, 200, 400)
@@ -52,7 +53,7 @@ FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 # One traced function per model, reused across calls (the app scores one
 # review per request); weak keys let a model and its graph be freed together.
-_GRADIENT_FUNCTIONS: "weakref.WeakKeyDictionary[keras.Model, tuple[Callable, Callable]]" = weakref.WeakKeyDictionary()
+_GRADIENT_FUNCTIONS: weakref.WeakKeyDictionary[keras.Model, tuple[Callable, Callable]] = weakref.WeakKeyDictionary()
 
 
 def _traced_functions(model: keras.Model) -> tuple[Callable, Callable]:
@@ -70,7 +71,9 @@ def _traced_functions(model: keras.Model) -> tuple[Callable, Callable]:
     except ValueError as error:
         raise SentimentError(f"{error}; gradient flow needs token ids -> Embedding -> ...") from None
     if model.output.shape[-1] != 1:
-        raise SentimentError(f"{model.name} does not end in a Dense(sigmoid) head; gradient flow needs P(positive) from a logit")
+        raise SentimentError(
+            f"{model.name} does not end in a Dense(sigmoid) head; gradient flow needs P(positive) from a logit"
+        )
     embedding = model.get_layer("embedding")
 
     # One trace for every batch size and review length: no request retraces.
@@ -80,7 +83,9 @@ def _traced_functions(model: keras.Model) -> tuple[Callable, Callable]:
         embedded = embedding(ids)
         with tf.GradientTape() as tape:
             tape.watch(embedded)
-            logits = models.classify_embedded(model_reference(), config, embedded, mask, training=False, logits=True)[:, 0]
+            logits = models.classify_embedded(model_reference(), config, embedded, mask, training=False, logits=True)[
+                :, 0
+            ]
         targets = tf.where(targets < 0.0, tf.cast(logits >= 0.0, tf.float32), targets)
         # d loss / d logit = P - y, written as sigmoid(+-logit) so that a
         # confident review keeps its tiny value (1 - P rounds to 0 in
@@ -93,21 +98,29 @@ def _traced_functions(model: keras.Model) -> tuple[Callable, Callable]:
         return norms, tf.sigmoid(logits)
 
     model_reference = weakref.ref(model)  # a strong one would keep the weak key alive forever
-    forward = tf.function(lambda ids: model_reference()(ids, training=False)[:, 0], input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    forward = tf.function(
+        lambda ids: model_reference()(ids, training=False)[:, 0],
+        input_signature=[tf.TensorSpec([None, None], tf.int32)],
+    )
     _GRADIENT_FUNCTIONS[model] = (gradients, forward)
     return gradients, forward
 
 
 # Model -> why its split at the embedding cannot stand for it ("" when it can):
 # checked once per model, not on every request (a failing trace is not cached).
-_SPLIT_CHECKED: "weakref.WeakKeyDictionary[keras.Model, str]" = weakref.WeakKeyDictionary()
+_SPLIT_CHECKED: weakref.WeakKeyDictionary[keras.Model, str] = weakref.WeakKeyDictionary()
 
 
-def _split_problem(model: keras.Model, gradients: Callable, forward: Callable, ids: tf.Tensor, targets: tf.Tensor) -> str:
-    """"" when the model replayed from its embedding reproduces `model(ids)`; otherwise a message saying why not."""
+def _split_problem(
+    model: keras.Model, gradients: Callable, forward: Callable, ids: tf.Tensor, targets: tf.Tensor
+) -> str:
+    """ "" when the model replayed from its embedding reproduces `model(ids)`; otherwise a message saying why not."""
     _, probabilities = gradients(ids, targets)
     if not np.allclose(probabilities.numpy(), forward(ids).numpy(), atol=1e-5):
-        return f"{model.name}: the model replayed from its embedded words does not reproduce its predictions, so its gradient by word is not computed here"
+        return (
+            f"{model.name}: the model replayed from its embedded words does not reproduce its predictions, "
+            "so its gradient by word is not computed here"
+        )
     return ""
 
 
@@ -150,7 +163,11 @@ def _norms_and_probabilities(
     for start in range(0, len(token_ids), batch_size):
         ids = tf.constant(token_ids[start : start + batch_size], tf.int32)
         # -1 asks for the model's own decision; one signature, one trace.
-        targets = tf.fill([ids.shape[0]], -1.0) if labels is None else tf.constant(np.asarray(labels[start : start + batch_size]), tf.float32)
+        targets = (
+            tf.fill([ids.shape[0]], -1.0)
+            if labels is None
+            else tf.constant(np.asarray(labels[start : start + batch_size]), tf.float32)
+        )
         if model not in _SPLIT_CHECKED:
             _SPLIT_CHECKED[model] = _split_problem(model, gradients, forward, ids, targets)
         if _SPLIT_CHECKED[model]:
@@ -274,14 +291,16 @@ def review_gradient_norms_many(artifact: Artifact, texts: Sequence[str]) -> list
     for row, review_norms, probability in zip(ids, norms, probabilities):
         length = data.review_length(row)
         review_norms, probability = review_norms[:length], float(probability)
-        results.append({
-            "tokens": [artifact.vocabulary[i] for i in row[:length]],
-            "norms": review_norms,
-            "by_distance": review_norms[::-1].copy(),
-            "share_by_distance": share_per_review(review_norms[None, :])[0, ::-1].copy(),
-            "probability": probability,
-            "label": int(probability >= 0.5),
-        })  # fmt: skip
+        results.append(
+            {
+                "tokens": [artifact.vocabulary[i] for i in row[:length]],
+                "norms": review_norms,
+                "by_distance": review_norms[::-1].copy(),
+                "share_by_distance": share_per_review(review_norms[None, :])[0, ::-1].copy(),
+                "probability": probability,
+                "label": int(probability >= 0.5),
+            }
+        )
     return results
 
 
@@ -348,14 +367,20 @@ def gradient_flow(
             ids = artifact.encoder.encode(reviews.texts, to_sequence_length=True)
             norms = embedding_gradient_norms(artifact.model, ids, reviews.labels)
             entry["average"] = {name: _json_list(values) for name, values in average_by_distance(norms, ids).items()}
-            entry["decision"] = {name: _json_list(values) for name, values in average_by_distance(share_per_review(norms), ids).items()}
+            entry["decision"] = {
+                name: _json_list(values) for name, values in average_by_distance(share_per_review(norms), ids).items()
+            }
             entry["sample_size"] = len(reviews)
         if text is not None:
             review = review_gradient_norms(artifact, text)
-            entry["review"] = {name: _json_list(value) if isinstance(value, np.ndarray) else value for name, value in review.items()}
+            entry["review"] = {
+                name: _json_list(value) if isinstance(value, np.ndarray) else value for name, value in review.items()
+            }
         cells[cell_type] = entry
     return {
-        "quantity": "L2 norm of d(binary cross-entropy)/d(embedded input) per step; index d = d steps before the final token",
+        "quantity": (
+            "L2 norm of d(binary cross-entropy)/d(embedded input) per step; index d = d steps before the final token"
+        ),
         "command": command,
         "written_at": provenance.utc_now(),
         "sample_size": sample_size,
@@ -396,7 +421,8 @@ def retention_lines(averages: dict[str, list[float]], counts: list[int]) -> list
     if not distances:
         return []
     shares = "; ".join(
-        f"{model_name(cell)} " + ", ".join(f"{100 * curve[d] / curve[0]:.2g}% at {d}" for d in distances) for cell, curve in averages.items()
+        f"{model_name(cell)} " + ", ".join(f"{100 * curve[d] / curve[0]:.2g}% at {d}" for d in distances)
+        for cell, curve in averages.items()
     )
     return [
         "",
@@ -423,9 +449,15 @@ def gradient_flow_markdown(result: dict[str, Any], plot_file: str | None = "grad
         "",
     ]
     for cell, entry in result["cells"].items():
-        trained = f" (trained {entry['trained_at']}, test accuracy {100 * entry['test_accuracy']:.1f}%)" if entry.get("test_accuracy") is not None else ""
+        trained = (
+            f" (trained {entry['trained_at']}, test accuracy {100 * entry['test_accuracy']:.1f}%)"
+            if entry.get("test_accuracy") is not None
+            else ""
+        )
         sample = f"; {entry['sample_size']} test reviews (seed {result['sample_seed']})" if "average" in entry else ""
-        parts.append(f"- {model_name(cell)}: `{entry['artifact']}`{trained}, {entry['sequence_length']} tokens at most{sample}")
+        parts.append(
+            f"- {model_name(cell)}: `{entry['artifact']}`{trained}, {entry['sequence_length']} tokens at most{sample}"
+        )
     averages = curves(result, "average", "geometric_mean")
     if averages:
         counts = next(iter(result["cells"].values()))["average"]["count"]
@@ -451,8 +483,8 @@ def gradient_flow_markdown(result: dict[str, Any], plot_file: str | None = "grad
             "## What each decision depends on: every review's norms as shares of its own total",
             "",
             "Dividing each review's norms by their sum removes its error size and the model's overall sensitivity, "
-            "so every review counts once; geometric mean of the shares by steps before the final token. A share of 1/n at "
-            "every word would mean a decision that weighs all n words alike.",
+            "so every review counts once; geometric mean of the shares by steps before the final token. "
+            "A share of 1/n at every word would mean a decision that weighs all n words alike.",
             "",
             markdown_table(
                 ["steps before the end", "reviews", *(model_name(cell) for cell in decisions)],
@@ -471,8 +503,8 @@ def write_gradient_flow(result: dict[str, Any], output: str | Path) -> dict[str,
         The written paths by kind: "json", "markdown" and, when there is a
         curve to draw, "plot".
     """
-    from sentiment.io import files
     from sentiment.analysis.plots import plot_gradient_norms
+    from sentiment.io import files
 
     output = Path(output)
     paths = {"json": output / "gradients.json", "markdown": output / "gradients.md", "plot": output / "gradients.png"}
@@ -485,7 +517,9 @@ def write_gradient_flow(result: dict[str, Any], output: str | Path) -> dict[str,
         panels.append((f"geometric mean over {sample} test reviews", curves(result, "average", "geometric_mean")))
         decisions = curves(result, "decision", "geometric_mean")
         if decisions:
-            panels.append((f"what the decisions depend on ({sample} reviews)", decisions, "share of the review's total gradient"))
+            panels.append(
+                (f"what the decisions depend on ({sample} reviews)", decisions, "share of the review's total gradient")
+            )
     if not panels:
         del paths["plot"]
     files.write_json(paths["json"], result)

@@ -47,9 +47,13 @@ def state_layer(model: keras.Model) -> keras.layers.Layer:
     """
     layers = recurrent_layers(model)
     if len(layers) != 1 or any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers):
-        raise ValueError(f"{model.name}: state Jacobians need exactly one unidirectional recurrent layer, found {len(layers)}")
+        raise ValueError(
+            f"{model.name}: state Jacobians need exactly one unidirectional recurrent layer, found {len(layers)}"
+        )
     (layer,) = layers
-    copy = type(layer).from_config({**layer.get_config(), "return_state": True, "return_sequences": False, "name": f"{layer.name}_state"})
+    copy = type(layer).from_config(
+        {**layer.get_config(), "return_state": True, "return_sequences": False, "name": f"{layer.name}_state"}
+    )
     copy.build((None, None, int(layer.cell.kernel.shape[0])))
     copy.set_weights(layer.get_weights())
     return copy

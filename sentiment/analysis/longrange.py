@@ -36,8 +36,9 @@ lags. Independent runs go to parallel processes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -76,10 +77,16 @@ def recall_sequences(
         token: the signal is at column T - L).
     """
     labels = rng.integers(0, 2, size=count, dtype=np.int32)
-    lags = np.full(count, lag, np.int32) if lag is not None else rng.integers((length + 1) // 2, length + 1, size=count, dtype=np.int32)
+    lags = (
+        np.full(count, lag, np.int32)
+        if lag is not None
+        else rng.integers((length + 1) // 2, length + 1, size=count, dtype=np.int32)
+    )
     if not np.all((lags >= 0) & (lags <= length)):
         raise ValueError(f"a lag must be within the sequence (0 to {length})")
-    ids = rng.integers(FIRST_DISTRACTOR_ID, FIRST_DISTRACTOR_ID + distractor_count, size=(count, length + 1), dtype=np.int32)
+    ids = rng.integers(
+        FIRST_DISTRACTOR_ID, FIRST_DISTRACTOR_ID + distractor_count, size=(count, length + 1), dtype=np.int32
+    )
     ids[np.arange(count), length - lags] = np.asarray(SIGNAL_IDS, np.int32)[labels]
     return ids, labels, lags
 
@@ -102,7 +109,9 @@ def adding_sequences(rng: np.random.Generator, count: int, length: int) -> tuple
     return np.stack([values, markers], axis=-1), targets, marked
 
 
-def task_batch(task: str, rng: np.random.Generator, count: int, length: int, config: LongRangeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def task_batch(
+    task: str, rng: np.random.Generator, count: int, length: int, config: LongRangeConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(inputs, targets, positions) of `count` fresh sequences of `task` at length T."""
     if task == "recall":
         return recall_sequences(rng, count, length, config.distractor_count)
@@ -132,7 +141,9 @@ def solved(task: str, value: float) -> bool:
     return value >= SOLVED_ACCURACY if task == "recall" else value < SOLVED_MSE
 
 
-def accuracy_by_lag(predictions: np.ndarray, labels: np.ndarray, lags: np.ndarray, length: int, bins: int) -> list[dict[str, Any]]:
+def accuracy_by_lag(
+    predictions: np.ndarray, labels: np.ndarray, lags: np.ndarray, length: int, bins: int
+) -> list[dict[str, Any]]:
     """Recall accuracy in `bins` equal lag ranges covering [ceil(T/2), T]."""
     low = (length + 1) // 2
     edges = np.linspace(low, length + 1, min(bins, length + 1 - low) + 1).round().astype(int)
@@ -140,7 +151,13 @@ def accuracy_by_lag(predictions: np.ndarray, labels: np.ndarray, lags: np.ndarra
     rows = []
     for start, stop in zip(edges[:-1], edges[1:]):
         inside = (lags >= start) & (lags < stop)
-        rows.append({"lags": [int(start), int(stop - 1)], "count": int(inside.sum()), "accuracy": float(correct[inside].mean()) if inside.any() else None})
+        rows.append(
+            {
+                "lags": [int(start), int(stop - 1)],
+                "count": int(inside.sum()),
+                "accuracy": float(correct[inside].mean()) if inside.any() else None,
+            }
+        )
     return rows
 
 
@@ -169,20 +186,28 @@ def _step_function(model, task: str, config: LongRangeConfig) -> Callable:
     from sentiment.config import TrainConfig
     from sentiment.training import loop
 
-    optimizer_config = TrainConfig(learning_rate=config.learning_rate, learning_rate_decay=1.0, clipnorm=config.clipnorm)
+    optimizer_config = TrainConfig(
+        learning_rate=config.learning_rate, learning_rate_decay=1.0, clipnorm=config.clipnorm
+    )
     loop.compile_for_training(model, optimizer_config, steps_per_epoch=1)
     model.optimizer.build(model.trainable_variables)
-    return loop.TrainingStep(model, objective="classification" if task == "recall" else "regression", jit_compile=True).on_batch
+    return loop.TrainingStep(
+        model, objective="classification" if task == "recall" else "regression", jit_compile=True
+    ).on_batch
 
 
 def _predict_function(model, reduce_retracing: bool = False) -> Callable:
     import tensorflow as tf
 
-    forward = tf.function(lambda inputs: model(inputs, training=False), jit_compile=True, reduce_retracing=reduce_retracing)
+    forward = tf.function(
+        lambda inputs: model(inputs, training=False), jit_compile=True, reduce_retracing=reduce_retracing
+    )
     return lambda inputs: forward(inputs).numpy().reshape(-1)
 
 
-def train_until_solved(model, task: str, batch: Callable[[], tuple], config: LongRangeConfig, test: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+def train_until_solved(
+    model, task: str, batch: Callable[[], tuple], config: LongRangeConfig, test: tuple[np.ndarray, np.ndarray]
+) -> dict[str, Any]:
     """Trains on fresh batches until the held-out score solves the task or the budget ends.
 
     Args:
@@ -215,7 +240,14 @@ def train_until_solved(model, task: str, batch: Callable[[], tuple], config: Lon
             break
     seconds = time.perf_counter() - started
     rounded = [float(f"{value:.5g}") for value in scores]
-    return {"updates": updates, "scores": rounded, "solved_at": solved_at, "final": scores[-1], "train_seconds": seconds, "predictions": predict(test[0])}
+    return {
+        "updates": updates,
+        "scores": rounded,
+        "solved_at": solved_at,
+        "final": scores[-1],
+        "train_seconds": seconds,
+        "predictions": predict(test[0]),
+    }
 
 
 def run_one(config: LongRangeConfig, task: str, length: int, seed: int, variant: str) -> dict[str, Any]:
@@ -223,10 +255,19 @@ def run_one(config: LongRangeConfig, task: str, length: int, seed: int, variant:
     from sentiment.analysis import jacobians
 
     started = time.perf_counter()
-    test_inputs, test_targets, positions = task_batch(task, np.random.default_rng(data_seed(task, length, seed, "test")), config.test_sequences, length, config)
+    test_inputs, test_targets, positions = task_batch(
+        task, np.random.default_rng(data_seed(task, length, seed, "test")), config.test_sequences, length, config
+    )
     model = build_model(config, task, variant, seed)
     jacobian_inputs = None
-    run: dict[str, Any] = {"task": task, "length": length, "seed": seed, "variant": variant, "cell_type": VARIANTS[variant][0], "parameters": int(model.count_params())}
+    run: dict[str, Any] = {
+        "task": task,
+        "length": length,
+        "seed": seed,
+        "variant": variant,
+        "cell_type": VARIANTS[variant][0],
+        "parameters": int(model.count_params()),
+    }
     if length == config.jacobian_length:
         jacobian_rng = np.random.default_rng(data_seed(task, length, seed, "jacobian"))
         jacobian_inputs = task_batch(task, jacobian_rng, config.jacobian_sequences, length, config)[0]
@@ -235,7 +276,15 @@ def run_one(config: LongRangeConfig, task: str, length: int, seed: int, variant:
             run["jacobian"]["init_driven"] = jacobians.measure(model, jacobian_inputs, config.driven_input_scale)
     initial_norms = embedding_norms(model) if task == "recall" else None
     rng = np.random.default_rng(data_seed(task, length, seed, "train"))
-    run.update(train_until_solved(model, task, lambda: task_batch(task, rng, config.batch_size, length, config), config, (test_inputs, test_targets)))
+    run.update(
+        train_until_solved(
+            model,
+            task,
+            lambda: task_batch(task, rng, config.batch_size, length, config),
+            config,
+            (test_inputs, test_targets),
+        )
+    )
     predictions = run.pop("predictions")
     if task == "recall":
         run["by_lag"] = accuracy_by_lag(predictions, test_targets, positions, length, config.lag_bins)
@@ -258,7 +307,9 @@ def embedding_norms(model) -> dict[str, float]:
     """
     import keras
 
-    table = keras.ops.convert_to_numpy(next(layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)).embeddings)
+    table = keras.ops.convert_to_numpy(
+        next(layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)).embeddings
+    )
     norms = np.linalg.norm(table, axis=1)
     signal, distractor = float(norms[list(SIGNAL_IDS)].mean()), float(norms[FIRST_DISTRACTOR_ID:].mean())
     return {"signal": signal, "distractor": distractor, "distractor_over_signal": distractor / signal}
@@ -284,7 +335,12 @@ def lag_shift(config: LongRangeConfig, seed: int, variant: str) -> dict[str, Any
     training = train_until_solved(model, "recall", lambda: fixed_lag(config.batch_size, length, rng), config, test)
     lags = list(range(length - config.lag_shift_radius, length + config.lag_shift_radius + 1))
     predict = _predict_function(model, reduce_retracing=True)
-    accuracy = [score("recall", predict(inputs), labels) for inputs, labels, _ in (fixed_lag(config.test_sequences, lag, np.random.default_rng([seed, len(TASKS), lag, 1])) for lag in lags)]
+    accuracy = [
+        score("recall", predict(inputs), labels)
+        for inputs, labels, _ in (
+            fixed_lag(config.test_sequences, lag, np.random.default_rng([seed, len(TASKS), lag, 1])) for lag in lags
+        )
+    ]
     return {
         "variant": variant,
         "seed": seed,
@@ -302,7 +358,13 @@ def lag_shift(config: LongRangeConfig, seed: int, variant: str) -> dict[str, Any
 
 def jobs(config: LongRangeConfig) -> list[tuple[str, tuple]]:
     """Every run of the sweep as (kind, arguments), the longest first so parallel workers finish together."""
-    runs = [("run", (task, length, seed, variant)) for length in sorted(config.lengths, reverse=True) for task in config.tasks for seed in config.seeds for variant in config.variants]
+    runs = [
+        ("run", (task, length, seed, variant))
+        for length in sorted(config.lengths, reverse=True)
+        for task in config.tasks
+        for seed in config.seeds
+        for variant in config.variants
+    ]
     if config.lag_shift_length is not None and "recall" in config.tasks:
         runs[1:1] = [("lag_shift", (seed, variant)) for seed in config.seeds for variant in config.variants]
     return runs
@@ -312,7 +374,9 @@ def _execute(config: LongRangeConfig, kind: str, arguments: tuple) -> tuple[str,
     return kind, (run_one(config, *arguments) if kind == "run" else lag_shift(config, *arguments))
 
 
-def run_suite(config: LongRangeConfig, log: Callable[[str], None] = print, command: str | None = None, progress: bool = True) -> dict[str, Any]:
+def run_suite(
+    config: LongRangeConfig, log: Callable[[str], None] = print, command: str | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Runs every job of the sweep, in parallel processes when `config.workers` > 1.
 
     Returns:
@@ -333,7 +397,15 @@ def run_suite(config: LongRangeConfig, log: Callable[[str], None] = print, comma
     return {
         "config": to_dict(config),
         **measurement.record(command),
-        "runs": sorted(results["run"], key=lambda run: (TASKS.index(run["task"]), run["length"], run["seed"], list(VARIANTS).index(run["variant"]))),
+        "runs": sorted(
+            results["run"],
+            key=lambda run: (
+                TASKS.index(run["task"]),
+                run["length"],
+                run["seed"],
+                list(VARIANTS).index(run["variant"]),
+            ),
+        ),
         "lag_shift": sorted(results["lag_shift"], key=lambda run: (run["seed"], list(VARIANTS).index(run["variant"]))),
     }
 
@@ -341,10 +413,16 @@ def run_suite(config: LongRangeConfig, log: Callable[[str], None] = print, comma
 def _log_line(kind: str, value: dict[str, Any]) -> str:
     if kind == "lag_shift":
         at = dict(zip(value["lags"], value["accuracy"]))[value["trained_lag"]]
-        return f"lag shift  seed {value['seed']} {value['variant']:<12} accuracy at the trained lag {at:.3f}, lowest nearby {min(value['accuracy']):.3f} ({value['wall_seconds']:.0f} s)"
+        return (
+            f"lag shift  seed {value['seed']} {value['variant']:<12} accuracy at the trained lag {at:.3f}, "
+            f"lowest nearby {min(value['accuracy']):.3f} ({value['wall_seconds']:.0f} s)"
+        )
     solved_text = f"solved at {value['solved_at']}" if value["solved_at"] else f"not solved in {value['updates'][-1]}"
     metric = "accuracy" if value["task"] == "recall" else "MSE"
-    return f"{value['task']:<6} T={value['length']:<4} seed {value['seed']} {value['variant']:<12} {metric} {value['final']:.4f}, {solved_text} updates ({value['wall_seconds']:.0f} s)"
+    return (
+        f"{value['task']:<6} T={value['length']:<4} seed {value['seed']} {value['variant']:<12} "
+        f"{metric} {value['final']:.4f}, {solved_text} updates ({value['wall_seconds']:.0f} s)"
+    )
 
 
 # --- Tables, the page and the files ----------------------------------------
@@ -356,7 +434,9 @@ def variants_of(result: dict[str, Any]) -> list[str]:
     return [variant for variant in VARIANTS if variant in present]
 
 
-def run_table(result: dict[str, Any], task: str, field: str = "final") -> tuple[list[int], list[str], list[int], np.ndarray]:
+def run_table(
+    result: dict[str, Any], task: str, field: str = "final"
+) -> tuple[list[int], list[str], list[int], np.ndarray]:
     """One figure of every run of a task, by T, variant and seed.
 
     Args:
@@ -368,11 +448,17 @@ def run_table(result: dict[str, Any], task: str, field: str = "final") -> tuple[
         where a run is missing.
     """
     runs = [run for run in result["runs"] if run["task"] == task]
-    lengths, seeds, variants = sorted({run["length"] for run in runs}), sorted({run["seed"] for run in runs}), variants_of(result)
+    lengths, seeds, variants = (
+        sorted({run["length"] for run in runs}),
+        sorted({run["seed"] for run in runs}),
+        variants_of(result),
+    )
     table = np.full((len(lengths), len(variants), len(seeds)), np.nan)
     for run in runs:
         value = run[field]
-        table[lengths.index(run["length"]), variants.index(run["variant"]), seeds.index(run["seed"])] = np.inf if value is None else value
+        table[lengths.index(run["length"]), variants.index(run["variant"]), seeds.index(run["seed"])] = (
+            np.inf if value is None else value
+        )
     return lengths, variants, seeds, table
 
 
@@ -385,13 +471,23 @@ def by_lag_table(result: dict[str, Any], length: int) -> tuple[list[str], list[s
     labels = [f"{low}–{high}" for low, high in (entry["lags"] for entry in runs[0]["by_lag"])]
     table = np.full((len(labels), len(variants)), np.nan)
     for index, variant in enumerate(variants):
-        values = np.array([[np.nan if entry["accuracy"] is None else entry["accuracy"] for entry in run["by_lag"]] for run in runs if run["variant"] == variant])
+        values = np.array(
+            [
+                [np.nan if entry["accuracy"] is None else entry["accuracy"] for entry in run["by_lag"]]
+                for run in runs
+                if run["variant"] == variant
+            ]
+        )
         table[:, index] = np.nanmean(values, axis=0)
     return labels, variants, table
 
 
 def jacobian_curves(result: dict[str, Any], task: str, phase: str) -> dict[str, np.ndarray]:
-    """Variant -> <float64>[seeds, distance] state-Jacobian norms of one task and phase ("init", "init_driven", "trained")."""
+    """Variant -> <float64>[seeds, distance] state-Jacobian norms of one task and phase.
+
+    Args:
+        phase: "init", "init_driven" or "trained".
+    """
     curves: dict[str, list] = {}
     for run in result["runs"]:
         if run["task"] == task and phase in run.get("jacobian", {}):
@@ -403,7 +499,10 @@ def jacobian_summaries(result: dict[str, Any], task: str, phase: str) -> dict[st
     """Variant -> the `jacobians.summarize` figures of the seeds' geometric-mean curve."""
     from sentiment.analysis import jacobians
 
-    return {variant: jacobians.summarize(np.exp(np.log(np.maximum(curves, jacobians.FLOAT32_TINY)).mean(axis=0))) for variant, curves in jacobian_curves(result, task, phase).items()}
+    return {
+        variant: jacobians.summarize(np.exp(np.log(np.maximum(curves, jacobians.FLOAT32_TINY)).mean(axis=0)))
+        for variant, curves in jacobian_curves(result, task, phase).items()
+    }
 
 
 def _percent(value: float) -> str:
@@ -411,7 +510,7 @@ def _percent(value: float) -> str:
 
 
 def _mean_and_seeds(values: np.ndarray, form: Callable[[float], str]) -> str:
-    """"mean (seed, seed, seed)" of one cell of a table; NaN seeds show as n/a."""
+    """ "mean (seed, seed, seed)" of one cell of a table; NaN seeds show as n/a."""
     values = np.asarray(values, np.float64)
     if not np.isfinite(values).any():
         return "n/a"
@@ -420,34 +519,45 @@ def _mean_and_seeds(values: np.ndarray, form: Callable[[float], str]) -> str:
 
 
 def _solved_cell(updates: np.ndarray) -> str:
-    """"solved/ran, median updates of the solved"; NaN: not run, infinity: not solved."""
+    """ "solved/ran, median updates of the solved"; NaN: not run, infinity: not solved."""
     ran, solved_updates = int((~np.isnan(updates)).sum()), updates[np.isfinite(updates)]
     if not ran:
         return "n/a"
-    return f"{solved_updates.size}/{ran}" + (f", median {int(np.median(solved_updates)):,}" if solved_updates.size else "")
+    return f"{solved_updates.size}/{ran}" + (
+        f", median {int(np.median(solved_updates)):,}" if solved_updates.size else ""
+    )
 
 
 def _header(result: dict[str, Any]) -> list[str]:
     config, machine = result["config"], result["machine"]
     load = result.get("load_average") or {}
-    load_note = f" (1-minute load average {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the end)" if load.get("start") and load.get("end") else ""
+    load_note = (
+        f" (1-minute load average {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the end)"
+        if load.get("start") and load.get("end")
+        else ""
+    )
     return [
-        f"Produced by `{result['command']}` on {result['started_at']}; the whole suite took {result['wall_seconds'] / 60:.1f} min "
+        f"Produced by `{result['command']}` on {result['started_at']}; "
+        f"the whole suite took {result['wall_seconds'] / 60:.1f} min "
         f"in {config['workers']} parallel process(es){load_note}.",
         "",
         f"Machine: {machine_line(machine)}.",
         "",
-        f"Budget, the same for every T, variant and seed: at most {config['recall_updates']:,} updates (recall) or {config['adding_updates']:,} (adding) "
-        f"of {config['batch_size']} fresh sequences, "
-        f"Adam {config['learning_rate']} (clipnorm {config['clipnorm']}), {config['units']} units, no dropout; held-out score on "
-        f"{config['test_sequences']:,} sequences every {config['eval_interval']} updates, and a run stops once solved "
-        f"(recall accuracy ≥ {100 * SOLVED_ACCURACY:.0f}%, adding MSE < {SOLVED_MSE}). Seeds {', '.join(map(str, config['seeds']))}: "
+        f"Budget, the same for every T, variant and seed: at most {config['recall_updates']:,} updates (recall) "
+        f"or {config['adding_updates']:,} (adding) of {config['batch_size']} fresh sequences, "
+        f"Adam {config['learning_rate']} (clipnorm {config['clipnorm']}), {config['units']} units, no dropout; "
+        f"held-out score on {config['test_sequences']:,} sequences every {config['eval_interval']} updates, "
+        f"and a run stops once solved (recall accuracy ≥ {100 * SOLVED_ACCURACY:.0f}%, adding MSE < {SOLVED_MSE}). "
+        f"Seeds {', '.join(map(str, config['seeds']))}: "
         "a seed fixes the initial weights and, with the task and T, the data.",
         "",
-        "Variants, all from `sentiment.models` with one `ModelConfig`: SimpleRNN as Keras builds it (tanh, orthogonal recurrent matrix); "
-        "IRNN (ReLU, identity recurrent matrix, Le, Jaitly & Hinton 2015: the plain RNN's best case); LSTM and GRU with Keras's gate biases "
-        "(LSTM forget gate 1, GRU update gate 0); and LSTM and GRU with chrono initialization (Tallec & Ollivier 2018) at "
-        f"T_max = {config['chrono_horizon']} for every T of the sweep (fixed: the model does not know the test distance).",
+        "Variants, all from `sentiment.models` with one `ModelConfig`: "
+        "SimpleRNN as Keras builds it (tanh, orthogonal recurrent matrix); "
+        "IRNN (ReLU, identity recurrent matrix, Le, Jaitly & Hinton 2015: the plain RNN's best case); "
+        "LSTM and GRU with Keras's gate biases (LSTM forget gate 1, GRU update gate 0); "
+        "and LSTM and GRU with chrono initialization (Tallec & Ollivier 2018) at "
+        f"T_max = {config['chrono_horizon']} for every T of the sweep "
+        "(fixed: the model does not know the test distance).",
         "",
     ]
 
@@ -463,19 +573,35 @@ def _recall_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
     parts = [
         "## Variable-lag recall",
         "",
-        f"One signal token (one of two classes) at a random lag L in [T/2, T] before the final token, among {result['config']['distractor_count']} "
-        "distractor tokens; the classifier reads only the final state. Chance is 50%. Held-out accuracy at the end of the budget "
-        "(mean over seeds, then each seed):",
+        "One signal token (one of two classes) at a random lag L in [T/2, T] before the final token, "
+        f"among {result['config']['distractor_count']} distractor tokens; "
+        "the classifier reads only the final state. Chance is 50%. "
+        "Held-out accuracy at the end of the budget (mean over seeds, then each seed):",
         "",
-        markdown_table(["T", *map(model_name, variants)], [[str(t), *(_mean_and_seeds(accuracy[i, j], _percent) for j in range(len(variants)))] for i, t in enumerate(lengths)]),
+        markdown_table(
+            ["T", *map(model_name, variants)],
+            [
+                [str(t), *(_mean_and_seeds(accuracy[i, j], _percent) for j in range(len(variants)))]
+                for i, t in enumerate(lengths)
+            ],
+        ),
         "",
         f"Updates to reach {100 * SOLVED_ACCURACY:.0f}% (runs solved of those run, median updates of the solved ones):",
         "",
-        markdown_table(["T", *map(model_name, variants)], [[str(t), *(_solved_cell(row) for row in solved)] for t, solved in zip(lengths, run_table(result, "recall", "solved_at")[3])]),
+        markdown_table(
+            ["T", *map(model_name, variants)],
+            [
+                [str(t), *(_solved_cell(row) for row in solved)]
+                for t, solved in zip(lengths, run_table(result, "recall", "solved_at")[3])
+            ],
+        ),
         "",
         f"At T = {longest}, accuracy by lag (mean over seeds):",
         "",
-        markdown_table(["lag L", *map(model_name, lag_variants)], [[label, *(_percent(v) for v in row)] for label, row in zip(labels, by_lag)]),
+        markdown_table(
+            ["lag L", *map(model_name, lag_variants)],
+            [[label, *(_percent(v) for v in row)] for label, row in zip(labels, by_lag)],
+        ),
         "",
     ]
     parts += _embedding_lines(result, lengths, variants)
@@ -496,13 +622,17 @@ def _embedding_lines(result: dict[str, Any], lengths: list[int], variants: list[
         found = [run["embedding_norms"] for run in runs if run["length"] == length and run["variant"] == variant]
         if not found:
             return "n/a"
-        init, trained = (float(np.mean([norms[phase]["distractor_over_signal"] for norms in found])) for phase in ("init", "trained"))
+        init, trained = (
+            float(np.mean([norms[phase]["distractor_over_signal"] for norms in found])) for phase in ("init", "trained")
+        )
         return f"{init:.2f} → {trained:.2f}"
 
     return [
-        "Did a model null the distractors? The mean embedding norm of the distractor tokens over that of the two signal tokens, "
-        "at initialization → after training (mean over seeds). Near 0, the recurrence runs on almost no input between the signal and the "
-        "readout, so a plain RNN can carry the bit without gates; the adding problem's real-valued inputs rule that out.",
+        "Did a model null the distractors? "
+        "The mean embedding norm of the distractor tokens over that of the two signal tokens, "
+        "at initialization → after training (mean over seeds). "
+        "Near 0, the recurrence runs on almost no input between the signal and the readout, "
+        "so a plain RNN can carry the bit without gates; the adding problem's real-valued inputs rule that out.",
         "",
         markdown_table(["T", *map(model_name, variants)], [[str(t), *(cell(t, v) for v in variants)] for t in lengths]),
         "",
@@ -515,21 +645,42 @@ def _adding_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
     lengths, variants, _, mse = run_table(result, "adding")
     if not lengths:
         return []
-    baselines = {t: np.mean([run["baseline_mse"] for run in result["runs"] if run["task"] == "adding" and run["length"] == t]) for t in lengths}
+    baselines = {
+        t: np.mean([run["baseline_mse"] for run in result["runs"] if run["task"] == "adding" and run["length"] == t])
+        for t in lengths
+    }
     parts = [
         "## The adding problem",
         "",
-        "Two channels per step, a value in [0, 1] and a marker; one marker in each half; the target is the sum of the two marked values. "
-        "Real-valued inputs at every step cannot be zeroed by an embedding. The best constant prediction (the test targets' mean) "
-        f"scores the targets' variance, {', '.join(f'{baselines[t]:.3f} at T = {t}' for t in lengths)}: a model at that level has learned nothing. "
+        "Two channels per step, a value in [0, 1] and a marker; one marker in each half; "
+        "the target is the sum of the two marked values. "
+        "Real-valued inputs at every step cannot be zeroed by an embedding. "
+        "The best constant prediction (the test targets' mean) scores the targets' variance, "
+        f"{', '.join(f'{baselines[t]:.3f} at T = {t}' for t in lengths)}: a model at that level has learned nothing. "
         "Held-out MSE at the end of the budget (mean over seeds, then each seed):",
         "",
-        markdown_table(["T", "baseline", *map(model_name, variants)], [[str(t), f"{baselines[t]:.3f}", *(_mean_and_seeds(mse[i, j], lambda v: f"{v:.4f}") for j in range(len(variants)))] for i, t in enumerate(lengths)]),
+        markdown_table(
+            ["T", "baseline", *map(model_name, variants)],
+            [
+                [
+                    str(t),
+                    f"{baselines[t]:.3f}",
+                    *(_mean_and_seeds(mse[i, j], lambda v: f"{v:.4f}") for j in range(len(variants))),
+                ]
+                for i, t in enumerate(lengths)
+            ],
+        ),
         "",
         f"Updates until the MSE fell below {SOLVED_MSE} (runs solved of those run, median updates of the solved ones; "
         f"a run that never did stopped at {result['config']['adding_updates']:,}):",
         "",
-        markdown_table(["T", *map(model_name, variants)], [[str(t), *(_solved_cell(row) for row in solved)] for t, solved in zip(lengths, run_table(result, "adding", "solved_at")[3])]),
+        markdown_table(
+            ["T", *map(model_name, variants)],
+            [
+                [str(t), *(_solved_cell(row) for row in solved)]
+                for t, solved in zip(lengths, run_table(result, "adding", "solved_at")[3])
+            ],
+        ),
         "",
     ]
     if plot_file:
@@ -549,19 +700,40 @@ def _jacobian_section(result: dict[str, Any], plot_file: str | None) -> list[str
             trained = summaries["trained"].get(variant, {})
             rows.append([task, model_name(variant), *_jacobian_cells(init), *_jacobian_cells(trained)])
         for variant, driven in summaries["init_driven"].items():
-            rows.append([task, f"{model_name(variant)}, inputs × {config['driven_input_scale']:g}", *_jacobian_cells(driven), "–", "–"])
+            rows.append(
+                [
+                    task,
+                    f"{model_name(variant)}, inputs × {config['driven_input_scale']:g}",
+                    *_jacobian_cells(driven),
+                    "–",
+                    "–",
+                ]
+            )
     if not rows:
         return []
     parts = [
         f"## State Jacobians at T = {length}",
         "",
-        f"‖∂s_T/∂x_t‖ (Frobenius) of the final state s_T (h_T, and c_T for the LSTM) with respect to the input at each step, "
-        f"geometric mean over {config['jacobian_sequences']} random sequences of the task and over seeds, at initialization and after training. "
-        f"Shrink per step: exp of the least-squares slope of log-norm against distance. Forgotten at: the first distance whose norm is below "
-        f"{FORGOTTEN_FRACTION:g} of the norm at distance 0 (\"beyond\" where none within T). The inputs are what the layer reads: "
-        "embedded tokens (recall) or the two channels (adding).",
+        "‖∂s_T/∂x_t‖ (Frobenius) of the final state s_T (h_T, and c_T for the LSTM) "
+        "with respect to the input at each step, "
+        f"geometric mean over {config['jacobian_sequences']} random sequences of the task and over seeds, "
+        "at initialization and after training. "
+        "Shrink per step: exp of the least-squares slope of log-norm against distance. "
+        "Forgotten at: the first distance whose norm is below "
+        f'{FORGOTTEN_FRACTION:g} of the norm at distance 0 ("beyond" where none within T). '
+        "The inputs are what the layer reads: embedded tokens (recall) or the two channels (adding).",
         "",
-        markdown_table(["task", "model", "shrink/step at init", "forgotten at (init)", "shrink/step trained", "forgotten at (trained)"], rows),
+        markdown_table(
+            [
+                "task",
+                "model",
+                "shrink/step at init",
+                "forgotten at (init)",
+                "shrink/step trained",
+                "forgotten at (trained)",
+            ],
+            rows,
+        ),
         "",
     ]
     if plot_file:
@@ -592,15 +764,35 @@ def _lag_shift_section(result: dict[str, Any], plot_file: str | None) -> list[st
         at_trained = accuracy[:, runs[0]["lags"].index(trained)]
         others = np.delete(accuracy, runs[0]["lags"].index(trained), axis=1)
         solved_count = sum(run["solved_at"] is not None for run in runs)
-        rows.append([model_name(variant), f"{solved_count}/{len(runs)}", _percent(float(at_trained.mean())), _percent(float(others.mean())), _percent(float(others.min()))])
+        rows.append(
+            [
+                model_name(variant),
+                f"{solved_count}/{len(runs)}",
+                _percent(float(at_trained.mean())),
+                _percent(float(others.mean())),
+                _percent(float(others.min())),
+            ]
+        )
     parts = [
         "## Lag-shift diagnostic: trained at one fixed lag, tested at its neighbours",
         "",
-        f"The fixed-lag task puts the signal exactly {trained} steps before the final token in every sequence. Each variant is trained on it "
-        f"with the budget above, then tested at every lag from {shifts[0]['lags'][0]} to {shifts[0]['lags'][-1]} (the signal first, then L distractors). "
-        "A model that carries the bit does not care about the exact lag; a readout tuned to the state's phase at one lag does.",
+        f"The fixed-lag task puts the signal exactly {trained} steps before the final token in every sequence. "
+        "Each variant is trained on it with the budget above, "
+        f"then tested at every lag from {shifts[0]['lags'][0]} to {shifts[0]['lags'][-1]} "
+        "(the signal first, then L distractors). "
+        "A model that carries the bit does not care about the exact lag; "
+        "a readout tuned to the state's phase at one lag does.",
         "",
-        markdown_table(["model", "solved at the trained lag", f"accuracy at L = {trained}", "mean at the other lags", "lowest at another lag"], rows),
+        markdown_table(
+            [
+                "model",
+                "solved at the trained lag",
+                f"accuracy at L = {trained}",
+                "mean at the other lags",
+                "lowest at another lag",
+            ],
+            rows,
+        ),
         "",
     ]
     if plot_file:
@@ -608,7 +800,12 @@ def _lag_shift_section(result: dict[str, Any], plot_file: str | None) -> list[st
     return parts
 
 
-PLOT_FILES = {"recall": "long_range_recall.png", "adding": "long_range_adding.png", "jacobians": "jacobians.png", "lag_shift": "lag_shift.png"}
+PLOT_FILES = {
+    "recall": "long_range_recall.png",
+    "adding": "long_range_adding.png",
+    "jacobians": "jacobians.png",
+    "lag_shift": "lag_shift.png",
+}
 
 
 def results_markdown(result: dict[str, Any], plot_files: dict[str, str] | None = None) -> str:
@@ -646,7 +843,10 @@ def write_results(result: dict[str, Any], output: str | Path) -> dict[str, Path]
     for kind, draw in _FIGURES.items():
         if draw(result, output / PLOT_FILES[kind]):
             written[kind] = output / PLOT_FILES[kind]
-    files.write_text(written["markdown"], results_markdown(result, {kind: path.name for kind, path in written.items() if kind in PLOT_FILES}))
+    files.write_text(
+        written["markdown"],
+        results_markdown(result, {kind: path.name for kind, path in written.items() if kind in PLOT_FILES}),
+    )
     return written
 
 
@@ -670,7 +870,9 @@ def _draw_adding(result: dict[str, Any], path: Path) -> bool:
     curves: dict[int, dict[str, list]] = {}
     for run in runs:
         curves.setdefault(run["length"], {}).setdefault(run["variant"], []).append((run["updates"], run["scores"]))
-    baselines = {length: float(np.mean([run["baseline_mse"] for run in runs if run["length"] == length])) for length in curves}
+    baselines = {
+        length: float(np.mean([run["baseline_mse"] for run in runs if run["length"] == length])) for length in curves
+    }
     plot_adding(curves, baselines, SOLVED_MSE, path)
     return True
 
@@ -684,7 +886,12 @@ def _draw_jacobians(result: dict[str, Any], path: Path) -> bool:
         for phase, title in (("init", "at initialization"), ("trained", "after training")):
             curves = jacobian_curves(result, task, phase)
             if phase == "init":
-                curves.update({f"{variant}, inputs × {driven_scale:g}": values for variant, values in jacobian_curves(result, task, "init_driven").items()})
+                curves.update(
+                    {
+                        f"{variant}, inputs × {driven_scale:g}": values
+                        for variant, values in jacobian_curves(result, task, "init_driven").items()
+                    }
+                )
             if curves:
                 panels.append((f"{task}: {title}", curves))
     if not panels:
@@ -699,7 +906,11 @@ def _draw_lag_shift(result: dict[str, Any], path: Path) -> bool:
     shifts = result.get("lag_shift", [])
     if not shifts:
         return False
-    accuracy = {variant: np.array([run["accuracy"] for run in shifts if run["variant"] == variant]) for variant in variants_of(result) if any(run["variant"] == variant for run in shifts)}
+    accuracy = {
+        variant: np.array([run["accuracy"] for run in shifts if run["variant"] == variant])
+        for variant in variants_of(result)
+        if any(run["variant"] == variant for run in shifts)
+    }
     plot_lag_shift(shifts[0]["lags"], accuracy, shifts[0]["trained_lag"], path)
     return True
 

@@ -6,7 +6,8 @@ Each section is the Markdown page its command renders from its own JSON,
 headings one level down, naming the command, date and machine that produced
 it; plots are linked relative to the page. Nothing in it is typed by hand.
 The thesis comes first (the long-range suite, sentiment at a distance, the
-sequential cost), then the IMDB models (the default preset, then the strong one and what each of its changes bought), what their decisions depend on and
+sequential cost), then the IMDB models (the default preset, then the strong
+one and what each of its changes bought), what their decisions depend on and
 what their gates do.
 """
 
@@ -52,7 +53,11 @@ def _section(kind: str, source: Path, page: Path) -> str:
     if kind == "imdb_strong_ablation":
         runs = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(source.glob("*.json"))}
         reference = ABLATION_REFERENCE if ABLATION_REFERENCE in runs else next(iter(runs))
-        return report.ablation_markdown({reference: runs.pop(reference), **runs}, reference, reference_is=ABLATION_REFERENCE_IS if reference == ABLATION_REFERENCE else "")
+        return report.ablation_markdown(
+            {reference: runs.pop(reference), **runs},
+            reference,
+            reference_is=ABLATION_REFERENCE_IS if reference == ABLATION_REFERENCE else "",
+        )
     result = json.loads(source.read_text(encoding="utf-8"))
     beside = lambda name: os.path.relpath(source.parent / name, page.parent)  # noqa: E731
     if kind == "long_range":
@@ -69,9 +74,19 @@ def _section(kind: str, source: Path, page: Path) -> str:
 
         return sequential_cost_markdown(result, beside("sequential_cost.png"))
     if kind == "inspect":
-        images = {cell: beside(f"inspect_{cell}.png") for cell in result["cells"] if (source.parent / f"inspect_{cell}.png").exists()}
-        return gates.inspection_markdown(result, images, beside("inspect_memory_gates.png") if (source.parent / "inspect_memory_gates.png").exists() else None)
-    return gradients.gradient_flow_markdown(result, beside("gradients.png") if (source.parent / "gradients.png").exists() else None)
+        images = {
+            cell: beside(f"inspect_{cell}.png")
+            for cell in result["cells"]
+            if (source.parent / f"inspect_{cell}.png").exists()
+        }
+        return gates.inspection_markdown(
+            result,
+            images,
+            beside("inspect_memory_gates.png") if (source.parent / "inspect_memory_gates.png").exists() else None,
+        )
+    return gradients.gradient_flow_markdown(
+        result, beside("gradients.png") if (source.parent / "gradients.png").exists() else None
+    )
 
 
 def results_page(sources: dict[str, Path | None], page: Path) -> str:
@@ -79,12 +94,16 @@ def results_page(sources: dict[str, Path | None], page: Path) -> str:
     parts = [
         "# Results",
         "",
-        "Written by `python -m sentiment results` from the JSON each command below wrote; every section names the command "
-        "that measured it, when, and on what machine.",
+        "Written by `python -m sentiment results` from the JSON each command below wrote; "
+        "every section names the command that measured it, when, and on what machine.",
     ]
     for kind in DEFAULT_SOURCES:
         source = sources.get(kind)
-        if source is not None and Path(source).exists() and (Path(source).is_file() or any(Path(source).glob("*.json"))):
+        if (
+            source is not None
+            and Path(source).exists()
+            and (Path(source).is_file() or any(Path(source).glob("*.json")))
+        ):
             parts += ["", _demote(_section(kind, Path(source), page))]
     return "\n".join(parts).rstrip() + "\n"
 

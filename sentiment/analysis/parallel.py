@@ -10,8 +10,9 @@ fork), so the function and its arguments must be importable and picklable.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 
 def one_thread() -> None:

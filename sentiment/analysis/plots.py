@@ -10,8 +10,8 @@ Files are written atomically.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -62,12 +62,23 @@ def plot_gradient_norms(
             curve = np.asarray(curve, np.float64)
             steps = np.arange(len(curve))
             shown = np.isfinite(curve) & (curve > 0)
-            axis.plot(steps[shown], curve[shown], label=model_name(cell_type), color=CELL_COLOURS.get(cell_type), linewidth=1.4)
+            axis.plot(
+                steps[shown],
+                curve[shown],
+                label=model_name(cell_type),
+                color=CELL_COLOURS.get(cell_type),
+                linewidth=1.4,
+            )
         axis.set_yscale("log")
         axis.invert_xaxis()  # reading order: the final token on the right
         axis.set_xlabel("steps before the final token")
         if index == 0 and words is not None and 0 < len(words) <= 40:
-            axis.set_xticks(np.arange(len(words)), [f"{word} ({d})" for d, word in enumerate(reversed(words))], rotation=90, fontsize=7)
+            axis.set_xticks(
+                np.arange(len(words)),
+                [f"{word} ({d})" for d, word in enumerate(reversed(words))],
+                rotation=90,
+                fontsize=7,
+            )
             axis.set_xlabel("word (steps before the final token)")
         axis.set_ylabel(label[0] if label else "‖∂ loss / ∂ embedding‖₂")
         axis.set_title(title, fontsize=10)
@@ -100,7 +111,12 @@ def _seed_mean(values: np.ndarray) -> np.ndarray:
 
 
 def plot_recall(
-    lengths: Sequence[int], variants: Sequence[str], accuracy: np.ndarray, lag_labels: Sequence[str], by_lag: np.ndarray, path: str | Path
+    lengths: Sequence[int],
+    variants: Sequence[str],
+    accuracy: np.ndarray,
+    lag_labels: Sequence[str],
+    by_lag: np.ndarray,
+    path: str | Path,
 ) -> Path:
     """Variable-lag recall: accuracy against T (mean line, a dot per seed), and by lag at the longest T.
 
@@ -124,7 +140,10 @@ def plot_recall(
     left.set_xlabel("T: the signal is T/2 to T steps before the final token")
     right.set_xticks(np.arange(len(lag_labels)), list(lag_labels))
     right.set_xlabel(f"lag L (steps from the signal to the final token), T = {lengths[-1]}")
-    for axis, title in ((left, "Held-out accuracy (line: mean over seeds; dots: seeds)"), (right, f"By lag at T = {lengths[-1]} (mean over seeds)")):
+    for axis, title in (
+        (left, "Held-out accuracy (line: mean over seeds; dots: seeds)"),
+        (right, f"By lag at T = {lengths[-1]} (mean over seeds)"),
+    ):
         axis.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance (50%)")
         axis.set_ylim(0.3, 1.02)
         axis.set_ylabel("held-out accuracy")
@@ -134,7 +153,12 @@ def plot_recall(
     return _save(figure, path)
 
 
-def plot_adding(curves: Mapping[int, Mapping[str, Sequence[tuple[Sequence[int], Sequence[float]]]]], baselines: Mapping[int, float], threshold: float, path: str | Path) -> Path:
+def plot_adding(
+    curves: Mapping[int, Mapping[str, Sequence[tuple[Sequence[int], Sequence[float]]]]],
+    baselines: Mapping[int, float],
+    threshold: float,
+    path: str | Path,
+) -> Path:
     """The adding problem: held-out MSE against updates, a panel per T, a line per seed.
 
     Args:
@@ -150,7 +174,15 @@ def plot_adding(curves: Mapping[int, Mapping[str, Sequence[tuple[Sequence[int], 
         for variant, runs in curves[length].items():
             for seed_index, (updates, scores) in enumerate(runs):
                 colour, style = VARIANT_STYLES.get(variant, (None, "-"))
-                axis.plot(updates, scores, color=colour, linestyle=style, linewidth=1.1, alpha=0.8, label=model_name(variant) if seed_index == 0 else None)
+                axis.plot(
+                    updates,
+                    scores,
+                    color=colour,
+                    linestyle=style,
+                    linewidth=1.1,
+                    alpha=0.8,
+                    label=model_name(variant) if seed_index == 0 else None,
+                )
         axis.axhline(baselines[length], color="grey", linestyle="--", linewidth=1, label="best constant")
         axis.axhline(threshold, color="black", linestyle=":", linewidth=1, label=f"solved (< {threshold})")
         axis.set_yscale("log")
@@ -177,11 +209,20 @@ def plot_jacobians(panels: Sequence[tuple[str, Mapping[str, np.ndarray]]], path:
     axes = figure.subplots(rows, columns, squeeze=False).reshape(-1)
     for axis, (title, curves) in zip(axes, panels):
         for label, norms in curves.items():
-            norms = np.maximum(np.asarray(norms, np.float64).reshape(-1, np.shape(norms)[-1]), np.finfo(np.float32).tiny)
+            norms = np.maximum(
+                np.asarray(norms, np.float64).reshape(-1, np.shape(norms)[-1]), np.finfo(np.float32).tiny
+            )
             mean = np.exp(np.log(norms).mean(axis=0))
             variant, _, note = label.partition(", ")
             colour, style = VARIANT_STYLES.get(variant, (None, "-"))
-            axis.plot(np.arange(len(mean)), mean, color=colour, linestyle="-." if note else style, linewidth=1.4, label=model_name(variant) + (f", {note}" if note else ""))
+            axis.plot(
+                np.arange(len(mean)),
+                mean,
+                color=colour,
+                linestyle="-." if note else style,
+                linewidth=1.4,
+                label=model_name(variant) + (f", {note}" if note else ""),
+            )
         axis.set_yscale("log")
         axis.set_xlabel("distance T − t (steps before the final state)")
         axis.set_ylabel("‖∂s_T / ∂x_t‖ (geometric mean)")
@@ -218,7 +259,7 @@ def plot_lag_shift(lags: Sequence[int], accuracy: Mapping[str, np.ndarray], trai
 
 
 def _distance_style(name: str) -> tuple[str | None, str]:
-    """A line per model of the distance task: the cell's colour; dashed for the other schedule, grey for the controls."""
+    """A line per model of the distance task: the cell's colour; dashed for the other schedule, grey for controls."""
     if name == "bag of embeddings":
         return "tab:gray", "-."
     if "T = 0" in name:
@@ -227,7 +268,13 @@ def _distance_style(name: str) -> tuple[str | None, str]:
     return CELL_COLOURS.get(cell), "--" if "schedule" in name else "-"
 
 
-def plot_distance(fillers: Sequence[int], names: Sequence[str], overall: Sequence[Sequence[dict | None]], disagree: Sequence[Sequence[dict | None]], path: str | Path) -> Path:
+def plot_distance(
+    fillers: Sequence[int],
+    names: Sequence[str],
+    overall: Sequence[Sequence[dict | None]],
+    disagree: Sequence[Sequence[dict | None]],
+    path: str | Path,
+) -> Path:
     """Sentiment at a distance: accuracy against T, all examples and where the filler disagrees.
 
     Args:
@@ -238,16 +285,25 @@ def plot_distance(fillers: Sequence[int], names: Sequence[str], overall: Sequenc
     """
     figure = Figure(figsize=(12.0, 4.4), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
-    for axis, rows, title in ((axes[0], overall, "All test examples"), (axes[1], disagree, "Filler with the other label (forgetting falls below 50%)")):
+    for axis, rows, title in (
+        (axes[0], overall, "All test examples"),
+        (axes[1], disagree, "Filler with the other label (forgetting falls below 50%)"),
+    ):
         for index, name in enumerate(names):
-            points = [(t, row[index]) for t, row in zip(fillers, rows) if row[index] and row[index]["accuracy"] is not None]
+            points = [
+                (t, row[index]) for t, row in zip(fillers, rows) if row[index] and row[index]["accuracy"] is not None
+            ]
             if not points:
                 continue
             x = np.array([t for t, _ in points])
             y = np.array([entry["accuracy"] for _, entry in points])
-            errors = np.array([[entry["accuracy"] - entry["ci_low"], entry["ci_high"] - entry["accuracy"]] for _, entry in points]).T
+            errors = np.array(
+                [[entry["accuracy"] - entry["ci_low"], entry["ci_high"] - entry["accuracy"]] for _, entry in points]
+            ).T
             colour, style = _distance_style(name)
-            axis.errorbar(x, y, yerr=errors, color=colour, linestyle=style, marker="o", markersize=3, capsize=2, label=name)
+            axis.errorbar(
+                x, y, yerr=errors, color=colour, linestyle=style, marker="o", markersize=3, capsize=2, label=name
+            )
         axis.axhline(0.5, color="grey", linestyle="--", linewidth=1)
         axis.set_xlabel("filler length T (tokens between the review and the readout)")
         axis.set_title(title, fontsize=10)
@@ -266,10 +322,20 @@ def plot_sequential_cost(cost: Mapping, path: str | Path) -> Path:
     """
     figure = Figure(figsize=(12.0, 4.2), layout="constrained")
     axes = figure.subplots(1, 2)
-    for axis, key, title in ((axes[0], "train_seconds", "Training step"), (axes[1], "inference_seconds", "Inference (forward pass)")):
+    for axis, key, title in (
+        (axes[0], "train_seconds", "Training step"),
+        (axes[1], "inference_seconds", "Inference (forward pass)"),
+    ):
         for name, entry in cost["models"].items():
             colour = CELL_COLOURS.get(name, "tab:gray")
-            axis.plot(cost["lengths"], 1000 * np.asarray(entry[key]), marker="o", color=colour, linestyle="-" if name in CELL_COLOURS else "--", label=model_name(name) if name in CELL_COLOURS else "Conv1D (parallel)")
+            axis.plot(
+                cost["lengths"],
+                1000 * np.asarray(entry[key]),
+                marker="o",
+                color=colour,
+                linestyle="-" if name in CELL_COLOURS else "--",
+                label=model_name(name) if name in CELL_COLOURS else "Conv1D (parallel)",
+            )
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xticks(cost["lengths"], [str(length) for length in cost["lengths"]])
@@ -387,7 +453,9 @@ def plot_gate_histograms(histograms: Mapping[str, Mapping[str, Sequence[float]]]
     axis = figure.subplots()
     for cell, histogram in histograms.items():
         edges, counts = np.asarray(histogram["edges"]), np.asarray(histogram["counts"], np.float64)
-        axis.stairs(counts / max(counts.sum(), 1), edges, color=CELL_COLOURS.get(cell), label=model_name(cell), linewidth=1.6)
+        axis.stairs(
+            counts / max(counts.sum(), 1), edges, color=CELL_COLOURS.get(cell), label=model_name(cell), linewidth=1.6
+        )
     axis.set_xlabel("gate value (LSTM forget gate, GRU update gate: 1 keeps the memory)")
     axis.set_ylabel("share of (unit, token) pairs")
     axis.set_title("How much memory each gated model keeps per step", fontsize=10)

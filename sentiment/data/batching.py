@@ -61,7 +61,9 @@ def batched_dataset(
     return bucket_batches(dataset, len(labels), batch_size, bucket_window, shuffle_seed)
 
 
-def bucket_batches(reviews: tf.data.Dataset, count: int, batch_size: int, bucket_window: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+def bucket_batches(
+    reviews: tf.data.Dataset, count: int, batch_size: int, bucket_window: int, shuffle_seed: int | None = None
+) -> tf.data.Dataset:
     """Batches reviews of similar length together (see `batched_dataset`).
 
     Only `batch_size * bucket_window` reviews are held at a time, so this

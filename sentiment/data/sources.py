@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -24,9 +24,13 @@ from sentiment.config import DataConfig
 from sentiment.errors import SentimentError
 
 _LABEL_VALUES = {
-    "0": 0, "neg": 0, "negative": 0,
-    "1": 1, "pos": 1, "positive": 1,
-}  # fmt: skip
+    "0": 0,
+    "neg": 0,
+    "negative": 0,
+    "1": 1,
+    "pos": 1,
+    "positive": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Reviews:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def take(self, indices: np.ndarray) -> "Reviews":
+    def take(self, indices: np.ndarray) -> Reviews:
         return Reviews(self.texts[indices], self.labels[indices])
 
 
@@ -93,14 +97,20 @@ def load_tfds(data_dir: str | None, download: bool) -> tuple[Reviews, Reviews]:
 
 
 def load_unlabelled(data_dir: str | None, download: bool, limit: int | None = None) -> np.ndarray:
-    """IMDB's 50,000 unlabelled reviews (tensorflow-datasets' `unsupervised` split), or its first `limit`, as <object>[n] texts."""
+    """IMDB's 50,000 unlabelled reviews, or its first `limit`, as <object>[n] texts.
+
+    They are tensorflow-datasets' `unsupervised` split.
+    """
     import tensorflow_datasets as tfds
 
     split = "unsupervised" if limit is None else f"unsupervised[:{int(limit)}]"
     try:
         dataset = tfds.load("imdb_reviews", split=split, as_supervised=True, data_dir=data_dir, download=download)
     except (AssertionError, FileNotFoundError) as error:
-        raise SentimentError(f"IMDB's unsupervised split is not in {data_dir or os.environ.get('TFDS_DATA_DIR') or 'the default folder'} ({type(error).__name__})") from None
+        raise SentimentError(
+            "IMDB's unsupervised split is not in "
+            f"{data_dir or os.environ.get('TFDS_DATA_DIR') or 'the default folder'} ({type(error).__name__})"
+        ) from None
     texts = [text for batch, _ in dataset.batch(4096).as_numpy_iterator() for text in batch]
     return _reviews(texts, [0] * len(texts)).texts
 
@@ -116,7 +126,9 @@ def load_aclimdb(folder: str | Path) -> tuple[Reviews, Reviews]:
         for label, name in enumerate(("neg", "pos")):
             subfolder = folder / split / name
             if not subfolder.is_dir():
-                raise SentimentError(f"{subfolder} is missing; an aclImdb folder needs train/pos, train/neg, test/pos and test/neg")
+                raise SentimentError(
+                    f"{subfolder} is missing; an aclImdb folder needs train/pos, train/neg, test/pos and test/neg"
+                )
             for path in sorted(subfolder.glob("*.txt")):
                 texts.append(path.read_bytes())
                 labels.append(label)
@@ -140,12 +152,16 @@ def read_csv_rows(path: str | Path) -> dict[str, list[tuple[str, int]]]:
     with open_table(path, ("text", "label")) as (header, lines):
         columns = (header.index("text"), header.index("label"), header.index("split") if "split" in header else None)
         for line, row in lines:
-            rows.setdefault(_checked_split(row, columns[2], path, line), []).append(_checked_row(row, header, columns, path, line))
+            rows.setdefault(_checked_split(row, columns[2], path, line), []).append(
+                _checked_row(row, header, columns, path, line)
+            )
     return rows
 
 
 @contextmanager
-def open_table(path: str | Path, required: tuple[str, ...], hint: str = "") -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]]]]:
+def open_table(
+    path: str | Path, required: tuple[str, ...], hint: str = ""
+) -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]]]]:
     """Opens a CSV file with a header row (`.tsv`/`.tab`: tab-separated), checking every line as it is read.
 
     Args:
@@ -176,7 +192,9 @@ def open_table(path: str | Path, required: tuple[str, ...], hint: str = "") -> I
             raise SentimentError(f"{path}:1: {error}") from None
         missing = set(required) - set(header)
         if missing:
-            raise SentimentError(f"{path}:1: header has no {' or '.join(sorted(missing))} column (found: {', '.join(header)}){hint}")
+            raise SentimentError(
+                f"{path}:1: header has no {' or '.join(sorted(missing))} column (found: {', '.join(header)}){hint}"
+            )
         yield header, _csv_lines(reader, path)
 
 
@@ -225,7 +243,7 @@ def load_csv(path: str | Path, test_fraction: float, seed: int) -> tuple[Reviews
     for split in ("train", "test"):
         if not rows[split]:
             raise SentimentError(f"{path}: no {split} rows; add rows or a split column")
-    return tuple(_reviews([t for t, _ in rows[s]], [l for _, l in rows[s]]) for s in ("train", "test"))
+    return tuple(_reviews([t for t, _ in rows[s]], [label for _, label in rows[s]]) for s in ("train", "test"))
 
 
 def read_labelled(config: DataConfig, split: str) -> Reviews:
@@ -241,7 +259,10 @@ def read_labelled(config: DataConfig, split: str) -> Reviews:
         rows = read_csv_rows(config.path)
         chosen = [*rows["train"], *rows["test"], *rows[""]] if split == "all" else rows[split]
         if not chosen:
-            raise SentimentError(f"{config.path}: no {split} rows" + ("; it has no split column: use --split all" if not (rows["train"] or rows["test"]) else ""))
+            raise SentimentError(
+                f"{config.path}: no {split} rows"
+                + ("; it has no split column: use --split all" if not (rows["train"] or rows["test"]) else "")
+            )
         return _reviews([text for text, _ in chosen], [label for _, label in chosen])
     train, test = load_tfds(config.path, config.download) if config.source == "tfds" else load_aclimdb(config.path)
     if split == "all":
@@ -276,7 +297,9 @@ def load_splits(config: DataConfig, seed: int) -> Splits:
             is read with `open_stream`, never loaded whole.
     """
     if config.dataset is not None:
-        raise SentimentError(f"{config.dataset} is streamed from disk, not loaded into memory; read it with open_stream")
+        raise SentimentError(
+            f"{config.dataset} is streamed from disk, not loaded into memory; read it with open_stream"
+        )
     if config.source == "tfds":
         train, test = load_tfds(config.path, config.download)
     elif config.source == "aclimdb":
@@ -339,23 +362,36 @@ def open_stream(config: DataConfig) -> Stream:
     try:
         builder = tfds.builder(config.dataset, data_dir=config.path)
     except Exception as error:  # tfds raises DatasetNotFoundError, ValueError, ... for unknown names
-        raise SentimentError(f"tensorflow-datasets has no dataset {config.dataset!r} (in {where} or registered): {str(error).splitlines()[0]}") from None
+        raise SentimentError(
+            f"tensorflow-datasets has no dataset {config.dataset!r} (in {where} or registered): "
+            f"{str(error).splitlines()[0]}"
+        ) from None
     if not builder.is_prepared():
         if not config.download:
-            raise SentimentError(f"{config.dataset} is not in {where}; set TFDS_DATA_DIR to a folder holding it, or run without --no-download")
+            raise SentimentError(
+                f"{config.dataset} is not in {where}; set TFDS_DATA_DIR to a folder holding it, "
+                "or run without --no-download"
+            )
         builder.download_and_prepare()
     features = builder.info.features
     for flag, key in (("--text-key", config.text_key), ("--label-key", config.label_key)):
         if key not in features:
-            raise SentimentError(f"{config.dataset} has no feature {key!r} ({flag}); its features are {', '.join(sorted(features.keys()))}")
+            raise SentimentError(
+                f"{config.dataset} has no feature {key!r} ({flag}); "
+                f"its features are {', '.join(sorted(features.keys()))}"
+            )
     label_feature = features[config.label_key]
     if not isinstance(label_feature, tfds.features.ClassLabel) or label_feature.num_classes < 2:
-        raise SentimentError(f"{config.dataset} feature {config.label_key!r} is not a class label with two or more classes")
+        raise SentimentError(
+            f"{config.dataset} feature {config.label_key!r} is not a class label with two or more classes"
+        )
 
     available = builder.info.splits
     for flag, split in (("--train-split", config.train_split), ("--test-split", config.test_split)):
         if split not in available:
-            raise SentimentError(f"{config.dataset} has no split {split!r} ({flag}); its splits are {', '.join(available.keys())}")
+            raise SentimentError(
+                f"{config.dataset} has no split {split!r} ({flag}); its splits are {', '.join(available.keys())}"
+            )
     train_count = available[config.train_split].num_examples
     if config.max_train_samples is not None:
         train_count = min(train_count, config.max_train_samples)
@@ -391,7 +427,9 @@ def stream_reviews(stream: Stream, split: str, shuffle_seed: int | None = None) 
     import tensorflow_datasets as tfds
 
     read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed, try_autocache=False)
-    dataset = stream.builder.as_dataset(split=stream.splits[split], shuffle_files=shuffle_seed is not None, read_config=read_config)
+    dataset = stream.builder.as_dataset(
+        split=stream.splits[split], shuffle_files=shuffle_seed is not None, read_config=read_config
+    )
     text_key, label_key = stream.config.text_key, stream.config.label_key
     dataset = dataset.map(lambda example: (example[text_key], tf.cast(example[label_key], tf.int32)))
     if shuffle_seed is not None:

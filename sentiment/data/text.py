@@ -12,7 +12,7 @@ fully masked row breaks the cuDNN path and has no defined final state.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -64,7 +64,10 @@ def text_tensor(texts: Sequence[str] | np.ndarray) -> tf.Tensor:
     `surrogatepass`; `standardize_text` replaces the invalid UTF-8 that makes,
     as it does any other invalid byte. Bytes pass through as they are.
     """
-    return tf.constant([text if isinstance(text, bytes) else str(text).encode("utf-8", "surrogatepass") for text in texts], dtype=tf.string)
+    return tf.constant(
+        [text if isinstance(text, bytes) else str(text).encode("utf-8", "surrogatepass") for text in texts],
+        dtype=tf.string,
+    )
 
 
 def make_vectorizer(vocabulary_size: int, vocabulary: list[str] | None = None) -> keras.layers.TextVectorization:
@@ -87,7 +90,9 @@ def make_vectorizer(vocabulary_size: int, vocabulary: list[str] | None = None) -
     return vectorizer
 
 
-def adapt_vocabulary(train_texts: np.ndarray | tf.data.Dataset, vocabulary_size: int, max_samples: int | None = None) -> list[str]:
+def adapt_vocabulary(
+    train_texts: np.ndarray | tf.data.Dataset, vocabulary_size: int, max_samples: int | None = None
+) -> list[str]:
     """Learns the vocabulary from training texts only.
 
     Args:
@@ -131,7 +136,10 @@ def count_words(texts: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     Returns:
         <int64>[n].
     """
-    counts = [word_counts(text_tensor(texts[start : start + batch_size])).numpy() for start in range(0, len(texts), batch_size)]
+    counts = [
+        word_counts(text_tensor(texts[start : start + batch_size])).numpy()
+        for start in range(0, len(texts), batch_size)
+    ]
     return np.concatenate(counts) if counts else np.zeros(0, np.int64)
 
 
@@ -151,7 +159,9 @@ class TextEncoder:
         vocabulary_size: the vectorizer's size; defaults to the vocabulary's.
     """
 
-    def __init__(self, vocabulary: list[str], sequence_length: int, truncation_side: str, vocabulary_size: int | None = None):
+    def __init__(
+        self, vocabulary: list[str], sequence_length: int, truncation_side: str, vocabulary_size: int | None = None
+    ):
         self.vocabulary = list(vocabulary)
         self.sequence_length = sequence_length
         self.truncation_side = truncation_side
@@ -159,7 +169,7 @@ class TextEncoder:
         self._split = self._encode = None  # traced on first use by `words_many` and `encode`
 
     @classmethod
-    def for_config(cls, vocabulary: list[str], config: DataConfig) -> "TextEncoder":
+    def for_config(cls, vocabulary: list[str], config: DataConfig) -> TextEncoder:
         """The encoder of a data config (its sequence length, truncation side and vocabulary size)."""
         return cls(vocabulary, config.sequence_length, config.truncation_side, config.vocabulary_size)
 
@@ -170,7 +180,9 @@ class TextEncoder:
         SavedModel run this very code.
         """
         ragged = self.vectorizer(cap_bytes(texts, self.truncation_side))
-        ragged = ragged[:, -self.sequence_length :] if self.truncation_side == "left" else ragged[:, : self.sequence_length]
+        ragged = (
+            ragged[:, -self.sequence_length :] if self.truncation_side == "left" else ragged[:, : self.sequence_length]
+        )
         # An empty review becomes a single [UNK] so that no row is fully masked.
         empty = tf.equal(ragged.row_lengths(), 0)
         filler = tf.RaggedTensor.from_row_lengths(
@@ -189,7 +201,9 @@ class TextEncoder:
         shape = [None, self.sequence_length] if to_sequence_length else None
         return self.ragged(texts).to_tensor(PADDING_ID, shape=shape)
 
-    def encode(self, texts: Sequence[str] | np.ndarray, to_sequence_length: bool = False, batch_size: int = 2048) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str] | np.ndarray, to_sequence_length: bool = False, batch_size: int = 2048
+    ) -> np.ndarray:
         """Python strings (any: surrogates, NUL, markup) -> <int32>[n, length] right-padded ids.
 
         Batched, so memory stays bounded for a whole split; with
@@ -197,9 +211,15 @@ class TextEncoder:
         otherwise the longest review's.
         """
         if self._encode is None:
-            # Traced once, for any number of reviews of any length: eagerly, the ragged ops cost the app more than its models.
-            self._encode = tf.function(lambda texts: self.padded(texts, True), input_signature=[tf.TensorSpec([None], tf.string)])
-        batches = [self._encode(text_tensor(texts[start : start + batch_size])).numpy() for start in range(0, len(texts), batch_size)]
+            # Traced once, for any number of reviews of any length: eagerly,
+            # the ragged ops cost the app more than its models.
+            self._encode = tf.function(
+                lambda texts: self.padded(texts, True), input_signature=[tf.TensorSpec([None], tf.string)]
+            )
+        batches = [
+            self._encode(text_tensor(texts[start : start + batch_size])).numpy()
+            for start in range(0, len(texts), batch_size)
+        ]
         if not batches:
             return np.zeros((0, self.sequence_length if to_sequence_length else 1), np.int32)
         ids = np.concatenate(batches).astype(np.int32)
@@ -216,6 +236,7 @@ class TextEncoder:
         if self._split is None:
             # One trace for any number of reviews of any length: no request retraces.
             self._split = tf.function(
-                lambda texts: tf.strings.split(standardize_text(cap_bytes(texts, self.truncation_side))), input_signature=[tf.TensorSpec([None], tf.string)]
+                lambda texts: tf.strings.split(standardize_text(cap_bytes(texts, self.truncation_side))),
+                input_signature=[tf.TensorSpec([None], tf.string)],
             )
         return [[word.decode("utf-8") for word in row] for row in self._split(text_tensor(texts)).to_list()]

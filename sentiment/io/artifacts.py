@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentiment.config import ARTIFACT_FORMAT_VERSION, LABEL_NAMES, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from sentiment.config import (
+    ARTIFACT_FORMAT_VERSION,
+    LABEL_NAMES,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    from_dict,
+    to_dict,
+)
 from sentiment.errors import SentimentError
 from sentiment.io.files import read_json, sha256_of, write_json, write_text
 
@@ -47,7 +55,9 @@ def verify_manifest(folder: str | Path) -> None:
     """Raises SentimentError naming the first missing, truncated or altered file."""
     folder = Path(folder)
     if not (folder / MANIFEST_FILE).exists():
-        raise SentimentError(f"{folder} has no {MANIFEST_FILE}: training did not finish there; run the train command again")
+        raise SentimentError(
+            f"{folder} has no {MANIFEST_FILE}: training did not finish there; run the train command again"
+        )
     manifest = read_json(folder / MANIFEST_FILE)
     check_format_version(manifest.get("format_version"), folder)
     for name, expected in manifest.get("files", {}).items():
@@ -55,7 +65,10 @@ def verify_manifest(folder: str | Path) -> None:
         if not path.exists():
             raise SentimentError(f"{path} is missing; retrain or copy the whole folder")
         if sha256_of(path) != expected["sha256"]:
-            raise SentimentError(f"{path} does not match its checksum in {MANIFEST_FILE} (altered or truncated); retrain or copy it again")
+            raise SentimentError(
+                f"{path} does not match its checksum in {MANIFEST_FILE} (altered or truncated); "
+                "retrain or copy it again"
+            )
 
 
 def check_format_version(version: Any, folder: str | Path) -> None:
@@ -102,7 +115,7 @@ class RunConfig:
         }
 
     @classmethod
-    def from_json(cls, values: dict[str, Any], folder: str | Path) -> "RunConfig":
+    def from_json(cls, values: dict[str, Any], folder: str | Path) -> RunConfig:
         check_format_version(values.get("format_version"), folder)
         try:
             return cls(
@@ -112,7 +125,9 @@ class RunConfig:
                 class_names=tuple(values["class_names"]),
             )
         except (KeyError, TypeError, ValueError) as error:
-            raise SentimentError(f"{folder}/{CONFIG_FILE} is not a config this code understands ({error}); retrain") from None
+            raise SentimentError(
+                f"{folder}/{CONFIG_FILE} is not a config this code understands ({error}); retrain"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -157,15 +172,22 @@ def load_artifact(folder: str | Path) -> Artifact:
     """
     import keras
 
-    from sentiment import models  # noqa: F401  (registers the project's own layers, e.g. the masked max pooling, before Keras looks them up)
+    # Registers the project's own layers (the masked max pooling) before Keras looks them up.
+    from sentiment import models  # noqa: F401
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise SentimentError(f"artifact folder {folder} does not exist; train first with: python -m sentiment train --output {folder.parent}")
+        raise SentimentError(
+            f"artifact folder {folder} does not exist; "
+            f"train first with: python -m sentiment train --output {folder.parent}"
+        )
     verify_manifest(folder)
     config = RunConfig.from_json(read_json(folder / CONFIG_FILE), folder)
     if not zipfile.is_zipfile(folder / MODEL_FILE):  # Keras would report a missing file instead
-        raise SentimentError(f"{folder / MODEL_FILE} is not a Keras model file (a .keras file is a zip archive); retrain or copy it again")
+        raise SentimentError(
+            f"{folder / MODEL_FILE} is not a Keras model file (a .keras file is a zip archive); "
+            "retrain or copy it again"
+        )
     try:
         model = keras.models.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad file

@@ -19,7 +19,7 @@ from typing import Any
 
 def utc_now() -> str:
     """The current time in UTC, ISO 8601 to the second."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def cpu_name() -> str:
@@ -80,13 +80,26 @@ def machine() -> dict[str, Any]:
 
 
 def machine_line(description: dict[str, Any]) -> str:
-    """One line for a page: "AMD EPYC, 2 CPU cores, accelerators: none; Python 3.11.7, Keras 3.15.1 (tensorflow), TensorFlow 2.21.0"."""
-    versions = description.get("versions") or {key: description[key] for key in ("python", "keras", "tensorflow") if key in description}
+    """One line for a page, the machine and the library versions.
+
+    For example "AMD EPYC, 2 CPU cores, accelerators: none; Python 3.11.7,
+    Keras 3.15.1 (tensorflow), TensorFlow 2.21.0".
+    """
+    versions = description.get("versions") or {
+        key: description[key] for key in ("python", "keras", "tensorflow") if key in description
+    }
     accelerators = description.get("accelerators", description.get("gpus", []))
     backend = f" ({description['backend']} backend)" if description.get("backend") else ""
     libraries = [f"Python {versions.get('python', '?')}", f"Keras {versions.get('keras', '?')}{backend}"]
-    libraries += [f"{label} {versions[key]}" for key, label in (("tensorflow", "TensorFlow"), ("torch", "PyTorch")) if key in versions]
-    return f"{description['cpu']}, {description['cpu_count']} CPU cores, accelerators: {', '.join(accelerators) or 'none'}; {', '.join(libraries)}"
+    libraries += [
+        f"{label} {versions[key]}"
+        for key, label in (("tensorflow", "TensorFlow"), ("torch", "PyTorch"))
+        if key in versions
+    ]
+    return (
+        f"{description['cpu']}, {description['cpu_count']} CPU cores, "
+        f"accelerators: {', '.join(accelerators) or 'none'}; {', '.join(libraries)}"
+    )
 
 
 class Measurement:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import httpx
 import tensorflow as tf
@@ -62,7 +63,9 @@ def rest_url(host: str, model: str, port: int = REST_PORT) -> str:
     return f"http://{host}:{port}/v1/models/{model}:predict"
 
 
-def send_rest(body: dict[str, Any], url: str, client: httpx.Client | None = None, timeout: float = 30.0) -> dict[str, Any]:
+def send_rest(
+    body: dict[str, Any], url: str, client: httpx.Client | None = None, timeout: float = 30.0
+) -> dict[str, Any]:
     """POSTs a `:predict` body and returns TF Serving's JSON answer.
 
     Args:
@@ -84,7 +87,9 @@ def send_rest(body: dict[str, Any], url: str, client: httpx.Client | None = None
         else:
             response = client.post(url, json=body, timeout=timeout)
     except httpx.HTTPError as error:
-        raise SentimentError(f"cannot reach TF Serving at {url}: {error} (is the container running? see the README's serving section)") from None
+        raise SentimentError(
+            f"cannot reach TF Serving at {url}: {error} (is the container running? see the README's serving section)"
+        ) from None
     if response.status_code != 200:
         try:
             detail = response.json().get("error", response.text)
@@ -116,7 +121,9 @@ def predict_request(texts: Sequence[str], model_name: str = "") -> predict_pb2.P
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
     request.model_spec.signature_name = SIGNATURE
-    request.inputs[INPUT_NAME].CopyFrom(tf.make_tensor_proto([text.encode("utf-8") for text in texts], dtype=tf.string, shape=[len(texts)]))
+    request.inputs[INPUT_NAME].CopyFrom(
+        tf.make_tensor_proto([text.encode("utf-8") for text in texts], dtype=tf.string, shape=[len(texts)])
+    )
     return request
 
 
@@ -141,13 +148,22 @@ def send_grpc(request: predict_pb2.PredictRequest, target: str, timeout: float =
         try:
             response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
         except grpc.RpcError as error:
-            raise SentimentError(f"TF Serving at {target} (gRPC) answered {error.code().name}: {error.details()}") from None
+            raise SentimentError(
+                f"TF Serving at {target} (gRPC) answered {error.code().name}: {error.details()}"
+            ) from None
     probabilities = tf.make_ndarray(response.outputs["probability"]).tolist()
     labels = [label.decode("utf-8") for label in tf.make_ndarray(response.outputs["label"])]
     return [{"label": label, "probability": probability} for label, probability in zip(labels, probabilities)]
 
 
-def predict(texts: Sequence[str], host: str, model: str, protocol: str = "rest", body_format: str = "row", port: int | None = None) -> list[dict[str, Any]]:
+def predict(
+    texts: Sequence[str],
+    host: str,
+    model: str,
+    protocol: str = "rest",
+    body_format: str = "row",
+    port: int | None = None,
+) -> list[dict[str, Any]]:
     """Scores reviews with a running TF Serving.
 
     Args:
@@ -169,12 +185,19 @@ def predict(texts: Sequence[str], host: str, model: str, protocol: str = "rest",
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m sentiment.serving.client`: one JSON line a review on stdout."""
-    parser = argparse.ArgumentParser(prog="python -m sentiment.serving.client", description="Score reviews with a running TensorFlow Serving (REST or gRPC).")
+    parser = argparse.ArgumentParser(
+        prog="python -m sentiment.serving.client",
+        description="Score reviews with a running TensorFlow Serving (REST or gRPC).",
+    )
     parser.add_argument("texts", nargs="+", metavar="TEXT", help="reviews to score")
     parser.add_argument("--host", default="localhost", help="where TF Serving runs (default: localhost)")
     parser.add_argument("--model", default="lstm", help="the served model's name, its MODEL_NAME (default: lstm)")
-    parser.add_argument("--protocol", choices=("rest", "grpc"), default="rest", help="REST on 8501 or gRPC on 8500 (default: rest)")
-    parser.add_argument("--body", choices=("row", "columnar"), default="row", help="the REST body's format (default: row)")
+    parser.add_argument(
+        "--protocol", choices=("rest", "grpc"), default="rest", help="REST on 8501 or gRPC on 8500 (default: rest)"
+    )
+    parser.add_argument(
+        "--body", choices=("row", "columnar"), default="row", help="the REST body's format (default: row)"
+    )
     parser.add_argument("--port", type=int, default=None, help=f"default: {REST_PORT} for REST, {GRPC_PORT} for gRPC")
     args = parser.parse_args(argv)
     try:

@@ -34,15 +34,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import keras
 import tensorflow as tf
 
 from sentiment.data import TextEncoder
-from sentiment.io.artifacts import Artifact, load_artifact
 from sentiment.errors import SentimentError
+from sentiment.io.artifacts import Artifact, load_artifact
 from sentiment.models import with_kernel_choice
 from sentiment.serving.client import INPUT_NAME, SIGNATURE, predict_request
 
@@ -108,7 +108,10 @@ def export_model(artifact_folder: str | Path, export_folder: str | Path) -> Path
         write_warmup_requests(staging, warmup_reviews())
         cudnn_ops = find_cudnn_ops(staging)
         if cudnn_ops:
-            raise SentimentError(f"export of {artifact_folder} contains cuDNN-only ops ({', '.join(cudnn_ops)}); it would not load on a CPU server")
+            raise SentimentError(
+                f"export of {artifact_folder} contains cuDNN-only ops ({', '.join(cudnn_ops)}); "
+                "it would not load on a CPU server"
+            )
         os.rename(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -140,7 +143,9 @@ def write_warmup_requests(version_folder: str | Path, texts: Sequence[str]) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
         for batch in [list(texts), *([text] for text in texts)]:
-            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=predict_request(batch)))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=predict_request(batch))
+            )
             writer.write(log.SerializeToString())
     return path
 

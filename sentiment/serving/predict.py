@@ -14,9 +14,9 @@ pooling) it is the model run on every prefix of the review.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import keras
 import numpy as np
@@ -44,7 +44,13 @@ def step_model(model: keras.Model) -> keras.Model | None:
         or None when the architecture has no meaningful state per step
         (bidirectional layers, mean/max pooling, any unexpected layer).
     """
-    allowed = (keras.layers.InputLayer, keras.layers.Embedding, keras.layers.Dropout, keras.layers.RNN, keras.layers.Dense)
+    allowed = (
+        keras.layers.InputLayer,
+        keras.layers.Embedding,
+        keras.layers.Dropout,
+        keras.layers.RNN,
+        keras.layers.Dense,
+    )
     layers = model.layers
     if not all(isinstance(layer, allowed) for layer in layers) or not isinstance(layers[0], keras.layers.InputLayer):
         return None
@@ -133,7 +139,7 @@ class Predictor:
             self._steps = tf.function(lambda ids: self._prefix_probabilities(model, ids), input_signature=ids_spec)
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> "Predictor":
+    def from_folder(cls, folder: str | Path) -> Predictor:
         return cls(load_artifact(folder))
 
     @property
@@ -197,7 +203,10 @@ class Predictor:
         else:
             trajectories = [self._steps(tf.constant(row[None, : data.review_length(row)])).numpy()[0] for row in ids]
         words = self.encoder.words_many(texts)
-        return [self._reading(review_words, row[: data.review_length(row)], trajectory[: data.review_length(row)]) for review_words, row, trajectory in zip(words, ids, trajectories)]
+        return [
+            self._reading(review_words, row[: data.review_length(row)], trajectory[: data.review_length(row)])
+            for review_words, row, trajectory in zip(words, ids, trajectories)
+        ]
 
     def _reading(self, words: list[str], ids: np.ndarray, trajectory: np.ndarray) -> Reading:
         """The `Reading` of one review from its words, its ids (padding removed) and P(positive) after each."""

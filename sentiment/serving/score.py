@@ -20,9 +20,10 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -101,7 +102,9 @@ def _labelled(probabilities: np.ndarray, class_names: Sequence[str]) -> tuple[np
     return probabilities, [class_names[int(p >= 0.5)] for p in probabilities]
 
 
-def _chosen_models(folder: Path, models: Sequence[str] | None, present: Callable[[Path], bool], kind: str, layout: str, command: str) -> list[str]:
+def _chosen_models(
+    folder: Path, models: Sequence[str] | None, present: Callable[[Path], bool], kind: str, layout: str, command: str
+) -> list[str]:
     """The cell types to load: those asked for, or every one `present` in `folder`.
 
     Raises:
@@ -132,10 +135,14 @@ def artifact_scorers(folder: str | Path, models: Sequence[str] | None = None) ->
     folder = Path(folder)
     command = f"train first with: python -m sentiment train --output {folder}"
     scorers = {}
-    for cell in _chosen_models(folder, models, lambda path: (path / MANIFEST_FILE).is_file(), "artifact", f"<cell>/{MANIFEST_FILE}", command):
+    for cell in _chosen_models(
+        folder, models, lambda path: (path / MANIFEST_FILE).is_file(), "artifact", f"<cell>/{MANIFEST_FILE}", command
+    ):
         artifact = load_artifact(folder / cell)
         predictor = Predictor(artifact)
-        scorers[cell] = lambda texts, predictor=predictor, names=artifact.config.class_names: _labelled(predictor.predict(texts), names)
+        scorers[cell] = lambda texts, predictor=predictor, names=artifact.config.class_names: _labelled(
+            predictor.predict(texts), names
+        )
     return scorers
 
 
@@ -162,11 +169,21 @@ def export_scorers(folder: str | Path, models: Sequence[str] | None = None) -> d
     folder = Path(folder)
     command = f"export first with: python -m sentiment export --output {folder}"
     scorers = {}
-    for cell in _chosen_models(folder, models, lambda path: latest_version(path) is not None, "export", "<cell>/<version>/saved_model.pb", command):
+    for cell in _chosen_models(
+        folder,
+        models,
+        lambda path: latest_version(path) is not None,
+        "export",
+        "<cell>/<version>/saved_model.pb",
+        command,
+    ):
         version = latest_version(folder / cell)
         serve = tf.saved_model.load(str(version)).signatures[SIGNATURE]
         if "probability" not in serve.structured_outputs:
-            raise SentimentError(f"{version} is not a two-class sentiment model (its outputs: {', '.join(sorted(serve.structured_outputs))})")
+            raise SentimentError(
+                f"{version} is not a two-class sentiment model "
+                f"(its outputs: {', '.join(sorted(serve.structured_outputs))})"
+            )
         scorers[cell] = lambda texts, serve=serve: _signature_outputs(serve(text=tf.constant(texts, tf.string)))
     return scorers
 
@@ -175,7 +192,9 @@ def _signature_outputs(outputs) -> tuple[np.ndarray, list[str]]:
     return outputs["probability"].numpy(), [label.decode("utf-8") for label in outputs["label"].numpy()]
 
 
-def score_rows(reviews: Sequence[Review], scorers: dict[str, Scorer], batch_size: int = 64, progress: bool = False) -> Iterator[dict]:
+def score_rows(
+    reviews: Sequence[Review], scorers: dict[str, Scorer], batch_size: int = 64, progress: bool = False
+) -> Iterator[dict]:
     """Scores reviews in batches, yielding one output row a review.
 
     Args:
@@ -195,7 +214,10 @@ def score_rows(reviews: Sequence[Review], scorers: dict[str, Scorer], batch_size
             batch = reviews[start : start + batch_size]
             scored = {name: scorer([review.text for review in batch]) for name, scorer in scorers.items()}
             for offset, review in enumerate(batch):
-                row: dict = {"index": review.index, **({"id": review.id} if review.id is not None else {"text": review.preview})}
+                row: dict = {
+                    "index": review.index,
+                    **({"id": review.id} if review.id is not None else {"text": review.preview}),
+                }
                 for name, (probabilities, labels) in scored.items():
                     row[name] = {"probability": round(float(probabilities[offset]), 6), "label": labels[offset]}
                 yield row
@@ -217,7 +239,14 @@ def write_rows(rows: Iterable[dict], output: TextIO, output_format: str = "jsonl
             output.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
             flat = {key: value for key, value in row.items() if not isinstance(value, dict)}
-            flat.update({f"{name}_{field}": value for name, result in row.items() if isinstance(result, dict) for field, value in result.items()})
+            flat.update(
+                {
+                    f"{name}_{field}": value
+                    for name, result in row.items()
+                    if isinstance(result, dict)
+                    for field, value in result.items()
+                }
+            )
             if writer is None:
                 writer = csv.DictWriter(output, fieldnames=list(flat), lineterminator="\n")
                 writer.writeheader()

@@ -20,9 +20,10 @@ removed), so it reads the same words as the recurrent models, all of them
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,10 @@ def standardized(texts: Sequence[str] | np.ndarray, batch_size: int = 4096) -> l
     """The project's standardization (`data.standardize_text`) of many texts, as Python strings."""
     out: list[str] = []
     for start in range(0, len(texts), batch_size):
-        out += [text.decode("utf-8") for text in data.standardize_text(data.text_tensor(texts[start : start + batch_size])).numpy()]
+        out += [
+            text.decode("utf-8")
+            for text in data.standardize_text(data.text_tensor(texts[start : start + batch_size])).numpy()
+        ]
     return out
 
 
@@ -48,9 +52,14 @@ def _vectorizer(config: BaselineConfig, vocabulary: Sequence[str] | None = None)
     from sklearn.feature_extraction.text import CountVectorizer
 
     return CountVectorizer(
-        binary=True, ngram_range=(1, config.ngram_max), token_pattern=r"\S+", lowercase=False, min_df=config.min_df if vocabulary is None else 1,
-        vocabulary=list(vocabulary) if vocabulary is not None else None, dtype=np.float32,
-    )  # fmt: skip
+        binary=True,
+        ngram_range=(1, config.ngram_max),
+        token_pattern=r"\S+",
+        lowercase=False,
+        min_df=config.min_df if vocabulary is None else 1,
+        vocabulary=list(vocabulary) if vocabulary is not None else None,
+        dtype=np.float32,
+    )
 
 
 @dataclass
@@ -78,11 +87,14 @@ class BagOfNgrams:
             np.savez(temporary, weights=self.weights.astype(np.float32), bias=np.float64(self.bias))
 
     @classmethod
-    def load(cls, folder: str | Path) -> "BagOfNgrams":
+    def load(cls, folder: str | Path) -> BagOfNgrams:
         """Loads a verified baseline artifact folder (checksums, format version); no pickle."""
         folder = Path(folder)
         if not folder.is_dir():
-            raise SentimentError(f"baseline folder {folder} does not exist; train it with: python -m sentiment train --cells {BASELINE} --output {folder.parent}")
+            raise SentimentError(
+                f"baseline folder {folder} does not exist; "
+                f"train it with: python -m sentiment train --cells {BASELINE} --output {folder.parent}"
+            )
         artifacts.verify_manifest(folder)
         stored = files.read_json(folder / artifacts.CONFIG_FILE)
         artifacts.check_format_version(stored.get("format_version"), folder)
@@ -94,7 +106,9 @@ class BagOfNgrams:
         return cls(ngrams, weights, bias, from_dict(BaselineConfig, stored["baseline"]))
 
 
-def fit(splits: data.Splits, config: BaselineConfig, log: Callable[[str], None] = print, name: str = BASELINE) -> tuple[BagOfNgrams, dict[str, Any]]:
+def fit(
+    splits: data.Splits, config: BaselineConfig, log: Callable[[str], None] = print, name: str = BASELINE
+) -> tuple[BagOfNgrams, dict[str, Any]]:
     """Fits the NB-weighted logistic regression; picks its C by validation accuracy (logged as `[name]`).
 
     Returns:
@@ -113,16 +127,33 @@ def fit(splits: data.Splits, config: BaselineConfig, log: Callable[[str], None] 
     tried = []
     for c in config.c_grid:
         model = LogisticRegression(C=c, solver="liblinear", max_iter=1000).fit(scaled, labels)
-        tried.append({"C": c, "val_accuracy": float((model.predict(validation) == splits.validation.labels).mean()), "model": model})
+        tried.append(
+            {
+                "C": c,
+                "val_accuracy": float((model.predict(validation) == splits.validation.labels).mean()),
+                "model": model,
+            }
+        )
         log(f"[{name}] C = {c}: validation accuracy {tried[-1]['val_accuracy']:.4f}")
     best = max(tried, key=lambda entry: entry["val_accuracy"])  # the first of equals: the strongest regularization
     vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
     model = BagOfNgrams(vocabulary, ratio * best["model"].coef_[0], float(best["model"].intercept_[0]), config)
-    history = {"C": [entry["C"] for entry in tried], "val_accuracy": [entry["val_accuracy"] for entry in tried], "chosen_C": best["C"]}
+    history = {
+        "C": [entry["C"] for entry in tried],
+        "val_accuracy": [entry["val_accuracy"] for entry in tried],
+        "chosen_C": best["C"],
+    }
     return model, history
 
 
-def train_and_write(splits: data.Splits, data_config: DataConfig, config: BaselineConfig, folder: Path, log: Callable[[str], None] = print, name: str = BASELINE) -> dict[str, Any]:
+def train_and_write(
+    splits: data.Splits,
+    data_config: DataConfig,
+    config: BaselineConfig,
+    folder: Path,
+    log: Callable[[str], None] = print,
+    name: str = BASELINE,
+) -> dict[str, Any]:
     """Fits the baseline, evaluates it on the test split like the recurrent models, and writes its artifact folder."""
     started = time.perf_counter()
     model, history = fit(splits, config, log, name)
@@ -132,7 +163,9 @@ def train_and_write(splits: data.Splits, data_config: DataConfig, config: Baseli
     inference_seconds = time.perf_counter() - start
     metrics = {
         "cell_type": BASELINE,
-        "test": evaluate.evaluate_predictions(probabilities, splits.test.labels, data.count_words(splits.test.texts), data_config.sequence_length),
+        "test": evaluate.evaluate_predictions(
+            probabilities, splits.test.labels, data.count_words(splits.test.texts), data_config.sequence_length
+        ),
         "parameters": int(len(model.weights) + 1),
         "epochs_run": 1,
         "best_epoch": 1,
@@ -145,7 +178,10 @@ def train_and_write(splits: data.Splits, data_config: DataConfig, config: Baseli
         "finished_at": provenance.utc_now(),
     }
     model.save(folder)
-    files.write_json(folder / artifacts.CONFIG_FILE, {"format_version": ARTIFACT_FORMAT_VERSION, "data": to_dict(data_config), "baseline": to_dict(config)})
+    files.write_json(
+        folder / artifacts.CONFIG_FILE,
+        {"format_version": ARTIFACT_FORMAT_VERSION, "data": to_dict(data_config), "baseline": to_dict(config)},
+    )
     files.write_json(folder / artifacts.HISTORY_FILE, history)
     files.write_json(folder / artifacts.METRICS_FILE, metrics)
     artifacts.write_manifest(folder, BASELINE_FILES)

@@ -26,7 +26,15 @@ STATE = "state.json"
 
 def fresh_state(global_batch_size: int) -> dict[str, Any]:
     """The state of a run that has trained no epoch."""
-    return {"epochs_done": 0, "best": None, "best_epoch": 0, "wait": 0, "history": {}, "stopped_reason": None, "global_batch_size": global_batch_size}
+    return {
+        "epochs_done": 0,
+        "best": None,
+        "best_epoch": 0,
+        "wait": 0,
+        "history": {},
+        "stopped_reason": None,
+        "global_batch_size": global_batch_size,
+    }
 
 
 def load_last_model(folder: Path) -> keras.Model:
@@ -35,7 +43,9 @@ def load_last_model(folder: Path) -> keras.Model:
     try:
         return keras.models.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad file
-        raise SentimentError(f"{path} could not be loaded to resume ({error}); delete {folder} to start this model again") from None
+        raise SentimentError(
+            f"{path} could not be loaded to resume ({error}); delete {folder} to start this model again"
+        ) from None
 
 
 def saved_state(folder: Path) -> dict[str, Any] | None:

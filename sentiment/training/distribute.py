@@ -44,7 +44,9 @@ def split_cpu(count: int) -> None:
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
     except RuntimeError:
-        raise SentimentError("--cpu-devices must be set before TensorFlow starts; it cannot change in a running process") from None
+        raise SentimentError(
+            "--cpu-devices must be set before TensorFlow starts; it cannot change in a running process"
+        ) from None
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -91,7 +93,11 @@ def worker_of(strategy: tf.distribute.Strategy) -> Worker:
     count from 1.
     """
     resolver = getattr(strategy, "cluster_resolver", None)
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None or not resolver.task_type:
+    if (
+        not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        or resolver is None
+        or not resolver.task_type
+    ):
         return Worker()
     cluster = resolver.cluster_spec().as_dict()
     has_chief = "chief" in cluster
@@ -141,7 +147,7 @@ def check_workers_agree(strategy: tf.distribute.Strategy, what: str, value: int)
 
 
 def strategy_name(strategy: tf.distribute.Strategy) -> str:
-    """"default", "mirrored" or "multi-worker", as the --strategy flag names it."""
+    """ "default", "mirrored" or "multi-worker", as the --strategy flag names it."""
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return "multi-worker"
     return "mirrored" if isinstance(strategy, tf.distribute.MirroredStrategy) else "default"
@@ -159,7 +165,11 @@ def describe(strategy: tf.distribute.Strategy, batch_size_per_replica: int) -> d
 
 
 def describe_line(strategy: tf.distribute.Strategy, batch_size_per_replica: int) -> str:
-    """The same as one line for the log: "strategy default: worker 0 of 1, 1 replica(s) in sync; batch 64 per replica, 64 per step"."""
+    """The same as one line for the log.
+
+    For example "strategy default: worker 0 of 1, 1 replica(s) in sync;
+    batch 64 per replica, 64 per step".
+    """
     worker, replicas = worker_of(strategy), strategy.num_replicas_in_sync
     return (
         f"strategy {strategy_name(strategy)}: worker {worker.index} of {worker.count}, {replicas} replica(s) in sync; "

@@ -19,7 +19,8 @@ MultiWorkerMirroredStrategy (keras-team/keras#20585).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -45,7 +46,9 @@ def compile_for_training(model: keras.Model, config: TrainConfig, steps_per_epoc
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clipnorm))
 
 
-def losses_and_hits(targets: tf.Tensor, outputs: tf.Tensor, objective: str = "classification") -> tuple[tf.Tensor, tf.Tensor]:
+def losses_and_hits(
+    targets: tf.Tensor, outputs: tf.Tensor, objective: str = "classification"
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Per-example loss and 1.0 for a right answer, as Keras computes them.
 
     Args:
@@ -95,12 +98,20 @@ class EmbeddingAdversary:
             raise ValueError(f"epsilon must be positive, got {epsilon}")
         self.model_config, self.epsilon = model_config, epsilon
 
-    def gradients(self, model: keras.Model, inputs: tf.Tensor, targets: tf.Tensor, global_count: tf.Tensor, objective: str):
+    def gradients(
+        self, model: keras.Model, inputs: tf.Tensor, targets: tf.Tensor, global_count: tf.Tensor, objective: str
+    ):
         """(the gradients of clean + adversarial loss, (the clean loss sum, right answers))."""
-        embedding, mask, variables = model.get_layer("embedding"), tf.not_equal(inputs, data.PADDING_ID), model.trainable_variables
+        embedding, mask, variables = (
+            model.get_layer("embedding"),
+            tf.not_equal(inputs, data.PADDING_ID),
+            model.trainable_variables,
+        )
 
         def losses_from(embedded: tf.Tensor):
-            return losses_and_hits(targets, models.classify_embedded(model, self.model_config, embedded, mask, training=True), objective)
+            return losses_and_hits(
+                targets, models.classify_embedded(model, self.model_config, embedded, mask, training=True), objective
+            )
 
         with tf.GradientTape() as tape:
             embedded = embedding(inputs)
@@ -111,13 +122,20 @@ class EmbeddingAdversary:
         with tf.GradientTape() as tape:
             adversarial_loss = tf.reduce_sum(losses_from(embedding(inputs) + perturbation)[0]) / global_count
         adversarial_gradients = tape.gradient(adversarial_loss, variables)
-        return [_sum_gradients(clean, moved) for clean, moved in zip(gradients, adversarial_gradients)], (tf.reduce_sum(losses), tf.reduce_sum(hits))
+        return [_sum_gradients(clean, moved) for clean, moved in zip(gradients, adversarial_gradients)], (
+            tf.reduce_sum(losses),
+            tf.reduce_sum(hits),
+        )
 
 
 def _sum_gradients(first, second):
     """first + second; two sparse embedding gradients (IndexedSlices) stay sparse: their rows are joined."""
     if isinstance(first, tf.IndexedSlices) and isinstance(second, tf.IndexedSlices):
-        return tf.IndexedSlices(tf.concat([first.values, second.values], 0), tf.concat([first.indices, second.indices], 0), first.dense_shape)
+        return tf.IndexedSlices(
+            tf.concat([first.values, second.values], 0),
+            tf.concat([first.indices, second.indices], 0),
+            first.dense_shape,
+        )
     return tf.convert_to_tensor(first) + tf.convert_to_tensor(second)
 
 
@@ -250,7 +268,9 @@ def fit(
     train_batches = distribute.distribute_batches(strategy, batches("train", global_batch, config.seed))
     validation_batches = distribute.distribute_batches(strategy, batches("validation", global_batch, None))
     step = TrainingStep(model, strategy, adversary=adversary)
-    callback_list = keras.callbacks.CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=config.epochs, steps=steps["train"])
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=config.epochs, steps=steps["train"]
+    )
     model.stop_training = False
     callback_list.on_train_begin()
     for epoch in range(state["epochs_done"], config.epochs):
@@ -259,13 +279,17 @@ def fit(
         callback_list.on_test_begin()
         validation_logs = run_epoch(step.validate, validation_batches, steps["validation"])
         callback_list.on_test_end(validation_logs)
-        callback_list.on_epoch_end(epoch, {**train_logs, **{f"val_{name}": value for name, value in validation_logs.items()}})
+        callback_list.on_epoch_end(
+            epoch, {**train_logs, **{f"val_{name}": value for name, value in validation_logs.items()}}
+        )
         if model.stop_training:
             break
     callback_list.on_train_end()
 
 
-def predict_probabilities(model: keras.Model, token_ids: np.ndarray, length_bucketing: bool, batch_size: int = 256) -> np.ndarray:
+def predict_probabilities(
+    model: keras.Model, token_ids: np.ndarray, length_bucketing: bool, batch_size: int = 256
+) -> np.ndarray:
     """P(positive) (or class probabilities) for every review, in the order given.
 
     With `length_bucketing` the reviews are predicted from shortest to
@@ -280,7 +304,9 @@ def predict_probabilities(model: keras.Model, token_ids: np.ndarray, length_buck
     if not length_bucketing:
         return predict_batches(model, data.batched_dataset(token_ids, labels, batch_size))[0]
     order = data.length_order(token_ids)
-    sorted_probabilities = predict_batches(model, data.batched_dataset(token_ids[order], labels, batch_size, bucket_window=1))[0]
+    sorted_probabilities = predict_batches(
+        model, data.batched_dataset(token_ids[order], labels, batch_size, bucket_window=1)
+    )[0]
     probabilities = np.empty_like(sorted_probabilities)
     probabilities[order] = sorted_probabilities
     return probabilities
@@ -295,7 +321,9 @@ def predict_batches(model: keras.Model, batches: tf.data.Dataset) -> tuple[np.nd
     Returns:
         (probabilities <float32>[n] or [n, classes], *extras concatenated).
     """
-    forward = tf.function(lambda ids: model(ids, training=False), input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    forward = tf.function(
+        lambda ids: model(ids, training=False), input_signature=[tf.TensorSpec([None, None], tf.int32)]
+    )
     parts: list[list[np.ndarray]] = []
     for token_ids, *extras in batches:
         outputs = forward(tf.cast(token_ids, tf.int32)).numpy()

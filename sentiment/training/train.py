@@ -20,16 +20,27 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from sentiment import data, evaluate
-from sentiment.config import ARTIFACT_FORMAT_VERSION, BASELINE, LABEL_NAMES, MODELS, BaselineConfig, DataConfig, ModelConfig, TrainConfig, to_dict
+from sentiment.config import (
+    ARTIFACT_FORMAT_VERSION,
+    BASELINE,
+    LABEL_NAMES,
+    MODELS,
+    BaselineConfig,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    to_dict,
+)
 from sentiment.errors import SentimentError
 from sentiment.io import artifacts, files, provenance
 from sentiment.models import build_classifier
@@ -60,7 +71,14 @@ class _Inputs:
         counts: "train", "validation", "test" -> reviews.
     """
 
-    def __init__(self, data_config: DataConfig, train_config: TrainConfig, vocabulary: list[str], splits: data.Splits | None, stream: data.Stream | None):
+    def __init__(
+        self,
+        data_config: DataConfig,
+        train_config: TrainConfig,
+        vocabulary: list[str],
+        splits: data.Splits | None,
+        stream: data.Stream | None,
+    ):
         self._window = train_config.bucket_window if train_config.length_bucketing else None
         self._length_bucketing = train_config.length_bucketing
         self._stream, self.splits = stream, splits
@@ -76,7 +94,10 @@ class _Inputs:
             self.counts = {split: len(self._arrays[f"{split}_labels"]) for split in ("train", "validation", "test")}
 
     def unlabelled(self, data_config: DataConfig, limit: int | None = None) -> np.ndarray:
-        """IMDB's unlabelled reviews (the first `limit`), read from disk once per run: the vectors and the teacher both read them."""
+        """IMDB's unlabelled reviews (the first `limit`), read from disk once per run.
+
+        The vectors and the teacher both read them.
+        """
         if self._unlabelled is not None and (limit is None or limit <= len(self._unlabelled)):
             return self._unlabelled[:limit]
         texts = data.load_unlabelled(data_config.path, data_config.download, limit)
@@ -87,28 +108,44 @@ class _Inputs:
     def add_soft_targets(self, texts: np.ndarray, targets: np.ndarray) -> None:
         """Adds reviews to the training split with soft targets (a teacher's P(positive)); in memory only."""
         arrays = self._arrays
-        arrays["train_ids"] = np.concatenate([arrays["train_ids"], self._encoder.encode(texts, to_sequence_length=True)])
-        arrays["train_labels"] = np.concatenate([arrays["train_labels"].astype(np.float32), np.asarray(targets, np.float32)])
+        arrays["train_ids"] = np.concatenate(
+            [arrays["train_ids"], self._encoder.encode(texts, to_sequence_length=True)]
+        )
+        arrays["train_labels"] = np.concatenate(
+            [arrays["train_labels"].astype(np.float32), np.asarray(targets, np.float32)]
+        )
         self.counts["train"] = len(arrays["train_labels"])
 
     def batches(self, split: str, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
         """(<int32>[batch, time] token ids, labels[batch]) batches of "train" or "validation"."""
         if self._stream is not None:
             return data.stream_batches(self._stream, self._encoder, split, batch_size, shuffle_seed, self._window)
-        return data.batched_dataset(self._arrays[f"{split}_ids"], self._arrays[f"{split}_labels"], batch_size, shuffle_seed, self._window)
+        return data.batched_dataset(
+            self._arrays[f"{split}_ids"], self._arrays[f"{split}_labels"], batch_size, shuffle_seed, self._window
+        )
 
     def predict_test(self, model: keras.Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(probabilities, labels, word counts) over the test split."""
         if self._stream is None:
             arrays = self._arrays
-            return loop.predict_probabilities(model, arrays["test_ids"], self._length_bucketing), arrays["test_labels"], arrays["test_word_counts"]
-        batches = data.stream_batches(self._stream, self._encoder, "test", 256, None, self._window, with_word_counts=True)
+            return (
+                loop.predict_probabilities(model, arrays["test_ids"], self._length_bucketing),
+                arrays["test_labels"],
+                arrays["test_word_counts"],
+            )
+        batches = data.stream_batches(
+            self._stream, self._encoder, "test", 256, None, self._window, with_word_counts=True
+        )
         return loop.predict_batches(model, batches)
 
 
 def run_settings(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig) -> dict[str, Any]:
     """The settings every model of a run shares (the cell type is each model's own)."""
-    return {"data": to_dict(data_config), "model": {key: value for key, value in to_dict(model_config).items() if key != "cell_type"}, "train": to_dict(train_config)}
+    return {
+        "data": to_dict(data_config),
+        "model": {key: value for key, value in to_dict(model_config).items() if key != "cell_type"},
+        "train": to_dict(train_config),
+    }
 
 
 def _check_run(output: Path, settings: dict[str, Any]) -> None:
@@ -126,15 +163,32 @@ def _check_run(output: Path, settings: dict[str, Any]) -> None:
         if stored["run"][section].get(key) != value
     ]
     if differences:
-        raise SentimentError(f"{output} holds a run with other settings ({'; '.join(differences)}); pass another --output or delete {output}")
+        raise SentimentError(
+            f"{output} holds a run with other settings ({'; '.join(differences)}); "
+            f"pass another --output or delete {output}"
+        )
 
 
-def _restore_or_build(cell_type: str, run_config: artifacts.RunConfig, vocabulary_size: int, train_count: int, folder: Path, strategy: tf.distribute.Strategy, log: Callable[[str], None], embedding_weights: np.ndarray | None = None):
-    """(model, state): the interrupted run's checkpoint, or a fresh compiled model; refuses a resume on other devices."""
+def _restore_or_build(
+    cell_type: str,
+    run_config: artifacts.RunConfig,
+    vocabulary_size: int,
+    train_count: int,
+    folder: Path,
+    strategy: tf.distribute.Strategy,
+    log: Callable[[str], None],
+    embedding_weights: np.ndarray | None = None,
+):
+    """(model, state): the interrupted run's checkpoint, or a fresh compiled model.
+
+    Refuses a resume on other devices.
+    """
     train_config = run_config.train
     global_batch = train_config.batch_size * strategy.num_replicas_in_sync
     state = checkpoint.saved_state(folder)
-    distribute.check_workers_agree(strategy, f"the epochs [{cell_type}] already trained", state["epochs_done"] if state else 0)
+    distribute.check_workers_agree(
+        strategy, f"the epochs [{cell_type}] already trained", state["epochs_done"] if state else 0
+    )
     if state is not None and state["global_batch_size"] != global_batch:
         raise SentimentError(
             f"[{cell_type}] {folder} was trained with a global batch of {state['global_batch_size']} reviews; "
@@ -151,27 +205,55 @@ def _restore_or_build(cell_type: str, run_config: artifacts.RunConfig, vocabular
     return model, checkpoint.fresh_state(global_batch)
 
 
-def _train_one(cell_type: str, run_config: artifacts.RunConfig, vocabulary: list[str], inputs: _Inputs, folder: Path, strategy: tf.distribute.Strategy, verbose: int, log: Callable[[str], None]) -> dict[str, Any]:
+def _train_one(
+    cell_type: str,
+    run_config: artifacts.RunConfig,
+    vocabulary: list[str],
+    inputs: _Inputs,
+    folder: Path,
+    strategy: tf.distribute.Strategy,
+    verbose: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Trains (or resumes) one cell, evaluates its best epoch on the test split, writes its artifact folder."""
     train_config = run_config.train
     saved = folder / checkpoint.CHECKPOINT_FOLDER
     saved.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(train_config.seed)
-    model, state = _restore_or_build(cell_type, run_config, len(vocabulary), inputs.counts["train"], saved, strategy, log, inputs.vectors)
+    model, state = _restore_or_build(
+        cell_type, run_config, len(vocabulary), inputs.counts["train"], saved, strategy, log, inputs.vectors
+    )
     if state["epochs_done"] < train_config.epochs and state["stopped_reason"] is None:
-        callbacks = [checkpoint.ResumableCheckpoint(saved, train_config.monitor, train_config.patience, state), keras.callbacks.TensorBoard(log_dir=str(folder / "logs"))]
-        loop.fit(model, strategy, inputs.batches, inputs.counts, train_config, callbacks, state, verbose, run_config.model)
+        callbacks = [
+            checkpoint.ResumableCheckpoint(saved, train_config.monitor, train_config.patience, state),
+            keras.callbacks.TensorBoard(log_dir=str(folder / "logs")),
+        ]
+        loop.fit(
+            model, strategy, inputs.batches, inputs.counts, train_config, callbacks, state, verbose, run_config.model
+        )
     if state["epochs_done"] == 0:
-        raise SentimentError(f"[{cell_type}] training produced no usable epoch ({state['stopped_reason']}); try a lower --learning-rate")
+        raise SentimentError(
+            f"[{cell_type}] training produced no usable epoch ({state['stopped_reason']}); try a lower --learning-rate"
+        )
     model.load_weights(saved / checkpoint.BEST_WEIGHTS)
-    log(f"[{cell_type}] best epoch {state['best_epoch']} of {state['epochs_done']} ({train_config.monitor} {state['best']:.4f}); evaluating on the test split")
+    log(
+        f"[{cell_type}] best epoch {state['best_epoch']} of {state['epochs_done']} "
+        f"({train_config.monitor} {state['best']:.4f}); evaluating on the test split"
+    )
     metrics = _evaluate(cell_type, model, run_config, inputs, state, strategy)
     _write_artifact(folder, model, run_config, vocabulary, state["history"], metrics)
     shutil.rmtree(saved, ignore_errors=True)
     return metrics
 
 
-def _evaluate(cell_type: str, model: keras.Model, run_config: artifacts.RunConfig, inputs: _Inputs, state: dict[str, Any], strategy: tf.distribute.Strategy) -> dict[str, Any]:
+def _evaluate(
+    cell_type: str,
+    model: keras.Model,
+    run_config: artifacts.RunConfig,
+    inputs: _Inputs,
+    state: dict[str, Any],
+    strategy: tf.distribute.Strategy,
+) -> dict[str, Any]:
     """metrics.json: the test figures, the training cost and how it was spread, and the machine."""
     start = time.perf_counter()
     probabilities, test_labels, test_word_counts = inputs.predict_test(model)
@@ -180,7 +262,9 @@ def _evaluate(cell_type: str, model: keras.Model, run_config: artifacts.RunConfi
     train_seconds = float(sum(history["train_seconds"]))
     return {
         "cell_type": cell_type,
-        "test": evaluate.evaluate_predictions(probabilities, test_labels, test_word_counts, run_config.data.sequence_length),
+        "test": evaluate.evaluate_predictions(
+            probabilities, test_labels, test_word_counts, run_config.data.sequence_length
+        ),
         "parameters": int(model.count_params()),
         "epochs_run": state["epochs_done"],
         "best_epoch": state["best_epoch"],
@@ -200,7 +284,14 @@ def _evaluate(cell_type: str, model: keras.Model, run_config: artifacts.RunConfi
     }
 
 
-def _write_artifact(folder: Path, model: keras.Model, run_config: artifacts.RunConfig, vocabulary: list[str], history: dict[str, Any], metrics: dict[str, Any]) -> None:
+def _write_artifact(
+    folder: Path,
+    model: keras.Model,
+    run_config: artifacts.RunConfig,
+    vocabulary: list[str],
+    history: dict[str, Any],
+    metrics: dict[str, Any],
+) -> None:
     """The artifact's files, each atomically; the manifest last, which marks the folder complete."""
     with files.atomic_path(folder / artifacts.MODEL_FILE) as temporary:
         model.save(temporary, include_optimizer=False)  # the artifact is for inference
@@ -211,24 +302,41 @@ def _write_artifact(folder: Path, model: keras.Model, run_config: artifacts.RunC
     artifacts.write_manifest(folder)
 
 
-def _train_baseline(inputs: _Inputs, data_config: DataConfig, folder: Path, strategy: tf.distribute.Strategy, log: Callable[[str], None]) -> dict[str, Any]:
+def _train_baseline(
+    inputs: _Inputs, data_config: DataConfig, folder: Path, strategy: tf.distribute.Strategy, log: Callable[[str], None]
+) -> dict[str, Any]:
     """The bag-of-n-grams reference on the same splits (the chief alone: it needs no devices)."""
     if inputs.splits is None:
-        raise SentimentError(f"the {BASELINE} reference reads reviews in memory; leave it out of --cells with --dataset")
+        raise SentimentError(
+            f"the {BASELINE} reference reads reviews in memory; leave it out of --cells with --dataset"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     metrics = baseline.train_and_write(inputs.splits, data_config, BaselineConfig(), folder, log)
     distribute.check_workers_agree(strategy, f"the {BASELINE} reference", 1)
     return metrics
 
 
-def _add_teacher_targets(inputs: _Inputs, data_config: DataConfig, train_config: TrainConfig, output: Path, log: Callable[[str], None]) -> None:
-    """Labels IMDB's unlabelled reviews with the teacher (P(positive), soft; fitted first if `output` has none) and adds them to the training split."""
+def _add_teacher_targets(
+    inputs: _Inputs, data_config: DataConfig, train_config: TrainConfig, output: Path, log: Callable[[str], None]
+) -> None:
+    """Labels IMDB's unlabelled reviews with the teacher and adds them to the training split.
+
+    The labels are the teacher's P(positive), soft; the teacher is fitted
+    first if `output` has none.
+    """
     started = time.perf_counter()
     teacher_folder = output / TEACHER_FOLDER
     if not (teacher_folder / artifacts.MANIFEST_FILE).exists():
         log(f"[teacher] fitting the bag of n-grams up to {train_config.teacher_ngram_max}-grams")
         teacher_folder.mkdir(parents=True, exist_ok=True)
-        baseline.train_and_write(inputs.splits, data_config, BaselineConfig(ngram_max=train_config.teacher_ngram_max), teacher_folder, log, name=TEACHER_FOLDER)
+        baseline.train_and_write(
+            inputs.splits,
+            data_config,
+            BaselineConfig(ngram_max=train_config.teacher_ngram_max),
+            teacher_folder,
+            log,
+            name=TEACHER_FOLDER,
+        )
     teacher = baseline.BagOfNgrams.load(teacher_folder)
     labelled = inputs.counts["train"]
     texts = inputs.unlabelled(data_config, train_config.teacher_reviews)
@@ -247,7 +355,10 @@ def _add_teacher_targets(inputs: _Inputs, data_config: DataConfig, train_config:
         "labelled_train_samples": labelled,
         "seconds": time.perf_counter() - started,
     }
-    log(f"[teacher] test accuracy {inputs.teacher_record['teacher_test_accuracy']:.4f}; training on {labelled:,} labelled and {len(texts):,} teacher-labelled reviews")
+    log(
+        f"[teacher] test accuracy {inputs.teacher_record['teacher_test_accuracy']:.4f}; "
+        f"training on {labelled:,} labelled and {len(texts):,} teacher-labelled reviews"
+    )
 
 
 def prepare_arrays(splits: data.Splits, encoder: data.TextEncoder) -> dict[str, np.ndarray]:
@@ -263,7 +374,13 @@ def prepare_arrays(splits: data.Splits, encoder: data.TextEncoder) -> dict[str, 
     }
 
 
-def _load_inputs(data_config: DataConfig, model_config: ModelConfig, train_config: TrainConfig, output: Path, log: Callable[[str], None]) -> tuple[list[str], _Inputs]:
+def _load_inputs(
+    data_config: DataConfig,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    output: Path,
+    log: Callable[[str], None],
+) -> tuple[list[str], _Inputs]:
     """Opens the data (in memory or streamed), adapts (or reloads) the vocabulary, and prepares the batches."""
     splits = stream = None
     if data_config.dataset is None:
@@ -273,31 +390,61 @@ def _load_inputs(data_config: DataConfig, model_config: ModelConfig, train_confi
     else:
         stream = data.open_stream(data_config)
         counts = stream.counts
-        log(f"streaming {data_config.dataset} from disk: {len(stream.class_names)} classes ({', '.join(stream.class_names)})")
+        log(
+            f"streaming {data_config.dataset} from disk: "
+            f"{len(stream.class_names)} classes ({', '.join(stream.class_names)})"
+        )
     log(f"{counts['train']} train / {counts['validation']} validation / {counts['test']} test reviews")
     vocabulary_path = output / artifacts.VOCABULARY_FILE
     if vocabulary_path.exists():
         vocabulary = artifacts.read_vocabulary(vocabulary_path)
     else:
-        texts = splits.train.texts if stream is None else data.stream_reviews(stream, "train").map(lambda text, label: text)
+        texts = (
+            splits.train.texts if stream is None else data.stream_reviews(stream, "train").map(lambda text, label: text)
+        )
         vocabulary = data.adapt_vocabulary(texts, data_config.vocabulary_size, data_config.vocabulary_samples)
         artifacts.write_vocabulary(vocabulary_path, vocabulary)
     log(f"vocabulary: {len(vocabulary)} tokens (adapted on the training split)")
     inputs = _Inputs(data_config, train_config, vocabulary, splits, stream)
     if model_config.pretrained_vectors is not None:
-        inputs.vectors, inputs.vectors_record = _pretrained_vectors(data_config, model_config, vocabulary, inputs, output, log)
+        inputs.vectors, inputs.vectors_record = _pretrained_vectors(
+            data_config, model_config, vocabulary, inputs, output, log
+        )
     return vocabulary, inputs
 
 
-def _pretrained_vectors(data_config: DataConfig, model_config: ModelConfig, vocabulary: list[str], inputs: _Inputs, output: Path, log: Callable[[str], None]) -> tuple[np.ndarray, dict[str, Any]]:
-    """PPMI + SVD word vectors of the training split and, for IMDB, its 50,000 unlabelled reviews (never the test split); cached in `output`."""
+def _pretrained_vectors(
+    data_config: DataConfig,
+    model_config: ModelConfig,
+    vocabulary: list[str],
+    inputs: _Inputs,
+    output: Path,
+    log: Callable[[str], None],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """PPMI + SVD word vectors of the training split and, for IMDB, its 50,000 unlabelled reviews.
+
+    Never the test split; cached in `output`.
+    """
     if inputs.splits is None:
-        raise SentimentError("pretrained word vectors read the reviews in memory; they cannot be combined with --dataset")
+        raise SentimentError(
+            "pretrained word vectors read the reviews in memory; they cannot be combined with --dataset"
+        )
     texts, source = inputs.splits.train.texts, "the training split (validation excluded)"
     if data_config.source == "tfds":
-        texts, source = np.concatenate([texts, inputs.unlabelled(data_config)]), source + " and IMDB's 50,000 unlabelled reviews"
+        texts, source = (
+            np.concatenate([texts, inputs.unlabelled(data_config)]),
+            source + " and IMDB's 50,000 unlabelled reviews",
+        )
     encoder = data.TextEncoder(vocabulary, VECTOR_CORPUS_TOKENS, "right", data_config.vocabulary_size)
-    vectors_found = vectors.pretrain(encoder.encode(texts, to_sequence_length=True), len(vocabulary), model_config.embedding_dim, VECTOR_WINDOW, output, source, log)
+    vectors_found = vectors.pretrain(
+        encoder.encode(texts, to_sequence_length=True),
+        len(vocabulary),
+        model_config.embedding_dim,
+        VECTOR_WINDOW,
+        output,
+        source,
+        log,
+    )
     return vectors_found, files.read_json(output / vectors.VECTORS_RECORD)
 
 
@@ -337,14 +484,22 @@ def train_models(
         if cell_type != BASELINE:
             replace(model_config, cell_type=cell_type)  # validates the name early
     if BASELINE in cell_types and data_config.dataset is not None:
-        raise SentimentError(f"the {BASELINE} reference reads reviews in memory; leave it out of --cells with --dataset")
+        raise SentimentError(
+            f"the {BASELINE} reference reads reviews in memory; leave it out of --cells with --dataset"
+        )
     if train_config.teacher is not None and (data_config.source != "tfds" or data_config.dataset is not None):
-        raise SentimentError("--teacher labels IMDB's unlabelled reviews, which only the tfds source has (without --dataset)")
+        raise SentimentError(
+            "--teacher labels IMDB's unlabelled reviews, which only the tfds source has (without --dataset)"
+        )
     output.mkdir(parents=True, exist_ok=True)
     _check_run(output, run_settings(data_config, model_config, train_config))
     pending = [c for c in cell_types if not (output / c / artifacts.MANIFEST_FILE).exists()]
     distribute.check_workers_agree(strategy, "the cells still to train", sum(1 << MODELS.index(c) for c in pending))
-    results = {c: TrainResult(c, output / c, files.read_json(output / c / artifacts.METRICS_FILE), True) for c in cell_types if c not in pending}
+    results = {
+        c: TrainResult(c, output / c, files.read_json(output / c / artifacts.METRICS_FILE), True)
+        for c in cell_types
+        if c not in pending
+    }
     for cell_type in results:
         log(f"[{cell_type}] already trained in {output / cell_type}; skipping (delete that folder to retrain)")
     if pending:
@@ -355,11 +510,19 @@ def train_models(
             if cell_type == BASELINE:
                 metrics = _train_baseline(inputs, data_config, output / cell_type, strategy, log)
                 results[cell_type] = TrainResult(cell_type, output / cell_type, metrics, False)
-                log(f"[{cell_type}] test accuracy {metrics['test']['accuracy']:.4f} in {metrics['training_seconds']:.0f} s")
+                log(
+                    f"[{cell_type}] test accuracy {metrics['test']['accuracy']:.4f} "
+                    f"in {metrics['training_seconds']:.0f} s"
+                )
                 continue
             if train_config.teacher is not None and inputs.teacher_record is None:
                 _add_teacher_targets(inputs, data_config, train_config, output, log)
-            run_config = artifacts.RunConfig(data=data_config, model=replace(model_config, cell_type=cell_type), train=train_config, class_names=tuple(inputs.class_names))
+            run_config = artifacts.RunConfig(
+                data=data_config,
+                model=replace(model_config, cell_type=cell_type),
+                train=train_config,
+                class_names=tuple(inputs.class_names),
+            )
             metrics = _train_one(cell_type, run_config, vocabulary, inputs, output / cell_type, strategy, verbose, log)
             results[cell_type] = TrainResult(cell_type, output / cell_type, metrics, False)
             log(f"[{cell_type}] test accuracy {metrics['test']['accuracy']:.4f} in {metrics['training_seconds']:.0f} s")
@@ -379,7 +542,11 @@ def write_summary(output: str | Path, command: str | None = None, wall_seconds: 
     from sentiment.report import summary_markdown
 
     output = Path(output)
-    models = {cell_type: files.read_json(output / cell_type / artifacts.METRICS_FILE) for cell_type in MODELS if (output / cell_type / artifacts.MANIFEST_FILE).exists()}
+    models = {
+        cell_type: files.read_json(output / cell_type / artifacts.METRICS_FILE)
+        for cell_type in MODELS
+        if (output / cell_type / artifacts.MANIFEST_FILE).exists()
+    }
     summary = {
         **files.read_json(output / SUMMARY_JSON),
         "command": command or " ".join([Path(sys.executable).name, *sys.argv]),

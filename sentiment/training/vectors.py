@@ -17,8 +17,9 @@ record of how they were made.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,9 @@ def cooccurrences(token_ids: np.ndarray, vocabulary_size: int, window: int):
     for distance in range(1, window + 1):
         left, right = token_ids[:, :-distance].ravel(), token_ids[:, distance:].ravel()
         keep = (left > 1) & (right > 1)
-        pairs = sparse.coo_matrix((np.full(keep.sum(), 1.0 / distance), (left[keep], right[keep])), shape=(vocabulary_size, vocabulary_size)).tocsr()
+        pairs = sparse.coo_matrix(
+            (np.full(keep.sum(), 1.0 / distance), (left[keep], right[keep])), shape=(vocabulary_size, vocabulary_size)
+        ).tocsr()
         total = total + pairs + pairs.T
     return total
 
@@ -61,10 +64,20 @@ def ppmi_svd(counts, dimensions: int, smoothing: float = 0.75, seed: int = 0) ->
     ppmi = sparse.csr_matrix((pmi[positive], (coo.row[positive], coo.col[positive])), shape=counts.shape)
     left, singular, _ = randomized_svd(ppmi, dimensions, random_state=seed)
     vectors = left * np.sqrt(singular)
-    return (vectors / max(np.abs(vectors).std(), 1e-12) * 0.05).astype(np.float32)  # the scale of Keras's own embedding init
+    return (vectors / max(np.abs(vectors).std(), 1e-12) * 0.05).astype(
+        np.float32
+    )  # the scale of Keras's own embedding init
 
 
-def pretrain(token_ids: np.ndarray, vocabulary_size: int, dimensions: int, window: int, folder: Path, source: str, log: Callable[[str], None] = print) -> np.ndarray:
+def pretrain(
+    token_ids: np.ndarray,
+    vocabulary_size: int,
+    dimensions: int,
+    window: int,
+    folder: Path,
+    source: str,
+    log: Callable[[str], None] = print,
+) -> np.ndarray:
     """The vectors of `folder` if cached there, else computed, cached and recorded.
 
     Args:
@@ -80,7 +93,10 @@ def pretrain(token_ids: np.ndarray, vocabulary_size: int, dimensions: int, windo
     log(f"word vectors: co-occurrences of {len(token_ids):,} reviews, window {window}")
     vectors = ppmi_svd(cooccurrences(token_ids, vocabulary_size, window), dimensions)
     record: dict[str, Any] = {
-        "method": "PPMI (context distribution smoothed to the power 0.75) + truncated SVD, U * sqrt(S) (Levy, Goldberg & Dagan 2015)",
+        "method": (
+            "PPMI (context distribution smoothed to the power 0.75) + truncated SVD, "
+            "U * sqrt(S) (Levy, Goldberg & Dagan 2015)"
+        ),
         "corpus": source,
         "reviews": int(len(token_ids)),
         "tokens": int(np.count_nonzero(token_ids > 1)),
