@@ -44,7 +44,7 @@ import numpy as np
 
 from sentiment.config import BenchConfig, DataConfig, TrainConfig
 from sentiment.io import files, provenance
-from sentiment.models import build_classifier, with_kernel_choice
+from sentiment.models import build_classifier, with_kernel_choice, without_mask
 from sentiment.report import markdown_table, model_name
 
 # Gate blocks per cell: how many [E + H, H] matmuls one step does.
@@ -303,23 +303,12 @@ def _torch_available() -> tuple[bool, str]:
 
 
 def _without_mask(model: keras.Model) -> keras.Model:
-    """The same model and weights with no mask: mask_zero off, none passed on.
+    """The same model and weights with no mask (`sentiment.models.without_mask`).
 
     For ids with no padding the output is identical. The torch backend's
-    fused and cuDNN paths refuse any mask, so this is what they can run. The
-    saved graph hands the recurrent layer its mask explicitly (a `not_equal`
-    node, the `mask` keyword of the layer's inbound node), so turning
-    mask_zero off alone would not remove it.
+    fused and cuDNN paths refuse any mask, so this is what they can run.
     """
-    model_config = model.get_config()
-    for layer in model_config["layers"]:
-        if layer["class_name"] == "Embedding":
-            layer["config"]["mask_zero"] = False
-        for node in layer["inbound_nodes"]:
-            node["kwargs"].pop("mask", None)
-    clone = keras.Model.from_config(model_config)
-    clone.set_weights(model.get_weights())
-    return clone
+    return without_mask(model)
 
 
 def cudnn_comparison(

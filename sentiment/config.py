@@ -16,7 +16,7 @@ from typing import Any
 # (no field is ever read with a fallback for older folders).
 # 2: run.json merged into summary.json; class names always stored; the
 #    provenance record (`sentiment.io.provenance.machine`) in metrics.json.
-ARTIFACT_FORMAT_VERSION = 2
+ARTIFACT_FORMAT_VERSION = 3  # 3: model.keras is the classifier as an encoder and a head (sentiment/models.py)
 
 CELL_TYPES = ("simple_rnn", "lstm", "gru")
 # The non-recurrent reference trained beside them (sentiment/training/baseline.py).

@@ -1,20 +1,47 @@
-"""One classifier builder for the three recurrent cell types.
+"""One classifier builder for the three recurrent cell types: an encoder and a head.
 
 SimpleRNN, LSTM and GRU share every line but the recurrent layer's class, so
-the comparison is fair by construction. The defaults keep LSTM and GRU
-eligible for the cuDNN kernels on a GPU: tanh/sigmoid activations, no
-recurrent dropout, no unrolling, biases on, GRU `reset_after=True`, and
-right-padded masks from the embedding's `mask_zero`.
+the comparison is fair by construction. A classifier is two Functional
+models called in turn, as flax's sst2 model exposes `embed_token_ids` and
+`logits_from_embedded_inputs`:
+
+    encoder:     token ids <int32>[batch, time]
+                 -> (embedded words <float32>[batch, time, embedding_dim],
+                     mask <bool>[batch, time], True at the real words)
+    head:        (embedded words, mask) -> logits <float32>[batch, 1 or classes]
+    classifier:  token ids -> encoder -> head -> Activation (sigmoid or softmax)
+
+The split is where the analyses need it: adversarial training moves the
+embedded words (`sentiment.training.loop.EmbeddingAdversary`) and the
+gradient by word differentiates with respect to them
+(`sentiment.analysis.gradients`); both call `head(model)` on words they
+embedded themselves. The head returns the logit, and the classifier's last
+layer applies the sigmoid (softmax): Dense followed by Activation computes
+exactly what Dense(activation=...) did, and the gradient analysis reads the
+logit it needs (1 - P rounds to 0 in float32 long before the logit stops
+carrying the answer) without a special case.
+
+The mask is an output of the encoder (ids != 0, what Keras's `mask_zero`
+would compute) and an input of the head, which hands it explicitly to every
+layer that reads the time axis: the head computes the same thing on words the
+encoder embedded and on words moved elsewhere, and the padding is skipped
+exactly as in `model(ids)`. The defaults keep LSTM and GRU eligible for the
+cuDNN kernels on a GPU: tanh/sigmoid activations, no recurrent dropout, no
+unrolling, biases on, GRU `reset_after=True`, and right-padded masks (padding
+id 0 at the end of each review, never a review without a word).
+
+The functions after the builders find the parts of a built model
+(`encoder`, `head`, `output_layer`, `embedding`, `recurrent_layers`), so no
+other module looks layers up by name or walks the nested models itself.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import keras
 import numpy as np
 
 from sentiment.config import ModelConfig
+from sentiment.data import PADDING_ID
 
 RECURRENT_LAYERS = {
     "simple_rnn": keras.layers.SimpleRNN,
@@ -56,135 +83,84 @@ _POOLING_LAYERS = {
 
 
 def build_classifier(
-    config: ModelConfig, vocabulary_size: int, num_classes: int = 2, embedding_weights: np.ndarray | None = None
+    config: ModelConfig,
+    vocabulary_size: int,
+    num_classes: int = 2,
+    embedding_weights: np.ndarray | None = None,
 ) -> keras.Model:
     """Builds an uncompiled text classifier: binary sentiment, or n classes.
 
     Args:
         config: the architecture; `config.cell_type` picks the recurrent layer.
         vocabulary_size: number of token ids, padding (0) and [UNK] (1) included.
-        num_classes: 2 for a sigmoid head, more for a softmax head.
+        num_classes: 2 for a sigmoid output, more for a softmax output.
         embedding_weights: <float>[vocabulary_size, embedding_dim] starting
             word vectors (pretrained); None starts at random.
 
     Returns:
-        A Functional model mapping <int>[batch, time] token ids (0 = padding)
-        to <float32>[batch, 1] P(positive) for two classes, or
-        <float32>[batch, num_classes] class probabilities.
+        A Functional model mapping <int32>[batch, time] token ids (0 =
+        padding) to <float32>[batch, 1] P(positive) for two classes, or
+        <float32>[batch, num_classes] class probabilities. Its layers are the
+        input, the `encoder` and `head` models and the output Activation.
     """
+    encoder_model = build_encoder(config, vocabulary_size, embedding_weights)
+    head_model = build_head(config, num_classes)
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    # mask_zero=True: padding is skipped, so with "last" pooling the head
-    # reads the state after the review's last real token.
-    embedding = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")
-    x = embedding(token_ids)
-    if embedding_weights is not None:  # set, not an initializer: a Constant would store the table in the model's config
-        embedding.set_weights([np.asarray(embedding_weights, np.float32)])
-    output = _classifier_head(config, num_classes, x, _Layers())
+    embedded, mask = encoder_model(token_ids)
+    logits = head_model([embedded, mask])
+    if num_classes == 2:
+        output = keras.layers.Activation("sigmoid", name="probability")(logits)
+    else:
+        output = keras.layers.Activation("softmax", name="probabilities")(logits)
     return _finish(keras.Model(token_ids, output, name=f"{config.cell_type}_classifier"), config)
 
 
-def classify_embedded(model: keras.Model, config: ModelConfig, embedded, mask, training: bool, logits: bool = False):
-    """What a `build_classifier` model computes from its embedded words on, on tensors.
+def build_encoder(
+    config: ModelConfig, vocabulary_size: int, embedding_weights: np.ndarray | None = None
+) -> keras.Model:
+    """The embedding, and the padding mask made explicit.
 
-    Adversarial training (`sentiment.training.loop`) needs the words after
-    the embedding, to perturb them, and the gradient by word
-    (`sentiment.analysis.gradients`) differentiates with respect to them:
-    this replays the model's own layers (the same code that built them)
-    from there. `classify_embedded(model, config, embedding(ids), ids != 0,
-    training)` equals `model(ids, training)`.
-
-    Args:
-        model: a model from `build_classifier` with this `config` (only its
-            layers' arrangement is read: `replay_config(model)` gives one).
-        embedded: <float32>[batch, time, embedding_dim] embedded words.
-        mask: <bool>[batch, time] the real words (True), as the embedding's
-            `mask_zero` makes it.
-        training: dropout on (True) or off.
-        logits: return the sigmoid head's logit instead of P(positive)
-            (two classes only): 1 - P rounds to 0 long before the logit
-            stops carrying the answer.
+    Returns:
+        A Functional model named "encoder" mapping <int32>[batch, time] token
+        ids to (<float32>[batch, time, embedding_dim] embedded words,
+        <bool>[batch, time] mask, True at the real words).
     """
-    num_classes = _output_count(model)
-    if logits and num_classes != 2:
-        raise ValueError("logits are the sigmoid head's: a model with more than two classes has none")
-    return _classifier_head(config, num_classes, embedded, _Layers(model, mask, training, logits))
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    # The mask is an output, handed to the head explicitly; Keras's implicit
+    # mask (mask_zero=True) would be a second copy of it, which the head
+    # would drop with a warning when called on the encoder's output.
+    embedding = keras.layers.Embedding(vocabulary_size, config.embedding_dim, name="embedding")
+    embedded = embedding(token_ids)
+    if embedding_weights is not None:  # set, not an initializer: a Constant would store the table in the model's config
+        embedding.set_weights([np.asarray(embedding_weights, np.float32)])
+    mask = keras.ops.not_equal(token_ids, PADDING_ID)  # what mask_zero=True computes
+    return keras.Model(token_ids, [embedded, mask], name="encoder")
 
 
-def replay_config(model: keras.Model) -> ModelConfig:
-    """The arrangement of a `build_classifier` model's layers, read from the model, as a ModelConfig.
+def build_head(config: ModelConfig, num_classes: int = 2) -> keras.Model:
+    """Word dropout, the recurrent layers, the pooling, output dropout and the output Dense layer.
 
-    What `classify_embedded` needs to replay a model (its cell, layers,
-    directions and pooling), for a model whose own config is not at hand.
-    The sizes and dropout rates are the defaults: replaying reads the
-    model's own layers, which have theirs.
-
-    Raises:
-        ValueError: the model is not one `build_classifier` makes.
+    Returns:
+        A Functional model named "head" mapping (<float32>[batch, time,
+        embedding_dim] embedded words, <bool>[batch, time] mask) to
+        <float32>[batch, 1] the logit of P(positive) for two classes, or
+        <float32>[batch, num_classes] logits.
     """
-    names = {layer.name for layer in model.layers}
-    recurrent = recurrent_layers(model)
-    cells = {type(layer) for layer in recurrent}
-    if "embedding" not in names or len(cells) != 1 or not ({"probability", "probabilities"} & names):
-        raise ValueError(
-            f"{model.name} is not a classifier from build_classifier "
-            "(token ids -> embedding -> recurrent layers -> head)"
-        )
-    cell_type = next(name for name, layer_class in RECURRENT_LAYERS.items() if cells == {layer_class})
-    bidirectional = any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers)
-    pooling = (
-        "max_mean"
-        if "max_mean_pooling" in names
-        else next((kind for kind in _POOLING_LAYERS if f"{kind}_pooling" in names), "last")
-    )
-    num_layers = len(recurrent) // (2 if bidirectional else 1)
-    return ModelConfig(cell_type=cell_type, num_layers=num_layers, bidirectional=bidirectional, pooling=pooling)
-
-
-def _output_count(model: keras.Model) -> int:
-    units = model.output.shape[-1]
-    return 2 if units == 1 else units
-
-
-class _Layers:
-    """Creates a classifier's layers (building it) or calls a built model's own layers again (replaying it).
-
-    While building, Keras tensors carry the mask from layer to layer; when
-    replaying on plain tensors, the mask is passed to the layers that read
-    the time axis.
-    """
-
-    def __init__(self, model: keras.Model | None = None, mask=None, training: bool | None = None, logits: bool = False):
-        self.model, self.mask, self.training, self.logits = model, mask, training, logits
-
-    def __call__(self, make: Callable[[str], keras.layers.Layer], name: str, inputs, over_time: bool = False):
-        if self.model is None:
-            return make(name)(inputs)
-        layer = self.model.get_layer(name)
-        if self.logits and name == "probability":  # the sigmoid head, stopped before its sigmoid
-            return keras.ops.matmul(inputs, layer.kernel) + layer.bias
-        mask = {"mask": self.mask} if over_time else {}
-        return layer(inputs, training=self.training, **mask)
-
-
-def _classifier_head(config: ModelConfig, num_classes: int, x, layers: _Layers):
-    """Word dropout, the recurrent body and the output layer, on embedded words."""
+    embedded = keras.Input(shape=(None, config.embedding_dim), dtype="float32", name="embedded")
+    mask = keras.Input(shape=(None,), dtype="bool", name="mask")
     # noise_shape (batch, time, 1): drop whole words, not single features.
-    x = layers(
-        lambda name: keras.layers.Dropout(config.word_dropout_rate, noise_shape=(None, None, 1), name=name),
-        "word_dropout",
-        x,
-    )
-    x = _recurrent_body(config, x, layers)
-    if num_classes == 2:
-        return layers(lambda name: keras.layers.Dense(1, activation="sigmoid", name=name), "probability", x)
-    return layers(lambda name: keras.layers.Dense(num_classes, activation="softmax", name=name), "probabilities", x)
+    x = keras.layers.Dropout(config.word_dropout_rate, noise_shape=(None, None, 1), name="word_dropout")(embedded)
+    x = _recurrent_body(config, x, mask)
+    logits = keras.layers.Dense(1 if num_classes == 2 else num_classes, name="logits")(x)
+    return keras.Model([embedded, mask], logits, name="head")
 
 
 def build_regressor(config: ModelConfig, input_features: int) -> keras.Model:
     """Builds an uncompiled sequence regressor on real-valued inputs (the adding problem).
 
-    Everything after the embedding is `build_classifier`'s: the same
-    recurrent layers, pooling and dropout; the head is one linear unit.
+    The classifier's recurrent body (the same recurrent layers, pooling and
+    output dropout) on every step, there being no padding and so no mask;
+    the output is one linear unit.
 
     Args:
         config: the architecture (`embedding_dim` and `word_dropout_rate`
@@ -196,7 +172,7 @@ def build_regressor(config: ModelConfig, input_features: int) -> keras.Model:
         to <float32>[batch, 1].
     """
     inputs = keras.Input(shape=(None, input_features), dtype="float32", name="inputs")
-    output = keras.layers.Dense(1, name="value")(_recurrent_body(config, inputs, _Layers()))
+    output = keras.layers.Dense(1, name="value")(_recurrent_body(config, inputs, mask=None))
     return _finish(keras.Model(inputs, output, name=f"{config.cell_type}_regressor"), config)
 
 
@@ -218,37 +194,31 @@ def build_convolutional_classifier(config: ModelConfig, vocabulary_size: int, ke
     return keras.Model(token_ids, output, name="conv1d_classifier")
 
 
-def _recurrent_body(config: ModelConfig, x, layers: _Layers):
-    """The recurrent layers, the pooling and the output dropout, on <float>[batch, time, features]."""
+def _recurrent_body(config: ModelConfig, x, mask):
+    """The recurrent layers, the pooling and the output dropout.
+
+    Args:
+        x: <float>[batch, time, features] Keras tensor.
+        mask: <bool>[batch, time] Keras tensor given to every layer that
+            reads the time axis, or None (every step is real).
+    """
+    over_time = {} if mask is None else {"mask": mask}
     for index in range(config.num_layers):
         is_last = index == config.num_layers - 1
         return_sequences = not (is_last and config.pooling == "last")
         if config.bidirectional:
-
-            def make(name, return_sequences=return_sequences, index=index):
-                return keras.layers.Bidirectional(
-                    _recurrent_layer(config, return_sequences, f"{config.cell_type}_{index}"), name=name
-                )
-
-            x = layers(make, f"bidirectional_{index}", x, over_time=True)
-        else:
-            x = layers(
-                lambda name, return_sequences=return_sequences: _recurrent_layer(config, return_sequences, name),
-                f"{config.cell_type}_{index}",
-                x,
-                over_time=True,
+            layer = keras.layers.Bidirectional(
+                _recurrent_layer(config, return_sequences, f"{config.cell_type}_{index}"), name=f"bidirectional_{index}"
             )
+        else:
+            layer = _recurrent_layer(config, return_sequences, f"{config.cell_type}_{index}")
+        x = layer(x, **over_time)
     if config.pooling == "max_mean":
-        pooled = [
-            layers(lambda name, kind=kind: _POOLING_LAYERS[kind](name=name), f"{kind}_pooling", x, over_time=True)
-            for kind in ("max", "mean")
-        ]
-        x = layers(lambda name: keras.layers.Concatenate(name=name), "max_mean_pooling", pooled)
+        pooled = [_POOLING_LAYERS[kind](name=f"{kind}_pooling")(x, **over_time) for kind in ("max", "mean")]
+        x = keras.layers.Concatenate(name="max_mean_pooling")(pooled)
     elif config.pooling != "last":
-        x = layers(
-            lambda name: _POOLING_LAYERS[config.pooling](name=name), f"{config.pooling}_pooling", x, over_time=True
-        )
-    return layers(lambda name: keras.layers.Dropout(config.dropout_rate, name=name), "output_dropout", x)
+        x = _POOLING_LAYERS[config.pooling](name=f"{config.pooling}_pooling")(x, **over_time)
+    return keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
 
 
 def _recurrent_layer(config: ModelConfig, return_sequences: bool, name: str) -> keras.layers.Layer:
@@ -269,6 +239,77 @@ def _finish(model: keras.Model, config: ModelConfig) -> keras.Model:
     if config.chrono_max_steps is not None:
         chrono_initialize(model, config.chrono_max_steps)
     return model
+
+
+# --- The parts of a built model ------------------------------------------------
+
+
+def encoder(model: keras.Model) -> keras.Model:
+    """The classifier's encoder: token ids -> (embedded words, mask) (`build_encoder`).
+
+    Raises:
+        ValueError: the model is not a classifier from `build_classifier`.
+    """
+    return _part(model, "encoder")
+
+
+def head(model: keras.Model) -> keras.Model:
+    """The classifier's head: (embedded words, mask) -> logits (`build_head`).
+
+    `output_layer(model)(head(model)([embedded, mask]))` is what the
+    classifier computes from its embedded words.
+
+    Raises:
+        ValueError: the model is not a classifier from `build_classifier`.
+    """
+    return _part(model, "head")
+
+
+def output_layer(model: keras.Model) -> keras.layers.Activation:
+    """The classifier's last layer: the Activation mapping logits to P(positive) (sigmoid) or probabilities (softmax).
+
+    Raises:
+        ValueError: the model is not a classifier from `build_classifier`.
+    """
+    head(model)  # the same check and message
+    return model.layers[-1]
+
+
+def embedding(model: keras.Model) -> keras.layers.Embedding:
+    """The classifier's Embedding layer (its table: `.embeddings`)."""
+    return encoder(model).get_layer("embedding")
+
+
+def _part(model: keras.Model, name: str) -> keras.Model:
+    part = next((layer for layer in model.layers if layer.name == name), None)
+    if not isinstance(part, keras.Model):
+        raise ValueError(
+            f"{model.name} has no {name}: it is not a classifier from build_classifier "
+            "(token ids -> encoder -> head -> output activation)"
+        )
+    return part
+
+
+def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer of the model, those of its sub-models (the encoder and head) included, in order.
+
+    The sub-models themselves are left out: only the layers that compute.
+    """
+    found = []
+    for layer in model.layers:
+        found.extend(all_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return found
+
+
+def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's recurrent layers, in order, unwrapped from `Bidirectional` (forward, then backward)."""
+    found = []
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.Bidirectional):
+            found.extend([layer.forward_layer, layer.backward_layer])
+        elif isinstance(layer, keras.layers.RNN):
+            found.append(layer)
+    return found
 
 
 def chrono_initialize(model: keras.Model, max_steps: int) -> None:
@@ -303,17 +344,6 @@ def chrono_initialize(model: keras.Model, max_steps: int) -> None:
         layer.cell.bias.assign(bias.astype(np.float32))
 
 
-def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The model's recurrent layers, unwrapped from `Bidirectional`."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Bidirectional):
-            found.extend([layer.forward_layer, layer.backward_layer])
-        elif isinstance(layer, keras.layers.RNN):
-            found.append(layer)
-    return found
-
-
 def with_kernel_choice(model: keras.Model, use_cudnn: bool | str) -> keras.Model:
     """A copy of `model`, same weights, whose LSTM/GRU layers use `use_cudnn`.
 
@@ -329,3 +359,25 @@ def with_kernel_choice(model: keras.Model, use_cudnn: bool | str) -> keras.Model
         if hasattr(layer, "use_cudnn"):
             layer.use_cudnn = use_cudnn
     return clone
+
+
+def without_mask(model: keras.Model) -> keras.Model:
+    """A copy of `model`, same weights, that masks nothing: no layer is handed a mask.
+
+    For ids without padding the output is identical. The torch backend's
+    fused and cuDNN paths refuse any mask, so this is what the bench times
+    them on. The head still takes the encoder's mask as an input, unread.
+    """
+    config = model.get_config()
+    _strip_masks(config)
+    clone = keras.Model.from_config(config)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _strip_masks(model_config: dict) -> None:
+    for layer in model_config["layers"]:
+        for node in layer["inbound_nodes"]:
+            node["kwargs"].pop("mask", None)
+        if "layers" in layer["config"]:  # a sub-model: the encoder or the head
+            _strip_masks(layer["config"])

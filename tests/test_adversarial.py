@@ -1,4 +1,8 @@
-"""Adversarial training on the embedded words (`TrainConfig.adversarial_epsilon`, `loop.EmbeddingAdversary`)."""
+"""Adversarial training on the embedded words (`TrainConfig.adversarial_epsilon`, `loop.EmbeddingAdversary`).
+
+The adversary calls the classifier's encoder and head (`sentiment.models`);
+that the two make the classifier is tested in tests/test_models.py.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from sentiment import models
 from sentiment.config import ModelConfig, TrainConfig
-from sentiment.models import build_classifier, classify_embedded, replay_config
+from sentiment.models import build_classifier
 from sentiment.training import loop
-
-
-@pytest.mark.parametrize(
-    "config, num_classes",
-    [
-        (ModelConfig(cell_type="lstm", bidirectional=True, pooling="max_mean", embedding_dim=8, units=6), 2),
-        (ModelConfig(cell_type="gru", num_layers=2, embedding_dim=8, units=6), 2),
-        (ModelConfig(cell_type="simple_rnn", bidirectional=True, pooling="mean", embedding_dim=8, units=6), 3),
-        (ModelConfig(cell_type="lstm", pooling="max", embedding_dim=8, units=6), 2),
-    ],
-)
-def test_replaying_the_model_from_its_embedded_words_gives_its_output(config, num_classes):
-    model = build_classifier(config, 50, num_classes)
-    token_ids = np.random.default_rng(0).integers(2, 50, (4, 20)).astype(np.int32)
-    token_ids[0, 6:] = 0  # right padding, as the batches have it
-    token_ids[1, 15:] = 0
-    embedded = model.get_layer("embedding")(token_ids)
-    replayed = classify_embedded(model, config, embedded, tf.not_equal(token_ids, 0), training=False)
-    np.testing.assert_allclose(replayed.numpy(), model(token_ids, training=False).numpy(), atol=1e-6)
-    # The arrangement read back from the model alone replays it the same way.
-    read = replay_config(model)
-    assert (read.cell_type, read.num_layers, read.bidirectional, read.pooling) == (
-        config.cell_type,
-        config.num_layers,
-        config.bidirectional,
-        config.pooling,
-    )
-    if num_classes == 2:  # the sigmoid head's logit, stopped before the sigmoid
-        logits = classify_embedded(model, read, embedded, tf.not_equal(token_ids, 0), training=False, logits=True)
-        np.testing.assert_allclose(tf.sigmoid(logits).numpy(), model(token_ids, training=False).numpy(), atol=1e-6)
-    else:
-        with pytest.raises(ValueError, match="more than two classes"):
-            classify_embedded(model, read, embedded, tf.not_equal(token_ids, 0), training=False, logits=True)
 
 
 def _unique_words_batch():
@@ -63,10 +35,10 @@ def test_the_adversarial_gradient_is_the_gradient_at_the_words_moved_uphill_plus
     )
     model = build_classifier(config, 30, 2)
     token_ids, targets = _unique_words_batch()
-    variables, embedding = model.trainable_variables, model.get_layer("embedding")
+    variables, embedding = model.trainable_variables, models.embedding(model)
     epsilon, count = 0.5, tf.constant(3.0)
 
-    got, (loss_sum, hits) = loop.EmbeddingAdversary(config, epsilon).gradients(
+    got, (loss_sum, hits) = loop.EmbeddingAdversary(epsilon).gradients(
         model, tf.constant(token_ids), tf.constant(targets), count, "classification"
     )
 

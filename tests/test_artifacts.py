@@ -76,6 +76,27 @@ def test_other_format_version_is_refused(tiny_artifacts, tmp_path):
         artifacts.load_artifact(folder)
 
 
+def test_a_folder_from_before_the_encoder_and_head_is_refused_with_retrain(tiny_artifacts, tmp_path):
+    folder = _copy(tiny_artifacts / "gru", tmp_path / "gru")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format_version"] = 2  # model.keras one flat Functional model, read by name
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SentimentError, match="written by artifact format 2, .*; retrain into a new folder"):
+        artifacts.load_artifact(folder)
+
+
+def test_a_loaded_model_is_its_encoder_and_head(tiny_artifacts):
+    import numpy as np
+
+    from sentiment import models
+
+    model = artifacts.load_artifact(tiny_artifacts / "lstm").model  # loaded with safe_mode
+    token_ids = np.array([[2, 3, 4, 0], [5, 6, 7, 8]], np.int32)
+    embedded, mask = models.encoder(model)(token_ids)
+    probabilities = models.output_layer(model)(models.head(model)([embedded, mask]))
+    np.testing.assert_allclose(np.asarray(probabilities), np.asarray(model(token_ids)), atol=1e-6)
+
+
 def test_loaded_artifact_carries_its_config(tiny_artifacts):
     artifact = artifacts.load_artifact(tiny_artifacts / "gru")
     assert artifact.config.model.cell_type == "gru"

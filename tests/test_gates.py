@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from sentiment import models
 from sentiment.analysis import gates
 from sentiment.config import PRESETS, ModelConfig
 from sentiment.models import build_classifier
@@ -19,7 +20,7 @@ def _sequence_model(cell: str, bidirectional: bool, **overrides) -> keras.Model:
     )
     keras.utils.set_random_seed(7)
     model = build_classifier(config, VOCABULARY_SIZE)
-    for layer in model.layers:  # trained-looking weights: larger than the initializer's
+    for layer in models.head(model).layers:  # trained-looking weights: larger than the initializer's
         if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
             layer.set_weights([w + np.random.default_rng(1).normal(0, 0.05, w.shape) for w in layer.get_weights()])
     return model
@@ -29,10 +30,15 @@ def _sequence_model(cell: str, bidirectional: bool, **overrides) -> keras.Model:
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
 def test_replay_reproduces_the_layers_state_at_every_token(cell, bidirectional):
     model = _sequence_model(cell, bidirectional)
+    head = models.head(model)
     recurrent = next(
-        layer for layer in model.layers if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
+        layer for layer in head.layers if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
     )
-    states = keras.Model(model.input, recurrent.output)
+    recurrent_states = keras.Model(head.inputs, recurrent.output)
+
+    def states(ids):
+        return recurrent_states(models.encoder(model)(ids))
+
     rng = np.random.default_rng(0)
     lengths = (FULL.data.sequence_length, 37)  # a full-length review and a short one, right-padded in one batch
     ids = np.zeros((2, lengths[0]), np.int32)
@@ -68,11 +74,11 @@ def test_gru_without_reset_after_and_the_irnn():
     ):
         model = build_classifier(config, 12)
         if config.cell_type == "gru":  # rebuild the layer the other way round
-            layer = next(layer for layer in model.layers if isinstance(layer, keras.layers.GRU))
+            (layer,) = models.recurrent_layers(model)
             layer = keras.layers.GRU.from_config({**layer.get_config(), "reset_after": False})
             layer.build((None, None, 3))
         else:
-            layer = next(layer for layer in model.layers if isinstance(layer, keras.layers.SimpleRNN))
+            (layer,) = models.recurrent_layers(model)
         copy = type(layer).from_config({**layer.get_config(), "return_sequences": True})
         copy.build((None, None, 3))
         copy.set_weights([w + 0.1 for w in layer.get_weights()])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from sentiment import models
 from sentiment.analysis.gradients import (
     FLOAT32_TINY,
     align_to_end,
@@ -31,7 +32,7 @@ def loaded(tiny_artifacts):
 
 def _norms_from_embedding_table(model, ids, labels):
     """The same quantity through the whole model: Keras masks, nothing split."""
-    table = model.get_layer("embedding").embeddings
+    table = models.embedding(model).embeddings
     with tf.GradientTape() as tape:
         probability = model(ids, training=False)[:, 0]
         y = tf.constant(labels, tf.float32)
@@ -74,9 +75,10 @@ def _linear_simple_rnn(recurrent_scale: float) -> keras.Model:
     model = build_classifier(
         ModelConfig(cell_type="simple_rnn", embedding_dim=4, units=4, word_dropout_rate=0.0, dropout_rate=0.0), 16
     )
-    model.get_layer("embedding").set_weights([0.1 * np.random.default_rng(0).standard_normal((16, 4))])
-    model.get_layer("simple_rnn_0").set_weights([np.eye(4), recurrent_scale * np.eye(4), np.zeros(4)])
-    model.get_layer("probability").set_weights([np.ones((4, 1)), np.zeros(1)])
+    models.embedding(model).set_weights([0.1 * np.random.default_rng(0).standard_normal((16, 4))])
+    (recurrent,) = models.recurrent_layers(model)
+    recurrent.set_weights([np.eye(4), recurrent_scale * np.eye(4), np.zeros(4)])
+    models.head(model).get_layer("logits").set_weights([np.ones((4, 1)), np.zeros(1)])
     return model
 
 
@@ -95,7 +97,7 @@ def test_saturated_prediction_keeps_a_nonzero_gradient():
     # P(positive) rounds to exactly 1.0 in float32: a loss computed from the
     # clipped probability would give zero gradient everywhere.
     model = _linear_simple_rnn(0.5)
-    model.get_layer("probability").set_weights([np.ones((4, 1)), np.array([40.0])])
+    models.head(model).get_layer("logits").set_weights([np.ones((4, 1)), np.array([40.0])])
     assert keras.ops.convert_to_numpy(model(IDS[:1], training=False))[0, 0] == 1.0
     norms = embedding_gradient_norms(model, IDS[:1], [1])[0, :5]
     assert np.all(np.isfinite(norms) & (norms > 0)), norms
@@ -152,13 +154,25 @@ def test_cli_writes_the_figure_and_the_numbers(tiny_artifacts, tmp_path):
     [{"bidirectional": True}, {"pooling": "mean", "num_layers": 2}, {"bidirectional": True, "pooling": "max_mean"}],
 )
 def test_other_architectures_keep_padding_out(options):
-    # The split reruns every layer after the embedding with the mask by hand;
-    # stacked, bidirectional and pooled models must see exactly what model(ids) sees.
+    # The head is handed the mask with the embedded words; stacked,
+    # bidirectional and pooled models must see exactly what model(ids) sees.
     model = build_classifier(ModelConfig(cell_type="gru", embedding_dim=4, units=4, **options), 16)
     norms = embedding_gradient_norms(model, IDS[:, :6] % 16, LABELS)
     alone = embedding_gradient_norms(model, IDS[:1, :5], LABELS[:1])
     np.testing.assert_allclose(norms[0, :5], alone[0], rtol=1e-5)
     assert np.isnan(norms[0, 5])
+
+
+def test_only_a_binary_classifier_is_measured():
+    from sentiment.errors import SentimentError
+    from sentiment.models import build_regressor
+
+    three_classes = build_classifier(ModelConfig(cell_type="gru", embedding_dim=4, units=4), 16, num_classes=3)
+    with pytest.raises(SentimentError, match="does not end in a sigmoid of one logit"):
+        embedding_gradient_norms(three_classes, IDS % 16)
+    regressor = build_regressor(ModelConfig(cell_type="gru", units=4), input_features=2)
+    with pytest.raises(SentimentError, match="gru_regressor has no encoder.*gradient flow needs token ids"):
+        embedding_gradient_norms(regressor, IDS % 16)
 
 
 def test_reviews_of_any_length_reuse_one_traced_function(loaded):
@@ -230,7 +244,7 @@ def test_the_sample_comes_from_the_dataset_the_artifact_was_trained_on(tmp_path)
 
 
 def test_pooled_models_get_the_gradient_their_own_call_gives():
-    """Max+mean pooling (the strong preset's models), replayed: the gradient is model(ids)'s.
+    """Max+mean pooling (the strong preset's models), through the head: the gradient is model(ids)'s.
 
     The pooling is two branches after the recurrence.
 
@@ -243,7 +257,7 @@ def test_pooled_models_get_the_gradient_their_own_call_gives():
     ids = np.array([[2, 3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12, 13]], np.int32)
     labels = np.array([1.0, 0.0], np.float32)
     norms = embedding_gradient_norms(model, ids, labels)
-    table = model.get_layer("embedding").embeddings
+    table = models.embedding(model).embeddings
     with tf.GradientTape() as tape:
         probabilities = model(ids, training=False)
         loss = tf.reduce_sum(keras.losses.binary_crossentropy(labels[:, None], probabilities))

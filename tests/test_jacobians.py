@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from sentiment import models
 from sentiment.analysis import jacobians
 from sentiment.config import ModelConfig
 from sentiment.models import build_classifier, build_regressor
@@ -75,8 +76,9 @@ def test_state_layer_keeps_the_model_weights():
     ids = np.array([[2, 3, 4, 5]])
     layer = jacobians.state_layer(model)
     hidden = keras.ops.convert_to_numpy(layer(jacobians.layer_inputs(model, ids))[0])
-    recurrent = next(layer for layer in model.layers if isinstance(layer, keras.layers.GRU))
-    expected = keras.ops.convert_to_numpy(keras.Model(model.input, recurrent.output)(ids))
+    head = models.head(model)
+    (recurrent,) = models.recurrent_layers(head)
+    expected = keras.ops.convert_to_numpy(keras.Model(head.inputs, recurrent.output)(models.encoder(model)(ids)))
     np.testing.assert_allclose(hidden, expected, atol=1e-6)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sentiment.io.artifacts import load_artifact
-from sentiment.models import build_classifier
+from sentiment.models import build_classifier, build_convolutional_classifier
 from sentiment.serving.predict import Predictor, step_model
 
 AWKWARD_INPUTS = [
@@ -69,6 +69,22 @@ def test_the_trajectory_ends_at_the_models_prediction(predictors, cell):
         np.testing.assert_allclose(reading.probability, predictor.predict([text])[0], atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "change, num_classes", [({"num_layers": 2}, 2), ({"irnn": True, "cell_type": "simple_rnn"}, 2), ({}, 3)]
+)
+def test_the_step_model_ends_at_the_models_output(tiny_artifacts, change, num_classes):
+    """Stacked layers and the IRNN read in one pass too; its last step is the model's output, for n classes too."""
+    artifact = load_artifact(tiny_artifacts / "gru")
+    model = build_classifier(replace(artifact.config.model, **change), len(artifact.vocabulary), num_classes)
+    steps = step_model(model)
+    ids = np.array([[2, 3, 4, 5], [6, 7, 0, 0]], np.int32)
+    per_step = steps(ids, training=False).numpy()
+    assert per_step.shape == (2, 4, 1 if num_classes == 2 else num_classes)
+    expected = model(ids, training=False).numpy()
+    np.testing.assert_allclose(per_step[[0, 1], [3, 1]], expected, atol=1e-6)
+    np.testing.assert_allclose(per_step[1, 1], model(ids[1:, :2], training=False).numpy()[0], atol=1e-6)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_each_trajectory_point_is_the_prediction_on_that_prefix(predictors, cell):
     predictor = predictors[cell]
@@ -117,6 +133,7 @@ def test_other_architectures_are_read_prefix_by_prefix(tiny_artifacts, change):
     model_config = replace(artifact.config.model, **change)
     model = build_classifier(model_config, len(artifact.vocabulary))  # untrained weights suffice
     assert step_model(model) is None
+    assert step_model(build_convolutional_classifier(model_config, len(artifact.vocabulary))) is None  # no head
     predictor = Predictor(replace(artifact, model=model, config=replace(artifact.config, model=model_config)))
     assert not predictor.reads_in_one_pass
     words = "the movie was great plot boring".split()

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from sentiment import models
 from sentiment.config import PRESETS, ModelConfig
 from sentiment.models import build_classifier
 from sentiment.training import vectors
@@ -53,8 +54,9 @@ def test_the_strong_architecture_starts_from_the_given_vectors():
     config = ModelConfig(**{**PRESETS["strong"].model.__dict__, "cell_type": "gru", "embedding_dim": 4, "units": 3})
     weights = np.arange(40, dtype=np.float32).reshape(10, 4)
     model = build_classifier(config, 10, embedding_weights=weights)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings), weights)
-    assert model.get_layer("max_mean_pooling").output.shape[-1] == 2 * 2 * 3  # max and mean of both directions
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(models.embedding(model).embeddings), weights)
+    pooled = models.head(model).get_layer("max_mean_pooling")
+    assert pooled.output.shape[-1] == 2 * 2 * 3  # max and mean of both directions
     out = keras.ops.convert_to_numpy(model(np.array([[2, 3, 4, 0, 0]])))
     assert out.shape == (1, 1) and 0 < out[0, 0] < 1
     big = build_classifier(config, 5000, embedding_weights=np.ones((5000, 4), np.float32))

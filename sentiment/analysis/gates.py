@@ -31,6 +31,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from sentiment import models
+
 # What `replay` returns per cell type, in display order; "hidden" is h.
 QUANTITIES = {
     "lstm": ("input gate", "forget gate", "output gate", "candidate", "cell state", "hidden"),
@@ -162,10 +164,9 @@ def read_review(model: keras.Model, token_ids: np.ndarray) -> list[dict[str, Any
     """
     ids = np.asarray(token_ids)
     ids = ids[ids != 0] if np.any(ids != 0) else ids[:1]
-    embedding = next(layer for layer in model.layers if isinstance(layer, keras.layers.Embedding))
-    x = np.asarray(keras.ops.convert_to_numpy(embedding.embeddings), np.float64)[ids]
+    x = np.asarray(keras.ops.convert_to_numpy(models.embedding(model).embeddings), np.float64)[ids]
     results = []
-    for layer in model.layers:
+    for layer in models.head(model).layers:
         if isinstance(layer, keras.layers.Bidirectional):
             directions = [("forward", layer.forward_layer, False), ("backward", layer.backward_layer, True)]
         elif isinstance(layer, keras.layers.RNN):

@@ -1,9 +1,9 @@
 """Gradient flow: how much the loss still depends on each word of a review.
 
-For a trained classifier (token ids -> Embedding(mask_zero) -> recurrent
-layer(s) -> Dense(sigmoid) on the final state or on a pooling of every
-state) and a review, we measure at every time step t the L2 norm of the
-gradient of the loss with respect to the embedded input e_t,
+For a trained classifier (token ids -> embedding and padding mask ->
+recurrent layer(s) -> a logit from the final state or from a pooling of
+every state -> sigmoid) and a review, we measure at every time step t the L2
+norm of the gradient of the loss with respect to the embedded input e_t,
 
     g_t = || d loss / d e_t ||_2,
 
@@ -17,11 +17,12 @@ measured ratios rather than a verdict, and the long-range benchmark
 (`sentiment.analysis.longrange`), where distance is the only variable, is the
 controlled test.
 
-The model is split at the embedding output: the embedding runs outside the
-tape, its output is watched, and the remaining layers run with the padding
-mask passed explicitly (`sentiment.models.classify_embedded`, which replays
-the model with the code that built it: stacked, bidirectional and pooled
-models alike), so padding steps are skipped exactly as in `model(ids)`.
+The model is split where it is built in two (`sentiment.models`): its
+encoder embeds the words and gives the padding mask, the embedded words are
+watched, and its head maps them and the mask to the logit (stacked,
+bidirectional and pooled models alike), skipping the padding exactly as
+`model(ids)` does, whose output is the sigmoid of that logit (checked once
+per model).
 The loss is binary cross-entropy, differentiated from the head's logit
 (d loss / d logit = P - y, never from the clipped probability), so a
 confidently right review still gets its small but nonzero gradient.
@@ -67,25 +68,21 @@ def _traced_functions(model: keras.Model) -> tuple[Callable, Callable]:
     if model in _GRADIENT_FUNCTIONS:
         return _GRADIENT_FUNCTIONS[model]
     try:
-        config = models.replay_config(model)
+        encoder, head = models.encoder(model), models.head(model)
     except ValueError as error:
-        raise SentimentError(f"{error}; gradient flow needs token ids -> Embedding -> ...") from None
+        raise SentimentError(f"{error}; gradient flow needs token ids -> encoder -> head") from None
     if model.output.shape[-1] != 1:
         raise SentimentError(
-            f"{model.name} does not end in a Dense(sigmoid) head; gradient flow needs P(positive) from a logit"
+            f"{model.name} does not end in a sigmoid of one logit; gradient flow needs P(positive) from a logit"
         )
-    embedding = model.get_layer("embedding")
 
     # One trace for every batch size and review length: no request retraces.
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.float32)])
     def gradients(ids: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        mask = tf.not_equal(ids, data.PADDING_ID)
-        embedded = embedding(ids)
+        embedded, mask = encoder(ids, training=False)
         with tf.GradientTape() as tape:
             tape.watch(embedded)
-            logits = models.classify_embedded(model_reference(), config, embedded, mask, training=False, logits=True)[
-                :, 0
-            ]
+            logits = head([embedded, mask], training=False)[:, 0]
         targets = tf.where(targets < 0.0, tf.cast(logits >= 0.0, tf.float32), targets)
         # d loss / d logit = P - y, written as sigmoid(+-logit) so that a
         # confident review keeps its tiny value (1 - P rounds to 0 in
@@ -114,11 +111,11 @@ _SPLIT_CHECKED: weakref.WeakKeyDictionary[keras.Model, str] = weakref.WeakKeyDic
 def _split_problem(
     model: keras.Model, gradients: Callable, forward: Callable, ids: tf.Tensor, targets: tf.Tensor
 ) -> str:
-    """ "" when the model replayed from its embedding reproduces `model(ids)`; otherwise a message saying why not."""
+    """ "" when the sigmoid of the head's logit reproduces `model(ids)`; otherwise a message saying why not."""
     _, probabilities = gradients(ids, targets)
     if not np.allclose(probabilities.numpy(), forward(ids).numpy(), atol=1e-5):
         return (
-            f"{model.name}: the model replayed from its embedded words does not reproduce its predictions, "
+            f"{model.name}: the sigmoid of its head's logit does not reproduce its predictions, "
             "so its gradient by word is not computed here"
         )
     return ""
@@ -146,9 +143,9 @@ def embedding_gradient_norms(
         are excluded from the computation and carry no gradient.
 
     Raises:
-        SentimentError: the model is not a `build_classifier` model with a
-            Dense(sigmoid) head, or replayed from its embedded words it
-            does not reproduce `model(ids)`.
+        SentimentError: the model is not a binary `build_classifier`
+            model, or the sigmoid of its head's logit does not reproduce
+            `model(ids)`.
     """
     return _norms_and_probabilities(model, token_ids, labels, batch_size)[0]
 

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sentiment.models import recurrent_layers
+from sentiment import models
 
 # The fraction of the last step's norm below which a distance counts as forgotten.
 FORGOTTEN_FRACTION = 1e-3
@@ -45,8 +45,8 @@ def state_layer(model: keras.Model) -> keras.layers.Layer:
         original layer reads) to the list [output, *states]: [h, h] for
         SimpleRNN and GRU, [h, h, c] for LSTM.
     """
-    layers = recurrent_layers(model)
-    if len(layers) != 1 or any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers):
+    layers = models.recurrent_layers(model)  # a Bidirectional layer counts as two: its directions
+    if len(layers) != 1:
         raise ValueError(
             f"{model.name}: state Jacobians need exactly one unidirectional recurrent layer, found {len(layers)}"
         )
@@ -69,9 +69,9 @@ def layer_inputs(model: keras.Model, inputs: np.ndarray) -> np.ndarray:
     Returns:
         <float32>[batch, time, features].
     """
-    embeddings = [layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)]
-    if embeddings:
-        return keras.ops.convert_to_numpy(embeddings[0](np.asarray(inputs)))
+    if np.issubdtype(np.asarray(inputs).dtype, np.integer):  # token ids: the classifier's encoder embeds them
+        embedded, _ = models.encoder(model)(np.asarray(inputs, np.int32), training=False)
+        return keras.ops.convert_to_numpy(embedded)
     return np.asarray(inputs, dtype=np.float32)
 
 

@@ -307,9 +307,9 @@ def embedding_norms(model) -> dict[str, float]:
     """
     import keras
 
-    table = keras.ops.convert_to_numpy(
-        next(layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)).embeddings
-    )
+    from sentiment import models
+
+    table = keras.ops.convert_to_numpy(models.embedding(model).embeddings)
     norms = np.linalg.norm(table, axis=1)
     signal, distractor = float(norms[list(SIGNAL_IDS)].mean()), float(norms[FIRST_DISTRACTOR_ID:].mean())
     return {"signal": signal, "distractor": distractor, "distractor_over_signal": distractor / signal}

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sentiment import data
+from sentiment import data, models
 from sentiment.io.artifacts import Artifact, load_artifact, require_binary
 
 # P(positive) before the first token: a model that has read nothing is undecided.
@@ -30,29 +30,31 @@ UNDECIDED = 0.5
 
 
 def step_model(model: keras.Model) -> keras.Model | None:
-    """The classifier's head applied after every token, sharing its trained layers.
+    """The classifier's output applied after every token, sharing its trained layers.
 
-    Rebuilds the layer chain with the last recurrent layer returning its
-    whole sequence, so the Dense head maps each step's state to P(positive).
-    Dropout layers are identities at inference and are kept as they are.
+    Rebuilds the head's chain of layers with the last recurrent layer
+    returning its whole sequence, so the Dense layer and the output
+    activation map each step's state to P(positive). Dropout layers are
+    identities at inference and are kept as they are. Only a head made of
+    the layer types listed here is rebuilt: its layers are called in order,
+    one input each, which is what such a head is.
 
     Args:
         model: a classifier from `sentiment.models.build_classifier`.
 
     Returns:
-        A model mapping <int>[batch, time] token ids to <float32>[batch, time, 1],
+        A model mapping <int32>[batch, time] token ids to <float32>[batch, time, 1]
+        (P(positive) after each token; [batch, time, classes] for more classes),
         or None when the architecture has no meaningful state per step
         (bidirectional layers, mean/max pooling, any unexpected layer).
     """
-    allowed = (
-        keras.layers.InputLayer,
-        keras.layers.Embedding,
-        keras.layers.Dropout,
-        keras.layers.RNN,
-        keras.layers.Dense,
-    )
-    layers = model.layers
-    if not all(isinstance(layer, allowed) for layer in layers) or not isinstance(layers[0], keras.layers.InputLayer):
+    allowed = (keras.layers.Dropout, keras.layers.RNN, keras.layers.Dense)
+    try:
+        encoder, head, output_layer = models.encoder(model), models.head(model), models.output_layer(model)
+    except ValueError:
+        return None
+    layers = [layer for layer in head.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not all(isinstance(layer, allowed) for layer in layers):
         return None
     recurrent = [index for index, layer in enumerate(layers) if isinstance(layer, keras.layers.RNN)]
     if not recurrent or not isinstance(layers[-1], keras.layers.Dense):
@@ -61,11 +63,12 @@ def step_model(model: keras.Model) -> keras.Model | None:
     stepwise = type(last).from_config({**last.get_config(), "return_sequences": True, "name": f"{last.name}_steps"})
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    x = token_ids
-    for layer in layers[1:]:
-        x = (stepwise if layer is last else layer)(x)
+    x, mask = encoder(token_ids)
+    for layer in layers:
+        layer = stepwise if layer is last else layer
+        x = layer(x, mask=mask) if isinstance(layer, keras.layers.RNN) else layer(x)
     stepwise.set_weights(last.get_weights())
-    return keras.Model(token_ids, x, name=f"{model.name}_steps")
+    return keras.Model(token_ids, output_layer(x), name=f"{model.name}_steps")
 
 
 @dataclass(frozen=True)

@@ -87,40 +87,46 @@ class EmbeddingAdversary:
     step and the model (its export included) is unchanged. A word ID cannot
     be perturbed; its vector can, which is why this works on text.
 
+    The classifier is called in its two parts (`sentiment.models`): the
+    encoder embeds the words, and the head and output layer classify them,
+    clean or moved.
+
     Args:
-        model_config: the architecture of the models it trains
-            (`sentiment.models.classify_embedded` replays it).
         epsilon: the perturbation's norm per review.
     """
 
-    def __init__(self, model_config: ModelConfig, epsilon: float):
+    def __init__(self, epsilon: float):
         if epsilon <= 0:
             raise ValueError(f"epsilon must be positive, got {epsilon}")
-        self.model_config, self.epsilon = model_config, epsilon
+        self.epsilon = epsilon
 
     def gradients(
         self, model: keras.Model, inputs: tf.Tensor, targets: tf.Tensor, global_count: tf.Tensor, objective: str
     ):
-        """(the gradients of clean + adversarial loss, (the clean loss sum, right answers))."""
-        embedding, mask, variables = (
-            model.get_layer("embedding"),
-            tf.not_equal(inputs, data.PADDING_ID),
-            model.trainable_variables,
-        )
+        """(the gradients of clean + adversarial loss, (the clean loss sum, right answers)).
 
-        def losses_from(embedded: tf.Tensor):
-            return losses_and_hits(
-                targets, models.classify_embedded(model, self.model_config, embedded, mask, training=True), objective
-            )
+        Args:
+            model: a classifier from `sentiment.models.build_classifier`.
+            inputs: <int32>[batch, time] token ids, right-padded.
+            targets: <number>[batch] (`losses_and_hits`).
+            global_count: examples in the global batch, the loss's divisor.
+            objective: "classification".
+        """
+        encoder, head, output_layer = models.encoder(model), models.head(model), models.output_layer(model)
+        variables = model.trainable_variables
+
+        def losses_from(embedded: tf.Tensor, mask: tf.Tensor):
+            return losses_and_hits(targets, output_layer(head([embedded, mask], training=True)), objective)
 
         with tf.GradientTape() as tape:
-            embedded = embedding(inputs)
-            losses, hits = losses_from(embedded)
+            embedded, mask = encoder(inputs, training=True)
+            losses, hits = losses_from(embedded, mask)
             loss = tf.reduce_sum(losses) / global_count
         *gradients, uphill = tape.gradient(loss, [*variables, embedded])
         perturbation = self.epsilon * tf.math.l2_normalize(tf.stop_gradient(uphill), axis=[1, 2])
         with tf.GradientTape() as tape:
-            adversarial_loss = tf.reduce_sum(losses_from(embedding(inputs) + perturbation)[0]) / global_count
+            embedded, mask = encoder(inputs, training=True)
+            adversarial_loss = tf.reduce_sum(losses_from(embedded + perturbation, mask)[0]) / global_count
         adversarial_gradients = tape.gradient(adversarial_loss, variables)
         return [_sum_gradients(clean, moved) for clean, moved in zip(gradients, adversarial_gradients)], (
             tf.reduce_sum(losses),
@@ -255,14 +261,11 @@ def fit(
             `ResumableCheckpoint`) and may stop training through `model.stop_training`.
         state: holds `epochs_done` and `global_batch_size`.
         verbose: Keras verbosity.
-        model_config: the model's architecture; needed (and only read) when
-            `config.adversarial_epsilon` turns adversarial training on.
+        model_config: not read: adversarial training calls the model's own
+            encoder and head (`sentiment.models`). Accepted while
+            `sentiment.training.train` still passes it.
     """
-    adversary = None
-    if config.adversarial_epsilon > 0:
-        if model_config is None:
-            raise ValueError("adversarial training replays the model from its embedded words: pass model_config")
-        adversary = EmbeddingAdversary(model_config, config.adversarial_epsilon)
+    adversary = EmbeddingAdversary(config.adversarial_epsilon) if config.adversarial_epsilon > 0 else None
     global_batch = state["global_batch_size"]
     steps = {split: math.ceil(counts[split] / global_batch) for split in ("train", "validation")}
     train_batches = distribute.distribute_batches(strategy, batches("train", global_batch, config.seed))
