@@ -8,6 +8,9 @@ sent to `tf_serving_standin`, which does the same behind a real socket.
 """
 
 import json
+import math
+import os
+import re
 import socket
 
 import numpy as np
@@ -18,7 +21,7 @@ from sentiment.errors import SentimentError
 from sentiment.serving import client
 from sentiment.serving.predict import Predictor
 
-from tf_serving_standin import grpc_server, load_models, rest_server, tensors_from_body
+from tf_serving_standin import BadAnswers, grpc_server, load_models, rest_server, tensors_from_body
 
 REVIEWS = ["the movie was wonderful", "awful, boring plot<br />", "", "😀 电影 <b>great</b>", "great " * 600]
 
@@ -91,15 +94,28 @@ def test_the_grpc_request_converts_to_the_signature_input(models, expected):
 
 
 @pytest.fixture(scope="module")
-def rest_port(models):
-    server = rest_server(models, port=0)
+def bad_answers():
+    return BadAnswers()
+
+
+@pytest.fixture(autouse=True)
+def _honest_servers(bad_answers):
+    """Every test starts with servers that answer correctly."""
+    bad_answers.rest = bad_answers.grpc = None
+    yield
+    bad_answers.rest = bad_answers.grpc = None
+
+
+@pytest.fixture(scope="module")
+def rest_port(models, bad_answers):
+    server = rest_server(models, port=0, bad=bad_answers)
     yield server.server_address[1]
     server.shutdown()
 
 
 @pytest.fixture(scope="module")
-def grpc_port(models):
-    server, port = grpc_server(models, port=0)
+def grpc_port(models, bad_answers):
+    server, port = grpc_server(models, port=0, bad=bad_answers)
     yield port
     server.stop(None)
 
@@ -135,3 +151,129 @@ def test_the_client_command_prints_a_json_line_a_review(rest_port, expected, cap
     _check(lines, expected)
     assert client.main(["--port", str(_closed_port()), "--host", "127.0.0.1", "a review"]) == 2
     assert capsys.readouterr().err.startswith("error: cannot reach TF Serving")
+
+
+# --- The client trusts nothing the server answers, and sends what it is given (issue 30) ---
+
+
+def _json_answer(change):
+    """A REST fault: the correct answer, changed, sent with status 200."""
+    return lambda status, value: (200, json.dumps(change(value)).encode("utf-8"))
+
+
+def _rows(value):
+    return value["predictions"]
+
+
+REST_FAULTS = {
+    "an answer that is not JSON": (lambda status, value: (200, b"<html>502 Bad Gateway</html>"), "is not JSON"),
+    "a JSON list instead of an object": (lambda status, value: (200, b"[]"), "a JSON list, not an object"),
+    "an error object with status 200": (
+        lambda status, value: (200, b'{"error": "Tensor name: probability has no shape"}'),
+        "answered an error: Tensor name: probability has no shape",
+    ),
+    "predictions of bare numbers (the wrong shape)": (
+        _json_answer(lambda value: {"predictions": [row["probability"] for row in _rows(value)]}),
+        "predictions are not objects",
+    ),
+    "neither predictions nor outputs": (_json_answer(lambda value: {"result": 1}), "neither predictions nor outputs"),
+    "one prediction for two reviews": (
+        _json_answer(lambda value: {"predictions": _rows(value)[:1]}),
+        "answered 1 prediction(s) for 2 review(s)",
+    ),
+    "NaN as a probability": (
+        _json_answer(lambda value: {"predictions": [{**row, "probability": math.nan} for row in _rows(value)]}),
+        "has no probability in [0, 1]",
+    ),
+    "a probability of 1.5": (
+        _json_answer(lambda value: {"predictions": [{**row, "probability": 1.5} for row in _rows(value)]}),
+        "has no probability in [0, 1]",
+    ),
+    "a prediction without its label": (
+        _json_answer(lambda value: {"predictions": [{"probability": row["probability"]} for row in _rows(value)]}),
+        "has no label",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", list(REST_FAULTS))
+def test_a_bad_rest_answer_is_a_clear_error_and_a_non_zero_exit(rest_port, bad_answers, capsys, reliability, fault):
+    bad_answers.rest, expected = REST_FAULTS[fault]
+    with pytest.raises(SentimentError, match=re.escape(expected)):
+        client.predict(REVIEWS[:2], "127.0.0.1", "lstm", port=rest_port)
+    assert client.main(["--port", str(rest_port), "--host", "127.0.0.1", *REVIEWS[:2]]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and expected in err and err.count("\n") == 1
+    reliability.record(
+        "client (REST)", f"TF Serving answers {fault}", "a one-line error, exit 2, nothing printed", err.strip()
+    )
+
+
+def _without_last(response):
+    for name in list(response.outputs):
+        array = tf.make_ndarray(response.outputs[name])
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(array[:-1]))
+    return response
+
+
+def _nan(response):
+    array = tf.make_ndarray(response.outputs["probability"]).copy()
+    array[0] = np.nan
+    response.outputs["probability"].CopyFrom(tf.make_tensor_proto(array))
+    return response
+
+
+def _no_label(response):
+    del response.outputs["label"]
+    return response
+
+
+GRPC_FAULTS = {
+    "one prediction for two reviews": (_without_last, "answered 1 prediction(s) for 2 review(s)"),
+    "NaN as a probability": (_nan, "has no probability in [0, 1]"),
+    "no label output": (_no_label, "answered without label"),
+}
+
+
+@pytest.mark.parametrize("fault", list(GRPC_FAULTS))
+def test_a_bad_grpc_answer_is_a_clear_error_and_a_non_zero_exit(grpc_port, bad_answers, capsys, reliability, fault):
+    bad_answers.grpc, expected = GRPC_FAULTS[fault]
+    with pytest.raises(SentimentError, match=re.escape(expected)):
+        client.predict(REVIEWS[:2], "127.0.0.1", "lstm", "grpc", port=grpc_port)
+    assert client.main(["--protocol", "grpc", "--port", str(grpc_port), "--host", "127.0.0.1", *REVIEWS[:2]]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and expected in err
+    reliability.record(
+        "client (gRPC)", f"TF Serving answers {fault}", "a one-line error, exit 2, nothing printed", err.strip()
+    )
+
+
+@pytest.mark.parametrize("protocol, body_format", [("rest", "row"), ("rest", "columnar"), ("grpc", "row")])
+def test_a_review_that_is_not_utf8_is_sent_as_given(
+    rest_port, grpc_port, models, capsys, reliability, protocol, body_format
+):
+    raw = b"bad \xff\xfe film, a wonderful plot"
+    review = os.fsdecode(raw)  # as Python hands a non-UTF-8 argument to the program
+    port = rest_port if protocol == "rest" else grpc_port
+    results = client.predict([review, "a good film"], "127.0.0.1", "lstm", protocol, body_format, port=port)
+    expected = models["lstm"](text=tf.constant([raw, b"a good film"]))["probability"].numpy()
+    np.testing.assert_allclose([result["probability"] for result in results], expected, atol=1e-6)
+    arguments = ["--protocol", protocol, "--body", body_format, "--port", str(port), "--host", "127.0.0.1", review]
+    assert client.main(arguments) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["text"] == "bad \ufffd\ufffd film, a wonderful plot"
+    reliability.record(
+        f"client ({'gRPC' if protocol == 'grpc' else 'REST, ' + body_format})",
+        "a review holding bytes that are not UTF-8",
+        'sent as its bytes (REST: TF Serving\'s {"b64": ...}); scored as the model scores those bytes',
+        f"P(positive) {results[0]['probability']:.6f}, the signature on the raw bytes {expected[0]:.6f}",
+    )
+
+
+def test_a_body_carries_bytes_that_are_not_utf8_as_base64():
+    review = os.fsdecode(b"caf\xe9")
+    assert client.row_body([review, "ok"]) == {
+        "signature_name": "serving_default",
+        "instances": [{"text": {"b64": "Y2Fm6Q=="}}, {"text": "ok"}],
+    }
+    assert client.columnar_body([review])["inputs"]["text"] == [{"b64": "Y2Fm6Q=="}]

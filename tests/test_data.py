@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -94,6 +96,39 @@ def test_malformed_csv_names_file_line_and_problem(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(SentimentError, match=message):
         data.load_csv(path, 0.2, 0)
+
+
+@pytest.mark.parametrize(
+    "case, content, expected",
+    [
+        ('"CSV UTF-8" from a spreadsheet (a byte-order mark)', "\ufefftext,label\ngood film,1\nbad,0\n".encode(), None),
+        ("Latin-1", "text,label\ngood film,1\ncaf\u00e9 scene,0\n".encode("latin-1"), "reviews.csv:3: not UTF-8"),
+        (
+            "Latin-1 in a quoted review over two lines",
+            'text,label\ngood,1\n"two\nlines, na\u00efve",0\n'.encode("latin-1"),
+            "reviews.csv:4: not UTF-8",
+        ),
+    ],
+)
+def test_a_csv_with_a_byte_order_mark_is_read_and_one_not_in_utf8_is_refused_by_line(
+    tmp_path, reliability, case, content, expected
+):
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(content)
+    if expected is None:
+        rows = data.read_csv_rows(path)
+        assert rows[""] == [("good film", 1), ("bad", 0)]
+        measured = f"read: {len(rows[''])} rows, header text and label"
+    else:
+        with pytest.raises(SentimentError, match=re.escape(expected)) as raised:
+            data.read_csv_rows(path)
+        measured = str(raised.value).replace(str(tmp_path), "…")
+    reliability.record(
+        "data (train, evaluate, predict --file)",
+        f"a CSV file: {case}",
+        "read (the mark skipped); not UTF-8: refused naming the line, never read with bytes replaced",
+        measured,
+    )
 
 
 def test_aclimdb_folder(tmp_path):

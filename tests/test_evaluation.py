@@ -1,6 +1,7 @@
 """`python -m sentiment evaluate`: trained artifacts on labelled reviews of your own."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,6 +93,34 @@ def test_a_folder_without_models_says_how_to_train(tmp_path):
         *("--data-path", str(tmp_path / "x.csv")),
     )
     assert result.returncode == 2 and "python -m sentiment train" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "case, output, expected",
+    [
+        ("--output is a file", lambda tmp: tmp / "taken", "is a file; give a folder"),
+        ("--output under a file", lambda tmp: tmp / "taken" / "evaluation", "taken is a file, not a folder"),
+        ("--output where nothing can be written", lambda tmp: Path("/proc/evaluation"), "cannot write in /proc"),
+        ("--output holding a folder named evaluation.json", lambda tmp: tmp / "out", "is a folder, so it cannot"),
+    ],
+)
+def test_output_path_problems_are_one_line_before_the_evaluation(tmp_path, capsys, reliability, case, output, expected):
+    from sentiment import cli
+
+    (tmp_path / "taken").write_text("keep me")
+    (tmp_path / "out" / "evaluation.json").mkdir(parents=True)
+    args = ["evaluate", "--artifacts", str(tmp_path / "no-models"), "--data-source", "csv"]
+    assert cli.main([*args, "--data-path", str(tmp_path / "x.csv"), "--output", str(output(tmp_path))]) == 2
+    captured = capsys.readouterr()
+    assert expected in captured.err and captured.err.count("\n") == 1
+    assert "reading" not in captured.out and "no-models" not in captured.err  # nothing read, no model looked for
+    assert (tmp_path / "taken").read_text() == "keep me"
+    reliability.record(
+        "evaluate",
+        case,
+        "one line before any review is read or scored",
+        captured.err.strip().replace(str(tmp_path), "…"),
+    )
 
 
 def test_the_exact_mcnemar_test_matches_the_binomial_tail():

@@ -1,7 +1,9 @@
 import json
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,6 +104,8 @@ def test_a_four_class_export_returns_class_probabilities_and_names(tiny_news_art
     outputs = serve(text=tf.constant(texts))
     probabilities = outputs["probabilities"].numpy()
     assert probabilities.shape == (5, 4)
+    empty = serve(text=tf.constant([], tf.string))
+    assert empty["probabilities"].shape == (0, 4) and empty["label"].shape == (0,)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     assert [label.decode() for label in outputs["label"].numpy()] == [
         TOPIC_NAMES[i] for i in probabilities.argmax(axis=1)
@@ -199,3 +203,149 @@ def test_a_strong_artifact_loads_where_only_the_serving_code_is_imported(strong_
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert 0 <= float(result.stdout.strip().splitlines()[-1]) <= 1
+
+
+# --- Exports are checked like artifacts (issue 30) ---------------------------------
+
+
+def test_every_version_carries_a_manifest_of_every_file(exports):
+    from sentiment.io.artifacts import EXPORT_FILES, verify_export
+
+    for folder in exports.values():
+        listed = verify_export(folder)
+        on_disk = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+        assert set(listed) == on_disk - {"manifest.json"}
+        assert set(EXPORT_FILES) <= set(listed)
+        assert any(name.startswith("variables/variables.data-") for name in listed)
+
+
+def test_an_empty_batch_gets_empty_outputs_as_the_predictor_does(exports, tiny_artifacts, reliability):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(exports["gru"])).signatures["serving_default"]
+    outputs = serve(text=tf.constant([], tf.string))
+    assert outputs["probability"].shape == (0,) and outputs["probability"].dtype == tf.float32
+    assert outputs["label"].shape == (0,) and outputs["label"].dtype == tf.string
+    assert Predictor.from_folder(tiny_artifacts / "gru").predict([]).shape == (0,)
+    np.testing.assert_allclose(  # and a batch after it is scored as before
+        serve(text=tf.constant(REVIEWS))["probability"].numpy(),
+        Predictor.from_folder(tiny_artifacts / "gru").predict(REVIEWS),
+        atol=1e-5,
+    )
+    reliability.record(
+        "input: SavedModel (serving_default)",
+        "an empty batch (text of shape [0])",
+        "empty probability and label, as the Predictor returns for no reviews",
+        f"probability {outputs['probability'].dtype.name} {outputs['probability'].shape.as_list()}, "
+        f"label {outputs['label'].dtype.name} {outputs['label'].shape.as_list()}",
+    )
+
+
+def _overwrite_a_block(path):
+    data = bytearray(path.read_bytes())
+    data[: min(64, len(data))] = bytes(min(64, len(data)))
+    path.write_bytes(bytes(data))
+
+
+EXPORT_FAULTS = {
+    "saved_model.pb truncated to half": (
+        lambda v: (v / "saved_model.pb").write_bytes((v / "saved_model.pb").read_bytes()[:100]),
+        "saved_model.pb does not match its checksum",
+    ),
+    "a block of the variables overwritten": (
+        lambda v: _overwrite_a_block(next((v / "variables").glob("variables.data-*"))),
+        "does not match its checksum",
+    ),
+    "variables/variables.index missing": (
+        lambda v: (v / "variables" / "variables.index").unlink(),
+        "variables/variables.index is missing",
+    ),
+    "a file added to variables/": (
+        lambda v: (v / "variables" / "extra").write_bytes(b"x"),
+        "variables/extra is not in",
+    ),
+    "no manifest.json (an unfinished export, or an older one)": (
+        lambda v: (v / "manifest.json").unlink(),
+        "has no manifest.json",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", list(EXPORT_FAULTS))
+def test_a_damaged_export_is_refused_by_name(exports, tmp_path, reliability, fault):
+    import shutil
+
+    from sentiment.errors import SentimentError
+    from sentiment.serving.score import export_scorers
+
+    from tf_serving_standin import load_models
+
+    damage, expected = EXPORT_FAULTS[fault]
+    version = Path(shutil.copytree(exports["lstm"], tmp_path / "export" / "lstm" / "1"))
+    damage(version)
+    with pytest.raises(SentimentError, match=re.escape(expected)) as raised:
+        export_scorers(tmp_path / "export")  # python -m sentiment predict --export
+    with pytest.raises(SentimentError, match=re.escape(expected)):
+        load_models(tmp_path / "export")  # the stand-in that serves the client's examples
+    message = str(raised.value)
+    assert "\n" not in message and "export it again" in message
+    reliability.record(
+        "export",
+        fault,
+        "refused in one line naming the file, before TensorFlow reads it",
+        message.replace(str(tmp_path), "…"),
+    )
+
+
+def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(tiny_artifacts, tmp_path, reliability):
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()  # a process that is gone, as a killed export's is
+    stale = tmp_path / "gru" / f"1.tmp-{killed.pid}"
+    (stale / "variables").mkdir(parents=True)
+    (stale / "saved_model.pb").write_bytes(b"half")
+    first = export_model(tiny_artifacts / "gru", tmp_path / "gru")
+    assert first.name == "1" and sorted(path.name for path in (tmp_path / "gru").iterdir()) == ["1"]
+    reliability.record(
+        "export",
+        "an export killed while writing (its staging folder left behind)",
+        "the next export removes it and writes the version",
+        f"{stale.name} removed; the folder holds {', '.join(path.name for path in (tmp_path / 'gru').iterdir())}",
+    )
+
+
+def test_a_stray_file_where_the_next_version_goes_is_refused_before_the_work(
+    tiny_artifacts, tmp_path, monkeypatch, reliability
+):
+    from sentiment.errors import SentimentError
+    from sentiment.serving import export
+
+    first = export_model(tiny_artifacts / "gru", tmp_path / "gru")
+    (tmp_path / "gru" / "2").write_text("a stray file")
+    monkeypatch.setattr(export, "load_artifact", lambda folder: pytest.fail("the work started before the check"))
+    with pytest.raises(SentimentError, match=r"gru/2 is in the way of the next version") as raised:
+        export_model(tiny_artifacts / "gru", tmp_path / "gru")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SentimentError, match="is a file; give a folder"):
+        export_model(tiny_artifacts / "gru", tmp_path / "file")
+    assert sorted(path.name for path in (tmp_path / "gru").iterdir()) == [first.name, "2"]
+    reliability.record(
+        "export",
+        "a stray file named 2 where version 2 goes",
+        "refused in one line before the model is loaded or traced",
+        str(raised.value).replace(str(tmp_path), "…"),
+    )
+
+
+@pytest.mark.slow
+def test_export_defaults_to_the_models_the_folder_holds(tiny_strong_artifacts, tmp_path, reliability):
+    from conftest import run_cli
+
+    result = run_cli("export", "--artifacts", str(tiny_strong_artifacts), "--output", str(tmp_path / "export"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(path.name for path in (tmp_path / "export").iterdir()) == ["gru", "lstm"]
+    reliability.record(
+        "export",
+        "python -m sentiment export --artifacts <a strong-preset folder of LSTM and GRU>",
+        "exports the models the folder holds (no --cells needed)",
+        "; ".join(result.stdout.strip().replace(str(tmp_path), "…").splitlines()),
+    )

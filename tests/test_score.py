@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,173 @@ def test_predict_scores_a_tsv_file_into_a_csv_file(tiny_artifacts, predictors, t
         expected = predictors[cell].predict(REVIEWS)
         assert [float(row[f"{cell}_probability"]) for row in rows] == pytest.approx(expected.tolist(), abs=1e-6)
         assert [row[f"{cell}_label"] for row in rows] == ["positive" if p >= 0.5 else "negative" for p in expected]
+
+
+# --- No command loses a file; bad bytes never reach the output (issue 30) ------------
+
+
+def _rows_then(failure: BaseException, count: int = 2):
+    for index in range(count):
+        yield {"index": index, "text": f"review {index}", "lstm": {"probability": 0.5, "label": "positive"}}
+    raise failure
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt(), RuntimeError("disk full")], ids=["ctrl-c", "error"])
+def test_an_interrupted_write_keeps_the_old_file_whole(tmp_path, failure):
+    path = tmp_path / "scores.jsonl"
+    path.write_text("the old scores\n", encoding="utf-8")
+    with pytest.raises(type(failure)):
+        score.write_file(_rows_then(failure), path)
+    assert path.read_text(encoding="utf-8") == "the old scores\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.jsonl"]  # no temporary file left
+
+
+def test_ctrl_c_on_a_long_predict_keeps_the_old_output_and_says_it_starts_over(tiny_artifacts, tmp_path, reliability):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    output = folder / "scores.jsonl"
+    output.write_text('{"index": 0, "old": true}\n', encoding="utf-8")
+    before = output.read_bytes()
+    lines = "".join(f"the movie was wonderful number {index}\n" for index in range(60_000))
+    errors = (tmp_path / "stderr.txt").open("w")  # a file: a full pipe would stall predict
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sentiment", "predict", "--artifacts", str(tiny_artifacts), "--model", "lstm"]
+        + ["--batch-size", "1", "--output", str(output)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+    )
+    process.stdin.write(lines)
+    process.stdin.close()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # until rows are being written
+        partial = [path for path in folder.iterdir() if path != output and path.stat().st_size > 1000]
+        if partial or process.poll() is not None:
+            break
+        time.sleep(0.2)
+    assert partial, "predict never started writing"
+    written = sum(1 for _ in partial[0].open(encoding="utf-8"))
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    errors.close()
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert output.read_bytes() == before and [path.name for path in folder.iterdir()] == ["scores.jsonl"]
+    assert "does not resume: run the same command again to start over" in stderr and "to resume" not in stderr
+    reliability.record(
+        "predict",
+        "Ctrl-C on a 60,000-review --output run, existing output file",
+        "the old file intact, no partial file left; the message says the rerun starts over",
+        f"interrupted after about {written:,} rows: exit 130, old file byte-identical, no temporary left; "
+        f"'{stderr.strip().splitlines()[-1]}'",
+    )
+
+
+def _run_bytes(args: list[str], stdin: bytes):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    return subprocess.run(
+        [sys.executable, "-m", "sentiment", "predict", *args], cwd=ROOT, input=stdin, capture_output=True, timeout=600
+    )
+
+
+def test_bad_bytes_on_stdin_are_replaced_counted_and_never_written_raw(tiny_artifacts, tmp_path, reliability):
+    output = tmp_path / "scores.jsonl"
+    output.write_text("the old scores\n", encoding="utf-8")
+    lines = b"a good film\nbad \xff\xfe film\nawful plot\n"
+    to_file = _run_bytes(["--artifacts", str(tiny_artifacts), "--model", "lstm", "--output", str(output)], lines)
+    to_stdout = _run_bytes(["--artifacts", str(tiny_artifacts), "--model", "lstm"], lines)
+    for result in (to_file, to_stdout):
+        assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+        assert b"1 review(s) held bytes that are not UTF-8 (line 2)" in result.stderr
+    rows = [json.loads(line) for line in output.read_bytes().decode("utf-8").splitlines()]  # strict UTF-8
+    assert [row["text"] for row in rows] == ["a good film", "bad \ufffd\ufffd film", "awful plot"]
+    assert _jsonl(to_stdout.stdout.decode("utf-8")) == rows
+    reliability.record(
+        "predict",
+        "a line of stdin that is not UTF-8 (3 lines, --output and stdout)",
+        "every line scored; the bad bytes replaced by U+FFFD, counted and named in a warning; valid UTF-8 JSON out",
+        f"{len(rows)} of 3 rows, text {rows[1]['text']!r}; '{to_file.stderr.decode().strip().splitlines()[0]}'",
+    )
+
+
+def test_a_non_utf8_argument_is_scored_by_exports_as_by_artifacts(tiny_artifacts, tiny_export, reliability):
+    import os
+
+    review = os.fsdecode(b"bad \xff film")  # as Python hands a non-UTF-8 argument to the program
+    results = {
+        kind: run_cli("predict", f"--{kind}", str(folder), "--model", "gru", review)
+        for kind, folder in (("artifacts", tiny_artifacts), ("export", tiny_export))
+    }
+    for result in results.values():
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "1 review(s) held bytes that are not UTF-8 (argument 1)" in result.stderr
+    artifact_row, export_row = (_jsonl(results[kind].stdout)[0] for kind in ("artifacts", "export"))
+    assert artifact_row["text"] == "bad \ufffd film"
+    assert export_row["gru"]["probability"] == pytest.approx(artifact_row["gru"]["probability"], abs=1e-5)
+    reliability.record(
+        "predict",
+        "predict --export with an argument holding a byte that is not UTF-8",
+        "scored as --artifacts scores it, with a warning",
+        f"export {export_row['gru']['probability']}, artifacts {artifact_row['gru']['probability']}",
+    )
+
+
+@pytest.mark.parametrize(
+    "case, output, expected",
+    [
+        ("--output is a folder", lambda tmp: tmp, "is a folder; give a file name"),
+        ("--output in a folder that does not exist", lambda tmp: tmp / "missing" / "out.jsonl", "does not exist"),
+        ("--output where nothing can be written", lambda tmp: Path("/proc/out.jsonl"), "cannot write in /proc"),
+        ("--output is the --file being read", lambda tmp: tmp / "reviews.csv", "is the --file being read"),
+    ],
+)
+def test_output_path_problems_are_one_line_before_any_work(tmp_path, capsys, reliability, case, output, expected):
+    from sentiment import cli
+
+    (tmp_path / "reviews.csv").write_text("text\na good film\n", encoding="utf-8")
+    args = ["predict", "--artifacts", str(tmp_path / "no-models"), "--file", str(tmp_path / "reviews.csv")]
+    assert cli.main([*args, "--output", str(output(tmp_path))]) == 2
+    error = capsys.readouterr().err
+    assert expected in error and error.count("\n") == 1 and "no-models" not in error  # before the models are looked for
+    assert (tmp_path / "reviews.csv").read_text(encoding="utf-8") == "text\na good film\n"
+    reliability.record(
+        "predict", case, "one line before any work; no file touched", error.strip().replace(str(tmp_path), "…")
+    )
+
+
+@pytest.mark.parametrize(
+    "case, content, expected",
+    [
+        ('a CSV saved as "CSV UTF-8" (with a byte-order mark)', "\ufefftext,label\ngreat film,1\n".encode(), None),
+        (
+            "a Latin-1 CSV",
+            "text,label\ngreat film,1\ncaf\u00e9 scene,0\n".encode("latin-1"),
+            "reviews.csv:3: not UTF-8",
+        ),
+    ],
+)
+def test_csv_encodings_are_read_or_refused_by_line(tmp_path, reliability, case, content, expected):
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(content)
+    if expected is None:
+        reviews = score.read_review_file(path)
+        assert [review.text for review in reviews] == ["great film"]
+        measured = f"read: {len(reviews)} review, header text"
+    else:
+        with pytest.raises(SentimentError, match=re.escape(expected) + r" \(byte 0xe9\)") as raised:
+            score.read_review_file(path)
+        measured = str(raised.value).replace(str(tmp_path), "…")
+    reliability.record(
+        "predict", case, "read (the mark skipped), or refused naming the first line that is not UTF-8", measured
+    )

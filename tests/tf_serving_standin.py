@@ -12,13 +12,21 @@ front end does with a `:predict` call
   `{output name: value}` objects (bare values for a signature of one output);
 - columnar format: `"inputs"` is `{input name: tensor}` (or the one input's
   tensor); the answer is `{"outputs": {output name: tensor}}`;
+- a string value may be `{"b64": "<base64>"}`, binary data (bytes that are
+  not UTF-8);
 - an unknown model is a 404 and a bad body a 400, each `{"error": "..."}`;
 - gRPC `PredictionService.Predict`: the request's `inputs` TensorProtos in,
   `outputs` TensorProtos out;
 
-and runs the real exported SavedModel's signature on the result. It uses
-TensorFlow alone (not this package), as TF Serving does. Number formatting
-in the JSON is Python's, which may differ from TF Serving's in the last digits.
+and runs the real exported SavedModel's signature on the result, with
+TensorFlow alone, as TF Serving does. Before loading a version it checks the
+version's manifest (`sentiment.io.artifacts.verify_export`), as `python -m
+sentiment predict --export` does, so the client's examples never run on a
+damaged export. Number formatting in the JSON is Python's, which may differ
+from TF Serving's in the last digits.
+
+For the client's tests it also answers badly on demand (`BadAnswers`): not
+JSON, an error object, the wrong shape, a prediction dropped, NaN.
 
     python tests/tf_serving_standin.py --export artifacts/export    # REST on 8501, gRPC on 8500
 """
@@ -26,8 +34,10 @@ in the JSON is Python's, which may differ from TF Serving's in the last digits.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -36,15 +46,44 @@ import tensorflow as tf
 SIGNATURE = "serving_default"
 
 
+class BadAnswers:
+    """What the servers answer instead of the truth, set by a test; None answers correctly.
+
+    Attributes:
+        rest: (status, the correct JSON answer) -> (status, body bytes) to send.
+        grpc: the correct `PredictResponse` -> the one to send.
+    """
+
+    def __init__(self):
+        self.rest: Callable[[int, dict], tuple[int, bytes]] | None = None
+        self.grpc: Callable[[object], object] | None = None
+
+
 def load_models(export_folder: str | Path) -> dict[str, object]:
-    """Model name -> `serving_default` of its highest numeric version, as TF Serving loads a model base path."""
+    """Model name -> `serving_default` of its highest numeric version, as TF Serving loads a model base path.
+
+    Each version is checked against its manifest first (`verify_export`), as
+    `python -m sentiment predict --export` checks it.
+    """
+    from sentiment.io.artifacts import verify_export
+
     models = {}
     for model_folder in sorted(Path(export_folder).iterdir()):
         versions = [path for path in model_folder.glob("*") if path.name.isdigit()]
         if versions:
             latest = max(versions, key=lambda path: int(path.name))
+            verify_export(latest)
             models[model_folder.name] = tf.saved_model.load(str(latest)).signatures[SIGNATURE]
     return models
+
+
+def _tensor_value(value):
+    """A JSON value of a string tensor as TF Serving reads it: `{"b64": ...}` is binary, lists nest."""
+    if isinstance(value, dict) and list(value) == ["b64"]:
+        return base64.b64decode(value["b64"], validate=True)
+    if isinstance(value, list):
+        return [_tensor_value(item) for item in value]
+    return value
 
 
 def tensors_from_body(body: dict, input_names: list[str]) -> tuple[dict[str, tf.Tensor], bool]:
@@ -59,7 +98,7 @@ def tensors_from_body(body: dict, input_names: list[str]) -> tuple[dict[str, tf.
         raise ValueError("JSON body must have exactly one of 'instances' (row format) or 'inputs' (columnar format)")
     if "instances" in body:
         rows = body["instances"]
-        if rows and all(isinstance(row, dict) for row in rows):
+        if rows and all(isinstance(row, dict) and list(row) != ["b64"] for row in rows):  # {"b64"} is a value
             columns = {name: [row[name] for row in rows] for name in input_names}
         elif len(input_names) == 1:
             columns = {input_names[0]: rows}
@@ -70,7 +109,7 @@ def tensors_from_body(body: dict, input_names: list[str]) -> tuple[dict[str, tf.
         columns = inputs if isinstance(inputs, dict) else {input_names[0]: inputs}
     if sorted(columns) != sorted(input_names):
         raise ValueError(f"inputs {sorted(columns)} do not match the signature's {sorted(input_names)}")
-    return {name: tf.constant(value) for name, value in columns.items()}, "instances" in body
+    return {name: tf.constant(_tensor_value(value)) for name, value in columns.items()}, "instances" in body
 
 
 def _json_values(tensor: tf.Tensor) -> list:
@@ -90,8 +129,14 @@ def answer(outputs: dict[str, tf.Tensor], row_format: bool) -> dict:
     return {"predictions": [dict(zip(columns, values)) for values in zip(*columns.values())]}
 
 
-def rest_server(models: dict[str, object], port: int = 8501, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """An HTTP server answering `POST /v1/models/NAME:predict`, serving in a daemon thread (`.shutdown()` stops it)."""
+def rest_server(
+    models: dict[str, object], port: int = 8501, host: str = "127.0.0.1", bad: BadAnswers | None = None
+) -> ThreadingHTTPServer:
+    """An HTTP server answering `POST /v1/models/NAME:predict`, serving in a daemon thread (`.shutdown()` stops it).
+
+    Args:
+        bad: while its `rest` is set, every answer is replaced by what it returns.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
@@ -102,12 +147,14 @@ def rest_server(models: dict[str, object], port: int = 8501, host: str = "127.0.
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 inputs, row_format = tensors_from_body(body, list(signature.structured_input_signature[1]))
-            except (ValueError, KeyError, TypeError) as error:
+            except (ValueError, KeyError, TypeError) as error:  # binascii.Error (bad base64) is a ValueError
                 return self._reply(400, {"error": str(error)})
             self._reply(200, answer(signature(**inputs), row_format))
 
         def _reply(self, status: int, value: dict):
             payload = json.dumps(value, ensure_ascii=False).encode("utf-8")
+            if bad is not None and bad.rest is not None:
+                status, payload = bad.rest(status, value)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
@@ -122,8 +169,11 @@ def rest_server(models: dict[str, object], port: int = 8501, host: str = "127.0.
     return server
 
 
-def grpc_server(models: dict[str, object], port: int = 8500, host: str = "127.0.0.1"):
+def grpc_server(models: dict[str, object], port: int = 8500, host: str = "127.0.0.1", bad: BadAnswers | None = None):
     """A started gRPC server with TF Serving's `PredictionService.Predict` (`.stop(None)` stops it).
+
+    Args:
+        bad: while its `grpc` is set, every response is replaced by what it returns.
 
     Returns:
         (server, the port it listens on: `port`, or the one chosen for 0).
@@ -149,7 +199,7 @@ def grpc_server(models: dict[str, object], port: int = 8500, host: str = "127.0.
             response = predict_pb2.PredictResponse()
             for name, tensor in outputs.items():
                 response.outputs[name].CopyFrom(tf.make_tensor_proto(tensor.numpy()))
-            return response
+            return bad.grpc(response) if bad is not None and bad.grpc is not None else response
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Service(), server)

@@ -21,6 +21,8 @@ from sentiment.errors import SentimentError
 from sentiment.io import files, provenance
 
 BATCH = 256
+# What `write_evaluation` writes in its folder (the CLI checks they can be written before scoring).
+EVALUATION_FILES = ("evaluation.json", "evaluation.md")
 
 
 class _Scorer:
@@ -214,7 +216,7 @@ def _paired_section(models: dict[str, Any]) -> list[str]:
 def write_evaluation(result: dict[str, Any], output: str | Path) -> dict[str, Path]:
     """Writes evaluation.json and evaluation.md, each atomically."""
     output = Path(output)
-    paths = {"json": output / "evaluation.json", "markdown": output / "evaluation.md"}
+    paths = {"json": output / EVALUATION_FILES[0], "markdown": output / EVALUATION_FILES[1]}
     files.write_json(paths["json"], result)
     files.write_text(paths["markdown"], evaluation_markdown(result))
     return paths

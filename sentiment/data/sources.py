@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -158,11 +159,20 @@ def read_csv_rows(path: str | Path) -> dict[str, list[tuple[str, int]]]:
     return rows
 
 
+# A byte that is not UTF-8, as `surrogateescape` decoding carries it.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
 @contextmanager
 def open_table(
     path: str | Path, required: tuple[str, ...], hint: str = ""
 ) -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]]]]:
     """Opens a CSV file with a header row (`.tsv`/`.tab`: tab-separated), checking every line as it is read.
+
+    The file must be UTF-8; a byte-order mark (what a spreadsheet's "CSV
+    UTF-8" starts with) is skipped. A line that is not UTF-8 is refused by
+    number rather than read with its bytes replaced, so a Latin-1 file never
+    trains or scores silently altered text.
 
     Args:
         path: the file.
@@ -175,38 +185,50 @@ def open_table(
 
     Raises:
         SentimentError: naming the file, the line and the problem (no file,
-            an empty file, a missing column, a malformed line).
+            an empty file, a missing column, a malformed line, bytes that are
+            not UTF-8).
     """
     path = Path(path)
     if not path.is_file():
         raise SentimentError(f"data file {path} does not exist")
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    with path.open(newline="", encoding="utf-8", errors="replace") as file:
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as file:
         reader = csv.reader(file, delimiter=delimiter, strict=True)
+        lines = _csv_lines(reader, path)
         try:
-            header = [name.strip().lower() for name in next(reader)]
+            header_line, header = next(lines)
         except StopIteration:
             columns = " and ".join(required) + (" columns" if len(required) > 1 else " column")
             raise SentimentError(f"{path}: the file is empty; expected a header with {columns}") from None
-        except csv.Error as error:
-            raise SentimentError(f"{path}:1: {error}") from None
+        header = [name.strip().lower() for name in header]
         missing = set(required) - set(header)
         if missing:
             raise SentimentError(
-                f"{path}:1: header has no {' or '.join(sorted(missing))} column (found: {', '.join(header)}){hint}"
+                f"{path}:{header_line}: header has no {' or '.join(sorted(missing))} column "
+                f"(found: {', '.join(header)}){hint}"
             )
-        yield header, _csv_lines(reader, path)
+        yield header, lines
 
 
 def _csv_lines(reader, path: Path):
-    """(line number, fields) of every non-empty row, a malformed one reported with its line."""
+    """(line number, fields) of every non-empty row, a malformed or non-UTF-8 one reported with its line."""
     while True:
+        first_line = reader.line_num + 1
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
             raise SentimentError(f"{path}:{reader.line_num}: {error}") from None
+        for at, field in enumerate(row):
+            bad = _NOT_UTF8.search(field)
+            if bad:
+                # A quoted field may span lines: count them up to the bad byte.
+                line = first_line + sum(f.count("\n") for f in row[:at]) + field[: bad.start()].count("\n")
+                raise SentimentError(
+                    f"{path}:{line}: not UTF-8 (byte 0x{ord(bad.group()) - 0xDC00:02x}); "
+                    'save the file as UTF-8 (a spreadsheet\'s "CSV UTF-8") and run again'
+                )
         if row:
             yield reader.line_num, row
 

@@ -16,12 +16,22 @@ The export's warmup file holds the same gRPC requests
 (`sentiment.serving.export.write_warmup_requests`).
 
     python -m sentiment.serving.client --model lstm "A moving film." "Dull and far too long."
+
+Every review is sent as it was given: a review holding bytes that are not
+UTF-8 goes as those bytes (in a REST body as TF Serving's `{"b64": ...}`
+binary value, JSON having no other way to carry them). Nothing the server
+answers is trusted: an answer that is not JSON, an error object, the wrong
+shape, a count of predictions other than the count of reviews, or a
+probability that is not a number in [0, 1] is a `SentimentError` (exit code
+2), never a traceback and never a review silently dropped.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -31,11 +41,24 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
 from sentiment.errors import SentimentError
+from sentiment.serving.score import review_bytes, valid_text
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "text"
 REST_PORT = 8501
 GRPC_PORT = 8500
+
+
+def json_string(text: str) -> str | dict[str, str]:
+    """A review as a JSON value: the string itself, or `{"b64": ...}` for one that is not valid UTF-8.
+
+    TF Serving's REST API takes a string tensor's value in base64 under the
+    key "b64" (its way of carrying binary data), so bytes that are not UTF-8
+    reach the model as they were given instead of failing to encode.
+    """
+    if valid_text(text)[1]:
+        return {"b64": base64.b64encode(review_bytes(text)).decode("ascii")}
+    return text
 
 
 def row_body(texts: Sequence[str], named: bool = True) -> dict[str, Any]:
@@ -49,13 +72,14 @@ def row_body(texts: Sequence[str], named: bool = True) -> dict[str, Any]:
     Returns:
         The JSON body, as a dict.
     """
-    instances = [{INPUT_NAME: text} for text in texts] if named else list(texts)
+    values = [json_string(text) for text in texts]
+    instances = [{INPUT_NAME: value} for value in values] if named else values
     return {"signature_name": SIGNATURE, "instances": instances}
 
 
 def columnar_body(texts: Sequence[str]) -> dict[str, Any]:
     """The REST `:predict` body in columnar format: the whole `text` tensor under `inputs`."""
-    return {"signature_name": SIGNATURE, "inputs": {INPUT_NAME: list(texts)}}
+    return {"signature_name": SIGNATURE, "inputs": {INPUT_NAME: [json_string(text) for text in texts]}}
 
 
 def rest_url(host: str, model: str, port: int = REST_PORT) -> str:
@@ -93,18 +117,80 @@ def send_rest(
     if response.status_code != 200:
         try:
             detail = response.json().get("error", response.text)
-        except ValueError:
+        except (ValueError, AttributeError):  # not JSON, or JSON that is not an object
             detail = response.text
-        raise SentimentError(f"TF Serving at {url} answered {response.status_code}: {detail}")
-    return response.json()
+        raise SentimentError(f"TF Serving at {url} answered {response.status_code}: {_shown(detail)}")
+    try:
+        answer = response.json()
+    except ValueError:
+        raise SentimentError(
+            f"TF Serving at {url} answered with something that is not JSON: {_shown(response.text)}"
+        ) from None
+    if not isinstance(answer, dict):
+        raise SentimentError(f"TF Serving at {url} answered a JSON {type(answer).__name__}, not an object")
+    if "error" in answer:
+        raise SentimentError(f"TF Serving at {url} answered an error: {_shown(answer['error'])}")
+    return answer
 
 
-def rest_predictions(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """One `{"probability", "label"}` dict a review from either REST answer format."""
-    if "predictions" in answer:
-        return [dict(row) for row in answer["predictions"]]
-    outputs = answer["outputs"]
-    return [dict(zip(outputs, values)) for values in zip(*outputs.values())]
+def _shown(value: Any, limit: int = 200) -> str:
+    """At most `limit` characters of what a server sent, on one line."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def rest_predictions(answer: dict[str, Any], count: int | None = None) -> list[dict[str, Any]]:
+    """One `{"probability", "label"}` dict a review from either REST answer format.
+
+    Args:
+        answer: from `send_rest`.
+        count: the number of reviews sent; None skips that check.
+
+    Raises:
+        SentimentError: an answer of neither format, or of the wrong shape (`checked_predictions`).
+    """
+    if isinstance(answer.get("predictions"), list):
+        rows = answer["predictions"]
+        if not all(isinstance(row, dict) for row in rows):
+            raise SentimentError("TF Serving's predictions are not objects of the signature's outputs")
+        return checked_predictions([dict(row) for row in rows], count)
+    outputs = answer.get("outputs")
+    if not isinstance(outputs, dict) or not all(isinstance(values, list) for values in outputs.values()):
+        raise SentimentError(
+            f"TF Serving answered neither predictions nor outputs of lists: {_shown(json.dumps(answer))}"
+        )
+    lengths = {name: len(values) for name, values in outputs.items()}
+    if len(set(lengths.values())) > 1:
+        raise SentimentError(f"TF Serving's outputs differ in length ({lengths})")
+    return checked_predictions([dict(zip(outputs, values)) for values in zip(*outputs.values())], count)
+
+
+def _is_probability(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
+
+
+def checked_predictions(predictions: list[dict[str, Any]], count: int | None) -> list[dict[str, Any]]:
+    """The predictions, once each is a label and probabilities in [0, 1], one a review.
+
+    Args:
+        predictions: one dict a review, as decoded from the answer.
+        count: the number of reviews sent; None skips that check.
+
+    Raises:
+        SentimentError: a count other than `count` (a review would be dropped
+            or invented), a missing label, or a probability that is missing,
+            not a number, NaN or outside [0, 1].
+    """
+    if count is not None and len(predictions) != count:
+        raise SentimentError(f"TF Serving answered {len(predictions)} prediction(s) for {count} review(s)")
+    for index, prediction in enumerate(predictions):
+        if not isinstance(prediction.get("label"), str):
+            raise SentimentError(f"TF Serving's prediction {index} has no label: {_shown(prediction)}")
+        values = prediction.get("probability", prediction.get("probabilities"))
+        values = values if isinstance(values, list) else [values]
+        if not values or not all(_is_probability(value) for value in values):
+            raise SentimentError(f"TF Serving's prediction {index} has no probability in [0, 1]: {_shown(prediction)}")
+    return predictions
 
 
 def predict_request(texts: Sequence[str], model_name: str = "") -> predict_pb2.PredictRequest:
@@ -122,7 +208,7 @@ def predict_request(texts: Sequence[str], model_name: str = "") -> predict_pb2.P
     request.model_spec.name = model_name
     request.model_spec.signature_name = SIGNATURE
     request.inputs[INPUT_NAME].CopyFrom(
-        tf.make_tensor_proto([text.encode("utf-8") for text in texts], dtype=tf.string, shape=[len(texts)])
+        tf.make_tensor_proto([review_bytes(text) for text in texts], dtype=tf.string, shape=[len(texts)])
     )
     return request
 
@@ -151,9 +237,38 @@ def send_grpc(request: predict_pb2.PredictRequest, target: str, timeout: float =
             raise SentimentError(
                 f"TF Serving at {target} (gRPC) answered {error.code().name}: {error.details()}"
             ) from None
-    probabilities = tf.make_ndarray(response.outputs["probability"]).tolist()
-    labels = [label.decode("utf-8") for label in tf.make_ndarray(response.outputs["label"])]
-    return [{"label": label, "probability": probability} for label, probability in zip(labels, probabilities)]
+    return grpc_predictions(response, len(request.inputs[INPUT_NAME].string_val), target)
+
+
+def grpc_predictions(response: predict_pb2.PredictResponse, count: int, target: str) -> list[dict[str, Any]]:
+    """One `{"probability", "label"}` dict a review from a `PredictResponse`, checked (`checked_predictions`).
+
+    Raises:
+        SentimentError: an output missing or not a tensor of the expected kind.
+    """
+    name = "probability" if "probability" in response.outputs else "probabilities"
+    missing = [output for output in (name, "label") if output not in response.outputs]
+    if missing:
+        raise SentimentError(f"TF Serving at {target} (gRPC) answered without {', '.join(missing)}")
+    try:
+        probabilities = tf.make_ndarray(response.outputs[name])
+        labels = tf.make_ndarray(response.outputs["label"])
+    except Exception as error:  # a TensorProto that does not hold what it says
+        raise SentimentError(f"TF Serving at {target} (gRPC) answered a malformed tensor: {error}") from None
+    if labels.dtype != object or labels.ndim != 1 or probabilities.dtype.kind != "f":
+        raise SentimentError(
+            f"TF Serving at {target} (gRPC) answered {name} of {probabilities.dtype} {list(probabilities.shape)} "
+            f"and label of {labels.dtype} {list(labels.shape)}"
+        )
+    if len(probabilities) != len(labels):
+        raise SentimentError(
+            f"TF Serving at {target} (gRPC) answered {len(probabilities)} {name} for {len(labels)} labels"
+        )
+    predictions = [
+        {"label": label.decode("utf-8", "replace"), name: probability}
+        for label, probability in zip(labels, probabilities.tolist())
+    ]
+    return checked_predictions(predictions, count)
 
 
 def predict(
@@ -180,7 +295,7 @@ def predict(
     if protocol == "grpc":
         return send_grpc(predict_request(texts, model), f"{host}:{port or GRPC_PORT}")
     body = row_body(texts) if body_format == "row" else columnar_body(texts)
-    return rest_predictions(send_rest(body, rest_url(host, model, port or REST_PORT)))
+    return rest_predictions(send_rest(body, rest_url(host, model, port or REST_PORT)), len(texts))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,8 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for text, result in zip(args.texts, results):
-        print(json.dumps({"text": text, **result}, ensure_ascii=False))
+    for text, result in zip(args.texts, results, strict=True):
+        # The review as sent, made printable: its bytes that are not UTF-8 shown as U+FFFD.
+        print(json.dumps({"text": valid_text(text)[0], **result}, ensure_ascii=False))
     return 0
 
 

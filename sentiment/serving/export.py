@@ -24,15 +24,23 @@ loads the version, before it takes traffic, so the first real request does
 not pay for the lazy initialization (one of a batch of all the reviews, then
 one a review, the batch size most requests have).
 
+Each version also carries the artifacts' `manifest.json` (SHA-256 and size
+of every file in it, written last), which `python -m sentiment predict
+--export` and the TF Serving stand-in check before loading it: a truncated
+`saved_model.pb` or an overwritten block of variables is refused by name,
+not by a TensorFlow traceback. TF Serving ignores the extra file.
+
 Versions are written to `<export>/<version>.tmp-<pid>/` and renamed to
 `<export>/<version>/` only once complete: TF Serving only loads numeric
-folders, so it never sees a half-written model.
+folders, so it never sees a half-written model. A staging folder left by an
+export that was killed (its process is gone) is removed by the next export.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,12 +50,15 @@ import tensorflow as tf
 
 from sentiment.data import TextEncoder
 from sentiment.errors import SentimentError
-from sentiment.io.artifacts import Artifact, load_artifact
+from sentiment.io import files
+from sentiment.io.artifacts import Artifact, load_artifact, verify_export, write_export_manifest
 from sentiment.models import with_kernel_choice
 from sentiment.serving.client import INPUT_NAME, SIGNATURE, predict_request
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 WARMUP_REVIEWS_FILE = Path(__file__).with_name("warmup_reviews.json")
+# `<version>.tmp-<pid>`: a version being written by process <pid>.
+_STAGING = re.compile(r"(\d+)\.tmp-(\d+)")
 
 
 def generic_kernel_model(model: keras.Model) -> keras.Model:
@@ -59,6 +70,58 @@ def next_version(export_folder: Path) -> int:
     """One more than the highest numeric version folder (1 for none)."""
     versions = [int(p.name) for p in export_folder.glob("*") if p.is_dir() and p.name.isdigit()]
     return max(versions, default=0) + 1
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_staging(export_folder: Path) -> list[Path]:
+    """Removes the staging folders of exports whose process is gone (killed mid-export).
+
+    This process's own are stale too: an export removes its staging folder
+    when it ends, so one still there was left by an earlier, interrupted call.
+
+    Returns:
+        The folders removed.
+    """
+    stale = [
+        path
+        for path in export_folder.glob("*.tmp-*")
+        if (match := _STAGING.fullmatch(path.name))
+        and path.is_dir()
+        and (int(match.group(2)) == os.getpid() or not _process_alive(int(match.group(2))))
+    ]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
+def _version_target(export_folder: Path) -> Path:
+    """The next version folder, checked before any work: a folder that takes new files, the name free.
+
+    Also removes the staging folders that killed exports left behind.
+
+    Raises:
+        SentimentError: the export folder is a file or not writable, or something
+            already sits where the next version goes.
+    """
+    files.check_output_folder(export_folder)
+    if not export_folder.is_dir():
+        return export_folder / "1"
+    remove_stale_staging(export_folder)
+    final = export_folder / str(next_version(export_folder))
+    if final.exists() or final.is_symlink():
+        raise SentimentError(
+            f"{final} is in the way of the next version (a file, not a version folder); move or delete it first"
+        )
+    return final
 
 
 def build_archive(artifact: Artifact) -> keras.export.ExportArchive:
@@ -73,7 +136,7 @@ def build_archive(artifact: Artifact) -> keras.export.ExportArchive:
     encoder.vectorizer(tf.constant([""]))  # builds the layer so its lookup table can be tracked
     archive.track(encoder.vectorizer)
 
-    def serve(text: tf.Tensor) -> dict[str, tf.Tensor]:
+    def scored(text: tf.Tensor) -> dict[str, tf.Tensor]:
         ids = encoder.padded(text)  # the training pipeline's own graph code
         outputs = model(ids, training=False)
         if not binary:
@@ -81,6 +144,17 @@ def build_archive(artifact: Artifact) -> keras.export.ExportArchive:
         probability = tf.reshape(outputs, [-1])
         label = tf.gather(label_names, tf.cast(probability >= 0.5, tf.int32))
         return {"probability": probability, "label": label}
+
+    def nothing() -> dict[str, tf.Tensor]:
+        # The recurrent layers cannot run on zero rows (their TensorArray has nothing to stack):
+        # an empty batch gets empty outputs of the same dtypes, as the Predictor returns.
+        labels = tf.zeros([0], tf.string)
+        if not binary:
+            return {"probabilities": tf.zeros([0, len(artifact.config.class_names)]), "label": labels}
+        return {"probability": tf.zeros([0]), "label": labels}
+
+    def serve(text: tf.Tensor) -> dict[str, tf.Tensor]:
+        return tf.cond(tf.size(text) > 0, lambda: scored(text), nothing)
 
     archive.add_endpoint(SIGNATURE, serve, input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
     return archive
@@ -96,12 +170,11 @@ def export_model(artifact_folder: str | Path, export_folder: str | Path) -> Path
     Returns:
         The completed version folder, e.g. `export/lstm/1`.
     """
-    artifact = load_artifact(artifact_folder)
     export_folder = Path(export_folder)
+    final = _version_target(export_folder)  # before the work: a bad target costs a line, not an export
+    artifact = load_artifact(artifact_folder)
     export_folder.mkdir(parents=True, exist_ok=True)
-    version = next_version(export_folder)
-    final = export_folder / str(version)
-    staging = export_folder / f"{version}.tmp-{os.getpid()}"
+    staging = export_folder / f"{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         build_archive(artifact).write_out(str(staging), verbose=False)
@@ -112,9 +185,16 @@ def export_model(artifact_folder: str | Path, export_folder: str | Path) -> Path
                 f"export of {artifact_folder} contains cuDNN-only ops ({', '.join(cudnn_ops)}); "
                 "it would not load on a CPU server"
             )
-        os.rename(staging, final)
+        write_export_manifest(staging)  # last: a version with a manifest is complete
+        try:
+            os.rename(staging, final)
+        except OSError as error:  # another export took the version meanwhile
+            raise SentimentError(
+                f"cannot move the export into {final} ({error.strerror}); run the export again"
+            ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    verify_export(final)
     return final
 
 

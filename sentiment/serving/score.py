@@ -13,6 +13,13 @@ and written as JSON lines or CSV:
     index,text,lstm_probability,lstm_label,...
 
 A label is the class name at P(positive) >= 0.5, the export's own rule.
+
+Bytes that are not UTF-8 in an argument or a line of stdin are replaced by
+U+FFFD and counted (the command warns, naming the lines), so the output is
+always valid UTF-8; a CSV that is not UTF-8 is refused at its first bad line
+(`sentiment.data.sources.open_table`). `--output` is written to a temporary
+file beside it and renamed into place once every row is written, so an
+interrupted or failed run leaves the old file as it was.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import numpy as np
 
@@ -44,13 +51,17 @@ class Review:
 
     Attributes:
         index: its position among the inputs, from 0.
-        text: the raw review.
+        text: the raw review, as valid Unicode.
         id: the value of the file's `id` column, None without one.
+        place: where it came from, for messages ("line 3", "argument 2").
+        repaired: whether bytes that were not UTF-8 were replaced by U+FFFD.
     """
 
     index: int
     text: str
     id: str | None = None
+    place: str = ""
+    repaired: bool = False
 
     @property
     def preview(self) -> str:
@@ -59,14 +70,78 @@ class Review:
         return flat if len(flat) <= PREVIEW_CHARACTERS else flat[: PREVIEW_CHARACTERS - 1] + "…"
 
 
-def reviews_from_texts(texts: Iterable[str]) -> list[Review]:
-    """Reviews numbered in order."""
-    return [Review(index, text) for index, text in enumerate(texts)]
+def review_bytes(text: str) -> bytes:
+    """The bytes a review was given as: UTF-8, with the bytes that were not UTF-8 given back as they were.
+
+    Python decodes an argument or a line with `surrogateescape`, keeping each
+    bad byte as a lone surrogate; this undoes that. A lone surrogate of
+    another origin (JSON can carry one) is encoded as `surrogatepass` does,
+    which is just as invalid as UTF-8 and is replaced where it is read.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
-def read_lines(stream: TextIO) -> list[str]:
-    """One review a non-blank line of `stream` (stdin), line endings removed."""
-    return [line.rstrip("\r\n") for line in stream if line.strip()]
+def valid_text(text: str) -> tuple[str, bool]:
+    """`text` as valid Unicode, and whether it had to be repaired.
+
+    Python carries the bytes of an argument (or a line) that are not UTF-8 as
+    lone surrogates (`surrogateescape`); JSON can carry lone surrogates too.
+    Neither can be written as UTF-8, so each such byte becomes U+FFFD, as a
+    browser shows it.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return review_bytes(text).decode("utf-8", "replace"), True
+    return text, False
+
+
+def reviews_from_texts(texts: Iterable[str], place: str = "review") -> list[Review]:
+    """Reviews numbered in order, each made valid Unicode (`valid_text`).
+
+    Args:
+        texts: raw reviews.
+        place: what each one is, for messages: "argument" names the first one "argument 1".
+    """
+    reviews = []
+    for index, text in enumerate(texts):
+        text, repaired = valid_text(text)
+        reviews.append(Review(index, text, place=f"{place} {index + 1}", repaired=repaired))
+    return reviews
+
+
+def read_lines(stream: TextIO | BinaryIO) -> list[Review]:
+    """One review a non-blank line of `stream` (stdin), line endings removed.
+
+    Read as bytes where the stream has them (a text stdin would stop at the
+    first byte that is not UTF-8), each line decoded on its own; its bad
+    bytes are replaced (`valid_text`) and the review marked `repaired`.
+    """
+    source = getattr(stream, "buffer", stream)
+    reviews = []
+    for number, line in enumerate(source, start=1):
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", "surrogateescape")
+        line = line.rstrip("\r\n")
+        if line.strip():
+            text, repaired = valid_text(line)
+            reviews.append(Review(len(reviews), text, place=f"line {number}", repaired=repaired))
+    return reviews
+
+
+def repaired_places(reviews: Sequence[Review], shown: int = 10) -> str | None:
+    """The warning for reviews whose bad bytes were replaced, naming where they were; None for none."""
+    places = [review.place for review in reviews if review.repaired]
+    if not places:
+        return None
+    named = ", ".join(places[:shown]) + (f" and {len(places) - shown} more" if len(places) > shown else "")
+    return (
+        f"{len(places)} review(s) held bytes that are not UTF-8 ({named}); "
+        "each such byte was replaced by U+FFFD before scoring"
+    )
 
 
 def read_review_file(path: str | Path, text_column: str = "text") -> list[Review]:
@@ -93,7 +168,9 @@ def read_review_file(path: str | Path, text_column: str = "text") -> list[Review
         for line, row in lines:
             if len(row) != len(header):
                 raise SentimentError(f"{path}:{line}: expected {len(header)} fields, found {len(row)}")
-            reviews.append(Review(len(reviews), row[text_at], row[id_at] if id_at is not None else None))
+            reviews.append(
+                Review(len(reviews), row[text_at], row[id_at] if id_at is not None else None, place=f"line {line}")
+            )
     return reviews
 
 
@@ -164,6 +241,7 @@ def export_scorers(folder: str | Path, models: Sequence[str] | None = None) -> d
     """
     import tensorflow as tf
 
+    from sentiment.io.artifacts import verify_export
     from sentiment.serving.client import SIGNATURE
 
     folder = Path(folder)
@@ -178,18 +256,24 @@ def export_scorers(folder: str | Path, models: Sequence[str] | None = None) -> d
         command,
     ):
         version = latest_version(folder / cell)
-        serve = tf.saved_model.load(str(version)).signatures[SIGNATURE]
+        verify_export(version)  # every file TensorFlow will read, checked first
+        try:
+            serve = tf.saved_model.load(str(version)).signatures[SIGNATURE]
+        except Exception as error:  # TensorFlow raises many types for a SavedModel it cannot use
+            raise SentimentError(f"{version} could not be loaded: {str(error).splitlines()[0]}") from None
         if "probability" not in serve.structured_outputs:
             raise SentimentError(
                 f"{version} is not a two-class sentiment model "
                 f"(its outputs: {', '.join(sorted(serve.structured_outputs))})"
             )
-        scorers[cell] = lambda texts, serve=serve: _signature_outputs(serve(text=tf.constant(texts, tf.string)))
+        scorers[cell] = lambda texts, serve=serve: _signature_outputs(
+            serve(text=tf.constant([review_bytes(text) for text in texts], tf.string))
+        )
     return scorers
 
 
 def _signature_outputs(outputs) -> tuple[np.ndarray, list[str]]:
-    return outputs["probability"].numpy(), [label.decode("utf-8") for label in outputs["label"].numpy()]
+    return outputs["probability"].numpy(), [label.decode("utf-8", "replace") for label in outputs["label"].numpy()]
 
 
 def score_rows(
@@ -222,6 +306,21 @@ def score_rows(
                     row[name] = {"probability": round(float(probabilities[offset]), 6), "label": labels[offset]}
                 yield row
             bar.update(len(batch))
+
+
+def write_file(rows: Iterable[dict], path: str | Path, output_format: str = "jsonl") -> int:
+    """Writes rows to `path` through a temporary file beside it, renamed into place when all are written.
+
+    Until then `path` keeps what it held: a failure or Ctrl-C half-way loses
+    nothing (and leaves no temporary file).
+
+    Returns:
+        How many rows were written.
+    """
+    from sentiment.io.files import atomic_path
+
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8", newline="") as output:
+        return write_rows(rows, output, output_format)
 
 
 def write_rows(rows: Iterable[dict], output: TextIO, output_format: str = "jsonl") -> int:
