@@ -21,6 +21,7 @@ from pathlib import Path
 from sentiment.config import (
     BASELINE,
     CELL_TYPES,
+    DISTANCE_DATA_FIELDS,
     MODELS,
     PRESETS,
     STRATEGIES,
@@ -220,7 +221,10 @@ def _add_pipeline_commands(commands) -> None:
     )
     export.add_argument("--output", default=None, help="export root (default: <artifacts>/export)")
     export.add_argument(
-        "--cells", type=_cell_list, default=CELL_TYPES, help="comma-separated cell types (default: all three)"
+        "--cells",
+        type=_cell_list,
+        default=None,
+        help="comma-separated cell types (default: every recurrent model in the folder)",
     )
 
 
@@ -377,10 +381,27 @@ def _add_measurement_commands(commands) -> None:
     )
     distance.add_argument("--output", default="distance", help="folder for distance.json/.md/.png (default: distance)")
     distance.add_argument(
-        "--no-download", action="store_true", help="never download IMDB; fail if it is not in TFDS_DATA_DIR"
+        "--no-progress", action="store_true", help="a line per finished run instead of a progress bar"
     )
-    add_config_flags(distance, DistanceConfig)
-    results = commands.add_parser("results", help="write docs/RESULTS.md from the JSON the measuring commands wrote")
+    add_config_flags(distance, DistanceConfig, skip=("data",))
+    # The data flags of `train` that the distance reads (--data-source, --vocabulary-size, --no-download, ...).
+    add_config_flags(
+        distance,
+        DataConfig,
+        skip=tuple(field.name for field in dataclasses.fields(DataConfig) if field.name not in DISTANCE_DATA_FIELDS),
+    )
+    # The spelling from before DistanceConfig held a DataConfig; still accepted.
+    distance.add_argument(
+        "--max-train-reviews",
+        dest="max_train_samples",
+        type=_optional_integer,
+        default=argparse.SUPPRESS,
+        help="the same as --max-train-samples",
+    )
+    results = commands.add_parser(
+        "results",
+        help="write docs/RESULTS.md and the README's results block from the JSON the measuring commands wrote",
+    )
     from sentiment.analysis.pages import DEFAULT_SOURCES
 
     for kind, default in DEFAULT_SOURCES.items():
@@ -390,6 +411,11 @@ def _add_measurement_commands(commands) -> None:
             help=f"the {kind.replace('_', ' ')} JSON (default: {default}; 'none' leaves it out)",
         )
     results.add_argument("--output", default="docs/RESULTS.md", help="the page to write (default: docs/RESULTS.md)")
+    results.add_argument(
+        "--readme",
+        default="README.md",
+        help="the README whose results block (between its results markers) to rewrite (default: README.md)",
+    )
     bench = commands.add_parser(
         "bench",
         help=(
@@ -453,42 +479,57 @@ def _export(args: argparse.Namespace) -> None:
     from sentiment.serving.export import export_model
 
     output = args.output or os.path.join(args.artifacts, "export")
-    for cell_type in args.cells:
+    for cell_type in args.cells or _trained_cells(args.artifacts, CELL_TYPES):
         path = export_model(os.path.join(args.artifacts, cell_type), os.path.join(output, cell_type))
         print(f"{cell_type}: {path}")
 
 
 def _predict(args: argparse.Namespace) -> None:
     from sentiment.errors import SentimentError
+    from sentiment.io import files
     from sentiment.serving import score
 
     texts = [*args.texts, *args.more_texts]
     if args.file and texts:
         raise SentimentError("give reviews as arguments (or '-' for stdin) or in --file, not both")
+    if args.output is not None:  # before any work: a bad path costs a line, not a run
+        files.check_output_file(args.output)
+        if args.file and Path(args.file).exists() and Path(args.output).resolve() == Path(args.file).resolve():
+            raise SentimentError(f"--output {args.output} is the --file being read; write the scores elsewhere")
     if args.file:
         reviews = score.read_review_file(args.file, args.text_column)
     elif texts == ["-"] or (not texts and not sys.stdin.isatty()):
-        reviews = score.reviews_from_texts(score.read_lines(sys.stdin))
+        reviews = score.read_lines(sys.stdin)
     elif "-" in texts:
         raise SentimentError("'-' (stdin) cannot be mixed with reviews given as arguments")
     elif texts:
-        reviews = score.reviews_from_texts(texts)
+        reviews = score.reviews_from_texts(texts, "argument")
     else:
         raise SentimentError(
             "nothing to score: give reviews as arguments or --text, '-' or a pipe for stdin, or --file"
         )
     if not reviews:
         raise SentimentError(f"nothing to score: {args.file or 'stdin'} held no review")
+    repaired = score.repaired_places(reviews)
+    if repaired:
+        print(f"warning: {repaired}", file=sys.stderr)
     if args.export:
         scorers = score.export_scorers(args.export, args.model)
     else:
         scorers = score.artifact_scorers(args.artifacts or "artifacts", args.model)
     rows = score.score_rows(reviews, scorers, args.batch_size, progress=bool(args.file) and not args.no_progress)
-    if args.output is None:
-        score.write_rows(rows, sys.stdout, args.format)
-        return
-    with open(args.output, "w", encoding="utf-8", newline="") as output:
-        count = score.write_rows(rows, output, args.format)
+    try:
+        if args.output is None:
+            score.write_rows(rows, sys.stdout, args.format)
+            return
+        count = score.write_file(rows, args.output, args.format)  # a temporary file, renamed when complete
+    except KeyboardInterrupt:
+        kept = f"{args.output} is as it was before" if args.output else "the rows above are complete"
+        print(
+            f"\ninterrupted; {kept}. predict does not resume: run the same command again to start over",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
     print(f"{count} reviews scored by {', '.join(scorers)}: {args.output}", file=sys.stderr)
 
 
@@ -515,17 +556,28 @@ def _gradients(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     data_config = config_from_flags(DataConfig, args)
     from sentiment import data
-    from sentiment.analysis.evaluation import evaluate_artifacts, write_evaluation
+    from sentiment.analysis.evaluation import EVALUATION_FILES, evaluate_artifacts, write_evaluation
+    from sentiment.io import files
 
+    output = args.output or os.path.join(args.artifacts, "evaluation")
+    files.check_output_folder(output, EVALUATION_FILES)  # before the evaluation, not after it
     cells = args.cells or _trained_cells(args.artifacts, MODELS)
     split = args.split or ("all" if data_config.source == "csv" and data_config.dataset is None else "test")
     source = data_config.dataset or data_config.path or "IMDB (tensorflow-datasets)"
     print(f"reading {split} reviews from {source}", flush=True)
-    reviews = data.read_labelled(data_config, split)
-    result = evaluate_artifacts(
-        args.artifacts, cells, reviews, f"{source} ({split})", command=_command_line(), progress=sys.stderr.isatty()
-    )
-    paths = write_evaluation(result, args.output or os.path.join(args.artifacts, "evaluation"))
+    try:
+        reviews = data.read_labelled(data_config, split)
+        result = evaluate_artifacts(
+            args.artifacts, cells, reviews, f"{source} ({split})", command=_command_line(), progress=sys.stderr.isatty()
+        )
+        paths = write_evaluation(result, output)  # each file written beside itself and renamed into place
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; {output} is as it was before. evaluate does not resume: "
+            "run the same command again to start over",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
     for cell, metrics in result["models"].items():
         print(f"  {cell:<10} accuracy {metrics['accuracy']:.4f} on {metrics['count']:,} reviews")
     print(f"results in {', '.join(str(path) for path in paths.values())}")
@@ -573,8 +625,13 @@ def _long_range(args: argparse.Namespace) -> None:
     print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {', '.join(str(path) for path in paths.values())}")
 
 
+def _distance_config(args: argparse.Namespace) -> DistanceConfig:
+    """The distance's config from its flags: its own, and the data flags in its `DataConfig`."""
+    return config_from_flags(DistanceConfig, args, data=config_from_flags(DataConfig, args))
+
+
 def _distance(args: argparse.Namespace) -> None:
-    config = config_from_flags(DistanceConfig, args)
+    config = _distance_config(args)
     from sentiment.analysis.distance import run_distance, write_results
 
     models = ", ".join(f"{model} ({schedule})" for model, schedule in config.models())
@@ -584,14 +641,14 @@ def _distance(args: argparse.Namespace) -> None:
         flush=True,
     )
     result = run_distance(
-        config, log=lambda line: print(line, flush=True), command=_command_line(), download=not args.no_download
+        config, log=lambda line: print(line, flush=True), command=_command_line(), progress=not args.no_progress
     )
     paths = write_results(result, args.output)
     print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {', '.join(str(path) for path in paths.values())}")
 
 
 def _results(args: argparse.Namespace) -> None:
-    from sentiment.analysis.pages import DEFAULT_SOURCES, write_results_page
+    from sentiment.analysis.pages import DEFAULT_SOURCES, README_BEGIN, README_END, update_readme, write_results_page
 
     sources = {kind: None if getattr(args, kind) == "none" else Path(getattr(args, kind)) for kind in DEFAULT_SOURCES}
     missing = [str(path) for path in sources.values() if path is not None and not path.exists()]
@@ -602,11 +659,18 @@ def _results(args: argparse.Namespace) -> None:
             f"no such results file: {', '.join(missing)} (run the command that writes it, or pass 'none')"
         )
     print(f"wrote {write_results_page(sources, Path(args.output))}")
+    readme = Path(args.readme)
+    if not readme.is_file():
+        print(f"{readme}: no such file; its results block was not written")
+    elif update_readme(sources, readme):
+        print(f"wrote the results block of {readme}")
+    else:
+        print(f"{readme}: no {README_BEGIN} ... {README_END} markers; left as it is")
 
 
 def _bench(args: argparse.Namespace) -> None:
     config = config_from_flags(BenchConfig, args, cell_types=args.cells, peer=not args.no_peer)
-    from benchmarks.bench import run_bench, write_results
+    from sentiment.analysis.bench import run_bench, write_results
 
     result = run_bench(config, log=lambda line: print(line, flush=True), command=_command_line())
     paths = write_results(result, args.output)

@@ -34,7 +34,7 @@ MONITORS = ("val_accuracy", "val_loss")
 TEACHERS = (None, "bow")
 # A binary sentiment model's classes, by id: labels 0 and 1.
 LABEL_NAMES = ("negative", "positive")
-# How training is spread over devices (see sentiment/distribute.py): one
+# How training is spread over devices (see sentiment/training/distribute.py): one
 # device, several devices of one machine, or several machines (TF_CONFIG).
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
@@ -471,10 +471,6 @@ VARIANTS = {
     "gru+chrono": ("gru", "chrono"),
 }
 DEFAULT_LENGTHS = (25, 50, 100, 200)
-# Recall's token ids keep the IMDB models' layout: 0 is padding (masked), 1
-# the unused [UNK] slot, then the two signal tokens, then the distractors.
-SIGNAL_IDS = (2, 3)  # class 0, class 1
-FIRST_DISTRACTOR_ID = 4
 
 
 def _distinct(values: tuple, name: str) -> None:
@@ -582,10 +578,6 @@ class LongRangeConfig:
             "lag_shift_length must exceed lag_shift_radius >= 1",
         )
 
-    @property
-    def vocabulary_size(self) -> int:
-        return FIRST_DISTRACTOR_ID + self.distractor_count
-
     def budget(self, task: str) -> int:
         """The most updates a run of `task` gets."""
         return self.recall_updates if task == "recall" else self.adding_updates
@@ -615,15 +607,29 @@ class LongRangeConfig:
 
 
 # How the filler length T is drawn in training, epoch by epoch.
-# "curriculum": the longest T grows over the epochs (0, 50, 100, 200, ...,
-# the last epochs at `max_train_filler`); "mixed": every epoch draws from
-# [0, max_train_filler]; "zero": always T = 0 (the control that never sees
-# filler). In the first two, `zero_share` of the examples have T = 0.
+# "curriculum": the longest T grows over the epochs (the steps of
+# `sentiment.analysis.distance.curriculum_max`, the last epochs at
+# `max_train_filler`); "mixed": every epoch draws from [0, max_train_filler];
+# "zero": always T = 0 (the control that never sees filler). In the first
+# two, `zero_share` of the examples have T = 0.
 SCHEDULES = ("curriculum", "mixed", "zero")
-CURRICULUM_STEPS = (0, 50, 100, 200)
 # Model names besides the cell types: the two controls.
 BAG_OF_EMBEDDINGS = "bag_of_embeddings"
 ZERO_ONLY = "lstm_t0"
+# The fields of `DistanceConfig.data` that sentiment at a distance reads;
+# the others must keep their defaults (an example's review part is
+# `review_tokens` from the start of the review, its test sample `test_reviews`,
+# and the reviews are loaded whole, never streamed).
+DISTANCE_DATA_FIELDS = (
+    "source",
+    "path",
+    "download",
+    "validation_fraction",
+    "test_fraction",
+    "max_train_samples",
+    "vocabulary_size",
+    "vocabulary_samples",
+)
 
 
 @dataclass(frozen=True)
@@ -642,20 +648,19 @@ class DistanceConfig:
         test_fillers: the filler lengths T evaluated.
         zero_share: share of training examples with T = 0.
         epochs: passes over the training reviews, fresh filler each time.
-        vocabulary_size: words in the vocabulary (the separator is one more id).
         embedding_dim, units: the model's width, the same for every model.
         batch_size, learning_rate, clipnorm: the optimizer (Adam), the same for every model.
         test_reviews: test reviews scored at every T (a seeded sample).
-        max_train_reviews: use at most this many training reviews
-            (validation included; None: all of them).
-        data_source: "tfds" (IMDB through tensorflow-datasets), "aclimdb"
-            or "csv", as for `train`.
-        data_path: the aclImdb folder or CSV file (for tfds, an optional
-            data directory).
         seeds: every model is trained once per seed; a seed fixes the
             validation split, the test sample, the filler, the weights and
             the order.
         workers: parallel processes (each TensorFlow on one thread).
+        data: where the reviews come from and their vocabulary, as for
+            `train`: the source, path and download, the validation (and CSV
+            test) fraction, the cap on training reviews (validation
+            included) and the vocabulary size (the separator is one more
+            id). Only the fields in `DISTANCE_DATA_FIELDS` are read; the
+            others must keep their defaults.
     """
 
     cell_types: tuple[str, ...] = CELL_TYPES
@@ -667,18 +672,15 @@ class DistanceConfig:
     test_fillers: tuple[int, ...] = (0, 25, 50, 100, 200, 400)
     zero_share: float = 0.3
     epochs: int = 4
-    vocabulary_size: int = 20_000
     embedding_dim: int = 64
     units: int = 64
     batch_size: int = 64
     learning_rate: float = 1e-3
     clipnorm: float = 1.0
     test_reviews: int = 5000
-    max_train_reviews: int | None = None
-    data_source: str = "tfds"
-    data_path: str | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
     workers: int = 2
+    data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
         unknown = [cell for cell in self.cell_types if cell not in CELL_TYPES]
@@ -708,24 +710,22 @@ class DistanceConfig:
             bool(self.test_fillers) and all(t >= 0 for t in self.test_fillers), "test_fillers must be lengths >= 0"
         )
         _require(0.0 <= self.zero_share < 1.0, "zero_share must be in [0, 1)")
-        _require(self.vocabulary_size >= 3, "vocabulary_size must be at least 3")
         _require(
             bool(self.seeds) and len(set(self.seeds)) == len(self.seeds) and min(self.seeds) >= 0,
             f"seeds must be distinct integers >= 0, got {self.seeds!r}",
         )
-        _require(
-            self.max_train_reviews is None or self.max_train_reviews >= 2,
-            "max_train_reviews must be at least 2 (or None)",
-        )
-        _require(
-            self.data_source == "tfds" or self.data_path is not None,
-            f"data source {self.data_source!r} needs data_path",
-        )
-        _require(
-            self.data_source in DATA_SOURCES,
-            f"unknown data source {self.data_source!r}; choose one of {', '.join(DATA_SOURCES)}",
-        )
         _require(self.learning_rate > 0 and self.clipnorm > 0, "learning_rate and clipnorm must be positive")
+        _require(isinstance(self.data, DataConfig), f"data must be a DataConfig, got {type(self.data).__name__}")
+        unread = [
+            data_field.name
+            for data_field in dataclasses.fields(DataConfig)
+            if data_field.name not in DISTANCE_DATA_FIELDS and getattr(self.data, data_field.name) != data_field.default
+        ]
+        _require(
+            not unread,
+            f"sentiment at a distance does not read data.{', data.'.join(unread)}; leave them at their defaults "
+            "(the review part of an example is review_tokens, the test sample test_reviews)",
+        )
 
     def models(self) -> list[tuple[str, str]]:
         """(model, schedule) pairs to train, the compared cells first."""
@@ -744,4 +744,19 @@ class DistanceConfig:
             )
         return ModelConfig(
             cell_type="lstm" if model == ZERO_ONLY else model, embedding_dim=self.embedding_dim, units=self.units
+        )
+
+    def train_config(self) -> TrainConfig:
+        """The optimizer and the batches of every model, for `sentiment.training.loop`.
+
+        Adam at a constant learning rate with per-variable clipnorm, as the
+        long-range suite's (no per-epoch decay: the schedule of T is what
+        changes from epoch to epoch), on length-bucketed batches.
+        """
+        return TrainConfig(
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            learning_rate_decay=1.0,
+            clipnorm=self.clipnorm,
         )

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks import bench
+from sentiment.analysis import bench
 from sentiment.config import BenchConfig
 from sentiment.models import build_classifier, head
 
@@ -181,13 +181,26 @@ def test_cli_rejects_a_bad_shape():
     assert "batch_size must be at least 1" in completed.stderr
 
 
+def test_the_script_runs_the_package_bench(monkeypatch):
+    # benchmarks/bench.py keeps its names and its command, and only calls into the package.
+    import sentiment.cli
+    from benchmarks import bench as script
+
+    assert script.run_bench is bench.run_bench and script.sequential_cost is bench.sequential_cost
+    commands = []
+    monkeypatch.setattr(sentiment.cli, "main", lambda: commands.append(sys.argv[1:]) or 0)
+    monkeypatch.setattr(sys, "argv", ["benchmarks/bench.py", "--repeats", "2"])
+    assert script.main() == 0
+    assert commands == [["bench", "--repeats", "2"]]  # what the result records: `python -m sentiment bench ...`
+
+
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
 def test_torch_backend_runs_without_tensorflow(tmp_path):
     # tensorflow is made unimportable, as on a GPU box with only keras and torch.
     config = replace(TINY, cell_types=("simple_rnn", "lstm"))
     code = (
         "import sys; sys.modules['tensorflow'] = None\n"
-        "from benchmarks import bench\n"
+        "from sentiment.analysis import bench\n"
         "from sentiment.config import BenchConfig\n"
         f"result = bench.run_bench(BenchConfig(**{asdict(config)!r}), log=lambda line: None)\n"
         f"bench.write_results(result, {str(tmp_path)!r})\n"

@@ -169,3 +169,30 @@ def test_every_config_field_has_a_documented_flag():
         docs = attribute_docs(cls)
         missing = [field.name for field in __import__("dataclasses").fields(cls) if field.name not in docs]
         assert not missing, f"{cls.__name__}: no docstring for {missing}"
+
+
+def test_distance_flags_fill_its_data_config():
+    from sentiment.cli import _distance_config
+    from sentiment.config import DataConfig, DistanceConfig
+
+    def config(*flags):
+        return _distance_config(build_parser().parse_args(["distance", *flags]))
+
+    given = config(
+        *"--data-source csv --data-path reviews.csv --vocabulary-size 50 --no-download --units 3".split(),
+        *"--max-train-reviews 300".split(),  # the spelling from before DistanceConfig held a DataConfig
+    )
+    assert given.data == DataConfig(
+        source="csv", path="reviews.csv", vocabulary_size=50, download=False, max_train_samples=300
+    )
+    assert given.units == 3 and given.review_tokens == DistanceConfig().review_tokens
+    assert config("--max-train-samples", "7").data.max_train_samples == 7
+    assert config() == DistanceConfig()
+    help_text = build_parser()._subparsers._group_actions[0].choices["distance"].format_help()
+    assert "--vocabulary-size" in help_text and "size of the vocabulary including padding" in help_text
+    with pytest.raises(SystemExit):  # a data flag the distance does not read is not offered
+        build_parser().parse_args(["distance", "--sequence-length", "50"])
+
+
+def test_distance_rejects_bad_data_flags_in_one_line():
+    _assert_one_line_error(run_cli("distance", "--data-source", "csv"), "data source 'csv' needs a path (--data-path)")

@@ -2,7 +2,16 @@ import dataclasses
 
 import pytest
 
-from sentiment.config import PRESETS, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from sentiment.config import (
+    DISTANCE_DATA_FIELDS,
+    PRESETS,
+    DataConfig,
+    DistanceConfig,
+    ModelConfig,
+    TrainConfig,
+    from_dict,
+    to_dict,
+)
 
 
 @pytest.mark.parametrize(
@@ -23,6 +32,12 @@ from sentiment.config import PRESETS, DataConfig, ModelConfig, TrainConfig, from
         ),
         (lambda: DataConfig(dataset="ag_news_subset", train_split="train[:50%]"), "train_split must be a split name"),
         (lambda: DataConfig(vocabulary_samples=0), "vocabulary_samples"),
+        (lambda: DistanceConfig(data=DataConfig(source="csv")), "needs a path"),
+        (lambda: DistanceConfig(data=DataConfig(sequence_length=50)), "does not read data.sequence_length"),
+        (
+            lambda: DistanceConfig(data=DataConfig(dataset="ag_news_subset", truncation_side="right")),
+            "does not read data.truncation_side, data.dataset; leave them at their defaults",
+        ),
     ],
 )
 def test_invalid_configs_raise_actionable_errors(build, message):
@@ -59,3 +74,28 @@ def test_presets_share_the_budget_across_cell_types():
             assert preset.train.adversarial_epsilon > 0
             continue
         assert preset.model.pooling == "last" and preset.train.adversarial_epsilon == 0
+
+
+def test_the_distance_holds_a_data_config_instead_of_restating_its_fields():
+    distance_fields = {field.name for field in dataclasses.fields(DistanceConfig)}
+    data_fields = {field.name for field in dataclasses.fields(DataConfig)}
+    assert not distance_fields & data_fields
+    assert not distance_fields & {"data_source", "data_path", "max_train_reviews"}  # the old names of data fields
+    assert set(DISTANCE_DATA_FIELDS) <= data_fields and DistanceConfig().data == DataConfig()
+    config = DistanceConfig(data=DataConfig(source="csv", path="reviews.csv", vocabulary_size=50, download=False))
+    assert to_dict(config)["data"] == to_dict(config.data)  # nested in the results JSON
+    # Every field the distance reads may be set.
+    every = DataConfig(
+        source="csv",
+        path="reviews.csv",
+        download=False,
+        validation_fraction=0.2,
+        test_fraction=0.3,
+        max_train_samples=100,
+        vocabulary_size=50,
+        vocabulary_samples=10,
+    )
+    assert {name for name in data_fields if getattr(every, name) != getattr(DataConfig(), name)} == set(
+        DISTANCE_DATA_FIELDS
+    )
+    assert DistanceConfig(data=every).data == every

@@ -16,10 +16,12 @@ the review's, so the model must carry the review's sentiment across T steps
 of competing sentiment. On the examples whose filler has the other label, a
 model that forgets (and follows the filler) falls below 50%.
 
-Every cell trains with the same budget on fresh filler each epoch, under a
-schedule of T (see `SCHEDULES`). Two controls: a bag-of-embeddings model (mean
-of the word vectors, no recurrence: it cannot tell review from filler), and an
-LSTM trained at T = 0 only (it never saw filler).
+Every model trains with the same budget on fresh filler each epoch, under a
+schedule of T (see `SCHEDULES`), through the project's one training step
+(`sentiment.training.loop.TrainingStep`) with the long-range suite's
+optimizer. Two controls: a bag-of-embeddings model (mean of the word vectors,
+no recurrence: it cannot tell review from filler), and an LSTM trained at
+T = 0 only (it never saw filler).
 """
 
 from __future__ import annotations
@@ -34,15 +36,26 @@ from typing import Any
 import numpy as np
 
 from sentiment.analysis.parallel import run_all
-from sentiment.config import BAG_OF_EMBEDDINGS, CURRICULUM_STEPS, SCHEDULES, ZERO_ONLY, DistanceConfig, to_dict
+from sentiment.config import BAG_OF_EMBEDDINGS, SCHEDULES, ZERO_ONLY, DistanceConfig, TrainConfig, to_dict
 from sentiment.io import provenance
 from sentiment.io.provenance import machine_line
+
+# The curriculum's longest T in its first epochs; its last epochs reach `max_train_filler`.
+CURRICULUM_STEPS = (0, 50, 100, 200)
+# The filler pools read every review in full, up to this many tokens.
+POOL_REVIEW_TOKENS = 1000
 
 # --- Building the examples -------------------------------------------------
 
 
 def filler_lengths(
-    schedule: str, epoch: int, epochs: int, count: int, max_filler: int, zero_share: float, rng: np.random.Generator
+    schedule: str,
+    epoch: int,
+    epochs: int,
+    count: int,
+    max_filler: int,
+    zero_share: float,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """<int64>[count] filler lengths T for one training epoch under `schedule`."""
     if schedule == "zero":
@@ -106,33 +119,31 @@ def build_examples(
     return out, filler_labels
 
 
-def prepare_data(config: DistanceConfig, seed: int, download: bool = True) -> dict[str, np.ndarray]:
+def prepare_data(config: DistanceConfig, seed: int) -> dict[str, np.ndarray]:
     """IMDB as token ids: each review's first k tokens, and every review in full for the filler pools.
 
-    The vocabulary is adapted on the training split (validation carved out
-    first, with the seed); the test sample is `config.test_reviews` seeded
-    test reviews. Returns NumPy arrays (saved to one .npz for the workers).
+    The reviews come from `config.data` (validation carved out of the
+    training split first, with the seed); the vocabulary is adapted on the
+    training split; the test sample is `config.test_reviews` seeded test
+    reviews.
+
+    Returns:
+        Plain numeric arrays (`save_arrays` hands them to the worker
+        processes): `train_ids`, `validation_ids`, `test_ids`
+        <int32>[n, review_tokens] right-padded; `train_labels`,
+        `validation_labels`, `test_labels` <int64>[n]; `train_full`,
+        `test_full` <int32>[n, POOL_REVIEW_TOKENS], the filler pools' text.
     """
-
     from sentiment import data
-    from sentiment.config import DataConfig
 
-    base = DataConfig(
-        source=config.data_source,
-        path=config.data_path,
-        download=download,
-        vocabulary_size=config.vocabulary_size,
-        truncation_side="right",
-        max_train_samples=config.max_train_reviews,
-    )
-    splits = data.load_splits(base, seed)
-    vocabulary = data.adapt_vocabulary(splits.train.texts, config.vocabulary_size)
-    prefix = data.TextEncoder(vocabulary, config.review_tokens, "right", config.vocabulary_size)
-    full = data.TextEncoder(vocabulary, 1000, "right", config.vocabulary_size)
+    splits = data.load_splits(config.data, seed)
+    vocabulary_size = config.data.vocabulary_size
+    vocabulary = data.adapt_vocabulary(splits.train.texts, vocabulary_size, config.data.vocabulary_samples)
+    prefix = data.TextEncoder(vocabulary, config.review_tokens, "right", vocabulary_size)
+    full = data.TextEncoder(vocabulary, POOL_REVIEW_TOKENS, "right", vocabulary_size)
     sample = np.sort(np.random.default_rng([seed, 1]).permutation(len(splits.test))[: config.test_reviews])
     test = splits.test.take(sample)
     return {
-        "vocabulary": np.array(vocabulary, dtype=object),
         "train_ids": prefix.encode(splits.train.texts, to_sequence_length=True),
         "train_labels": splits.train.labels.astype(np.int64),
         "validation_ids": prefix.encode(splits.validation.texts, to_sequence_length=True),
@@ -144,37 +155,96 @@ def prepare_data(config: DistanceConfig, seed: int, download: bool = True) -> di
     }
 
 
+def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Writes numeric arrays to one .npz; an array of objects (which only pickle could store) is refused."""
+    np.savez(path, allow_pickle=False, **arrays)
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """Reads a `save_arrays` file without pickle: nothing in it can run code."""
+    with np.load(path, allow_pickle=False) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
 # --- Training and evaluation -----------------------------------------------
 
 
-def train_and_evaluate(
-    config: DistanceConfig, model_name: str, schedule: str, seed: int, data_path: str
-) -> dict[str, Any]:
-    """Trains one model under one schedule; scores it at every test filler length.
+def build_model(config: DistanceConfig, model_name: str, seed: int):
+    """One model of the comparison, seeded, with the optimizer `config.train_config()` gives every model.
 
-    Returns:
-        JSON-ready: `model`, `schedule`, `seed`, per-epoch `train_loss`,
-        `validation_accuracy` (validation reviews at T = 0), `by_filler`
-        (from `score_at_fillers`), `parameters`, `train_seconds`, `wall_seconds`.
+    Its vocabulary is `config.data.vocabulary_size` words and one more id,
+    the separator.
     """
     import keras
 
-    from sentiment import data
     from sentiment.models import build_classifier
+    from sentiment.training import loop
 
-    started = time.perf_counter()
-    arrays = dict(np.load(data_path, allow_pickle=True))
-    separator = config.vocabulary_size  # one id past the vocabulary
     keras.utils.set_random_seed(seed)
-    model = build_classifier(config.model_config(model_name), config.vocabulary_size + 1)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
+    model = build_classifier(config.model_config(model_name), config.data.vocabulary_size + 1)
+    loop.compile_for_training(model, config.train_config(), steps_per_epoch=1)
+    # Adam's slots exist before the step is traced, as in the long-range suite.
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def train_epoch(
+    step,
+    token_ids: np.ndarray,
+    labels: np.ndarray,
+    train_config: TrainConfig,
+    shuffle_seed: int,
+) -> dict[str, float]:
+    """One pass over the examples, one `TrainingStep` update per length-bucketed batch.
+
+    Args:
+        step: the model's `sentiment.training.loop.TrainingStep`, made once
+            per model: its `on_iterator` is traced once, for batches of any
+            length.
+        token_ids: <int32>[n, time] right-padded examples.
+        labels: <int>[n] the reviews' labels.
+        train_config: the batch size and the bucketing window.
+        shuffle_seed: the order of the examples and of the batches.
+
+    Returns:
+        The epoch's `loss` and `accuracy`, averaged over its examples.
+    """
+    from sentiment import data
+    from sentiment.training import loop
+
+    batches = data.batched_dataset(
+        token_ids, labels, train_config.batch_size, shuffle_seed=shuffle_seed, bucket_window=train_config.bucket_window
     )
+    return loop.run_epoch(step.on_iterator, batches, steps=-(-len(labels) // train_config.batch_size))
+
+
+def train_model(
+    config: DistanceConfig,
+    model_name: str,
+    schedule: str,
+    seed: int,
+    arrays: dict[str, np.ndarray],
+    log: Callable[[str], None] | None = None,
+) -> tuple[Any, dict[str, list[float]]]:
+    """Trains one model under one schedule, on fresh filler each epoch.
+
+    Args:
+        arrays: from `prepare_data`.
+        log: takes a line per epoch; None says nothing.
+
+    Returns:
+        The trained model, and per epoch `train_loss` (the mean over the
+        epoch's examples) and `validation_accuracy` (validation reviews at
+        T = 0).
+    """
+    from sentiment.training import loop
+
+    separator = config.data.vocabulary_size  # one id past the vocabulary
+    model = build_model(config, model_name, seed)
+    step, train_config = loop.TrainingStep(model), config.train_config()
     pools = token_pools(arrays["train_full"], arrays["train_labels"])
     rng = np.random.default_rng([seed, 2, SCHEDULES.index(schedule)])
-    losses, validation = [], []
+    history: dict[str, list[float]] = {"train_loss": [], "validation_accuracy": []}
     validation_ids = build_examples(
         arrays["validation_ids"], np.zeros(len(arrays["validation_ids"]), np.int64), pools, separator, rng
     )[0]
@@ -183,24 +253,49 @@ def train_and_evaluate(
             schedule, epoch, config.epochs, len(arrays["train_ids"]), config.max_train_filler, config.zero_share, rng
         )
         ids, _ = build_examples(arrays["train_ids"], fillers, pools, separator, rng)
-        batches = data.batched_dataset(
-            ids, arrays["train_labels"], config.batch_size, shuffle_seed=seed + epoch, bucket_window=50
-        )
-        print(
-            f"{model_name} ({schedule}, seed {seed}) epoch {epoch + 1}/{config.epochs}: T up to {int(fillers.max())}",
-            flush=True,
-        )
-        history = model.fit(batches, epochs=1, verbose=2, shuffle=False)
-        losses.append(float(history.history["loss"][-1]))
-        validation.append(score(model, validation_ids, arrays["validation_labels"])["accuracy"])
+        logs = train_epoch(step, ids, arrays["train_labels"], train_config, shuffle_seed=seed + epoch)
+        history["train_loss"].append(logs["loss"])
+        history["validation_accuracy"].append(score(model, validation_ids, arrays["validation_labels"])["accuracy"])
+        if log is not None:
+            log(
+                f"{model_name} ({schedule}, seed {seed}) epoch {epoch + 1}/{config.epochs}: "
+                f"T up to {int(fillers.max())}, loss {logs['loss']:.4f}, "
+                f"validation accuracy {history['validation_accuracy'][-1]:.4f}"
+            )
+    return model, history
+
+
+def train_and_evaluate(
+    config: DistanceConfig,
+    model_name: str,
+    schedule: str,
+    seed: int,
+    data_path: str,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Trains one model under one schedule; scores it at every test filler length.
+
+    Args:
+        data_path: a `save_arrays` file of `prepare_data`'s arrays.
+        log: takes a line per epoch (`train_model`); None in a worker
+            process, whose runs report when they finish.
+
+    Returns:
+        JSON-ready: `model`, `schedule`, `seed`, per-epoch `train_loss`,
+        `validation_accuracy` (validation reviews at T = 0), `by_filler`
+        (from `score_at_fillers`), `parameters`, `train_seconds`, `wall_seconds`.
+    """
+    started = time.perf_counter()
+    arrays = load_arrays(data_path)
+    model, history = train_model(config, model_name, schedule, seed, arrays, log)
     train_seconds = time.perf_counter() - started
-    by_filler = score_at_fillers(model, arrays, config, seed, separator)
+    by_filler = score_at_fillers(model, arrays, config, seed, config.data.vocabulary_size)
     return {
         "model": model_name,
         "schedule": schedule,
         "seed": seed,
-        "train_loss": losses,
-        "validation_accuracy": validation,
+        "train_loss": history["train_loss"],
+        "validation_accuracy": history["validation_accuracy"],
         "by_filler": by_filler,
         "parameters": int(model.count_params()),
         "train_seconds": train_seconds,
@@ -225,7 +320,11 @@ def score(model, token_ids: np.ndarray, labels: np.ndarray, mask: np.ndarray | N
 
 
 def score_at_fillers(
-    model, arrays: dict[str, np.ndarray], config: DistanceConfig, seed: int, separator: int
+    model,
+    arrays: dict[str, np.ndarray],
+    config: DistanceConfig,
+    seed: int,
+    separator: int,
 ) -> list[dict[str, Any]]:
     """Test accuracy at each T: overall, and where the filler's label disagrees with the review's.
 
@@ -246,23 +345,50 @@ def score_at_fillers(
 
 
 def run_distance(
-    config: DistanceConfig, log: Callable[[str], None] = print, command: str | None = None, download: bool = True
+    config: DistanceConfig,
+    log: Callable[[str], None] = print,
+    command: str | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Prepares each seed's data once, trains every model (in parallel processes), and collects the figures."""
+    """Prepares each seed's data once, trains every model (in parallel processes), and collects the figures.
+
+    Args:
+        config: the models, the task and the budget; `config.data` says
+            where the reviews come from.
+        log: takes the lines of progress: a line as each seed's data is
+            prepared and as each run finishes, and with one worker (every
+            run in this process) a line per epoch.
+        command: the command line, recorded with the figures.
+        progress: a progress bar over the runs, with the run and epoch lines
+            written above it, instead of through `log`.
+
+    Returns:
+        JSON-ready: `config`, `command`, `machine`, `started_at`,
+        `wall_seconds`, `load_average` (start and end), `train_reviews` and
+        `runs` (from `train_and_evaluate`, in `config.models()` order, then by seed).
+    """
+    from tqdm import tqdm
+
     measurement = provenance.Measurement()
     runs, train_reviews = [], 0
     with tempfile.TemporaryDirectory() as folder:
         jobs = []
         for seed in config.seeds:
             log(f"seed {seed}: loading the reviews and building the token pools")
-            arrays = prepare_data(config, seed, download)
+            arrays = prepare_data(config, seed)
             train_reviews = int(len(arrays["train_ids"]))
             path = os.path.join(folder, f"distance_data_{seed}.npz")
-            np.savez(path, **arrays)
+            save_arrays(path, arrays)
             jobs += [(config, model, schedule, seed, path) for model, schedule in config.models()]
+        bar = tqdm(total=len(jobs), unit="run", disable=not progress, dynamic_ncols=True)
+        report = bar.write if progress else log
+        if config.workers == 1:  # every run in this process: it can report its epochs
+            jobs = [(*job, report) for job in jobs]
         for run in run_all(train_and_evaluate, jobs, config.workers):
             runs.append(run)
-            log(_log_line(run))
+            bar.update()
+            report(_log_line(run))
+        bar.close()
     order = config.models()
     runs.sort(key=lambda run: (order.index((run["model"], run["schedule"])), run["seed"]))
     return {

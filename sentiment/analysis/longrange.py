@@ -43,11 +43,16 @@ from typing import Any
 import numpy as np
 
 from sentiment.analysis.parallel import run_all
-from sentiment.config import FIRST_DISTRACTOR_ID, SIGNAL_IDS, TASKS, VARIANTS, LongRangeConfig, to_dict
+from sentiment.config import TASKS, VARIANTS, LongRangeConfig, to_dict
 from sentiment.io import provenance
 from sentiment.io.provenance import machine_line
 
 CHANCE_ACCURACY = 0.5
+
+# Recall's token ids keep the IMDB models' layout: 0 is padding (masked), 1
+# the unused [UNK] slot, then the two signal tokens, then the distractors.
+SIGNAL_IDS = (2, 3)  # class 0, class 1
+FIRST_DISTRACTOR_ID = 4
 
 # A recall run is solved at this held-out accuracy, an adding run below this MSE.
 SOLVED_ACCURACY = 0.99
@@ -107,6 +112,11 @@ def adding_sequences(rng: np.random.Generator, count: int, length: int) -> tuple
     markers[rows, marked] = 1.0
     targets = values[rows, marked].sum(axis=1).astype(np.float32)
     return np.stack([values, markers], axis=-1), targets, marked
+
+
+def recall_vocabulary_size(distractor_count: int) -> int:
+    """Token ids a recall model embeds: padding, [UNK], the two signals and the distractors."""
+    return FIRST_DISTRACTOR_ID + distractor_count
 
 
 def task_batch(
@@ -173,7 +183,7 @@ def build_model(config: LongRangeConfig, task: str, variant: str, seed: int):
     keras.utils.set_random_seed(seed)
     model_config = config.model_config(variant)
     if task == "recall":
-        return build_classifier(model_config, config.vocabulary_size)
+        return build_classifier(model_config, recall_vocabulary_size(config.distractor_count))
     return build_regressor(model_config, input_features=2)
 
 

@@ -4,7 +4,7 @@
 IMDB classifiers under any `tf.distribute` strategy (`fit`, called by
 `sentiment.training.train`), the long-range suite's models
 (`sentiment.analysis.longrange`, on fresh NumPy batches) and the bench
-(`benchmarks.bench`, which times it). The loss is defined once
+(`sentiment.analysis.bench`, which times it). The loss is defined once
 (`losses_and_hits`); the replicas' gradients are summed before the
 optimizer clips them, so a step is the update one device would make on the
 global batch. With `TrainConfig.adversarial_epsilon` the step also trains on
