@@ -2,7 +2,7 @@
 
     python -m benchmarks.compare_latency --artifacts artifacts [--words 250] [--repeats 50]
 
-Times what the app runs per click (`app.run_comparison`: three models read
+Times what the app runs per click (`webapp.views.run_comparison`: three models read
 the review token by token, then the tables and plot data are built), after
 loading and warming the models as the app does at start. Gradio's own queue
 and network time are not included. The review is the first `--words` words
@@ -24,23 +24,20 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 from sentiment.io import provenance  # noqa: E402
-from webapp import layout as app  # noqa: E402
-from webapp import views as comparing  # noqa: E402
+from webapp import inside_views, views  # noqa: E402
 
 TARGET_MILLISECONDS = 300
 
 
 def review_of(words: int) -> str:
     """The first `words` words of the long example review (repeated if it is shorter)."""
-    long_review = next(example for example in comparing.example_reviews() if example["name"] == "long")["text"].split()
+    long_review = next(example for example in views.example_reviews() if example["name"] == "long")["text"].split()
     return " ".join((long_review * (words // len(long_review) + 1))[:words])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--artifacts", default=comparing.DEFAULT_ARTIFACTS, help="artifacts folder (default: artifacts)"
-    )
+    parser.add_argument("--artifacts", default=views.DEFAULT_ARTIFACTS, help="artifacts folder (default: artifacts)")
     parser.add_argument("--words", type=int, default=250, help="review length in words (default: 250)")
     parser.add_argument("--repeats", type=int, default=50, help="timed runs (default: 50)")
     parser.add_argument(
@@ -54,27 +51,27 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.action == "inside":
         return _inside(arguments)
 
-    models = comparing.load_models(arguments.artifacts)
+    models = views.load_models(arguments.artifacts)
     if models.failures:
         for cell_type, reason in models.failures.items():
-            print(f"{comparing.model_name(cell_type)} not loaded: {reason}", file=sys.stderr)
+            print(f"{views.model_name(cell_type)} not loaded: {reason}", file=sys.stderr)
         return 2
     text = review_of(arguments.words)
-    app.run_comparison(models, text)  # one more warm-up through the whole handler
+    views.run_comparison(models, text)  # one more warm-up through the whole handler
 
     totals, per_model = [], {cell_type: [] for cell_type in models.predictors}
     for _ in range(arguments.repeats):
         start = time.perf_counter()
-        app.run_comparison(models, text)
+        views.run_comparison(models, text)
         totals.append(time.perf_counter() - start)
-        for cell_type, result in comparing.compare(models, text).results.items():
+        for cell_type, result in views.compare(models, text).results.items():
             per_model[cell_type].append(result.seconds)
 
     median = 1000 * statistics.median(totals)
     _print_provenance(arguments, models)
     for cell_type, seconds in per_model.items():
         print(
-            f"  {comparing.model_name(cell_type):<10} median {1000 * statistics.median(seconds):6.1f} ms (read: "
+            f"  {views.model_name(cell_type):<10} median {1000 * statistics.median(seconds):6.1f} ms (read: "
             "vectorize + P(positive) after each token)"
         )
     print(
@@ -98,16 +95,16 @@ def _encode_images(outputs) -> None:
 
 def _inside(arguments) -> int:
     """Times the Inside the cell tab's handler for one review, all three models."""
-    models = comparing.load_models(arguments.artifacts)
+    models = views.load_models(arguments.artifacts)
     if models.failures or not models.predictors:
         print(f"models not loaded from {arguments.artifacts}: {models.failures}", file=sys.stderr)
         return 2
     text = review_of(arguments.words)
-    _encode_images(app.inside_flow(models, text))  # warm-up
+    _encode_images(inside_views.inside_flow(models, text))  # warm-up
     handler, encoding = [], []
     for _ in range(arguments.repeats):
         start = time.perf_counter()
-        outputs = app.inside_flow(models, text)
+        outputs = inside_views.inside_flow(models, text)
         middle = time.perf_counter()
         _encode_images(outputs)
         handler.append(middle - start)

@@ -9,11 +9,16 @@ gradio_client Client each (as separate users would be), start at once and send
 soon as it has an answer. The reviews are real IMDB test reviews cut to mixed
 lengths (10 words to the whole review), in turn.
 
-- before: with `--before-ref COMMIT`, the app of that commit, run from a git
-  worktree exactly as it was; otherwise this app with `--max-batch-size 1
-  --queue-size 32`: one review per forward pass, 32 waiting, the rest refused
-  ("Queue is full"). A refused client waits `--retry-after` (1 s) before its
-  next request, as the refusal asks.
+- before: by default this app with `--max-batch-size 1 --queue-size 32`:
+  one review per forward pass, 32 waiting, the rest refused ("Queue is
+  full"), which is what the app before batching ran. With `--before-ref
+  COMMIT`, the app of that commit, run from a git worktree exactly as it
+  was, if it can read the artifacts: an older app cannot read artifacts the
+  current code writes (f047400's answered "not loaded" to every request), so
+  when its warm-up answers are not three scores the run says so and measures
+  the default instead, and the JSON's description names what was measured.
+  A refused client waits `--retry-after` (1 s) before its next request, as
+  the refusal asks.
 - after: the defaults (`--max-batch-size 64 --queue-size 256`): the requests
   waiting when the models are free are scored together.
 
@@ -299,6 +304,10 @@ def mixed_reviews(texts: list[str], word_counts: tuple[int, ...] = REVIEW_WORDS)
     return mixed
 
 
+class UnreadableArtifacts(RuntimeError):
+    """The app started but does not score with these artifacts (an older app, a newer artifact format)."""
+
+
 def run_configuration(
     artifacts: Path,
     app_arguments: list[str],
@@ -320,7 +329,11 @@ def run_configuration(
 
         warm = Client(url + "/", verbose=False)
         for text in texts:  # the first answers pay for Python's own warm-up
-            warm.predict(text, api_name="/compare")
+            _, results, *_ = warm.predict(text, api_name="/compare")
+            if not _valid(results):
+                raise UnreadableArtifacts(
+                    f"the app at {root} answers {results['data']} with {artifacts}: it cannot read them"
+                )
         warm.close()
         rss_before, cpu_before = resident_bytes(process.pid), cpu_seconds(process.pid)
         sampler = MemorySampler(process.pid)
@@ -393,8 +406,9 @@ def load_test(
 
     Args:
         before_ref: a commit whose app.py (run as it was, with its own
-            defaults) is "before"; None runs this checkout's app with
-            `--max-batch-size 1 --queue-size 32` instead.
+            defaults) is "before"; None, or a commit whose app cannot read
+            `artifacts`, runs this checkout's app with `--max-batch-size 1
+            --queue-size 32` instead.
         pairs: before/after pairs to run (an odd number has a true median).
     """
     import tempfile
@@ -408,34 +422,33 @@ def load_test(
         configurations = {
             name: (description, arguments, ROOT) for name, (description, arguments) in CONFIGURATIONS.items()
         }
-        if before_ref:
+        worktree = checkout(before_ref, Path(scratch) / "before") if before_ref else None
+        if worktree:
             description = f"the app at commit {before_ref}, before batching: one review at a time, 32 waiting"
-            configurations["before"] = (description, [], checkout(before_ref, Path(scratch) / "before"))
+            configurations["before"] = (description, [], worktree)
         try:
             for pair in range(1, pairs + 1):
                 runs = {}
                 for name, (description, app_arguments, root) in configurations.items():
                     print(f"pair {pair} of {pairs}, {name}: {description}", file=sys.stderr, flush=True)
                     log_path = log_folder / f"app-{name}-{pair}.log"
-                    runs[name] = {
-                        "description": description,
-                        **_in_fresh_process(
-                            run_configuration,
-                            artifacts,
-                            app_arguments,
-                            concurrency,
-                            total,
-                            texts,
-                            log_path,
-                            retry_after,
-                            root,
-                        ),
-                    }
+                    arguments = (concurrency, total, texts, log_path, retry_after)
+                    try:
+                        figures = _in_fresh_process(run_configuration, artifacts, app_arguments, *arguments, root)
+                    except UnreadableArtifacts as error:
+                        if root == ROOT:
+                            raise
+                        description, app_arguments = CONFIGURATIONS[name]
+                        description += f" (the app at {before_ref} cannot read {artifacts}: measured this app instead)"
+                        print(f"{error}; measuring {description}", file=sys.stderr, flush=True)
+                        configurations[name] = (description, app_arguments, ROOT)
+                        figures = _in_fresh_process(run_configuration, artifacts, app_arguments, *arguments, ROOT)
+                    runs[name] = {"description": description, **figures}
                 measured.append(runs)
         finally:
-            if before_ref:
+            if worktree:
                 subprocess.run(
-                    ["git", "worktree", "remove", "--force", str(configurations["before"][2])],
+                    ["git", "worktree", "remove", "--force", str(worktree)],
                     cwd=ROOT,
                     check=False,
                     capture_output=True,
@@ -524,8 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--before-ref",
         default=None,
-        help="a commit whose app is measured as 'before', run from a git worktree as it was (default: this app with "
-        "--max-batch-size 1 --queue-size 32)",
+        help="a commit whose app is measured as 'before', run from a git worktree as it was, if it can read the "
+        "artifacts (default, and otherwise: this app with --max-batch-size 1 --queue-size 32, the unbatched app)",
     )
     parser.add_argument(
         "--pairs",

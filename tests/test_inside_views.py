@@ -8,15 +8,14 @@ from test_reliability import INPUTS, LONE_SURROGATES
 
 from sentiment.analysis import gates
 from sentiment.config import CELL_TYPES
-from webapp import inside_views
-from webapp import views as comparing
+from webapp import inside_views, views
 
 from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
 def models(tiny_artifacts):
-    return comparing.load_models(tiny_artifacts)
+    return views.load_models(tiny_artifacts)
 
 
 def test_every_model_gets_a_heatmap_its_gate_lines_and_a_unit(models):
@@ -57,7 +56,7 @@ def test_any_text_gets_a_view_or_a_clear_message(models, name):
     outputs = view.outputs()
     assert len(outputs) == 1 + 4 * len(CELL_TYPES) + 1
     if name in ("empty", "whitespace only"):
-        assert view.notices == [comparing.EMPTY_REVIEW_MESSAGE] and view.heatmaps == {}
+        assert view.notices == [views.EMPTY_REVIEW_MESSAGE] and view.heatmaps == {}
     else:
         assert all(view.heatmaps[cell].size > 0 for cell in CELL_TYPES)
 

@@ -27,7 +27,7 @@ def test_notebook_runs_on_small_settings(tiny_artifacts, tmp_path, monkeypatch):
         "commit the notebook without outputs"
     )
     nbclient.NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
+        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
     ).execute()
     written = {path.name for path in Path(tmp_path / "output").iterdir()}
     assert {"gradients.json", "gradients.png", "long_range"} <= written

@@ -70,3 +70,64 @@ def test_the_ablation_table_reads_each_change_from_the_recorded_configs():
         if line.startswith("| `older`")
     ]
     assert rows[0].startswith("| `older` | teacher: bow → None |")
+
+
+def test_the_readme_block_is_rendered_from_the_json(monkeypatch, tmp_path):
+    import copy
+    import json
+
+    from sentiment.analysis.pages import README_BEGIN, README_END, readme_summary
+    from sentiment.report import interval_text
+
+    monkeypatch.chdir(ROOT)
+    block = readme_summary(DEFAULT_SOURCES, Path("README.md"))
+    assert block.startswith(README_BEGIN) and block.endswith(README_END)
+    default, strong = (
+        json.loads((ROOT / "docs" / name / "summary.json").read_text(encoding="utf-8"))["models"]["lstm"]["test"]
+        for name in ("imdb", "imdb_strong")
+    )
+    assert f"| LSTM | {interval_text(default)} | {interval_text(strong)} |" in block
+    assert "](docs/RESULTS.md)" in block  # links are relative to the README
+    assert any(line.startswith("- **Variable-lag recall**, T = ") for line in block.splitlines())
+    # Another run: the table and the verdicts follow the JSON, never typed text.
+    summary = json.loads((ROOT / "docs" / "imdb" / "summary.json").read_text(encoding="utf-8"))
+    summary["models"]["lstm"]["test"].update(accuracy=0.5, ci_low=0.49, ci_high=0.51)
+    long_range = json.loads((ROOT / "docs" / "long_range" / "long_range.json").read_text(encoding="utf-8"))
+    changed = copy.deepcopy(long_range)
+    longest = max(run["length"] for run in changed["runs"] if run["task"] == "recall")
+    for run in changed["runs"]:
+        if (run["task"], run["length"]) == ("recall", longest):
+            solved = run["variant"] == "lstm+chrono" or (run["variant"], run["seed"]) == ("simple_rnn", 0)
+            run["solved_at"] = 200 if solved else None
+    (tmp_path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    (tmp_path / "long_range.json").write_text(json.dumps(changed), encoding="utf-8")
+    block = readme_summary(
+        {"imdb": tmp_path / "summary.json", "imdb_strong": None, "long_range": tmp_path / "long_range.json"},
+        Path("README.md"),
+    )
+    assert "| LSTM | 50.0% [49.0%, 51.0%] |" in block and "strong preset" not in block
+    assert (
+        f"- **Variable-lag recall**, T = {longest}, 3 seeds: solved in every seed by LSTM (chrono init); "
+        "in some seeds by SimpleRNN; in none by IRNN, LSTM, GRU and GRU (chrono init)." in block
+    )
+    assert "No results yet" in readme_summary({}, Path("README.md"))
+
+
+def test_the_results_command_rewrites_only_the_readme_block(monkeypatch, tmp_path, capsys):
+    from sentiment.analysis.pages import README_BEGIN, README_END, readme_summary
+    from sentiment.cli import main
+
+    monkeypatch.chdir(ROOT)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n\n{README_BEGIN}\nstale 12.3%\n{README_END}\n\nafter\n", encoding="utf-8")
+    assert main(["results", "--output", str(tmp_path / "RESULTS.md"), "--readme", str(readme)]) == 0
+    assert readme.read_text(encoding="utf-8") == (
+        f"# Title\n\nbefore\n\n{readme_summary(DEFAULT_SOURCES, readme)}\n\nafter\n"
+    )
+    assert (tmp_path / "RESULTS.md").exists()
+    # A README without the markers is left as it is, with a message.
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("# No markers\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["results", "--output", str(tmp_path / "RESULTS.md"), "--readme", str(plain)]) == 0
+    assert plain.read_text(encoding="utf-8") == "# No markers\n" and "left as it is" in capsys.readouterr().out

@@ -27,7 +27,7 @@ from sentiment.errors import SentimentError
 from sentiment.io import artifacts
 from sentiment.serving.export import export_model, graph_op_types
 from sentiment.serving.predict import Predictor
-from webapp import views as comparing
+from webapp import views
 
 # app_url and client are fixtures: one app process for this module.
 from test_app import MODEL_NAMES, _compare_raw, app_url, client  # noqa: F401
@@ -80,18 +80,16 @@ def test_app_answers_every_input(client, reliability, name):  # noqa: F811
     seconds = time.perf_counter() - start
     if name in BLANK:
         expected = "the empty-review message, no scores"
-        assert notice == comparing.EMPTY_REVIEW_MESSAGE and results["data"] == []
+        assert notice == views.EMPTY_REVIEW_MESSAGE and results["data"] == []
         measured = f"message {notice[:38]!r}..., no scores, {seconds * 1000:.0f} ms"
     else:
         expected = "P(positive) in [0, 1] from all three models"
         probabilities = [row[1] for row in results["data"]]
         assert [row[0] for row in results["data"]] == MODEL_NAMES and _probabilities_valid(probabilities)
         measured = f"P = {', '.join(f'{p:.3f}' for p in probabilities)} in {seconds * 1000:.0f} ms"
-        if len(text) > comparing.MAX_REVIEW_CHARACTERS:
-            expected += (
-                f"; cut to {comparing.MAX_REVIEW_CHARACTERS:,} characters on the server, within {APP_SECONDS:.0f} s"
-            )
-            assert f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
+        if len(text) > views.MAX_REVIEW_CHARACTERS:
+            expected += f"; cut to {views.MAX_REVIEW_CHARACTERS:,} characters on the server, within {APP_SECONDS:.0f} s"
+            assert f"cut to its last {views.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in notice
             assert seconds < APP_SECONDS
             measured += "; the page says it was cut"
     reliability.record("input: app (gradio_client)", _case_label(name, text), expected, measured)
@@ -105,7 +103,7 @@ def test_the_inside_endpoint_answers_every_input(client, reliability, name):  # 
     seconds = time.perf_counter() - start
     heatmaps = outputs[0:12:4]
     if name in BLANK:
-        assert notice == comparing.EMPTY_REVIEW_MESSAGE and not any(heatmaps)
+        assert notice == views.EMPTY_REVIEW_MESSAGE and not any(heatmaps)
         measured = f"message {notice[:38]!r}..., no heatmap, {seconds * 1000:.0f} ms"
     else:
         assert all(heatmaps) and all(len(plot["data"]) > 0 for plot in outputs[1:12:4])
@@ -191,7 +189,7 @@ def test_every_endpoint_answers_every_input(client, app_url, endpoints, reliabil
         outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
         assert len(outputs) > 0 and seconds < APP_SECONDS, (endpoint, seconds)
         if parameters and name in BLANK:
-            assert outputs[0] == comparing.EMPTY_REVIEW_MESSAGE, (endpoint, outputs[0])
+            assert outputs[0] == views.EMPTY_REVIEW_MESSAGE, (endpoint, outputs[0])
         answered.append(f"{endpoint} {seconds * 1000:.0f} ms")
     assert httpx.get(f"{app_url}/config", timeout=10).status_code == 200
     reliability.record(
@@ -382,18 +380,18 @@ def test_predictor_gives_a_probability_for_any_text(predictors, reliability):
 
 
 def test_compare_answers_any_text(predictors, tiny_artifacts, reliability):
-    models = comparing.LoadedModels(tiny_artifacts, predictors, {})
+    models = views.LoadedModels(tiny_artifacts, predictors, {})
     seen = []
 
     @settings(max_examples=PROPERTY_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(ANY_TEXT)
     def check(text):
-        comparison = comparing.compare(models, text)
+        comparison = views.compare(models, text)
         if text.strip():
             assert _probabilities_valid([result.probability for result in comparison.results.values()])
             assert len(comparison.results) == 3
         else:
-            assert comparison.results == {} and comparison.notices == [comparing.EMPTY_REVIEW_MESSAGE]
+            assert comparison.results == {} and comparison.notices == [views.EMPTY_REVIEW_MESSAGE]
         seen.append(text)
 
     check()
@@ -638,8 +636,8 @@ def test_a_corrupt_model_in_the_apps_folder_leaves_the_others_working(tiny_artif
         _copy_cell(tiny_artifacts, tmp_path, cell)
     (tmp_path / "lstm" / artifacts.MODEL_FILE).write_bytes(b"PK\x03\x04 not really a zip")
     artifacts.write_manifest(tmp_path / "lstm")  # the checksum matches: only loading can tell
-    models = comparing.load_models(tmp_path, warm_up=False)
-    comparison = comparing.compare(models, "a wonderful film")
+    models = views.load_models(tmp_path, warm_up=False)
+    comparison = views.compare(models, "a wonderful film")
     assert list(models.failures) == ["lstm"] and "model.keras is not a Keras model file" in models.failures["lstm"]
     assert sorted(comparison.results) == ["gru", "simple_rnn"]
     assert _probabilities_valid([result.probability for result in comparison.results.values()])

@@ -7,13 +7,12 @@ import pytest
 from test_longrange import _fake_result, _fake_run
 
 from sentiment.analysis.gradients import gradient_flow
-from webapp import thesis_views as thesis
-from webapp import views as comparing
+from webapp import thesis_views, views
 
 
 @pytest.fixture(scope="module")
 def models(tiny_artifacts):
-    return comparing.load_models(tiny_artifacts, warm_up=False)
+    return views.load_models(tiny_artifacts, warm_up=False)
 
 
 def _with_jacobians(result):
@@ -30,8 +29,8 @@ def _with_jacobians(result):
 
 def test_results_are_found_in_order_and_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no CLI output here: the shipped file
-    result, note = thesis.load_results("long_range")
-    shipped = thesis.RESULT_FILES["long_range"][1]
+    result, note = thesis_views.load_results("long_range")
+    shipped = thesis_views.RESULT_FILES["long_range"][1]
     assert (result is not None) == shipped.exists()
     if result is not None:
         assert "shipped in docs/" in note and "docs/long_range/long_range.json" in note
@@ -39,10 +38,10 @@ def test_results_are_found_in_order_and_named(tmp_path, monkeypatch):
     mine.write_text(
         json.dumps({"command": "python -m sentiment long-range --seeds 7", "started_at": "today", "runs": []})
     )
-    result, note = thesis.load_results("long_range", mine)
+    result, note = thesis_views.load_results("long_range", mine)
     assert result["runs"] == [] and "your run" in note and "--seeds 7" in note
     (tmp_path / "broken.json").write_text("{not json")
-    result, note = thesis.load_results("long_range", tmp_path / "broken.json")
+    result, note = thesis_views.load_results("long_range", tmp_path / "broken.json")
     assert result is None and "could not be read" in note
 
 
@@ -56,7 +55,7 @@ def test_jacobian_frame_averages_logs_over_seeds_and_names_the_longest_memory():
             ]
         )
     )
-    frame, sentence = thesis.jacobian_frame(result)
+    frame, sentence = thesis_views.jacobian_frame(result)
     assert set(frame["model"]) == {"SimpleRNN", "LSTM", "GRU", "SimpleRNN, inputs × 8"}
     lstm = frame[frame["model"] == "LSTM"]
     np.testing.assert_allclose(lstm["log10 norm"], np.arange(5) * np.log10(0.8))
@@ -72,13 +71,14 @@ def test_recall_and_adding_frames():
             _fake_run("adding", 10, 0, "gru", 0.1),
         ]
     )
-    recall = thesis.recall_frame(result).to_dict("records")
-    assert recall == [{"model": "LSTM", "T": "25", "accuracy": 0.75, "seeds": "100.0%, 50.0%"}]
-    adding, baseline, length = thesis.adding_frame(result)
+    recall = thesis_views.recall_frame(result).to_dict("records")
+    assert recall == [{"model": "LSTM", "T": 25, "accuracy": 0.75, "seeds": "100.0%, 50.0%"}]
+    assert thesis_views.recall_frame(result)["T"].dtype.kind == "i"  # a number, drawn on a numeric axis
+    adding, baseline, length = thesis_views.adding_frame(result)
     assert length == 25 and baseline == pytest.approx(0.167)  # the longest T only
     assert adding["series"].tolist() == ["GRU, seed 0", "GRU, seed 0"] and adding["updates"].tolist() == [0, 100]
     np.testing.assert_allclose(adding["log10 MSE"], np.log10([0.5, 0.005]))
-    assert thesis.recall_frame(None).empty and thesis.adding_frame(None)[0].empty
+    assert thesis_views.recall_frame(None).empty and thesis_views.adding_frame(None)[0].empty
 
 
 def test_distance_frame_reads_the_disagreeing_examples():
@@ -97,17 +97,17 @@ def test_distance_frame_reads_the_disagreeing_examples():
     from sentiment.evaluate import wilson_interval
 
     low, high = wilson_interval(4, 10)  # the seeds' examples pooled: 4 of 10
-    assert thesis.distance_frame(result).to_dict("records") == [
+    assert thesis_views.distance_frame(result).to_dict("records") == [
         {
             "model": "LSTM",
-            "T": "50",
+            "T": 50,
             "accuracy": 0.4,
             "ci_low": pytest.approx(low),
             "ci_high": pytest.approx(high),
             "reviews": 10,
         }
     ]
-    assert len(thesis.distance_frame(result, "overall")) == 2
+    assert len(thesis_views.distance_frame(result, "overall")) == 2
 
 
 def test_decision_frame_from_a_real_gradient_run(models):
@@ -116,13 +116,13 @@ def test_decision_frame_from_a_real_gradient_run(models):
             gradient_flow({cell: p.artifact for cell, p in models.predictors.items()}, sample_size=12, command="test")
         )
     )
-    frame = thesis.decision_frame(result)
+    frame = thesis_views.decision_frame(result)
     assert set(frame["model"]) == {"SimpleRNN", "LSTM", "GRU"}
     gru = frame[frame["model"] == "GRU"]
     expected = np.array([np.nan if v is None else v for v in result["cells"]["gru"]["decision"]["geometric_mean"]])
     np.testing.assert_allclose(gru["log10 share"], np.log10(expected[np.isfinite(expected)]), rtol=1e-6)
     assert (np.diff(gru["reviews"]) <= 0).all()  # fewer reviews reach further back
-    assert thesis.decision_frame({"cells": {"lstm": {}}}).empty  # a gradients.json from before the shares
+    assert thesis_views.decision_frame({"cells": {"lstm": {}}}).empty  # a gradients.json from before the shares
 
 
 def test_every_shipped_result_is_in_git_and_not_ignored():
@@ -132,14 +132,14 @@ def test_every_shipped_result_is_in_git_and_not_ignored():
     from sentiment.analysis.longrange import PLOT_FILES
     from sentiment.analysis.pages import DEFAULT_SOURCES
 
-    root = thesis.DOCS.parent
+    root = thesis_views.DOCS.parent
     if shutil.which("git") is None or not (root / ".git").exists():
         pytest.skip("not a git checkout")
-    shipped = [shipped for _, shipped in thesis.RESULT_FILES.values()]
+    shipped = [shipped for _, shipped in thesis_views.RESULT_FILES.values()]
     shipped += [root / path for path in DEFAULT_SOURCES.values()]
-    shipped += [thesis.DOCS / "long_range" / name for name in PLOT_FILES.values()] + [
-        thesis.DOCS / "distance" / "distance.png",
-        thesis.DOCS / "RESULTS.md",
+    shipped += [thesis_views.DOCS / "long_range" / name for name in PLOT_FILES.values()] + [
+        thesis_views.DOCS / "distance" / "distance.png",
+        thesis_views.DOCS / "RESULTS.md",
     ]
     for path in shipped:
         relative = str(path.relative_to(root))

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 
 from sentiment.io.artifacts import read_json
-from webapp import views as comparing
+from webapp import views
 
 CELLS = ("simple_rnn", "lstm", "gru")
 
 
 @pytest.fixture(scope="module")
 def models(tiny_artifacts):
-    return comparing.load_models(tiny_artifacts)
+    return views.load_models(tiny_artifacts)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def models_with_a_broken_lstm(tiny_artifacts, tmp_path_factory):
         shutil.copytree(tiny_artifacts / cell, folder / cell)
     with open(folder / "lstm" / "model.keras", "ab") as file:
         file.write(b"damaged")
-    return comparing.load_models(folder, warm_up=False)
+    return views.load_models(folder, warm_up=False)
 
 
 def test_all_three_models_load_once(models):
@@ -32,9 +32,9 @@ def test_a_model_that_fails_to_load_is_named_with_the_reason_and_the_others_work
     models = models_with_a_broken_lstm
     assert list(models.predictors) == ["simple_rnn", "gru"]
     assert "model.keras does not match its checksum" in models.failures["lstm"]
-    comparison = comparing.compare(models, "the movie was great")
+    comparison = views.compare(models, "the movie was great")
     assert list(comparison.results) == ["simple_rnn", "gru"]
-    frame = comparing.results_frame(models, comparison)
+    frame = views.results_frame(models, comparison)
     assert frame["model"].tolist() == ["SimpleRNN", "LSTM", "GRU"]
     assert frame["label"].tolist()[1] == "not loaded" and np.isnan(frame["P(positive)"][1])
 
@@ -43,44 +43,41 @@ def test_a_run_of_some_cells_only_loads_those_without_failures(tiny_artifacts, t
     # The strong preset trains LSTM and GRU only: the app shows two models, not a broken SimpleRNN.
     for cell in ("lstm", "gru"):
         shutil.copytree(tiny_artifacts / cell, tmp_path / cell)
-    models = comparing.load_models(tmp_path, warm_up=False)
+    models = views.load_models(tmp_path, warm_up=False)
     assert list(models.predictors) == ["lstm", "gru"] and models.failures == {}
-    assert list(comparing.compare(models, "great").results) == ["lstm", "gru"]
+    assert list(views.compare(models, "great").results) == ["lstm", "gru"]
 
 
 def test_no_artifacts_yet(tmp_path):
-    models = comparing.load_models(tmp_path / "artifacts")
+    models = views.load_models(tmp_path / "artifacts")
     assert models.nothing_trained and not models.predictors and set(models.failures) == set(CELLS)
     assert "train first with: python -m sentiment train" in models.failures["gru"]
-    assert comparing.compare(models, "great").results == {}
+    assert views.compare(models, "great").results == {}
 
 
 def test_the_train_command_names_the_folder_only_when_it_is_not_the_default(tmp_path):
-    assert comparing.train_command("artifacts") == "python -m sentiment train"
-    assert comparing.train_command(tmp_path / "runs") == f"python -m sentiment train --output {tmp_path / 'runs'}"
+    assert views.train_command("artifacts") == "python -m sentiment train"
+    assert views.train_command(tmp_path / "runs") == f"python -m sentiment train --output {tmp_path / 'runs'}"
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", None])
 def test_empty_text_gets_a_message_not_a_prediction(models, text):
-    comparison = comparing.compare(models, text)
-    assert comparison.results == {} and comparison.notices == [comparing.EMPTY_REVIEW_MESSAGE]
+    comparison = views.compare(models, text)
+    assert comparison.results == {} and comparison.notices == [views.EMPTY_REVIEW_MESSAGE]
 
 
 def test_text_beyond_the_cap_is_cut_and_the_notice_says_so(models):
-    text = "great " * (comparing.MAX_REVIEW_CHARACTERS // 6 + 100)
-    comparison = comparing.compare(models, text)
-    assert comparison.cut and len(comparison.text) == comparing.MAX_REVIEW_CHARACTERS
-    assert (
-        f"cut to its last {comparing.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})"
-        in comparison.notices[0]
-    )
+    text = "great " * (views.MAX_REVIEW_CHARACTERS // 6 + 100)
+    comparison = views.compare(models, text)
+    assert comparison.cut and len(comparison.text) == views.MAX_REVIEW_CHARACTERS
+    assert f"cut to its last {views.MAX_REVIEW_CHARACTERS:,} characters (it had {len(text):,})" in comparison.notices[0]
     assert "the models read only the last 8" in comparison.notices[1]
-    assert not comparing.compare(models, "great " * 10).cut
+    assert not views.compare(models, "great " * 10).cut
 
 
 def test_each_model_reports_probability_label_and_time(models):
-    comparison = comparing.compare(models, "the movie was wonderful")
-    frame = comparing.results_frame(models, comparison)
+    comparison = views.compare(models, "the movie was wonderful")
+    frame = views.results_frame(models, comparison)
     assert frame["model"].tolist() == ["SimpleRNN", "LSTM", "GRU"]
     for cell, row in zip(CELLS, frame.itertuples()):
         expected = models.predictors[cell].predict(["the movie was wonderful"])[0]
@@ -90,8 +87,8 @@ def test_each_model_reports_probability_label_and_time(models):
 
 
 def test_trajectory_frame_has_a_point_per_word_and_model(models):
-    comparison = comparing.compare(models, "the plot was boring")
-    frame = comparing.trajectory_frame(comparison)
+    comparison = views.compare(models, "the plot was boring")
+    frame = views.trajectory_frame(comparison)
     assert frame.groupby("model").size().to_dict() == {"SimpleRNN": 4, "LSTM": 4, "GRU": 4}
     lstm = frame[frame["model"] == "LSTM"]
     assert lstm["word"].tolist() == ["the", "plot", "was", "boring"] and lstm["token"].tolist() == [1, 2, 3, 4]
@@ -100,11 +97,11 @@ def test_trajectory_frame_has_a_point_per_word_and_model(models):
 
 def test_token_effects_mark_unknown_and_unread_words(models):
     reading = models.predictors["lstm"].read("zebra zebra the movie was awful and qwerty boring wonderful")
-    spans = comparing.token_effects(reading)
-    assert spans[0] == ("zebra zebra", comparing.NOT_READ)  # 10 words, 8 read: the first two are cut
+    spans = views.token_effects(reading)
+    assert spans[0] == ("zebra zebra", views.NOT_READ)  # 10 words, 8 read: the first two are cut
     words = dict(spans)
-    assert words["qwerty"] == comparing.UNKNOWN_WORD
-    assert words["wonderful"] in (comparing.MORE_POSITIVE, comparing.MUCH_MORE_POSITIVE)
+    assert words["qwerty"] == views.UNKNOWN_WORD
+    assert words["wonderful"] in (views.MORE_POSITIVE, views.MUCH_MORE_POSITIVE)
     assert "".join(text for text, _ in spans) == " ".join(reading.words)
     # Plain text (spaces, words that barely moved the model) comes in runs, never two plain spans in a row.
     assert all(not (first[1] is None and second[1] is None) for first, second in zip(spans, spans[1:]))
@@ -113,14 +110,14 @@ def test_token_effects_mark_unknown_and_unread_words(models):
 
 def _token_effects_one_word_at_a_time(reading):
     """The straightforward definition `token_effects` must match: bin each word, then merge plain runs."""
-    pieces = [(" ".join(reading.words[: reading.read_start]), comparing.NOT_READ)] if reading.read_start else []
+    pieces = [(" ".join(reading.words[: reading.read_start]), views.NOT_READ)] if reading.read_start else []
     read = reading.words[reading.read_start : reading.read_stop]
     pieces += [
-        (word, comparing.effect_category(float(effect), bool(known)))
+        (word, views.effect_category(float(effect), bool(known)))
         for word, effect, known in zip(read, reading.effects, reading.known)
     ]
     pieces += (
-        [(" ".join(reading.words[reading.read_stop :]), comparing.NOT_READ)]
+        [(" ".join(reading.words[reading.read_stop :]), views.NOT_READ)]
         if reading.read_stop < len(reading.words)
         else []
     )
@@ -154,47 +151,46 @@ def test_token_effects_match_binning_each_word(models):
             Reading(words, start, stop, rng.choice([0, 1, 5], size=stop - start).astype(np.int32), trajectory)
         )
     for reading in readings:
-        assert comparing.token_effects(reading) == _token_effects_one_word_at_a_time(reading)
-        assert comparing.effect_categories(reading.effects, reading.known) == [
-            comparing.effect_category(float(effect), bool(known))
-            for effect, known in zip(reading.effects, reading.known)
+        assert views.token_effects(reading) == _token_effects_one_word_at_a_time(reading)
+        assert views.effect_categories(reading.effects, reading.known) == [
+            views.effect_category(float(effect), bool(known)) for effect, known in zip(reading.effects, reading.known)
         ]
 
 
 @pytest.mark.parametrize(
     ("effect", "known", "category"),
     [
-        (0.2, True, comparing.MUCH_MORE_POSITIVE),
-        (0.05, True, comparing.MORE_POSITIVE),
+        (0.2, True, views.MUCH_MORE_POSITIVE),
+        (0.05, True, views.MORE_POSITIVE),
         (0.0, True, None),
-        (-0.05, True, comparing.MORE_NEGATIVE),
-        (-0.2, True, comparing.MUCH_MORE_NEGATIVE),
-        (0.3, False, comparing.UNKNOWN_WORD),
+        (-0.05, True, views.MORE_NEGATIVE),
+        (-0.2, True, views.MUCH_MORE_NEGATIVE),
+        (0.3, False, views.UNKNOWN_WORD),
     ],
 )
 def test_effect_categories(effect, known, category):
-    assert comparing.effect_category(effect, known) == category
+    assert views.effect_category(effect, known) == category
 
 
 def test_frames_come_from_the_loaded_models_metrics(models, tiny_artifacts):
     metrics = read_json(tiny_artifacts / "gru" / "metrics.json")
-    overall = comparing.overall_frame(models).set_index("model")
+    overall = views.overall_frame(models).set_index("model")
     assert overall.loc["GRU", "test accuracy"] == round(metrics["test"]["accuracy"], 4)
     assert overall.loc["GRU", "parameters"] == metrics["parameters"]
-    length = comparing.length_frame(models)
+    length = views.length_frame(models)
     gru = length[length["model"] == "GRU"]
     expected = [bucket for bucket in metrics["test"]["by_length"] if bucket["count"]]
     assert gru["words"].tolist() == [bucket["bucket"] for bucket in expected]
     assert gru["reviews"].tolist() == [bucket["count"] for bucket in expected]
     np.testing.assert_allclose(gru["ci_low"], [bucket["ci_low"] for bucket in expected])
     history = read_json(tiny_artifacts / "lstm" / "history.json")
-    curves = comparing.history_frame(models)
+    curves = views.history_frame(models)
     lstm_validation = curves[(curves["model"] == "LSTM") & (curves["split"] == "validation")]
     np.testing.assert_allclose(lstm_validation["accuracy"], history["val_accuracy"])
 
 
 def test_examples_are_real_imdb_test_reviews_of_each_kind():
-    examples = comparing.example_reviews()
+    examples = views.example_reviews()
     assert [example["name"] for example in examples] == ["short", "negation", "late flip", "long"]
     assert all(example["split"] == "test" and example["text"] for example in examples)
     words = {example["name"]: len(example["text"].split()) for example in examples}
@@ -207,7 +203,7 @@ def test_examples_are_real_imdb_test_reviews_of_each_kind():
 def test_review_decision_frame_is_each_models_gradient_share_by_distance(models, tiny_artifacts):
     from sentiment.analysis.gradients import review_gradient_norms
 
-    notices, frame = comparing.review_decision_frame(models, "the movie was great")
+    notices, frame = views.review_decision_frame(models, "the movie was great")
     assert notices == [] and set(frame["model"]) == {"SimpleRNN", "LSTM", "GRU"}
     lstm = frame[frame["model"] == "LSTM"]
     assert lstm["steps before the end"].tolist() == [0, 1, 2, 3]
@@ -218,15 +214,15 @@ def test_review_decision_frame_is_each_models_gradient_share_by_distance(models,
 
 
 def test_review_decision_frame_explains_empty_text(models):
-    notices, frame = comparing.review_decision_frame(models, " \n")
-    assert notices == [comparing.EMPTY_REVIEW_MESSAGE] and frame.empty
+    notices, frame = views.review_decision_frame(models, " \n")
+    assert notices == [views.EMPTY_REVIEW_MESSAGE] and frame.empty
 
 
 def test_a_cut_keeps_the_end_the_models_read():
     ending = " the ending was awful"
-    text, characters, notices = comparing._bounded_text("x " * comparing.MAX_REVIEW_CHARACTERS + ending, keep_end=True)
-    assert text.endswith(ending) and len(text) == comparing.MAX_REVIEW_CHARACTERS and "its last" in notices[0]
-    text, _, notices = comparing._bounded_text("start " + "x " * comparing.MAX_REVIEW_CHARACTERS, keep_end=False)
+    text, characters, notices = views._bounded_text("x " * views.MAX_REVIEW_CHARACTERS + ending, keep_end=True)
+    assert text.endswith(ending) and len(text) == views.MAX_REVIEW_CHARACTERS and "its last" in notices[0]
+    text, _, notices = views._bounded_text("start " + "x " * views.MAX_REVIEW_CHARACTERS, keep_end=False)
     assert text.startswith("start ") and "its first" in notices[0]
 
 
@@ -240,24 +236,24 @@ BATCH = [
 
 
 def test_reviews_compared_together_get_what_each_gets_alone(models):
-    together = comparing.compare_many(models, BATCH)
+    together = views.compare_many(models, BATCH)
     assert len(together) == len(BATCH)
     for text, comparison in zip(BATCH, together):
-        alone = comparing.compare(models, text)
+        alone = views.compare(models, text)
         assert comparison.text == alone.text and comparison.results.keys() == alone.results.keys()
         for cell, result in comparison.results.items():
             np.testing.assert_allclose(result.reading.trajectory, alone.results[cell].reading.trajectory, atol=1e-5)
         assert [notice for notice in comparison.notices if "one batch" not in notice] == alone.notices
-    assert together[1].results == {} and together[1].notices == [comparing.EMPTY_REVIEW_MESSAGE]
+    assert together[1].results == {} and together[1].notices == [views.EMPTY_REVIEW_MESSAGE]
     assert (
         "one batch with 3 other review(s)" in together[0].notices[-1]
     )  # four reviews were scored, the blank one was not
 
 
 def test_decisions_computed_together_match_each_review_alone(models):
-    together = comparing.review_decision_frames(models, BATCH)
+    together = views.review_decision_frames(models, BATCH)
     for text, (notices, frame) in zip(BATCH, together):
-        alone_notices, alone = comparing.review_decision_frame(models, text)
+        alone_notices, alone = views.review_decision_frame(models, text)
         assert (
             notices == alone_notices
             and list(frame["model"]) == list(alone["model"])
@@ -281,13 +277,13 @@ def test_no_endpoint_retraces_for_new_lengths_or_batch_sizes(models):
             counts[cell] = [function.experimental_get_tracing_count() for function in functions]
         return counts
 
-    comparing.compare_many(models, ["warm up"])
-    comparing.review_decision_frames(models, ["warm up"])
+    views.compare_many(models, ["warm up"])
+    views.review_decision_frames(models, ["warm up"])
     before = tracing_counts()
     for size, words in ((1, 3), (2, 17), (5, 60), (3, 250)):
         texts = [" ".join(["great"] * (words + index)) for index in range(size)]
-        comparing.compare_many(models, texts)
-        comparing.review_decision_frames(models, texts)
+        views.compare_many(models, texts)
+        views.review_decision_frames(models, texts)
         inside_views.inside_views(models, texts)
     assert tracing_counts() == before
     assert all(count == 1 for counts in before.values() for count in counts)
@@ -300,11 +296,11 @@ def test_strong_models_serve_every_view(tiny_strong_artifacts):
     """
     from webapp import inside_views
 
-    models = comparing.load_models(tiny_strong_artifacts)
+    models = views.load_models(tiny_strong_artifacts)
     assert list(models.predictors) == ["lstm", "gru"] and models.failures == {}
-    (comparison,) = comparing.compare_many(models, ["a wonderful film"])
+    (comparison,) = views.compare_many(models, ["a wonderful film"])
     assert set(comparison.results) == {"lstm", "gru"}
-    notices, frame = comparing.review_decision_frame(models, "a wonderful film")
+    notices, frame = views.review_decision_frame(models, "a wonderful film")
     assert notices == [] and sorted(frame["model"].unique()) == ["GRU", "LSTM"]
     assert all(
         list(frame[frame["model"] == name]["word"]) == ["film", "wonderful", "[UNK]"] for name in ("LSTM", "GRU")

@@ -21,7 +21,7 @@ import pandas as pd
 from sentiment.analysis import gates, plots
 from sentiment.config import CELL_TYPES
 from sentiment.report import model_name
-from webapp import views
+from webapp import findings, views
 
 GATE_COLUMNS = ["word index", "value", "series", "word"]
 UNIT_COLUMNS = ["word index", "value", "series", "word"]
@@ -92,11 +92,13 @@ def _add_model(view: InsideView, cell: str, inspection: dict[str, Any]) -> None:
     words = inspection["words"]
     view.heatmaps[cell] = plots.gate_heatmap(gates.heatmap_values(inspection), words, tuple(gates.GATE_ROLES))
     view.gate_means[cell] = _gate_means_frame(inspection)
-    view.units[cell], view.unit_notes[cell] = _unit_frame(inspection)
+    view.units[cell], note = _unit_frame(inspection)
+    view.unit_notes[cell] = f"{note} {findings.gate_means_sentence(view.gate_means[cell])}".strip()
     if "saturated_share" in inspection:
         view.saturation = pd.DataFrame(
             {"word index": np.arange(len(words)), SATURATION_COLUMNS[1]: inspection["saturated_share"], "word": words}
         )
+        view.unit_notes[cell] += " " + findings.saturation_sentence(view.saturation)
 
 
 def _gate_means_frame(inspection: dict[str, Any]) -> pd.DataFrame:
@@ -139,6 +141,16 @@ def _unit_frame(inspection: dict[str, Any]) -> tuple[pd.DataFrame, str]:
         f"{name}: unit {unit['unit']} of the last layer's state has correlation {unit['correlation']:+.2f} with "
         f"P(positive) over this review; it {strength}.",
     )
+
+
+def inside_flow(models: views.LoadedModels, text: str) -> tuple:
+    """The inside button for one review: every output of the tab for the review in the Compare tab."""
+    return inside_view(models, text).outputs()
+
+
+def inside_flows(models: views.LoadedModels, texts: list[str]) -> tuple[list, ...]:
+    """The inside endpoint, batched: the reviews that arrived together read in one forward pass per model."""
+    return views.by_output([view.outputs() for view in inside_views(models, texts)])
 
 
 # --- Over test reviews: the shipped or the user's `python -m sentiment inspect` ---

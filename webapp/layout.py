@@ -1,35 +1,30 @@
-"""The comparison app: SimpleRNN, LSTM and GRU on any review, and by review length.
+"""The comparison app's page: its tabs, their components and the events that fill them.
 
-    python app.py [--artifacts artifacts] [--port 7860] [--expose] [--auth USER:PASSWORD]
-                  [--max-batch-size 64] [--queue-size 256]
+Only layout and event wiring live here. What is computed comes from
+`webapp.views` (the Compare tab, accuracy by length, training curves),
+`webapp.inside_views`, `webapp.thesis_views` and `webapp.findings` (the
+sentence above each plot), through `webapp.start_views` for what the page
+shows at load; colours come from `sentiment.style`. The server is started
+by `webapp.server` (`python app.py`).
 
 Requests that arrive together are scored together: one forward pass per
 model for up to `--max-batch-size` reviews, each answer the same as scoring
-its review alone. It listens on 127.0.0.1 only, unless told otherwise with `--expose` (every
-interface) or `--host`; basic auth comes from `--auth` or the environment
-variable SENTIMENT_APP_AUTH (better: not shown in the process list).
-
-Only layout and event wiring live here; what is computed comes from
-`webapp.views`, which loads the artifacts folder once at start.
+its review alone.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
 import os
-import re
-import sys
+import traceback
 
 # Before TensorFlow loads (through webapp.views): keep its C++ start-up chatter out of the log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import gradio as gr  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from webapp import inside_views  # noqa: E402
-from webapp import thesis_views as thesis  # noqa: E402
-from webapp import views as comparing  # noqa: E402
+from sentiment import style  # noqa: E402
+from webapp import findings, inside_views, views  # noqa: E402
+from webapp.start_views import StartViews  # noqa: E402
 
 # TensorFlow already spreads one forward pass over the cores, so two at once
 # only make each slower: the models run one call at a time. What makes a
@@ -51,21 +46,26 @@ QUEUE_SIZE = 256
 # waiting that is thousands of messages a second, on the one thread that also
 # answers them.
 STATUS_UPDATE_SECONDS = 2.0
+CURVE_METRICS = ("accuracy", "loss")
+# Run in the browser when a tab opens: the charts (`webapp.charts`, "width": "container") measure it again.
+RESIZE_CHARTS = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 50); }"
 # The tabs' tables are computed once at start; serving them is cheap.
 TABLES_CONCURRENCY = 4
+# The inside view writes a heatmap file per model and review (Gradio's cache,
+# in the app's own temporary folder): every CACHE_CHECK_SECONDS the files
+# older than CACHE_MAX_AGE_SECONDS are deleted, and all of them at exit.
+CACHE_CHECK_SECONDS = 60
+CACHE_MAX_AGE_SECONDS = 600
+# What a review whose computation failed gets in place of its answer; the others in its batch get theirs.
+FAILED_REVIEW_MESSAGE = "This review could not be processed (the error is in the server log); try another."
 
-# Okabe-Ito colours (safe for colour-blind readers), one hue per model; the
-# lighter tint marks a model's interval bounds or its training split.
-MODEL_COLORS = {"SimpleRNN": ("#D55E00", "#F2BFA0"), "LSTM": ("#0072B2", "#A6CDE6"), "GRU": ("#009E73", "#A3DCCB")}
-# The bag-of-n-grams reference, in the accuracy tab only: grey, not a cell.
-REFERENCE_COLORS = {"Bag of n-grams (reference)": ("#666666", "#BBBBBB")}
 TOKEN_COLORS = {
-    comparing.MUCH_MORE_POSITIVE: "#1a9850",
-    comparing.MORE_POSITIVE: "#a6d96a",
-    comparing.MORE_NEGATIVE: "#fdae61",
-    comparing.MUCH_MORE_NEGATIVE: "#d73027",
-    comparing.UNKNOWN_WORD: "#b39ddb",
-    comparing.NOT_READ: "#e0e0e0",
+    views.MUCH_MORE_POSITIVE: "#1a9850",
+    views.MORE_POSITIVE: "#a6d96a",
+    views.MORE_NEGATIVE: "#fdae61",
+    views.MUCH_MORE_NEGATIVE: "#d73027",
+    views.UNKNOWN_WORD: "#b39ddb",
+    views.NOT_READ: "#e0e0e0",
 }
 
 INTRODUCTION = """
@@ -75,55 +75,6 @@ Three sentiment classifiers trained on IMDB that differ only in the recurrent ce
 Type a review and compare them, see where each one changes its mind while reading,
 and how accurate each is on the test reviews by length.
 """
-
-
-def _escape(text: str) -> str:
-    """Markdown-escapes a message so paths and reasons show as written."""
-    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~])", r"\\\1", text)
-
-
-def status_markdown(models: comparing.LoadedModels) -> str:
-    """What is loaded, what failed and why, and how to train what is missing."""
-    folder = _escape(str(models.folder))
-    command = comparing.train_command(models.folder)
-    if not models.predictors:
-        lines = [f"**No trained models could be loaded from {folder}.** Train them with:"]
-        lines += ["", f"```\n{command}\n```", ""]
-        lines += ["(add `--preset quick` for a demo in a few minutes), then start the app again."]
-        if not models.nothing_trained:
-            lines += ["", *_failure_lines(models)]
-        return "\n".join(lines)
-    loaded = ", ".join(comparing.model_name(cell_type) for cell_type in models.predictors)
-    first = next(iter(models.predictors.values()))
-    side = "last" if first.artifact.config.data.truncation_side == "left" else "first"
-    lines = [
-        f"Loaded from {folder}: **{loaded}**. They read at most the {side} {first.sequence_length} words of a review."
-    ]
-    if models.failures:
-        lines += [
-            "",
-            *_failure_lines(models),
-            "",
-            f"To train what is missing: `{command}` (finished models are kept), then restart the app.",
-        ]
-    return "\n".join(lines)
-
-
-def _failure_lines(models: comparing.LoadedModels) -> list[str]:
-    return [
-        f"- **{comparing.model_name(cell_type)} is not loaded**: {_escape(reason)}"
-        for cell_type, reason in models.failures.items()
-    ]
-
-
-def run_comparison(models: comparing.LoadedModels, text: str):
-    """The compare button for one review: notices, results table, trajectory plot, one token view per model."""
-    return _comparison_outputs(models, comparing.compare(models, text))
-
-
-def run_comparisons(models: comparing.LoadedModels, texts: list[str]) -> tuple[list, ...]:
-    """The compare endpoint, batched: reviews that arrived together, one forward pass per model; a list per output."""
-    return _by_output([_comparison_outputs(models, comparison) for comparison in comparing.compare_many(models, texts)])
 
 
 def _postprocessed(components: list, function):
@@ -146,280 +97,133 @@ def _postprocessed(components: list, function):
     return run
 
 
+def _isolated(function, outputs: int):
+    """`function` (a batched endpoint) run so that a review that makes it fail fails alone.
+
+    Payloads of the wrong shape never join a batch (`webapp.server.RequestGuard`);
+    this is for a review that makes the computation itself fail. The batch is
+    then run again one review at a time: each review gets its own answer, the
+    failing one `FAILED_REVIEW_MESSAGE` in its first output (every endpoint's
+    first output is its notice) and nothing in the others.
+    """
+
+    def run(texts: list) -> tuple[list, ...]:
+        try:
+            return function(texts)
+        except Exception:
+            traceback.print_exc()
+        answers = []
+        for text in texts:
+            try:
+                answers.append(tuple(column[0] for column in function([text])))
+            except Exception:
+                traceback.print_exc()
+                answers.append((FAILED_REVIEW_MESSAGE, *[None] * (outputs - 1)))
+        return views.by_output(answers)
+
+    return run
+
+
 def _serialized(value):
     return value.model_dump() if hasattr(value, "model_dump") else value
 
 
-def _by_output(answers: list[tuple]) -> tuple[list, ...]:
-    """Per-request output tuples -> one list per output component, as Gradio's batched functions return."""
-    return tuple(list(column) for column in zip(*answers))
-
-
-def _comparison_outputs(models: comparing.LoadedModels, comparison: comparing.Comparison) -> tuple:
-    notices = list(comparison.notices)
-    if not models.predictors:
-        notices.append(f"No model is loaded; train them first with `{comparing.train_command(models.folder)}`.")
-    token_views = [
-        comparing.token_effects(comparison.results[cell_type].reading) if cell_type in comparison.results else None
-        for cell_type in comparing.CELL_TYPES
-    ]
-    return (
-        "\n\n".join(notices),
-        {"headers": list(comparing.RESULT_COLUMNS), "data": comparing.result_rows(models, comparison)},
-        line_plot_value(
-            comparing.trajectory_rows(comparison), comparing.TRAJECTORY_COLUMNS, comparing.TRAJECTORY_DATATYPES
-        ),
-        *token_views,
-    )
-
-
-def line_plot_value(rows: list[list], columns: tuple[str, ...], datatypes: dict[str, str]) -> dict:
-    """A line plot's data as `gr.LinePlot.postprocess` makes it from a DataFrame of `rows`, without the DataFrame.
-
-    Native plots pass a dict through as it is; building it from rows saves a
-    DataFrame and its JSON round trip per answer (tests check it is the
-    same value Gradio makes).
-    """
+def _model_colors(names) -> dict[str, str]:
+    """Display name -> colour for the names a plot draws; reference levels (chance, best constant) in grey."""
     return {
-        "columns": list(columns),
-        "data": rows,
-        "datatypes": {name: datatypes[name] for name in columns},
-        "mark": "line",
+        name: style.LEVEL_COLOR if name.startswith(("chance", "best constant")) else style.color_of_name(name)
+        for name in names
     }
 
 
-def length_plot_frame(models: comparing.LoadedModels) -> pd.DataFrame:
-    """Accuracy and both interval bounds as series of one line plot."""
-    frame = comparing.length_frame(models)
-    series = [
-        frame.assign(series=frame["model"] + suffix, value=frame[column])
-        for column, suffix in (("accuracy", ""), ("ci_low", " 95% CI low"), ("ci_high", " 95% CI high"))
-    ]
-    columns = ["series", "model", "words", "value", "accuracy", "ci_low", "ci_high", "reviews"]
-    return pd.concat(series, ignore_index=True)[columns] if len(frame) else pd.DataFrame(columns=columns)
-
-
-def length_table(models: comparing.LoadedModels) -> pd.DataFrame:
-    """Accuracy [95% CI] per bucket and model, with the number of reviews."""
-    frame = comparing.length_frame(models)
-    if not len(frame):
-        return pd.DataFrame(columns=["words", "reviews"])
-    frame = frame.assign(
-        cell=frame.apply(lambda row: f"{row.accuracy:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]", axis=1)
-    )
-    table = frame.pivot(index="words", columns="model", values="cell")
-    counts = frame.groupby("words")["reviews"].first()
-    names = [comparing.model_name(cell_type) for cell_type in models.all_metrics()]
-    buckets = [bucket for bucket in comparing.length_buckets(models) if bucket in table.index]
-    return table.assign(reviews=counts).loc[buckets, ["reviews", *names]].reset_index()
-
-
-def curves_frame(models: comparing.LoadedModels) -> pd.DataFrame:
-    """Histories with a series per model and split; epochs as labels, so the axis shows whole epochs."""
-    frame = comparing.history_frame(models)
-    return frame.assign(series=frame["model"] + " " + frame["split"], epoch=frame["epoch"].astype(str))
-
-
-def epoch_labels(curves: pd.DataFrame) -> list[str]:
-    return [str(epoch) for epoch in sorted({int(epoch) for epoch in curves["epoch"]})]
-
-
-def bucket_counts(models: comparing.LoadedModels) -> pd.DataFrame:
-    """Test reviews per length bucket (the same for every model)."""
-    frame = comparing.length_frame(models)
-    return frame.groupby("words", sort=False, as_index=False)["reviews"].first()
-
-
-def _series_colors(suffixes: tuple[str, str, str] | tuple[str, str], colors: dict = MODEL_COLORS) -> dict[str, str]:
-    """Series name -> colour: the model's hue for the first suffix, its tint for the others."""
-    return {
-        f"{name}{suffix}": (solid if index == 0 else tint)
-        for name, (solid, tint) in colors.items()
-        for index, suffix in enumerate(suffixes)
-    }
+def _finding(elem_id: str) -> gr.Markdown:
+    """The sentence above a plot (`webapp.findings`), filled with the plot's data."""
+    return gr.Markdown(elem_id=elem_id, elem_classes=["finding"])
 
 
 GATES_INTRODUCTION = """
 The three models differ only in their recurrent cell, so what separates them is what the cell keeps.
 Each panel below is a measurement from trained models, on tasks where memory is the only way to win,
-then on real reviews. Each says which run produced it.
+then on real reviews. Each says which run produced it, and above each plot a sentence computed from its
+data says what it shows.
 """
 
 
-def _gate_plot(**options) -> gr.LinePlot:
-    return gr.LinePlot(height=320, **options)
+def _plot(elem_id: str) -> gr.Plot:
+    """A measured plot: a `webapp.charts` spec, filled by an event."""
+    return gr.Plot(show_label=False, elem_id=elem_id, elem_classes=["chart"])
 
 
-def decision_flow(models: comparing.LoadedModels, text: str):
-    """The decision button for one review: notices and the per-word shares for the review in the Compare tab."""
-    return _decision_outputs(models, *comparing.review_decision_frame(models, text))
-
-
-def decision_flows(models: comparing.LoadedModels, texts: list[str]) -> tuple[list, ...]:
-    """The decision endpoint, batched: one gradient pass per model for the reviews that arrived together."""
-    return _by_output(
-        [
-            _decision_outputs(models, notices, frame)
-            for notices, frame in comparing.review_decision_frames(models, texts)
-        ]
-    )
-
-
-def _decision_outputs(
-    models: comparing.LoadedModels, notices: list[str], frame: pd.DataFrame
-) -> tuple[str, pd.DataFrame]:
-    if not models.predictors:
-        notices = [*notices, f"No model is loaded; train them first with `{comparing.train_command(models.folder)}`."]
-    return "\n\n".join(notices), frame
-
-
-def _variant_colors() -> dict[str, str]:
-    """Long-range variants: the cell's colour; chrono and IRNN in its tint or a neighbour."""
-    colors = {name: solid for name, (solid, _) in MODEL_COLORS.items()}
-    colors.update({f"{name} (chrono init)": tint for name, (_, tint) in MODEL_COLORS.items()})
-    colors.update({"IRNN": "#E69F00", "SimpleRNN, inputs × 8": "#CC79A7"})
-    return colors
-
-
-class StartViews:
-    """What the page shows before any click, computed once at start.
-
-    The results files, and the first example read by every model.
-    """
-
-    def __init__(
-        self, models: comparing.LoadedModels, long_range_results: str | None = None, distance_results: str | None = None
-    ):
-        long_range, self.long_range_note = thesis.load_results("long_range", long_range_results)
-        distance, self.distance_note = thesis.load_results("distance", distance_results)
-        gradients, self.gradients_note = thesis.load_results("gradients", models.folder / comparing.GRADIENTS_FILE)
-        self.jacobian, self.jacobian_note = thesis.jacobian_frame(long_range)
-        self.recall = thesis.recall_frame(long_range)
-        self.adding, self.adding_baseline, self.adding_length = thesis.adding_frame(long_range)
-        self.distance = thesis.distance_frame(distance)
-        self.decisions = thesis.decision_frame(gradients)
-        examples = comparing.example_reviews()
-        self.example = examples[0]["text"] if examples else ""
-        self.inside = inside_flow(models, self.example)
-        inspected, self.inspect_note = thesis.load_results("inspect", models.folder / "inspect.json")
-        self.test_set = inside_views.test_set_frames(inspected)
-        self.example_notice, self.example_decision = (
-            decision_flow(models, self.example) if models.predictors else ("", thesis.decision_frame(None))
-        )
-
-    def outputs(self) -> tuple:
-        return self.jacobian, self.recall, self.adding, self.distance, self.decisions, self.example_decision
-
-
-def _gates_tab(views: StartViews, model_colors: dict[str, str]):
+def _gates_tab(start: StartViews) -> tuple[list, gr.Button, list]:
     """Lays out the "Why gates matter" tab.
 
-    Returns the plots filled at load, the decision button, its notice and
-    its plot.
+    Returns the components filled at load (in `StartViews.gate_outputs`
+    order), the decision button, and what it fills (its notice and plot).
     """
-    colors = _variant_colors()
     gr.Markdown(GATES_INTRODUCTION)
     gr.Markdown(
-        f"### 1. Memory at initialization\n{views.long_range_note} {views.jacobian_note}", elem_id="jacobian-source"
+        f"### 1. Memory at initialization\n{start.long_range_note} {start.jacobian_note}", elem_id="jacobian-source"
     )
-    jacobian = _gate_plot(
-        x="distance",
-        y="log10 norm",
-        color="model",
-        color_map=colors,
-        tooltip=["model", "distance", "log10 norm"],
-        x_title="distance T − t (steps before the final state)",
-        y_title="log10 ‖∂s_T/∂x_t‖",
-        title="State Jacobian at initialization, variable-lag recall",
-        elem_id="jacobian-init",
-    )
+    jacobian_finding = _finding("jacobian-finding")
+    jacobian = _plot("jacobian-init")
     gr.Markdown(
         "### 2. Variable-lag recall\nOne signal token at a random lag in [T/2, T] among distractors; the label is its "
-        "class. 50% is chance."
+        "class. The grey line is chance."
     )
-    recall = _gate_plot(
-        x="T",
-        y="accuracy",
-        color="model",
-        color_map=colors,
-        y_lim=[0, 1],
-        tooltip=["model", "T", "accuracy", "seeds"],
-        x_title="T",
-        y_title="held-out accuracy (mean over seeds)",
-        title="Recall at a random lag: same budget for every model",
-        elem_id="recall",
-    )
-    adding_title = (
-        f"The adding problem at T = {views.adding_length}: held-out MSE (best constant {views.adding_baseline:.3f})"
-        if views.adding_baseline
-        else "The adding problem"
+    recall_finding = _finding("recall-finding")
+    recall = _plot("recall")
+    recall_explanation = gr.Markdown(elem_id="recall-explanation")
+    distractor_finding = _finding("distractor-finding")
+    distractors = gr.Dataframe(
+        label="Did a model silence the distractors? Their mean embedding norm as a share of the signal tokens', "
+        "at initialization → after training (mean over seeds)",
+        interactive=False,
+        elem_id="distractor-table",
     )
     gr.Markdown(
         "### 3. The adding problem\nSum the two marked values among T random ones. Below log10(0.01) = −2 counts as "
-        "solved; the best constant scores about 1/6 (−0.78)."
+        "solved; the grey line is the best constant prediction. A thin line per seed, in its model's colour."
     )
-    adding = _gate_plot(
-        x="updates",
-        y="log10 MSE",
-        color="series",
-        color_map={
-            series: colors.get(model, "#999999") for series, model in zip(views.adding["series"], views.adding["model"])
-        },
-        tooltip=["model", "seed", "updates", "log10 MSE"],
-        x_title="updates",
-        y_title="log10 held-out MSE (a line per seed)",
-        title=adding_title,
-        elem_id="adding",
-    )
+    adding_finding = _finding("adding-finding")
+    adding = _plot("adding")
     gr.Markdown(
-        f"### 4. Sentiment at a distance, on real reviews\n{views.distance_note} The first 100 tokens of a review, a "
+        f"### 4. Sentiment at a distance, on real reviews\n{start.distance_note} The first 100 tokens of a review, a "
         "separator, then T tokens of other reviews whose label is drawn independently; shown on the examples whose "
         "filler has the other label, where a model that forgets falls below 50%.",
         elem_id="distance-source",
     )
-    distance = _gate_plot(
-        x="T",
-        y="accuracy",
-        color="model",
-        y_lim=[0, 1],
-        tooltip=["model", "T", "accuracy", "ci_low", "ci_high", "reviews"],
-        x_title="filler length T",
-        y_title="test accuracy, filler of the other label",
-        title="Sentiment at a distance",
-        elem_id="distance",
-    )
+    distance_finding = _finding("distance-finding")
+    distance = _plot("distance")
     gr.Markdown(
         "### 5. What this decision depends on\nEach word's gradient ‖∂ loss/∂ word‖ in the trained IMDB models, as a "
-        f"share of the review's total, by distance from the last word read. {views.gradients_note}",
+        f"share of the review's total, by distance from the last word read. {start.gradients_note}",
         elem_id="decision-source",
     )
-    decisions = _gate_plot(
-        x="steps before the end",
-        y="log10 share",
-        color="model",
-        color_map=model_colors,
-        tooltip=["model", "log10 share", "reviews"],
-        x_title="steps before the final word",
-        y_title="log10 share (geometric mean)",
-        title="Test reviews: what the decisions depend on",
-        elem_id="decision-average",
-    )
+    decisions_finding = _finding("decision-finding")
+    decisions = _plot("decision-average")
     button = gr.Button(
         "What each model's decision on the review in the Compare tab depends on", elem_id="decision-button"
     )
     notice = gr.Markdown(elem_id="decision-notice")
-    review = _gate_plot(
-        x="steps before the end",
-        y="log10 share",
-        color="model",
-        color_map=model_colors,
-        tooltip=["model", "word", "log10 share"],
-        x_title="steps before the final word (0 = the last word read)",
-        y_title="log10 share of the review's gradient",
-        title="One review (at start: the first example)",
-        elem_id="decision-review",
-    )
-    return (jacobian, recall, adding, distance, decisions, review), button, notice, review
+    review = _plot("decision-review")
+    loaded = [
+        jacobian_finding,
+        jacobian,
+        recall_finding,
+        recall,
+        recall_explanation,
+        distractor_finding,
+        distractors,
+        adding_finding,
+        adding,
+        distance_finding,
+        distance,
+        decisions_finding,
+        decisions,
+        notice,
+        review,
+    ]
+    return loaded, button, [notice, review]
 
 
 def _compare_tab(examples: list[dict]) -> tuple:
@@ -429,7 +233,7 @@ def _compare_tab(examples: list[dict]) -> tuple:
         lines=6,
         max_lines=16,
         placeholder="Type or paste a movie review (English, like IMDB's)",
-        info=f"Up to {comparing.MAX_REVIEW_CHARACTERS:,} characters; longer text is cut before scoring.",
+        info=f"Up to {views.MAX_REVIEW_CHARACTERS:,} characters; longer text is cut before scoring.",
         elem_id="review",
     )
     gr.Examples(
@@ -441,7 +245,7 @@ def _compare_tab(examples: list[dict]) -> tuple:
     button = gr.Button("Compare the three models", variant="primary", elem_id="compare-button")
     notice = gr.Markdown(elem_id="notice")
     results = gr.Dataframe(
-        headers=list(comparing.RESULT_COLUMNS),
+        headers=list(views.RESULT_COLUMNS),
         label="Each model's verdict (time: this model on the server, for the batch the review was scored in)",
         interactive=False,
         elem_id="results",
@@ -451,7 +255,7 @@ def _compare_tab(examples: list[dict]) -> tuple:
         x="token",
         y="P(positive)",
         color="model",
-        color_map={name: solid for name, (solid, _) in MODEL_COLORS.items()},
+        color_map=_model_colors(views.model_name(cell_type) for cell_type in views.CELL_TYPES),
         y_lim=[0, 1],
         tooltip=["model", "word"],
         x_title="words read",
@@ -463,43 +267,34 @@ def _compare_tab(examples: list[dict]) -> tuple:
     )
     gr.Markdown(
         "Each word coloured by how much reading it moved P(positive) "
-        f"(±{comparing.WEAK_EFFECT} and ±{comparing.STRONG_EFFECT}); words as the models see them: lowercased, "
+        f"(±{views.WEAK_EFFECT} and ±{views.STRONG_EFFECT}); words as the models see them: lowercased, "
         "without markup or punctuation."
     )
     token_views = [
         gr.HighlightedText(
-            label=comparing.model_name(cell_type),
+            label=views.model_name(cell_type),
             color_map=TOKEN_COLORS,
             show_legend=index == 0,
             show_inline_category=False,
             elem_id=f"tokens-{cell_type}",
         )
-        for index, cell_type in enumerate(comparing.CELL_TYPES)
+        for index, cell_type in enumerate(views.CELL_TYPES)
     ]
     return review, button, [notice, results, trajectory, *token_views]
 
 
 def _length_tab(buckets: list[str]) -> list:
-    """The accuracy-by-length plots and tables: [plot, counts, table, overall]."""
+    """The accuracy-by-length finding, plots and tables: [finding, plot, counts, table, overall].
+
+    Args:
+        buckets: the length buckets in ascending order (ranges of words, drawn as ordered categories).
+    """
     gr.Markdown(
         "Test accuracy of each model on reviews of each length (words before truncation), "
-        "with 95% Wilson intervals as lighter lines; from the saved evaluation of these models."
+        "with its 95% Wilson interval as a bar; from the saved evaluation of these models."
     )
-    plot = gr.LinePlot(
-        x="words",
-        y="value",
-        color="series",
-        color_map=_series_colors(("", " 95% CI low", " 95% CI high"), {**MODEL_COLORS, **REFERENCE_COLORS}),
-        colors_in_legend=[*MODEL_COLORS, *REFERENCE_COLORS],
-        sort=buckets,
-        tooltip=["model", "accuracy", "ci_low", "ci_high", "reviews"],
-        x_title="review length (words)",
-        y_title="test accuracy",
-        color_title="model",
-        title="Accuracy by review length",
-        height=360,
-        elem_id="accuracy-by-length",
-    )
+    finding = _finding("length-finding")
+    plot = _plot("accuracy-by-length")
     counts = gr.BarPlot(
         x="words",
         y="reviews",
@@ -512,27 +307,12 @@ def _length_tab(buckets: list[str]) -> list:
     )
     table = gr.Dataframe(label="Accuracy [95% CI] and reviews per length", interactive=False, elem_id="length-table")
     overall = gr.Dataframe(label="Overall (test split)", interactive=False, elem_id="overall")
-    return [plot, counts, table, overall]
+    return [finding, plot, counts, table, overall]
 
 
-def _curves_tab(curves: pd.DataFrame) -> list:
-    """Accuracy and loss per epoch, train and validation."""
-    return [
-        gr.LinePlot(
-            x="epoch",
-            y=metric,
-            color="series",
-            color_map=_series_colors((" validation", " train")),
-            colors_in_legend=[f"{name} {split}" for name in MODEL_COLORS for split in ("validation", "train")],
-            sort=epoch_labels(curves),
-            x_title="epoch",
-            color_title="model and split",
-            title=f"{metric} per epoch (darker: validation, lighter: train)",
-            height=300,
-            elem_id=f"curves-{metric}",
-        )
-        for metric in ("accuracy", "loss")
-    ]
+def _curves_tab() -> list:
+    """The curves' finding, then accuracy and loss per epoch, train and validation."""
+    return [_finding("curves-finding"), *(_plot(f"curves-{metric}") for metric in CURVE_METRICS)]
 
 
 INSIDE_INTRODUCTION = """
@@ -546,23 +326,17 @@ a 0 (dark) to 1 (yellow) scale, states blue (negative) to red (positive). The sa
 """
 
 
-def inside_flow(models: comparing.LoadedModels, text: str) -> tuple:
-    """The inside button for one review: every output of the tab for the review in the Compare tab."""
-    return inside_views.inside_view(models, text).outputs()
+def _inside_tab(start: StartViews):
+    """Lays out the "Inside the cell" tab.
 
-
-def inside_flows(models: comparing.LoadedModels, texts: list[str]) -> tuple[list, ...]:
-    """The inside endpoint, batched: the reviews that arrived together read in one forward pass per model."""
-    return _by_output([view.outputs() for view in inside_views.inside_views(models, texts)])
-
-
-def _inside_tab(test_set_note: str):
-    """Lays out the "Inside the cell" tab; returns (the button, its outputs, the test-set plot and table)."""
+    Returns (the button, its outputs, and the test-set components filled at
+    load: the finding, the plot and the table).
+    """
     gr.Markdown(INSIDE_INTRODUCTION)
     button = gr.Button("Inside the cell for the review in the Compare tab", elem_id="inside-button")
     outputs = [gr.Markdown(elem_id="inside-notice")]
-    for cell_type in comparing.CELL_TYPES:
-        name = comparing.model_name(cell_type)
+    for cell_type in views.CELL_TYPES:
+        name = views.model_name(cell_type)
         gr.Markdown(f"### {name}")
         outputs += [
             gr.Image(
@@ -607,11 +381,14 @@ def _inside_tab(test_set_note: str):
             elem_id="inside-saturation",
         )
     )
-    gr.Markdown(f"### Over test reviews\n{test_set_note}", elem_id="inside-test-set-source")
+    gr.Markdown(f"### Over test reviews\n{start.inspect_note}", elem_id="inside-test-set-source")
+    finding = _finding("memory-gate-finding")
     histogram = gr.LinePlot(
         x="gate value",
         y="share",
         color="model",
+        # "LSTM forget gate", "GRU update gate": the model's colour.
+        color_map={name: style.color_of_name(name.split(" ")[0]) for name in start.test_set[0]["model"].unique()},
         tooltip=["model", "gate value", "share"],
         x_title="gate value (1 keeps the memory)",
         y_title="share of (unit, word) pairs",
@@ -624,11 +401,11 @@ def _inside_tab(test_set_note: str):
         interactive=False,
         elem_id="inside-classes",
     )
-    return button, outputs, histogram, classes
+    return button, outputs, [finding, histogram, classes]
 
 
 def build_app(
-    models: comparing.LoadedModels,
+    models: views.LoadedModels,
     long_range_results: str | None = None,
     distance_results: str | None = None,
     max_batch_size: int = MAX_BATCH_SIZE,
@@ -637,43 +414,55 @@ def build_app(
     """Lays out the page, wires its events and sets up the queue; loads nothing itself.
 
     Args:
-        models: from `comparing.load_models`.
+        models: from `views.load_models`.
         long_range_results, distance_results: a long_range.json or
             distance.json to show; None looks in the default places
-            (`thesis.find_results`: the CLI's output, else docs/).
+            (`thesis_views.find_results`: the CLI's output, else docs/).
         max_batch_size: the most compare requests scored in one pass (1: one
             review at a time, the app before batching); the decision and
             inside endpoints take at most `HEAVY_BATCH_SIZE` of it.
         queue_size: the most requests waiting; more are refused at once.
     """
+    start = StartViews(models, long_range_results, distance_results)
     length_frames = (
-        length_plot_frame(models),
-        bucket_counts(models),
-        length_table(models),
-        comparing.overall_frame(models),
+        findings.finding_markdown(start.length_finding),
+        views.length_chart(models),
+        views.bucket_counts(models),
+        views.length_table(models),
+        views.overall_frame(models),
     )
-    curves = curves_frame(models)
-    gate_views = StartViews(models, long_range_results, distance_results)
+    curve_outputs = (
+        findings.finding_markdown(start.curves_finding),
+        *(views.curves_chart(models, metric) for metric in CURVE_METRICS),
+    )
+    test_set_outputs = (findings.finding_markdown(start.memory_gate_finding), *start.test_set)
     on_models = {"concurrency_limit": COMPARE_CONCURRENCY, "concurrency_id": MODELS_CONCURRENCY_ID, "batch": True}
     heavy = {**on_models, "max_batch_size": min(max_batch_size, HEAVY_BATCH_SIZE)}
-    with gr.Blocks(title="SimpleRNN vs LSTM vs GRU", analytics_enabled=False) as app:
+    with gr.Blocks(
+        title="SimpleRNN vs LSTM vs GRU",
+        analytics_enabled=False,
+        delete_cache=(CACHE_CHECK_SECONDS, CACHE_MAX_AGE_SECONDS),
+    ) as app:
         gr.Markdown(INTRODUCTION)
-        gr.Markdown(status_markdown(models), elem_id="status")
+        gr.Markdown(views.status_markdown(models), elem_id="status")
         with gr.Tabs():
             with gr.Tab("Compare on a review", id="compare"):
-                review, button, comparison_views = _compare_tab(comparing.example_reviews())
+                review, button, comparison_views = _compare_tab(views.example_reviews())
             with gr.Tab("Inside the cell", id="inside"):
-                inside_button, inside_outputs, memory_gates, gate_classes = _inside_tab(gate_views.inspect_note)
-            with gr.Tab("Accuracy by review length", id="length"):
-                length_views = _length_tab(comparing.length_buckets(models))
-            with gr.Tab("Training curves", id="curves"):
-                curve_views = _curves_tab(curves)
-            with gr.Tab("Why gates matter", id="gates"):
-                gate_plots, decision_button, decision_notice, decision_plot = _gates_tab(
-                    gate_views, {name: solid for name, (solid, _) in MODEL_COLORS.items()}
-                )
+                inside_button, inside_outputs, test_set_views = _inside_tab(start)
+            with gr.Tab("Accuracy by review length", id="length") as length_tab:
+                length_views = _length_tab(views.length_buckets(models))
+            with gr.Tab("Training curves", id="curves") as curves_tab:
+                curve_views = _curves_tab()
+            with gr.Tab("Why gates matter", id="gates") as gates_tab:
+                gate_views, decision_button, decision_views = _gates_tab(start)
+        for tab in (length_tab, curves_tab, gates_tab):
+            # A chart drawn while its tab was hidden has no width: a resize makes it fit the now visible tab.
+            tab.select(None, js=RESIZE_CHARTS, queue=False)
         button.click(
-            _postprocessed(comparison_views, lambda texts: run_comparisons(models, texts)),
+            _postprocessed(
+                comparison_views, _isolated(lambda texts: views.run_comparisons(models, texts), len(comparison_views))
+            ),
             inputs=[review],
             outputs=comparison_views,
             api_name="compare",
@@ -682,14 +471,14 @@ def build_app(
             **on_models,
         )
         decision_button.click(
-            lambda texts: decision_flows(models, texts),
+            _isolated(lambda texts: views.decision_flows(models, texts), len(decision_views)),
             inputs=[review],
-            outputs=[decision_notice, decision_plot],
+            outputs=decision_views,
             api_name="decision",
             **heavy,
         )
         inside_button.click(
-            lambda texts: inside_flows(models, texts),
+            _isolated(lambda texts: inside_views.inside_flows(models, texts), len(inside_outputs)),
             inputs=[review],
             outputs=inside_outputs,
             api_name="inside",
@@ -702,165 +491,21 @@ def build_app(
             concurrency_limit=TABLES_CONCURRENCY,
         )
         app.load(
-            lambda: (*gate_views.inside, *gate_views.test_set),
-            outputs=[*inside_outputs, memory_gates, gate_classes],
+            lambda: (*start.inside, *test_set_outputs),
+            outputs=[*inside_outputs, *test_set_views],
             api_name="inside_at_start",
             concurrency_limit=TABLES_CONCURRENCY,
         )
+        app.load(start.gate_outputs, outputs=gate_views, api_name="why_gates", concurrency_limit=TABLES_CONCURRENCY)
         app.load(
-            gate_views.outputs, outputs=list(gate_plots), api_name="why_gates", concurrency_limit=TABLES_CONCURRENCY
-        )
-        app.load(
-            lambda: (curves, curves),
+            lambda: curve_outputs,
             outputs=curve_views,
             api_name="training_curves",
             concurrency_limit=TABLES_CONCURRENCY,
         )
     return app.queue(
-        default_concurrency_limit=COMPARE_CONCURRENCY, max_size=queue_size, status_update_rate=STATUS_UPDATE_SECONDS
+        default_concurrency_limit=COMPARE_CONCURRENCY,
+        max_size=queue_size,
+        status_update_rate=STATUS_UPDATE_SECONDS,
+        api_open=False,  # every call goes through the queue and its bound: no direct /run or /api route
     )
-
-
-AUTH_ENVIRONMENT_VARIABLE = "SENTIMENT_APP_AUTH"
-LOOPBACK_HOST = "127.0.0.1"
-EVERY_INTERFACE = "0.0.0.0"
-
-
-def parse_auth(value: str) -> tuple[str, str]:
-    """ "USER:PASSWORD" -> (user, password); the password may itself contain ":".
-
-    Raises:
-        argparse.ArgumentTypeError: no colon, or an empty user or password.
-    """
-    user, colon, password = value.partition(":")
-    if not colon or not user.strip() or not password:
-        raise argparse.ArgumentTypeError(
-            "expected USER:PASSWORD with a non-empty user and password (for example alice:s3cret)"
-        )
-    return user, password
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
-
-
-def parse_arguments(argv: list[str] | None = None, environment: dict[str, str] | None = None) -> argparse.Namespace:
-    """The command line, with `auth` filled from SENTIMENT_APP_AUTH when `--auth` is absent."""
-    environment = os.environ if environment is None else environment
-    parser = argparse.ArgumentParser(
-        prog="app.py", description="Compare the SimpleRNN, LSTM and GRU sentiment models in the browser."
-    )
-    parser.add_argument(
-        "--artifacts",
-        default=comparing.DEFAULT_ARTIFACTS,
-        help="artifacts folder written by `python -m sentiment train` (default: artifacts)",
-    )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--expose",
-        action="store_true",
-        help=f"listen on every interface ({EVERY_INTERFACE}), reachable from the network; pair it with --auth",
-    )
-    where.add_argument(
-        "--host", default=LOOPBACK_HOST, help=f"one address to listen on (default: {LOOPBACK_HOST}, this machine only)"
-    )
-    parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
-    parser.add_argument(
-        "--max-batch-size",
-        type=_positive,
-        default=MAX_BATCH_SIZE,
-        help=f"most compare requests scored together in one forward pass (default: {MAX_BATCH_SIZE}; 1 scores one "
-        "review at a time)",
-    )
-    parser.add_argument(
-        "--queue-size",
-        type=_positive,
-        default=QUEUE_SIZE,
-        help=f"most requests waiting; beyond it a request is refused at once (default: {QUEUE_SIZE})",
-    )
-    parser.add_argument(
-        "--auth",
-        type=parse_auth,
-        default=None,
-        metavar="USER:PASSWORD",
-        help=f"require this user and password (basic login); or set {AUTH_ENVIRONMENT_VARIABLE}=USER:PASSWORD, which "
-        "keeps it out of the process list",
-    )
-    arguments = parser.parse_args(argv)
-    if arguments.expose:
-        arguments.host = EVERY_INTERFACE
-    if arguments.auth is None and environment.get(AUTH_ENVIRONMENT_VARIABLE):
-        try:
-            arguments.auth = parse_auth(environment[AUTH_ENVIRONMENT_VARIABLE])
-        except argparse.ArgumentTypeError as error:
-            parser.error(f"{AUTH_ENVIRONMENT_VARIABLE}: {error}")
-    return arguments
-
-
-def exposure_warning(arguments: argparse.Namespace) -> str | None:
-    """A warning when the app is reachable beyond this machine without a login."""
-    if arguments.auth is None and arguments.host not in (LOOPBACK_HOST, "localhost", "::1"):
-        return (
-            f"warning: listening on {arguments.host} without a login: anyone who can reach this port can use the app; "
-            f"add --auth USER:PASSWORD or set {AUTH_ENVIRONMENT_VARIABLE}"
-        )
-    return None
-
-
-# What the app holds from its start to its end (TensorFlow, the models, Gradio's
-# routes: about 600,000 objects) is garbage-collected like everything else: each
-# full collection walks all of it again and holds the interpreter lock while it
-# does, so no request moves. Under a classroom's burst (2,000 compare requests
-# from 200 clients, as `benchmarks/load_test.py` sends them) Python ran 14 full
-# collections of 0.3 to 0.8 s, 6.4 and 6.8 s in two runs. Frozen once the server
-# is up, those objects are left out of every collection, and a full collection
-# waits for this many middle-generation ones instead of Python's 10: 5 full
-# collections of about 0.17 s in the same burst, and the app's CPU per answer
-# went from 11.9 and 12.7 ms to 10.2 and 10.0 ms.
-FULL_COLLECTION_THRESHOLD = 100
-
-
-def freeze_startup_objects() -> None:
-    """Moves every object alive into the collector's permanent generation; spaces out full collections.
-
-    Called once the server is up, so what it loaded is kept but never walked
-    again. Garbage that requests make is collected as before: the young
-    generations keep their thresholds.
-    """
-    gc.collect()
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_THRESHOLD)
-
-
-def main(argv: list[str] | None = None) -> None:
-    arguments = parse_arguments(argv)
-    warning = exposure_warning(arguments)
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
-    print(f"loading models from {arguments.artifacts}", flush=True)
-    models = comparing.load_models(arguments.artifacts)
-    for cell_type, reason in models.failures.items():
-        print(f"{comparing.model_name(cell_type)} not loaded: {reason}", file=sys.stderr, flush=True)
-    app = build_app(models, max_batch_size=arguments.max_batch_size, queue_size=arguments.queue_size)
-    app.launch(
-        server_name=arguments.host,
-        server_port=arguments.port,
-        auth=arguments.auth,
-        ssr_mode=False,
-        footer_links=["api", "gradio", "settings"],
-        run_history=False,  # reviews stay out of the browser's storage
-        prevent_thread_lock=True,  # returns once it serves, to freeze what it loaded
-    )
-    freeze_startup_objects()
-    app.block_thread()  # what launch does itself without prevent_thread_lock: serve until interrupted
-
-
-if __name__ == "__main__":
-    main()

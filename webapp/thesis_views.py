@@ -45,18 +45,30 @@ def find_results(kind: str, first: str | Path | None = None) -> Path | None:
 
 
 def load_results(kind: str, first: str | Path | None = None) -> tuple[dict[str, Any] | None, str]:
-    """(the parsed results or None, a Markdown line naming the file and the run that wrote it, or why there is none)."""
+    """(the parsed results or None, a Markdown line naming the file and the run that wrote it, or why there is none).
+
+    The line is public: a file outside the project is named by its folder and
+    file name, and a file that cannot be read or is not a JSON object is
+    shown as no results, with a short reason (what reads it drops its panel).
+    """
     path = find_results(kind, first)
     if path is None:
         return None, f"No results yet: run `{COMMANDS[kind]}`."
+    shown = _relative(path)
+    if Path(shown).is_absolute():
+        shown = f"{path.parent.name}/{path.name}"
     try:
         result = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        return None, f"The results in {path} could not be read ({type(error).__name__}: {error})."
+    except OSError as error:
+        return None, f"The results in {shown} could not be read ({type(error).__name__}: {error.strerror})."
+    except ValueError as error:
+        return None, f"The results in {shown} could not be read ({type(error).__name__}: {error})."
+    if not isinstance(result, dict):
+        return None, f"The results in {shown} are not a JSON object; run `{COMMANDS[kind]}` again."
     shipped = path.resolve() == RESULT_FILES[kind][1].resolve()
     when = result.get("started_at") or result.get("written_at") or "an unknown date"
     origin = "the project's measured run, shipped in docs/" if shipped else "your run"
-    return result, f"From {_relative(path)} ({origin}: `{result.get('command') or COMMANDS[kind]}`, {when})."
+    return result, f"From {shown} ({origin}: `{result.get('command') or COMMANDS[kind]}`, {when})."
 
 
 def _relative(path: Path) -> str:
@@ -121,7 +133,7 @@ RECALL_COLUMNS = ["model", "T", "accuracy", "seeds"]
 
 
 def recall_frame(result: dict[str, Any] | None) -> pd.DataFrame:
-    """Held-out accuracy against T per variant (mean over seeds; each seed as text)."""
+    """Held-out accuracy against T (an integer) per variant (mean over seeds; each seed as text)."""
     from sentiment.analysis.longrange import run_table
 
     if not result:
@@ -130,7 +142,7 @@ def recall_frame(result: dict[str, Any] | None) -> pd.DataFrame:
     rows = [
         {
             "model": model_name(variant),
-            "T": str(length),
+            "T": int(length),
             "accuracy": float(np.nanmean(accuracy[i, j])),
             "seeds": ", ".join(f"{100 * v:.1f}%" for v in accuracy[i, j] if np.isfinite(v)),
         }
@@ -187,7 +199,7 @@ def distance_frame(result: dict[str, Any] | None, part: str = "disagree") -> pd.
     rows = [
         {
             "model": name,
-            "T": str(filler),
+            "T": int(filler),
             "accuracy": entry["accuracy"],
             "ci_low": entry["ci_low"],
             "ci_high": entry["ci_high"],
@@ -225,3 +237,66 @@ def decision_frame(result: dict[str, Any] | None, cells: tuple[str, ...] | None 
             for d in np.flatnonzero(np.isfinite(mean) & (count > 0))
         ]
     return _frame(rows, DECISION_COLUMNS)
+
+
+# --- Reference levels drawn as labelled lines ---------------------------------
+
+CHANCE_NAME = "chance (50%)"
+
+
+def best_constant_name(baseline: float) -> str:
+    return f"best constant (MSE {baseline:.3f})"
+
+
+# --- The measurements that explain the recall result ------------------------
+
+DISTRACTOR_COLUMNS = ["T", "model", "init", "trained"]
+
+
+def distractor_frame(result: dict[str, Any] | None) -> pd.DataFrame:
+    """Per T and variant: the distractor tokens' mean embedding norm over the signal tokens', at init and trained.
+
+    Means over seeds of each run's `embedding_norms` (the long-range suite
+    records them on recall). Near 0, a model has silenced the distractors.
+    """
+    if not result:
+        return _frame([], DISTRACTOR_COLUMNS)
+    runs = [run for run in result["runs"] if run["task"] == "recall" and run.get("embedding_norms")]
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault((run["length"], run["variant"]), []).append(run["embedding_norms"])
+    rows = [
+        {
+            "T": int(length),
+            "model": model_name(variant),
+            **{
+                phase: float(np.mean([norms[phase]["distractor_over_signal"] for norms in found]))
+                for phase in ("init", "trained")
+            },
+        }
+        for (length, variant), found in sorted(groups.items(), key=lambda item: item[0][0])
+    ]
+    return _frame(rows, DISTRACTOR_COLUMNS)
+
+
+def distractor_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """`distractor_frame` as a table to read: a row per T, "init → trained" per model, as percentages."""
+    if frame.empty:
+        return pd.DataFrame(columns=["T"])
+    cells = frame.assign(
+        cell=[f"{100 * init:.0f}% → {100 * trained:.0f}%" for init, trained in zip(frame["init"], frame["trained"])]
+    )
+    order = list(dict.fromkeys(frame["model"]))
+    return cells.pivot(index="T", columns="model", values="cell")[order].sort_index().reset_index()
+
+
+def initial_shrink(result: dict[str, Any] | None, task: str = "recall") -> dict[str, float]:
+    """Model name -> its state Jacobian's per-step shrink factor at initialization (mean over seeds)."""
+    from sentiment.analysis.longrange import jacobian_summaries
+
+    if not result:
+        return {}
+    return {
+        model_name(variant): float(summary["shrink_per_step"])
+        for variant, summary in jacobian_summaries(result, task, "init").items()
+    }

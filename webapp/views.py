@@ -10,6 +10,7 @@ Nothing here imports a UI library; `app.py` lays these out.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,9 @@ def load_models(folder: str | Path, cell_types: tuple[str, ...] = CELL_TYPES, wa
             predictor = Predictor.from_folder(folder / cell_type)
             if predictor.cell_type != cell_type:
                 raise SentimentError(f"{folder / cell_type} holds a {predictor.cell_type} model, not {cell_type}")
+            problem = saved_figures_problem(predictor.artifact.metrics, predictor.artifact.history)
+            if problem:
+                raise SentimentError(f"{folder / cell_type}: {problem}; retrain it with {train_command(folder)}")
             if warm_up:
                 predictor.warm_up()
             predictors[cell_type] = predictor
@@ -117,14 +121,54 @@ def load_models(folder: str | Path, cell_types: tuple[str, ...] = CELL_TYPES, wa
 
 
 def _reference_metrics(folder: Path) -> dict[str, Any] | None:
-    """The bag-of-n-grams reference's verified metrics.json, or None (not trained, or not intact)."""
+    """The bag-of-n-grams reference's verified metrics.json, or None (not trained, not intact, or not of its shape)."""
     from sentiment.io import artifacts, files
 
     try:
         artifacts.verify_manifest(folder / BASELINE)
-        return files.read_json(folder / BASELINE / artifacts.METRICS_FILE)
+        metrics = files.read_json(folder / BASELINE / artifacts.METRICS_FILE)
     except SentimentError:
         return None
+    return None if saved_figures_problem(metrics, {}) else metrics
+
+
+_METRICS_NUMBERS = ("parameters", "epochs_run", "best_epoch", "training_seconds", "train_samples_per_second")
+_TEST_NUMBERS = ("accuracy", "ci_low", "ci_high", "count")
+_BUCKET_NUMBERS = ("accuracy", "ci_low", "ci_high")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def saved_figures_problem(metrics: Any, history: Any) -> str | None:
+    """Why a model's metrics.json or history.json cannot fill the app's tables and plots, or None.
+
+    Valid JSON of another shape (`{}`, `[]`, a string where a number goes)
+    would otherwise stop the app at start, in whichever table reads it
+    first; `load_models` drops that model instead, with this reason.
+    """
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    if not isinstance(test, dict):
+        return 'metrics.json has no test figures (a JSON object with a "test" object)'
+    missing = [name for name in _METRICS_NUMBERS if not _is_number(metrics.get(name))]
+    missing += [f"test.{name}" for name in _TEST_NUMBERS if not _is_number(test.get(name))]
+    buckets = test.get("by_length")
+    if not isinstance(buckets, list) or not all(
+        isinstance(bucket, dict)
+        and isinstance(bucket.get("bucket"), str)
+        and _is_number(bucket.get("count"))
+        and (not bucket["count"] or all(_is_number(bucket.get(name)) for name in _BUCKET_NUMBERS))
+        for bucket in buckets
+    ):
+        missing.append("test.by_length (a list of buckets)")
+    if missing:
+        return f"metrics.json lacks {', '.join(missing)} or holds them in another form"
+    if not isinstance(history, dict) or not all(
+        isinstance(values, list) and all(_is_number(value) for value in values) for values in history.values()
+    ):
+        return "history.json is not an object of metric -> list of numbers"
+    return None
 
 
 @dataclass(frozen=True)
@@ -533,3 +577,218 @@ def review_decision_frames(models: LoadedModels, texts: Sequence[str | None]) ->
         )
         for (_, _, notices), review_frames in zip(bounded, frames)
     ]
+
+
+# --- What the events answer, and the plot data of the tabs ------------------
+
+
+def _escape(text: str) -> str:
+    """Markdown-escapes a message so paths and reasons show as written."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~])", r"\\\1", text)
+
+
+def public_train_command(models: LoadedModels) -> str:
+    """`train_command` for the page: the folder by its name only (the server log has the full path)."""
+    return train_command(Path(models.folder.name or "."))
+
+
+def status_markdown(models: LoadedModels) -> str:
+    """What is loaded, what failed, and how to train what is missing.
+
+    Anyone who can open the page reads it, so it names the artifacts folder
+    by its name only and says which models failed in general terms; the
+    reasons, with their paths, go to the server log (`webapp.server`).
+    """
+    folder = _escape(models.folder.name or ".")
+    command = public_train_command(models)
+    if not models.predictors:
+        lines = [f"**No trained models could be loaded from {folder}.** Train them with:"]
+        lines += ["", f"```\n{command}\n```", ""]
+        lines += ["(add `--preset quick` for a demo in a few minutes), then start the app again."]
+        if not models.nothing_trained:
+            lines += ["", *_failure_lines(models)]
+        return "\n".join(lines)
+    loaded = ", ".join(model_name(cell_type) for cell_type in models.predictors)
+    first = next(iter(models.predictors.values()))
+    side = "last" if first.artifact.config.data.truncation_side == "left" else "first"
+    lines = [
+        f"Loaded from {folder}: **{loaded}**. They read at most the {side} {first.sequence_length} words of a review."
+    ]
+    if models.failures:
+        lines += [
+            "",
+            *_failure_lines(models),
+            "",
+            f"To train what is missing: `{command}` (finished models are kept), then restart the app.",
+        ]
+    return "\n".join(lines)
+
+
+def _failure_lines(models: LoadedModels) -> list[str]:
+    return [
+        f"- **{model_name(cell_type)} is not loaded**: "
+        + (
+            "its files are missing, incomplete or damaged (the server log says which and why)."
+            if (models.folder / cell_type).is_dir()
+            else "it was not trained in this folder."
+        )
+        for cell_type in models.failures
+    ]
+
+
+def run_comparison(models: LoadedModels, text: str):
+    """The compare button for one review: notices, results table, trajectory plot, one token view per model."""
+    return _comparison_outputs(models, compare(models, text))
+
+
+def run_comparisons(models: LoadedModels, texts: list[str]) -> tuple[list, ...]:
+    """The compare endpoint, batched: reviews that arrived together, one forward pass per model; a list per output."""
+    return by_output([_comparison_outputs(models, comparison) for comparison in compare_many(models, texts)])
+
+
+def by_output(answers: list[tuple]) -> tuple[list, ...]:
+    """Per-request output tuples -> one list per output component, as Gradio's batched functions return."""
+    return tuple(list(column) for column in zip(*answers))
+
+
+def _comparison_outputs(models: LoadedModels, comparison: Comparison) -> tuple:
+    notices = list(comparison.notices)
+    if not models.predictors:
+        notices.append(f"No model is loaded; train them first with `{public_train_command(models)}`.")
+    token_views = [
+        token_effects(comparison.results[cell_type].reading) if cell_type in comparison.results else None
+        for cell_type in CELL_TYPES
+    ]
+    return (
+        "\n\n".join(notices),
+        {"headers": list(RESULT_COLUMNS), "data": result_rows(models, comparison)},
+        line_plot_value(trajectory_rows(comparison), TRAJECTORY_COLUMNS, TRAJECTORY_DATATYPES),
+        *token_views,
+    )
+
+
+def line_plot_value(rows: list[list], columns: tuple[str, ...], datatypes: dict[str, str]) -> dict:
+    """A line plot's data as `gr.LinePlot.postprocess` makes it from a DataFrame of `rows`, without the DataFrame.
+
+    Native plots pass a dict through as it is; building it from rows saves a
+    DataFrame and its JSON round trip per answer (tests check it is the
+    same value Gradio makes).
+    """
+    return {
+        "columns": list(columns),
+        "data": rows,
+        "datatypes": {name: datatypes[name] for name in columns},
+        "mark": "line",
+    }
+
+
+def length_chart(models: LoadedModels):
+    """Accuracy by review length, a line per model with its 95% intervals as bars (`webapp.charts`)."""
+    from webapp import charts
+
+    return charts.line_chart(
+        length_frame(models),
+        "words",
+        "accuracy",
+        "model",
+        title="Accuracy by review length",
+        x_title="review length (words)",
+        y_title="test accuracy (95% interval)",
+        tooltip=["model", "words", "accuracy", "ci_low", "ci_high", "reviews"],
+        x_sort=length_buckets(models),
+        interval=("ci_low", "ci_high"),
+        height=360,
+        points=True,
+    )
+
+
+def length_table(models: LoadedModels) -> pd.DataFrame:
+    """Accuracy [95% CI] per bucket and model, with the number of reviews."""
+    frame = length_frame(models)
+    if not len(frame):
+        return pd.DataFrame(columns=["words", "reviews"])
+    frame = frame.assign(
+        cell=frame.apply(lambda row: f"{row.accuracy:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]", axis=1)
+    )
+    table = frame.pivot(index="words", columns="model", values="cell")
+    counts = frame.groupby("words")["reviews"].first()
+    names = [model_name(cell_type) for cell_type in models.all_metrics()]
+    buckets = [bucket for bucket in length_buckets(models) if bucket in table.index]
+    return table.assign(reviews=counts).loc[buckets, ["reviews", *names]].reset_index()
+
+
+def curves_frame(models: LoadedModels) -> pd.DataFrame:
+    """Histories with a series per model and split ("LSTM validation"); epochs stay whole numbers."""
+    frame = history_frame(models)
+    return frame.assign(series=frame["model"] + " " + frame["split"])
+
+
+def curves_chart(models: LoadedModels, metric: str):
+    """`metric` per epoch, validation in each model's colour and train in its tint (`webapp.charts`)."""
+    from sentiment import style
+    from webapp import charts
+
+    names = [model_name(cell_type) for cell_type in models.predictors]
+    series = [f"{name} {split}" for name in names for split in ("validation", "train")]
+    colors = {
+        f"{name} {split}": style.color_of_name(name) if split == "validation" else style.tint_of_name(name)
+        for name in names
+        for split in ("validation", "train")
+    }
+    return charts.line_chart(
+        curves_frame(models),
+        "epoch",
+        metric,
+        "series",
+        title=f"{metric} per epoch (darker: validation, lighter: train)",
+        x_title="epoch",
+        y_title=metric,
+        names=series,
+        colors=colors,
+        tooltip=["model", "split", "epoch", metric],
+        integer_x=True,
+        points=True,
+    )
+
+
+def bucket_counts(models: LoadedModels) -> pd.DataFrame:
+    """Test reviews per length bucket (the same for every model)."""
+    frame = length_frame(models)
+    return frame.groupby("words", sort=False, as_index=False)["reviews"].first()
+
+
+def decision_flow(models: LoadedModels, text: str):
+    """The decision button for one review: notices and the per-word shares for the review in the Compare tab."""
+    return _decision_outputs(models, *review_decision_frame(models, text))
+
+
+def decision_flows(models: LoadedModels, texts: list[str]) -> tuple[list, ...]:
+    """The decision endpoint, batched: one gradient pass per model for the reviews that arrived together."""
+    return by_output(
+        [_decision_outputs(models, notices, frame) for notices, frame in review_decision_frames(models, texts)]
+    )
+
+
+def _decision_outputs(models: LoadedModels, notices: list[str], frame: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    from webapp.findings import finding_markdown, review_decision_finding
+
+    if not models.predictors:
+        notices = [*notices, f"No model is loaded; train them first with `{public_train_command(models)}`."]
+    return "\n\n".join([*notices, finding_markdown(review_decision_finding(frame))]).strip(), decision_chart(frame)
+
+
+def decision_chart(frame: pd.DataFrame):
+    """One review's gradient shares by distance from the end, a line per model (`webapp.charts`)."""
+    from webapp import charts
+
+    return charts.line_chart(
+        frame,
+        "steps before the end",
+        "log10 share",
+        "model",
+        title="One review (at start: the first example)",
+        x_title="steps before the final word (0 = the last word read)",
+        y_title="log10 share of the review's gradient",
+        tooltip=["model", "word", "steps before the end", "log10 share"],
+        integer_x=True,
+    )

@@ -1,6 +1,6 @@
 """docs/RESULTS.md: one page joining what each measuring command wrote.
 
-    python -m sentiment results      # reads docs/*/*.json, writes docs/RESULTS.md
+    python -m sentiment results      # reads docs/*/*.json, writes docs/RESULTS.md and README.md's results block
 
 Each section is the Markdown page its command renders from its own JSON,
 headings one level down, naming the command, date and machine that produced
@@ -9,6 +9,10 @@ The thesis comes first (the long-range suite, sentiment at a distance, the
 sequential cost), then the IMDB models (the default preset, then the strong
 one and what each of its changes bought), what their decisions depend on and
 what their gates do.
+
+The same command writes the README's results block (`readme_summary`,
+between `README_BEGIN` and `README_END`): the IMDB test accuracies and the
+long-range verdicts, so no figure on the README is typed by hand either.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+
+import numpy as np
 
 DOCS = Path("docs")
 # Section -> the JSON it is rendered from, by default (all tracked in git).
@@ -70,7 +76,7 @@ def _section(kind: str, source: Path, page: Path) -> str:
     if kind == "imdb_strong":
         return report.summary_markdown(result, heading="The strong preset (`--preset strong`)")
     if kind == "sequential_cost":
-        from benchmarks.bench import sequential_cost_markdown
+        from sentiment.analysis.bench import sequential_cost_markdown
 
         return sequential_cost_markdown(result, beside("sequential_cost.png"))
     if kind == "inspect":
@@ -113,3 +119,123 @@ def write_results_page(sources: dict[str, Path | None], page: Path) -> Path:
 
     files.write_text(page, results_page(sources, page))
     return page
+
+
+# The README's results block: everything between these lines is written by `python -m sentiment results`.
+README_BEGIN = "<!-- results:begin -->"
+README_END = "<!-- results:end -->"
+# The sources the README's block reads, a subset of DEFAULT_SOURCES.
+README_SOURCES = ("imdb", "imdb_strong", "long_range")
+TASK_NAMES = {"recall": "Variable-lag recall", "adding": "The adding problem"}
+
+
+def _load(source: Path | None) -> dict | None:
+    return json.loads(Path(source).read_text(encoding="utf-8")) if source and Path(source).is_file() else None
+
+
+def _accuracy_table(default: dict | None, strong: dict | None) -> list[str]:
+    """Test accuracy [95% CI] per model: a column per preset, a row per model either preset trained."""
+    from sentiment.report import interval_text, markdown_table, model_name
+
+    presets = [
+        (name, summary["models"])
+        for name, summary in (("default preset", default), ("strong preset (`--preset strong`)", strong))
+        if summary and summary["models"]
+    ]
+    if not presets:
+        return []
+    cells = list(dict.fromkeys(cell for _, models in presets for cell in models))
+    rows = [
+        [
+            model_name(cell),
+            *(interval_text(models[cell]["test"]) if cell in models else "not trained" for _, models in presets),
+        ]
+        for cell in cells
+    ]
+    count = next(iter(presets[0][1].values()))["test"]["count"]
+    return [
+        f"Test accuracy on IMDB ({count:,} test reviews), with 95% Wilson intervals:",
+        "",
+        markdown_table(["model", *(name for name, _ in presets)], rows),
+        "",
+    ]
+
+
+def _verdict_lines(long_range: dict | None) -> list[str]:
+    """Per task, at its longest T: which variants solved it in every seed, in some, in none."""
+    from sentiment.analysis.longrange import run_table
+    from sentiment.report import model_name
+
+    if not long_range:
+        return []
+    lines = []
+    for task, task_name in TASK_NAMES.items():
+        lengths, variants, seeds, solved_at = run_table(long_range, task, "solved_at")
+        if not lengths:
+            continue
+        at_longest = solved_at[-1]  # <float64>[variants, seeds]: updates to solve, inf unsolved, NaN not run
+        groups = {"in every seed by": [], "in some seeds by": [], "in none by": []}
+        for variant, runs in zip(variants, at_longest):
+            ran = runs[~np.isnan(runs)]
+            if ran.size:
+                solved = int(np.isfinite(ran).sum())
+                group = "in every seed by" if solved == ran.size else "in some seeds by" if solved else "in none by"
+                groups[group].append(model_name(variant))
+        verdicts = "; ".join(f"{group} {_and(names)}" for group, names in groups.items() if names)
+        lines.append(f"- **{task_name}**, T = {lengths[-1]}, {len(seeds)} seeds: solved {verdicts}.")
+    return lines
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def readme_summary(sources: dict[str, Path | None], readme: Path = Path("README.md")) -> str:
+    """The README's results block, between the markers: the IMDB accuracies and the long-range verdicts.
+
+    Args:
+        sources: as `results_page` takes them; only `README_SOURCES` are read.
+        readme: where the README is, so the links are relative to it.
+    """
+    link = lambda path: os.path.relpath(path, readme.parent)  # noqa: E731
+    results = link(DOCS / "RESULTS.md")
+    accuracy = _accuracy_table(_load(sources.get("imdb")), _load(sources.get("imdb_strong")))
+    verdicts = _verdict_lines(_load(sources.get("long_range")))
+    parts = [
+        README_BEGIN,
+        "<!-- Written by `python -m sentiment results` from the tracked JSON in docs/; not by hand. -->",
+        "",
+        *accuracy,
+    ]
+    if verdicts:
+        parts += [
+            "On the long-range tasks, where memory is the only way to win (every variant built by the same "
+            "builder, one budget; LSTM and GRU without a note have Keras's default gate biases):",
+            "",
+            *verdicts,
+            "",
+        ]
+    if accuracy or verdicts:
+        parts.append(f"Every figure, with the command, machine and date that produced it: [{results}]({results}).")
+    else:
+        parts.append(f"No results yet: run the commands in [{results}]({results}).")
+    return "\n".join(parts + [README_END])
+
+
+def with_readme_summary(text: str, summary: str) -> str | None:
+    """`text` with its results block replaced by `summary`; None when it has no markers (in order)."""
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        return None
+    return text[:begin] + summary + text[end + len(README_END) :]
+
+
+def update_readme(sources: dict[str, Path | None], readme: Path) -> bool:
+    """Rewrites the README's results block; False (the file untouched) when it has no markers."""
+    from sentiment.io import files
+
+    updated = with_readme_summary(readme.read_text(encoding="utf-8"), readme_summary(sources, readme))
+    if updated is None:
+        return False
+    files.write_text(readme, updated)
+    return True

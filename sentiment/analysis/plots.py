@@ -17,11 +17,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sentiment import style
 from sentiment.io import files
 from sentiment.report import model_name
-
-# One colour per cell across every figure of the project.
-CELL_COLOURS = {"simple_rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
 
 
 def _save(figure: Figure, path: str | Path) -> Path:
@@ -66,7 +64,7 @@ def plot_gradient_norms(
                 steps[shown],
                 curve[shown],
                 label=model_name(cell_type),
-                color=CELL_COLOURS.get(cell_type),
+                color=style.color(cell_type),
                 linewidth=1.4,
             )
         axis.set_yscale("log")
@@ -87,21 +85,11 @@ def plot_gradient_norms(
     return _save(figure, path)
 
 
-# A long-range variant's line: the cell's colour; solid for Keras's own
-# initialization, dotted for chrono gate biases, dashed for the IRNN.
-VARIANT_STYLES = {
-    "simple_rnn": ("tab:red", "-"),
-    "irnn": ("tab:orange", "--"),
-    "lstm": ("tab:blue", "-"),
-    "lstm+chrono": ("tab:blue", ":"),
-    "gru": ("tab:green", "-"),
-    "gru+chrono": ("tab:green", ":"),
-}
-
-
 def _variant_line(axis, x, values, variant: str, **options) -> None:
-    colour, style = VARIANT_STYLES.get(variant, (None, "-"))
-    axis.plot(x, values, color=colour, linestyle=style, label=model_name(variant), **options)
+    """A long-range variant's line in its colour and style (`sentiment.style`)."""
+    axis.plot(
+        x, values, color=style.color(variant), linestyle=style.line_style(variant), label=model_name(variant), **options
+    )
 
 
 def _seed_mean(values: np.ndarray) -> np.ndarray:
@@ -132,7 +120,7 @@ def plot_recall(
         values = np.asarray(accuracy[:, index], np.float64)
         _variant_line(left, lengths, _seed_mean(values), variant, marker="o")
         for seed_values in values.T:
-            left.scatter(lengths, seed_values, color=VARIANT_STYLES.get(variant, (None,))[0], alpha=0.35, s=14)
+            left.scatter(lengths, seed_values, color=style.color(variant), alpha=0.35, s=14)
         _variant_line(right, np.arange(len(lag_labels)), by_lag[:, index], variant, marker="o")
     left.set_xscale("log")
     left.set_xticks(list(lengths), [str(length) for length in lengths])
@@ -144,7 +132,7 @@ def plot_recall(
         (left, "Held-out accuracy (line: mean over seeds; dots: seeds)"),
         (right, f"By lag at T = {lengths[-1]} (mean over seeds)"),
     ):
-        axis.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance (50%)")
+        axis.axhline(0.5, color=style.LEVEL_COLOR, linestyle="--", linewidth=1, label="chance (50%)")
         axis.set_ylim(0.3, 1.02)
         axis.set_ylabel("held-out accuracy")
         axis.set_title(title, fontsize=10)
@@ -173,17 +161,16 @@ def plot_adding(
     for axis, length in zip(axes, lengths):
         for variant, runs in curves[length].items():
             for seed_index, (updates, scores) in enumerate(runs):
-                colour, style = VARIANT_STYLES.get(variant, (None, "-"))
                 axis.plot(
                     updates,
                     scores,
-                    color=colour,
-                    linestyle=style,
+                    color=style.color(variant),
+                    linestyle=style.line_style(variant),
                     linewidth=1.1,
                     alpha=0.8,
                     label=model_name(variant) if seed_index == 0 else None,
                 )
-        axis.axhline(baselines[length], color="grey", linestyle="--", linewidth=1, label="best constant")
+        axis.axhline(baselines[length], color=style.LEVEL_COLOR, linestyle="--", linewidth=1, label="best constant")
         axis.axhline(threshold, color="black", linestyle=":", linewidth=1, label=f"solved (< {threshold})")
         axis.set_yscale("log")
         axis.set_xlabel("updates")
@@ -214,14 +201,14 @@ def plot_jacobians(panels: Sequence[tuple[str, Mapping[str, np.ndarray]]], path:
             )
             mean = np.exp(np.log(norms).mean(axis=0))
             variant, _, note = label.partition(", ")
-            colour, style = VARIANT_STYLES.get(variant, (None, "-"))
+            name = model_name(variant) + (f", {note}" if note else "")
             axis.plot(
                 np.arange(len(mean)),
                 mean,
-                color=colour,
-                linestyle="-." if note else style,
+                color=style.color_of_name(name),
+                linestyle="-." if note else style.line_style(variant),
                 linewidth=1.4,
-                label=model_name(variant) + (f", {note}" if note else ""),
+                label=name,
             )
         axis.set_yscale("log")
         axis.set_xlabel("distance T − t (steps before the final state)")
@@ -248,7 +235,7 @@ def plot_lag_shift(lags: Sequence[int], accuracy: Mapping[str, np.ndarray], trai
     for variant, values in accuracy.items():
         _variant_line(axis, lags, np.nanmean(np.asarray(values, np.float64), axis=0), variant, marker="o", markersize=3)
     axis.axvline(trained_lag, color="black", linewidth=0.8, alpha=0.5)
-    axis.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance (50%)")
+    axis.axhline(0.5, color=style.LEVEL_COLOR, linestyle="--", linewidth=1, label="chance (50%)")
     axis.set_ylim(-0.02, 1.02)
     axis.set_xlabel(f"test lag L (trained only at L = {trained_lag})")
     axis.set_ylabel("held-out accuracy (mean over seeds)")
@@ -256,16 +243,6 @@ def plot_lag_shift(lags: Sequence[int], accuracy: Mapping[str, np.ndarray], trai
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8)
     return _save(figure, path)
-
-
-def _distance_style(name: str) -> tuple[str | None, str]:
-    """A line per model of the distance task: the cell's colour; dashed for the other schedule, grey for controls."""
-    if name == "bag of embeddings":
-        return "tab:gray", "-."
-    if "T = 0" in name:
-        return "tab:purple", ":"
-    cell = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}.get(name.split(" (")[0])
-    return CELL_COLOURS.get(cell), "--" if "schedule" in name else "-"
 
 
 def plot_distance(
@@ -300,11 +277,18 @@ def plot_distance(
             errors = np.array(
                 [[entry["accuracy"] - entry["ci_low"], entry["ci_high"] - entry["accuracy"]] for _, entry in points]
             ).T
-            colour, style = _distance_style(name)
             axis.errorbar(
-                x, y, yerr=errors, color=colour, linestyle=style, marker="o", markersize=3, capsize=2, label=name
+                x,
+                y,
+                yerr=errors,
+                color=style.color_of_name(name),
+                linestyle=style.line_style_of_name(name),
+                marker="o",
+                markersize=3,
+                capsize=2,
+                label=name,
             )
-        axis.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+        axis.axhline(0.5, color=style.LEVEL_COLOR, linestyle="--", linewidth=1, label="chance (50%)")
         axis.set_xlabel("filler length T (tokens between the review and the readout)")
         axis.set_title(title, fontsize=10)
         axis.grid(True, alpha=0.3)
@@ -317,7 +301,7 @@ def plot_sequential_cost(cost: Mapping, path: str | Path) -> Path:
     """Training-step and inference time against sequence length, log-log, a line per model.
 
     Args:
-        cost: from `benchmarks.bench.sequential_cost`.
+        cost: from `sentiment.analysis.bench.sequential_cost`.
         path: the PNG to write.
     """
     figure = Figure(figsize=(12.0, 4.2), layout="constrained")
@@ -327,14 +311,14 @@ def plot_sequential_cost(cost: Mapping, path: str | Path) -> Path:
         (axes[1], "inference_seconds", "Inference (forward pass)"),
     ):
         for name, entry in cost["models"].items():
-            colour = CELL_COLOURS.get(name, "tab:gray")
+            known = name in style.COLORS
             axis.plot(
                 cost["lengths"],
                 1000 * np.asarray(entry[key]),
                 marker="o",
-                color=colour,
-                linestyle="-" if name in CELL_COLOURS else "--",
-                label=model_name(name) if name in CELL_COLOURS else "Conv1D (parallel)",
+                color=style.color(name),
+                linestyle=style.line_style(name) if known else "--",
+                label=model_name(name) if known else "Conv1D (parallel)",
             )
         axis.set_xscale("log")
         axis.set_yscale("log")
@@ -454,7 +438,7 @@ def plot_gate_histograms(histograms: Mapping[str, Mapping[str, Sequence[float]]]
     for cell, histogram in histograms.items():
         edges, counts = np.asarray(histogram["edges"]), np.asarray(histogram["counts"], np.float64)
         axis.stairs(
-            counts / max(counts.sum(), 1), edges, color=CELL_COLOURS.get(cell), label=model_name(cell), linewidth=1.6
+            counts / max(counts.sum(), 1), edges, color=style.color(cell), label=model_name(cell), linewidth=1.6
         )
     axis.set_xlabel("gate value (LSTM forget gate, GRU update gate: 1 keeps the memory)")
     axis.set_ylabel("share of (unit, token) pairs")

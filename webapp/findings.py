@@ -1,0 +1,440 @@
+"""The sentence above each plot: what it shows, computed from the data it draws.
+
+Every function here takes the same DataFrame the plot is sent (or the
+results file it was built from) and returns Markdown. Nothing is typed by
+hand: when a user's own run replaces the shipped results, the sentences
+follow it. The browser test reads each sentence back and checks it against
+the plotted numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sentiment.report import model_name
+
+# Held-out accuracy at which a recall run counts as solved, and the band
+# around 50% read as "at chance" (two-class tasks).
+SOLVED_ACCURACY = 0.99
+CHANCE = 0.5
+CHANCE_BAND = 0.05
+# The adding problem is solved below this held-out MSE; within this share of
+# the best constant's MSE a model has learned nothing.
+SOLVED_MSE = 0.01
+NEAR_BASELINE = 0.8
+# A gradient share this many powers of ten below the last word's counts as gone.
+DECADES_GONE = 2
+
+
+def listing(names: list[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    names = list(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def percent_range(values) -> str:
+    """ "50.1%" or "49.8 to 51.2%"."""
+    low, high = min(values), max(values)
+    if f"{100 * low:.1f}" == f"{100 * high:.1f}":
+        return percent(low)
+    return f"{100 * low:.1f} to {100 * high:.1f}%"
+
+
+def _at_chance(accuracy: float) -> bool:
+    return abs(accuracy - CHANCE) <= CHANCE_BAND
+
+
+# --- Why gates matter --------------------------------------------------------
+
+
+def jacobian_finding(frame: pd.DataFrame) -> str:
+    """How far each variant's state Jacobian falls over the plotted distance: the flatter, the longer the memory."""
+    if frame.empty:
+        return ""
+    fall = {}
+    for model, rows in frame.groupby("model", sort=False):
+        rows = rows.sort_values("distance")
+        span = rows["distance"].iloc[-1] - rows["distance"].iloc[0]
+        if span > 0:
+            fall[model] = (rows["log10 norm"].iloc[0] - rows["log10 norm"].iloc[-1], int(span))
+    cells = [model_name(cell) for cell in ("simple_rnn", "lstm", "gru") if model_name(cell) in fall]
+    if not cells:
+        return ""
+    span = fall[cells[0]][1]
+    longest = min(cells, key=lambda model: fall[model][0])
+    shortest = max(cells, key=lambda model: fall[model][0])
+    falls = listing([f"the {model}'s by {fall[model][0]:.1f}" for model in cells])
+    text = (
+        "How much of an input still reaches the final state, by how far back it was: the flatter the line, the "
+        f"longer the memory. Of the cells as Keras builds them, over {span} steps {falls} powers of ten: at "
+        f"initialization the {longest} has the longest memory and the {shortest} the shortest."
+    )
+    others = [model for model in fall if model not in cells]
+    if others:
+        text += f" The other lines fall by {listing([f'{fall[model][0]:.1f} ({model})' for model in others])}."
+    return text
+
+
+def recall_finding(frame: pd.DataFrame) -> str:
+    """Who recalls the signal at the longest T, and who is at chance."""
+    if frame.empty:
+        return ""
+    longest = int(frame["T"].max())
+    at_longest = frame[frame["T"] == longest]
+    solved = at_longest[at_longest["accuracy"] >= SOLVED_ACCURACY]
+    chance = at_longest[at_longest["accuracy"].map(_at_chance)]
+    parts = []
+    if len(solved):
+        only = "only " if len(solved) < len(at_longest) else ""
+        parts.append(
+            f"At T = {longest}, {only}{listing(list(solved['model']))} recall the signal "
+            f"({percent_range(solved['accuracy'])})"
+        )
+    else:
+        best = at_longest.loc[at_longest["accuracy"].idxmax()]
+        parts.append(
+            f"At T = {longest} no model recalls the signal; the best, {best['model']}, "
+            f"scores {percent(best['accuracy'])}"
+        )
+    if len(chance):
+        parts.append(f"{listing(list(chance['model']))} are at chance ({percent_range(chance['accuracy'])})")
+    return "; ".join(parts) + ". 50% is chance: a line that stays there learned nothing about the signal."
+
+
+def simple_rnn_surprise(frame: pd.DataFrame) -> int | None:
+    """A T at which the SimpleRNN solves recall while Keras's default LSTM or GRU is at chance.
+
+    Of those, the one where most of the two are at chance (then the longest).
+    """
+    if frame.empty:
+        return None
+    table = frame.pivot_table(index="T", columns="model", values="accuracy")
+    simple, gated = model_name("simple_rnn"), [model_name("lstm"), model_name("gru")]
+    if simple not in table:
+        return None
+    candidates = [
+        (sum(name in row and _at_chance(row[name]) for name in gated), int(length))
+        for length, row in table.iterrows()
+        if row[simple] >= SOLVED_ACCURACY
+    ]
+    candidates = [candidate for candidate in candidates if candidate[0] > 0]
+    return max(candidates)[1] if candidates else None
+
+
+def recall_explanation(frame: pd.DataFrame, shrink: dict[str, float], distractors: pd.DataFrame) -> str:
+    """Why the SimpleRNN solves a T where Keras's default gated cells are at chance, from the measurements.
+
+    Args:
+        frame: the recall plot's data.
+        shrink: model name -> the per-step shrink factor of its state
+            Jacobian at initialization (the Jacobian panel's run).
+        distractors: `thesis_views.distractor_frame`: per T and model, the
+            distractor tokens' embedding norm over the signal tokens', at
+            initialization and trained.
+
+    Returns:
+        Markdown, or "" when the recall results hold no such surprise.
+    """
+    length = simple_rnn_surprise(frame)
+    if length is None:
+        return ""
+    simple, lstm, gru = (model_name(cell) for cell in ("simple_rnn", "lstm", "gru"))
+    table = frame.pivot_table(index="T", columns="model", values="accuracy")
+    failing = [name for name in (lstm, gru) if name in table and _at_chance(table.loc[length, name])]
+    longest = int(frame["T"].max())
+    parts = [
+        f"**Why does the SimpleRNN solve T = {length} where Keras's default {listing(failing)} "
+        f"{'stays' if len(failing) == 1 else 'stay'} at chance?** Not because a plain RNN remembers better: "
+    ]
+    if table.loc[longest, simple] < SOLVED_ACCURACY:
+        parts.append(
+            f"at T = {longest} it is at {percent(table.loc[longest, simple])}, "
+            "and on the adding problem below it fails. "
+        )
+    else:
+        parts.append("on the adding problem below it fails. ")
+    if all(name in shrink for name in (simple, *failing)):
+        factors = listing([f"the {name}'s {shrink[name]:.3f}" for name in failing])
+        survive = listing([f"{shrink[name] ** length:.0e} in the {name}'s" for name in failing])
+        parts.append(
+            f"Two measurements explain it. At initialization its state Jacobian shrinks the least per step of the "
+            f"default cells ({shrink[simple]:.3f}, against {factors}; panel 1): after {length} steps, "
+            f"{shrink[simple] ** length:.2g} of an input's effect on the state survives in the SimpleRNN, "
+            f"against {survive}, so only its gradient reaches the signal. "
+        )
+    row = distractors[(distractors["T"] == length) & (distractors["model"] == simple)]
+    if len(row):
+        ratio = float(row["trained"].iloc[0])
+        others = distractors[(distractors["T"] == length) & distractors["model"].isin(failing)]
+        theirs = listing([f"the {r.model}'s {percent(r.trained)}" for r in others.itertuples()])
+        parts.append(
+            f"And in training it silenced the distractors: their embeddings shrank to {percent(ratio)} of the "
+            f"signal tokens' norm ({theirs}; table below), so between the signal and the readout its recurrence "
+            "runs on almost no input and carries the bit. The adding problem's real-valued inputs cannot be "
+            "silenced. "
+        )
+    chrono = [name for name in dict.fromkeys(frame["model"]) if "chrono" in name]
+    if chrono and all(table[name].min() >= SOLVED_ACCURACY for name in chrono):
+        parts.append(
+            f"Gates do hold a bit for long: with chrono initialization (gates that start out keeping their memory), "
+            f"{listing(chrono)} solve every T."
+        )
+    return "".join(parts).strip()
+
+
+def distractor_finding(distractors: pd.DataFrame) -> str:
+    """Which models silenced the distractors at the longest T, from the table shown."""
+    if distractors.empty:
+        return ""
+    longest = int(distractors["T"].max())
+    rows = distractors[distractors["T"] == longest]
+    silenced = rows[rows["trained"] < 0.5 * rows["init"]]
+    kept = rows[rows["trained"] >= 0.5 * rows["init"]]
+    parts = [f"At T = {longest}"]
+    if len(silenced):
+        parts.append(f" {listing(list(silenced['model']))} shrank the distractors below half their starting norm")
+    if len(kept):
+        parts.append(f"{';' if len(silenced) else ''} {listing(list(kept['model']))} did not")
+    return "".join(parts) + "."
+
+
+def adding_finding(frame: pd.DataFrame, baseline: float | None, length: int | None) -> str:
+    """Which models solved the adding problem at the plotted T in every seed, and which stayed at the best constant."""
+    if frame.empty or baseline is None:
+        return ""
+    last = frame.sort_values("updates").groupby(["model", "seed"], sort=False).tail(1)
+    final = {
+        model: 10 ** last.loc[last["model"] == model, "log10 MSE"].to_numpy() for model in dict.fromkeys(frame["model"])
+    }
+    solved = [model for model, mse in final.items() if (mse < SOLVED_MSE).all()]
+    some = [model for model, mse in final.items() if (mse < SOLVED_MSE).any() and model not in solved]
+    stuck = [model for model, mse in final.items() if (mse >= NEAR_BASELINE * baseline).all()]
+    parts = []
+    if solved:
+        parts.append(f"At T = {length}, {listing(solved)} solved it in every seed (held-out MSE below {SOLVED_MSE})")
+    if some:
+        parts.append(f"{listing(some)} solved it in some seeds only")
+    if stuck:
+        mse = np.concatenate([final[model] for model in stuck])
+        parts.append(
+            f"{listing(stuck)} ended at MSE {mse.min():.3f} to {mse.max():.3f}, the best constant's is "
+            f"{baseline:.3f}: {'it' if len(stuck) == 1 else 'they'} learned nothing"
+        )
+    text = "; ".join(parts) + "."
+    if stuck and any(model_name(cell) in stuck for cell in ("simple_rnn", "irnn")):
+        text += (
+            " Here every step's input is a real number that no embedding can silence, so a plain RNN has to carry "
+            "the sum across all T steps, and its memory fades (panel 1)."
+        )
+    return text
+
+
+def distance_finding(frame: pd.DataFrame) -> str:
+    """Who kept the review's sentiment at the longest filler, and who followed the filler."""
+    if frame.empty:
+        return ""
+    longest = int(frame["T"].max())
+    rows = frame[frame["T"] == longest].sort_values("accuracy", ascending=False)
+    figures = listing([f"{row.model} {percent(row.accuracy)}" for row in rows.itertuples()])
+    kept = [row.model for row in rows.itertuples() if row.ci_low > CHANCE]
+    followed = [row.model for row in rows.itertuples() if row.ci_high < CHANCE]
+    text = f"With {longest} tokens of filler of the other label: {figures}."
+    if kept:
+        text += (
+            f" Above 50% (the whole 95% interval), {listing(kept)} still follow{'s' if len(kept) == 1 else ''} "
+            f"the review read {longest} tokens earlier."
+        )
+    if followed:
+        text += f" Below 50%, {listing(followed)} follow{'s' if len(followed) == 1 else ''} the filler instead."
+    return text
+
+
+def decision_finding(frame: pd.DataFrame) -> str:
+    """How far back each model's decision reaches on test reviews: where the gradient share is 100 times smaller."""
+    if frame.empty:
+        return ""
+    reach = {}
+    for model, rows in frame.groupby("model", sort=False):
+        rows = rows.sort_values("steps before the end")
+        last = rows["log10 share"].iloc[0]
+        gone = rows[rows["log10 share"] < last - DECADES_GONE]
+        reach[model] = (
+            f"{int(gone['steps before the end'].iloc[0])} words"
+            if len(gone)
+            else f"more than {int(rows['steps before the end'].iloc[-1])} words"
+        )
+    return (
+        "How far back each decision reaches: a word's share of the gradient falls 100-fold from the last word's "
+        f"within {listing([f'{reach[model]} for the {model}' for model in reach])} (geometric mean over test reviews)."
+    )
+
+
+def review_decision_finding(frame: pd.DataFrame) -> str:
+    """The word each model's decision on this review depends on most."""
+    if frame.empty or "word" not in frame:
+        return ""
+    parts = []
+    for model, rows in frame.groupby("model", sort=False):
+        top = rows.loc[rows["log10 share"].idxmax()]
+        parts.append(
+            f"the {model} on “{top['word']}” ({int(top['steps before the end'])} before the end, "
+            f"{percent(10 ** top['log10 share'])})"
+        )
+    return f"On this review, each decision depends most on one word: {listing(parts)}."
+
+
+# --- Accuracy by review length and the training curves -----------------------
+
+
+# A length bucket with fewer test reviews than this is too small to compare models in.
+MIN_BUCKET_REVIEWS = 100
+
+
+def length_finding(frame: pd.DataFrame, order: list[str]) -> str:
+    """Where the cells differ most by review length, whether their 95% intervals are apart, and the reference.
+
+    Args:
+        frame: `views.length_frame` (model, words, accuracy, ci_low, ci_high, reviews).
+        order: the length buckets in ascending order.
+    """
+    if frame.empty:
+        return ""
+    reference = model_name("bow")
+    cells = frame[frame["model"] != reference]
+    buckets = [bucket for bucket in order if bucket in set(cells["words"])]
+    sized = [bucket for bucket in buckets if cells.loc[cells["words"] == bucket, "reviews"].max() >= MIN_BUCKET_REVIEWS]
+    parts = []
+    if sized and cells["model"].nunique() > 1:
+        spread = {}
+        for bucket in sized:
+            rows = cells[cells["words"] == bucket]
+            spread[bucket] = (rows.loc[rows["accuracy"].idxmax()], rows.loc[rows["accuracy"].idxmin()])
+        widest = max(spread, key=lambda bucket: spread[bucket][0]["accuracy"] - spread[bucket][1]["accuracy"])
+        best, worst = spread[widest]
+        apart = [bucket for bucket, (high, low) in spread.items() if high["ci_low"] > low["ci_high"]]
+        parts.append(
+            f"Among the recurrent cells, accuracy differs most on reviews of {widest} words ({best['model']} "
+            f"{percent(best['accuracy'])}, {worst['model']} {percent(worst['accuracy'])})."
+        )
+        if apart:
+            overlap = [bucket for bucket in sized if bucket not in apart]
+            parts.append(
+                f"The best and worst cell's 95% intervals are apart in {listing(apart)} words"
+                + (f"; in {listing(overlap)} they overlap, so there the gap could be chance." if overlap else ".")
+            )
+        else:
+            parts.append("In every length their 95% intervals overlap: no gap between the cells is beyond chance.")
+    small = [bucket for bucket in buckets if bucket not in sized]
+    if small:
+        counts = listing([f"{int(cells.loc[cells['words'] == b, 'reviews'].max())} in {b}" for b in small])
+        parts.append(f"Some lengths hold too few test reviews to compare ({counts}): their intervals are wide.")
+    bow = frame[frame["model"] == reference]
+    if len(bow) and len(sized):
+        above = [
+            bucket
+            for bucket in sized
+            if bucket in set(bow["words"])
+            and float(bow.loc[bow["words"] == bucket, "accuracy"].iloc[0])
+            > cells.loc[cells["words"] == bucket, "accuracy"].max()
+        ]
+        parts.append(
+            f"The bag-of-n-grams reference is above every cell in {len(above)} of {len(sized)} of those lengths."
+        )
+    return " ".join(parts)
+
+
+def curves_finding(frame: pd.DataFrame) -> str:
+    """Where validation loss turned up (overfitting), and each model's best validation accuracy.
+
+    Args:
+        frame: `views.history_frame` (model, epoch, split, accuracy, loss).
+    """
+    validation = frame[frame["split"] == "validation"] if not frame.empty else frame
+    if validation.empty:
+        return ""
+    turned, steady, best = [], [], []
+    for model, rows in validation.groupby("model", sort=False):
+        rows = rows.sort_values("epoch")
+        lowest = int(rows.loc[rows["loss"].idxmin(), "epoch"])
+        last = int(rows["epoch"].iloc[-1])
+        if lowest < last:
+            turned.append(
+                f"the {model}'s after epoch {lowest} ({rows['loss'].min():.3f}, then {rows['loss'].iloc[-1]:.3f} "
+                f"at epoch {last})"
+            )
+        else:
+            steady.append(model)
+        top = rows.loc[rows["accuracy"].idxmax()]
+        best.append(f"{model} {percent(top['accuracy'])} (epoch {int(top['epoch'])})")
+    parts = []
+    if turned:
+        parts.append(
+            f"Validation loss turned up {listing(turned)}: from there the model fits the training reviews better "
+            "and the held-out ones worse, and training kept the weights of its best epoch"
+        )
+    if steady:
+        parts.append(f"the validation loss of {listing(steady)} fell every epoch to the last")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + f". Best validation accuracy: {listing(best)}."
+
+
+# --- Inside the cell ---------------------------------------------------------
+
+
+def gate_means_sentence(frame: pd.DataFrame) -> str:
+    """Each gate's mean over this review's words, from the gate plot's data."""
+    gates = frame[frame["series"] != "P(positive)"] if not frame.empty else frame
+    if gates.empty:
+        return ""
+    means = [
+        f"{series.replace(' (mean over units)', '')} {rows['value'].mean():.2f}"
+        for series, rows in gates.groupby("series", sort=False)
+    ]
+    return f"Over this review, the mean {listing(means)} (0 to 1)."
+
+
+def saturation_sentence(frame: pd.DataFrame) -> str:
+    """How many of the SimpleRNN's units saturate on this review, from the saturation plot's data (below it)."""
+    if frame.empty:
+        return ""
+    column = frame.columns[1]
+    peak = frame.loc[frame[column].idxmax()]
+    if peak[column] == 0:
+        return (
+            "Below: no unit saturates (|h| > 0.95) on this review, so its gradients are not cut by saturated tanh "
+            "units; what fades them is the recurrence itself (Why gates matter, panel 1)."
+        )
+    return (
+        f"Below: at most {percent(peak[column])} of its units saturate (|h| > 0.95), at “{peak['word']}” "
+        f"(word {int(peak['word index'])}); a saturated tanh unit passes almost no gradient back."
+    )
+
+
+def memory_gate_finding(frame: pd.DataFrame) -> str:
+    """The median memory gate of each gated model over test reviews, from the histogram shown."""
+    if frame.empty:
+        return ""
+    medians = []
+    for model, rows in frame.groupby("model", sort=False):
+        rows = rows.sort_values("gate value")
+        cumulative = rows["share"].cumsum() / max(rows["share"].sum(), 1e-12)
+        median = float(rows["gate value"].to_numpy()[np.searchsorted(cumulative.to_numpy(), 0.5)])
+        medians.append((model, median))
+    text = listing([f"the {model}'s median is {median:.2f}" for model, median in medians])
+    keeper = max(medians, key=lambda item: item[1])[0]
+    return (
+        f"Each gate value is how much of a unit's memory survives one word (1 keeps all of it): {text}. "
+        f"The {keeper} keeps the most per word."
+    )
+
+
+def finding_markdown(sentence: str) -> str:
+    """A finding as the Markdown shown above a plot."""
+    return f"**What it shows.** {sentence}" if sentence else ""
