@@ -21,14 +21,23 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDING_TESTS = ["tests/test_reliability.py", "tests/test_train.py", "tests/test_app.py"]
+
+
+def recording_tests() -> list[str]:
+    """Every test file that records rows (calls `reliability.record`), found by reading them, not listed by hand."""
+    return sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tests").glob("test_*.py")
+        if "reliability.record(" in path.read_text(encoding="utf-8")
+    )
 
 
 def run_tests(results: Path) -> tuple[str, int]:
     """Runs the tests that record rows with RELIABILITY_RESULTS set; returns (command, exit status)."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *RECORDING_TESTS]
+    tests = recording_tests()
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
     status = subprocess.run(command, cwd=ROOT, env={**os.environ, "RELIABILITY_RESULTS": str(results)}).returncode
-    return "python -m pytest " + " ".join(RECORDING_TESTS), status
+    return "python -m pytest " + " ".join(tests), status
 
 
 def _cell(text: str) -> str:
@@ -160,6 +169,8 @@ def render(results: dict, load: dict | None, command: str, load_path: Path) -> s
         "",
         "Written by `python -m benchmarks.reliability_report`, not by hand. Each row is recorded by the test that",
         "checks it (`tests/reliability_log.py`); a row shows **met** only when that test passed.",
+        "[LOAD_TEST.md](LOAD_TEST.md) explains how the load test is run and what limits the app; its figures are",
+        'in the section "Load test figures" below.',
         "",
         f"- tests: `{command}`, finished {results['finished']}, pytest exit status {results['exit_status']}",
     ]

@@ -37,8 +37,7 @@ import math
 import keras
 import numpy as np
 
-SOLVERS = ("scan", "loop")
-
+from sentiment.config import SOLVERS
 
 # --- The linear recurrence and its two solvers --------------------------------
 

@@ -18,10 +18,28 @@ from typing import Any
 #    provenance record (`sentiment.io.provenance.machine`) in metrics.json.
 ARTIFACT_FORMAT_VERSION = 3  # 3: model.keras is the classifier as an encoder and a head (sentiment/models.py)
 
+# The three cells the project compares (and the app is about).
 CELL_TYPES = ("simple_rnn", "lstm", "gru")
+# After the LSTM: the designs that answer the plain RNN's third limit, steps
+# that cannot run in parallel (sentiment/cells.py). minGRU and minLSTM
+# compute their gates from the input alone and solve a linear recurrence
+# (`ModelConfig.solver`); the Transformer has no recurrence. The one builder
+# builds them and they train, export and serve like the cells, but they are
+# marked as what came next, as the bag-of-n-grams is marked as the
+# reference, and stay out of `CELL_TYPES`. A new type is one entry here and
+# one in `sentiment.models`.
+AFTER_THE_LSTM = ("mingru", "minlstm", "transformer")
+# Every architecture `ModelConfig.cell_type` names.
+ALL_CELL_TYPES = (*CELL_TYPES, *AFTER_THE_LSTM)
 # The non-recurrent reference trained beside them (sentiment/training/baseline.py).
 BASELINE = "bow"
+# A run's models by default: the compared cells and the reference.
 MODELS = (*CELL_TYPES, BASELINE)
+# Every model a run can train (`train --cells`), in the order runs report them.
+ALL_MODELS = (*MODELS, *AFTER_THE_LSTM)
+# How minGRU and minLSTM solve their recurrence: a parallel scan, ceil(log2 T)
+# steps deep, or a loop of T steps; both give the same states.
+SOLVERS = ("scan", "loop")
 DATA_SOURCES = ("tfds", "aclimdb", "csv")
 TRUNCATION_SIDES = ("left", "right")
 POOLING_MODES = ("last", "mean", "max", "max_mean")
@@ -145,13 +163,18 @@ class ModelConfig:
     """The classifier architecture; everything but `cell_type` is shared.
 
     Attributes:
-        cell_type: "simple_rnn", "lstm" or "gru".
+        cell_type: "simple_rnn", "lstm" or "gru", the compared cells; or,
+            after the LSTM (`AFTER_THE_LSTM`), "mingru", "minlstm" or
+            "transformer" (sentiment/cells.py).
         embedding_dim: width of the token embedding.
-        units: hidden units per recurrent layer (per direction).
-        num_layers: stacked recurrent layers. 0 (with "mean" or "max"
-            pooling) leaves none: a bag of embeddings, a control without
-            order or memory.
-        bidirectional: wrap each recurrent layer in `Bidirectional`.
+        units: hidden units per recurrent layer (per direction); a
+            transformer's width (its words are projected to it, one
+            attention head per 16 units).
+        num_layers: stacked recurrent layers (a transformer's encoder
+            blocks). 0 (with "mean" or "max" pooling) leaves none: a bag of
+            embeddings, a control without order or memory.
+        bidirectional: wrap each recurrent layer in `Bidirectional`
+            (simple_rnn, lstm and gru only).
         word_dropout_rate: share of whole words whose embedding is zeroed in
             training (one draw per token, all features together): it keeps
             the model from leaning on a few memorable words.
@@ -162,7 +185,8 @@ class ModelConfig:
             reads the final state, so the prediction depends on what the cell
             remembers; "mean"/"max" pool over all time steps, which hides the
             memory effect this project measures; "max_mean" concatenates both
-            (the strong preset's).
+            (the strong preset's). A transformer has no final state: it
+            reads "last" as "mean", its masked mean over the words.
         pretrained_vectors: None starts the embedding at random; "ppmi-svd"
             from word vectors computed on the training split and IMDB's
             unlabelled reviews (never the test split) by PPMI + SVD, cached in
@@ -174,11 +198,16 @@ class ModelConfig:
             LSTM forget-gate bias is log(u), u ~ Uniform(1, T - 1), and the
             input-gate bias its negative; the GRU update-gate bias is log(u).
             The gates then start out remembering over 1 to T steps instead
-            of forgetting within a few. SimpleRNN has no gates and ignores it.
+            of forgetting within a few. minGRU and minLSTM get the same spans
+            (`sentiment.cells.MinGRU.chrono_initialize`). SimpleRNN and the
+            transformer have no gates and ignore it.
         irnn: SimpleRNN only: ReLU units with an identity recurrent matrix,
             zero biases and small input weights (the IRNN of Le, Jaitly &
             Hinton 2015), the plain RNN's best case for long memory. The
             default SimpleRNN is tanh with an orthogonal recurrent matrix.
+        solver: minGRU and minLSTM only (the others ignore it): "scan"
+            solves their recurrence by a parallel scan, ceil(log2 T) steps
+            deep; "loop" step by step, T steps. The states are the same.
     """
 
     cell_type: str = "lstm"
@@ -192,11 +221,12 @@ class ModelConfig:
     chrono_max_steps: int | None = None
     irnn: bool = False
     pretrained_vectors: str | None = None
+    solver: str = "scan"
 
     def __post_init__(self) -> None:
         _require(
-            self.cell_type in CELL_TYPES,
-            f"unknown cell type {self.cell_type!r}; choose from {', '.join(CELL_TYPES)}",
+            self.cell_type in ALL_CELL_TYPES,
+            f"unknown cell type {self.cell_type!r}; choose from {', '.join(ALL_CELL_TYPES)}",
         )
         _require(self.embedding_dim >= 1, "embedding_dim must be at least 1")
         _require(self.units >= 1, "units must be at least 1")
@@ -214,6 +244,12 @@ class ModelConfig:
             not self.irnn or self.cell_type == "simple_rnn",
             "irnn (identity-initialized ReLU) applies to simple_rnn only",
         )
+        _require(
+            not self.bidirectional or self.cell_type in CELL_TYPES,
+            f"bidirectional applies to {', '.join(CELL_TYPES)} only, not {self.cell_type} "
+            "(Keras's Bidirectional wraps its own recurrent layers); train it with --no-bidirectional",
+        )
+        _require(self.solver in SOLVERS, f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
         _require(
             self.pretrained_vectors in VECTOR_INITS,
             f"pretrained_vectors must be one of {', '.join(map(str, VECTOR_INITS))}",

@@ -1,7 +1,12 @@
-"""One classifier builder for the three recurrent cell types: an encoder and a head.
+"""One classifier builder for every cell type: an encoder and a head.
 
 SimpleRNN, LSTM and GRU share every line but the recurrent layer's class, so
-the comparison is fair by construction. A classifier is two Functional
+the comparison is fair by construction. The types after the LSTM
+(`sentiment.config.AFTER_THE_LSTM`, layers in `sentiment.cells`) share them
+too: minGRU and minLSTM are two more entries of `RECURRENT_LAYERS`, and the
+transformer replaces the recurrent layers by attention blocks
+(`_SEQUENCE_LAYERS`); the embedding, word dropout, pooling, output dropout
+and output layer are the same lines. A classifier is two Functional
 models called in turn, as flax's sst2 model exposes `embed_token_ids` and
 `logits_from_embedded_inputs`:
 
@@ -40,6 +45,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from sentiment import cells
 from sentiment.config import ModelConfig
 from sentiment.data import PADDING_ID
 
@@ -47,7 +53,22 @@ RECURRENT_LAYERS = {
     "simple_rnn": keras.layers.SimpleRNN,
     "lstm": keras.layers.LSTM,
     "gru": keras.layers.GRU,
+    # After the LSTM: gates from the input alone, a linear recurrence solved by `ModelConfig.solver`.
+    "mingru": cells.MinGRU,
+    "minlstm": cells.MinLSTM,
 }
+# The recurrent layers that are not Keras RNN layers (no `cell`, no Bidirectional): minGRU and minLSTM.
+PARALLEL_RECURRENCES = tuple(kind for kind in RECURRENT_LAYERS.values() if not issubclass(kind, keras.layers.RNN))
+# What `recurrent_layers` finds.
+RECURRENT_CLASSES = (keras.layers.RNN, *PARALLEL_RECURRENCES)
+# A transformer's shape from the shared fields: one attention head per this
+# many units (BERT-base's heads are 64 wide; these models are 64 units in
+# all), a feed-forward layer 4 units wide per unit (Vaswani et al.: 2048 for
+# 512), and Vaswani et al.'s dropout inside the blocks, capped by
+# `ModelConfig.dropout_rate` so a config without dropout has none.
+ATTENTION_HEAD_SIZE = 16
+FEED_FORWARD_FACTOR = 4
+BLOCK_DROPOUT_RATE = 0.1
 
 
 @keras.saving.register_keras_serializable(package="sentiment")
@@ -87,6 +108,7 @@ def build_classifier(
     vocabulary_size: int,
     num_classes: int = 2,
     embedding_weights: np.ndarray | None = None,
+    sequence_length: int | None = None,
 ) -> keras.Model:
     """Builds an uncompiled text classifier: binary sentiment, or n classes.
 
@@ -96,6 +118,10 @@ def build_classifier(
         num_classes: 2 for a sigmoid output, more for a softmax output.
         embedding_weights: <float>[vocabulary_size, embedding_dim] starting
             word vectors (pretrained); None starts at random.
+        sequence_length: the most tokens a review will have
+            (`DataConfig.sequence_length`). A transformer learns a position
+            for each and needs it; the recurrent models read any length and
+            ignore it.
 
     Returns:
         A Functional model mapping <int32>[batch, time] token ids (0 =
@@ -104,7 +130,7 @@ def build_classifier(
         input, the `encoder` and `head` models and the output Activation.
     """
     encoder_model = build_encoder(config, vocabulary_size, embedding_weights)
-    head_model = build_head(config, num_classes)
+    head_model = build_head(config, num_classes, sequence_length)
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedded, mask = encoder_model(token_ids)
     logits = head_model([embedded, mask])
@@ -137,8 +163,11 @@ def build_encoder(
     return keras.Model(token_ids, [embedded, mask], name="encoder")
 
 
-def build_head(config: ModelConfig, num_classes: int = 2) -> keras.Model:
+def build_head(config: ModelConfig, num_classes: int = 2, sequence_length: int | None = None) -> keras.Model:
     """Word dropout, the recurrent layers, the pooling, output dropout and the output Dense layer.
+
+    A transformer's head has its attention blocks where the recurrent layers
+    are (`_attention_blocks`); `sequence_length` is as in `build_classifier`.
 
     Returns:
         A Functional model named "head" mapping (<float32>[batch, time,
@@ -150,12 +179,12 @@ def build_head(config: ModelConfig, num_classes: int = 2) -> keras.Model:
     mask = keras.Input(shape=(None,), dtype="bool", name="mask")
     # noise_shape (batch, time, 1): drop whole words, not single features.
     x = keras.layers.Dropout(config.word_dropout_rate, noise_shape=(None, None, 1), name="word_dropout")(embedded)
-    x = _recurrent_body(config, x, mask)
+    x = _body(config, x, mask, sequence_length)
     logits = keras.layers.Dense(1 if num_classes == 2 else num_classes, name="logits")(x)
     return keras.Model([embedded, mask], logits, name="head")
 
 
-def build_regressor(config: ModelConfig, input_features: int) -> keras.Model:
+def build_regressor(config: ModelConfig, input_features: int, sequence_length: int | None = None) -> keras.Model:
     """Builds an uncompiled sequence regressor on real-valued inputs (the adding problem).
 
     The classifier's recurrent body (the same recurrent layers, pooling and
@@ -166,13 +195,15 @@ def build_regressor(config: ModelConfig, input_features: int) -> keras.Model:
         config: the architecture (`embedding_dim` and `word_dropout_rate`
             are unused: there are no tokens).
         input_features: values per time step.
+        sequence_length: the longest sequence, for a transformer's positions
+            (as in `build_classifier`).
 
     Returns:
         A Functional model mapping <float32>[batch, time, input_features]
         to <float32>[batch, 1].
     """
     inputs = keras.Input(shape=(None, input_features), dtype="float32", name="inputs")
-    output = keras.layers.Dense(1, name="value")(_recurrent_body(config, inputs, mask=None))
+    output = keras.layers.Dense(1, name="value")(_body(config, inputs, None, sequence_length))
     return _finish(keras.Model(inputs, output, name=f"{config.cell_type}_regressor"), config)
 
 
@@ -194,15 +225,40 @@ def build_convolutional_classifier(config: ModelConfig, vocabulary_size: int, ke
     return keras.Model(token_ids, output, name="conv1d_classifier")
 
 
-def _recurrent_body(config: ModelConfig, x, mask):
-    """The recurrent layers, the pooling and the output dropout.
+def read_out(config: ModelConfig) -> str:
+    """How the head reads the sequence: `config.pooling`, but "mean" for "last" in a model without a recurrence.
+
+    A transformer has no final state: no position has read the others in
+    order, so its last position is the last word's view of the review, not
+    a summary of it. Its read-out is the masked mean (see `_attention_blocks`).
+    """
+    if config.pooling == "last" and config.cell_type not in RECURRENT_LAYERS:
+        return "mean"
+    return config.pooling
+
+
+def _body(config: ModelConfig, x, mask, sequence_length: int | None):
+    """The layers that read the time axis (`_SEQUENCE_LAYERS`), the pooling and the output dropout.
 
     Args:
         x: <float>[batch, time, features] Keras tensor.
         mask: <bool>[batch, time] Keras tensor given to every layer that
             reads the time axis, or None (every step is real).
+        sequence_length: as in `build_classifier`.
     """
     over_time = {} if mask is None else {"mask": mask}
+    x = _SEQUENCE_LAYERS[config.cell_type](config, x, over_time, sequence_length)
+    pooling = read_out(config)
+    if pooling == "max_mean":
+        pooled = [_POOLING_LAYERS[kind](name=f"{kind}_pooling")(x, **over_time) for kind in ("max", "mean")]
+        x = keras.layers.Concatenate(name="max_mean_pooling")(pooled)
+    elif pooling != "last":
+        x = _POOLING_LAYERS[pooling](name=f"{pooling}_pooling")(x, **over_time)
+    return keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
+
+
+def _recurrent_stack(config: ModelConfig, x, over_time: dict, sequence_length: int | None):
+    """`config.num_layers` recurrent layers; the last returns its final state for "last" pooling, else every state."""
     for index in range(config.num_layers):
         is_last = index == config.num_layers - 1
         return_sequences = not (is_last and config.pooling == "last")
@@ -213,12 +269,54 @@ def _recurrent_body(config: ModelConfig, x, mask):
         else:
             layer = _recurrent_layer(config, return_sequences, f"{config.cell_type}_{index}")
         x = layer(x, **over_time)
-    if config.pooling == "max_mean":
-        pooled = [_POOLING_LAYERS[kind](name=f"{kind}_pooling")(x, **over_time) for kind in ("max", "mean")]
-        x = keras.layers.Concatenate(name="max_mean_pooling")(pooled)
-    elif config.pooling != "last":
-        x = _POOLING_LAYERS[config.pooling](name=f"{config.pooling}_pooling")(x, **over_time)
-    return keras.layers.Dropout(config.dropout_rate, name="output_dropout")(x)
+    return x
+
+
+def _attention_blocks(config: ModelConfig, x, over_time: dict, sequence_length: int | None):
+    """A small Transformer encoder: the words projected to `units`, learned positions, `num_layers` blocks.
+
+    Every block attends over the real words only: the padding mask hides
+    the padded ones as keys (`sentiment.cells.TransformerBlock`).
+
+    Read out by masked mean pooling (`read_out`), not a class token. A class
+    token (BERT's [CLS]) would be one more id in the shared `TextEncoder`,
+    one more position, and a read-out the recurrent models do not have;
+    pooling the outputs over the real words keeps the head identical to the
+    recurrent models' pooled read-out (`--pooling mean`, `max`, `max_mean`),
+    so the comparison changes the layers that read the time axis and nothing
+    else, and right padding cannot change a review's probability.
+
+    Returns:
+        <float>[batch, time, units] Keras tensor: every position's output.
+
+    Raises:
+        ValueError: `sequence_length` is None (the positions need it).
+    """
+    if sequence_length is None:
+        raise ValueError(
+            "a transformer learns one position per token: give the builder sequence_length "
+            "(DataConfig.sequence_length, the most tokens a review has)"
+        )
+    heads = max(1, config.units // ATTENTION_HEAD_SIZE)
+    x = keras.layers.Dense(config.units, name="projection")(x)  # the role of a recurrent layer's input kernel
+    x = cells.PositionEmbedding(sequence_length, name="positions")(x, **over_time)
+    for index in range(config.num_layers):
+        block = cells.TransformerBlock(
+            heads,
+            FEED_FORWARD_FACTOR * config.units,
+            dropout_rate=min(config.dropout_rate, BLOCK_DROPOUT_RATE),
+            key_dim=config.units // heads,
+            name=f"transformer_{index}",
+        )
+        x = block(x, **over_time)
+    return x
+
+
+# What reads the time axis, per cell type: a new type is one entry here (and one in config.AFTER_THE_LSTM).
+_SEQUENCE_LAYERS = {
+    **{cell_type: _recurrent_stack for cell_type in RECURRENT_LAYERS},
+    "transformer": _attention_blocks,
+}
 
 
 def _recurrent_layer(config: ModelConfig, return_sequences: bool, name: str) -> keras.layers.Layer:
@@ -232,7 +330,9 @@ def _recurrent_layer(config: ModelConfig, return_sequences: bool, name: str) -> 
             return_sequences=return_sequences,
             name=name,
         )
-    return RECURRENT_LAYERS[config.cell_type](config.units, return_sequences=return_sequences, name=name)
+    layer_class = RECURRENT_LAYERS[config.cell_type]
+    options = {"solver": config.solver} if layer_class in PARALLEL_RECURRENCES else {}  # Keras's layers have none
+    return layer_class(config.units, return_sequences=return_sequences, name=name, **options)
 
 
 def _finish(model: keras.Model, config: ModelConfig) -> keras.Model:
@@ -302,18 +402,22 @@ def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 
 def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The model's recurrent layers, in order, unwrapped from `Bidirectional` (forward, then backward)."""
+    """The model's recurrent layers, in order, unwrapped from `Bidirectional` (forward, then backward).
+
+    Keras's RNN layers (SimpleRNN, LSTM, GRU) and minGRU and minLSTM
+    (`PARALLEL_RECURRENCES`, which have no `cell`); a transformer has none.
+    """
     found = []
     for layer in all_layers(model):
         if isinstance(layer, keras.layers.Bidirectional):
             found.extend([layer.forward_layer, layer.backward_layer])
-        elif isinstance(layer, keras.layers.RNN):
+        elif isinstance(layer, RECURRENT_CLASSES):
             found.append(layer)
     return found
 
 
 def chrono_initialize(model: keras.Model, max_steps: int) -> None:
-    """Sets the gate biases of the model's LSTM/GRU layers by chrono initialization.
+    """Sets the gate biases of the model's LSTM/GRU/minGRU/minLSTM layers by chrono initialization.
 
     A gate's bias b makes it start at sigmoid(b): the LSTM forget gate starts
     near 0.73 with Keras's bias of 1, so a state decays by about e after
@@ -325,9 +429,13 @@ def chrono_initialize(model: keras.Model, max_steps: int) -> None:
     LSTM bias layout [input, forget, cell, output]: forget = log(u),
     input = -log(u). GRU (Keras: h = z * h_previous + (1 - z) * candidate)
     layout [update z, reset, candidate], input bias row when
-    `reset_after=True`: z = log(u), so the state is kept.
+    `reset_after=True`: z = log(u), so the state is kept. minGRU and minLSTM
+    set theirs (`sentiment.cells.MinGRU.chrono_initialize`).
     """
     for layer in recurrent_layers(model):
+        if isinstance(layer, PARALLEL_RECURRENCES):
+            layer.chrono_initialize(max_steps)
+            continue
         if not isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
             continue
         units = layer.cell.units

@@ -11,7 +11,15 @@ from typing import Any
 from sentiment.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from sentiment.io.provenance import machine_line
 
-CELL_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+CELL_NAMES = {
+    "simple_rnn": "SimpleRNN",
+    "lstm": "LSTM",
+    "gru": "GRU",
+    # After the LSTM (sentiment.config.AFTER_THE_LSTM): Feng et al.'s and Vaswani et al.'s spellings.
+    "mingru": "minGRU",
+    "minlstm": "minLSTM",
+    "transformer": "Transformer",
+}
 
 
 def model_name(cell_type: str) -> str:

@@ -222,3 +222,28 @@ def tiny_news_artifacts(tiny_news_dir, tmp_path_factory) -> Path:
 # Rows of docs/RELIABILITY.md: the `reliability` fixture and the hooks that
 # mark each row with its test's outcome (see tests/reliability_log.py).
 from reliability_log import pytest_runtest_makereport, pytest_sessionfinish, reliability  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def quick_artifacts(tmp_path_factory) -> Path:
+    """The README's quick preset, trained through the CLI (or QUICK_ARTIFACTS, already trained).
+
+    Trained once per session and shared by every browser test on the quick
+    preset (tests/test_tour.py and the tests of the app's interactive tabs).
+    """
+    if os.environ.get("QUICK_ARTIFACTS"):
+        return Path(os.environ["QUICK_ARTIFACTS"])
+    output = tmp_path_factory.mktemp("quick")
+    result = run_cli("train", "--preset", "quick", "--no-download", "--output", str(output), timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return output
+
+
+@pytest.fixture(scope="session")
+def quick_app(quick_artifacts, tmp_path_factory):
+    """The app on the quick preset, one process for the session: its URL."""
+    from test_app import _start_app, _stop_app
+
+    process, url = _start_app(quick_artifacts, tmp_path_factory.mktemp("tour") / "app.log")
+    yield url
+    _stop_app(process)

@@ -123,7 +123,7 @@ def _compare_raw(url: str, text_json: str | bytes, api_name: str = "compare") ->
 
 def test_compare_endpoint_returns_all_three_models(client, tiny_artifacts):
     text = "the movie was wonderful and the plot was good"
-    notice, results, trajectory, *token_views = client.predict(text, api_name="/compare")
+    notice, results, trajectory, *token_views, finding = client.predict(text, api_name="/compare")
     assert notice == "The review has 9 words; the models read only the last 8, the rest is marked as not read."
     assert results["headers"] == ["model", "P(positive)", "label", "time (ms)"]
     assert [row[0] for row in results["data"]] == MODEL_NAMES
@@ -140,14 +140,16 @@ def test_compare_endpoint_returns_all_three_models(client, tiny_artifacts):
     assert lstm[-1]["P(positive)"] == pytest.approx(results["data"][1][1], abs=1e-4)
 
     assert len(token_views) == 3
+    assert finding.startswith("**What it shows.** After the last word P(positive) is the SimpleRNN at")
     first_words = [span["token"] for span in token_views[0]]
     assert first_words[0] == "the" and token_views[0][0]["class_or_confidence"] == views.NOT_READ
 
 
 def test_compare_endpoint_explains_empty_text(client):
-    notice, results, trajectory, *token_views = client.predict("  \n ", api_name="/compare")
+    notice, results, trajectory, *token_views, finding = client.predict("  \n ", api_name="/compare")
     assert notice == views.EMPTY_REVIEW_MESSAGE
     assert results["data"] == [] and trajectory["data"] == [] and token_views == [None, None, None]
+    assert finding == ""
 
 
 def test_compare_endpoint_cuts_long_text_on_the_server_and_says_so(client):
@@ -168,7 +170,7 @@ def test_compare_endpoint_cuts_long_text_on_the_server_and_says_so(client):
 def test_awkward_text_never_crashes_a_request(app_url, text_json):
     message = _compare_raw(app_url, text_json)
     assert message["success"], message
-    _, results, _, *token_views = message["output"]["data"]
+    _, results, _, *token_views, _ = message["output"]["data"]
     assert [row[0] for row in results["data"]] == MODEL_NAMES
     words = [span["token"] for view in token_views for span in view]
     assert not any("<" in word or ">" in word for word in words)  # markup never reaches the page as markup
@@ -216,6 +218,8 @@ def test_without_artifacts_the_app_starts_and_says_how_to_train(tmp_path):
         notice, results, *_ = message["output"]["data"]
         assert "No model is loaded; train them first with" in notice and str(tmp_path) not in notice
         assert [row[2] for row in results["data"]] == ["not loaded"] * 3
+        inside_notice = _compare_raw(url, '"a fine film"', api_name="inside")["output"]["data"][0]
+        assert "No model is loaded; train them first with" in inside_notice and str(tmp_path) not in inside_notice
     finally:
         _stop_app(process)
 
@@ -741,7 +745,7 @@ def test_a_failed_model_is_named_and_the_others_answer_and_the_banner_shows_no_s
         "no raw reason (both go to the server log)",
         f"banner: {status.splitlines()[-3].strip()!r}; server path in the banner: {str(tmp_path) in status}",
     )
-    _, results, trajectory, *token_views = views.run_comparison(models, "good film")
+    _, results, trajectory, *token_views, _ = views.run_comparison(models, "good film")
     assert results["data"][2][2] == "not loaded" and {row[0] for row in trajectory["data"]} == {"SimpleRNN", "LSTM"}
     assert token_views[2] is None and token_views[0]
 

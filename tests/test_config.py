@@ -17,7 +17,7 @@ from sentiment.config import (
 @pytest.mark.parametrize(
     "build, message",
     [
-        (lambda: ModelConfig(cell_type="transformer"), "unknown cell type 'transformer'"),
+        (lambda: ModelConfig(cell_type="mamba"), "unknown cell type 'mamba'"),
         (lambda: DataConfig(source="parquet"), "unknown data source"),
         (lambda: DataConfig(source="csv"), "needs a path"),
         (lambda: DataConfig(validation_fraction=1.0), "validation_fraction"),

@@ -120,3 +120,14 @@ def test_the_readme_results_block_is_what_the_command_writes(monkeypatch):
     text = README.read_text(encoding="utf-8")
     assert text.count(README_BEGIN) == 1 and text.count(README_END) == 1
     assert with_readme_summary(text, readme_summary(DEFAULT_SOURCES, Path("README.md"))) == text
+
+
+def test_the_reliability_page_runs_every_test_that_records_rows_and_links_the_load_test_page(tmp_path):
+    from benchmarks.reliability_report import recording_tests, render
+
+    recorders = {path.name for path in (ROOT / "tests").glob("test_*.py") if "reliability.record(" in path.read_text()}
+    assert {"test_artifacts.py", "test_client.py", "test_app.py"} <= recorders
+    assert {Path(name).name for name in recording_tests()} == recorders
+    row = {"area": "input: CLI", "case": "empty", "expected": "a message", "measured": "a message", "passed": True}
+    page = render({"rows": [row], "finished": "now", "exit_status": 0}, None, "pytest", tmp_path / "load_test.json")
+    assert "[LOAD_TEST.md](LOAD_TEST.md)" in page and "**1 of 1 rows met.**" in page

@@ -49,14 +49,7 @@ def exports(tiny_export):
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
 def test_export_loads_in_a_tensorflow_only_process_and_matches_keras(cell, exports, tiny_artifacts):
-    result = subprocess.run(
-        [sys.executable, "-c", _TENSORFLOW_ONLY, str(exports[cell]), json.dumps(REVIEWS)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    served = json.loads(result.stdout.strip().splitlines()[-1])
+    served = _serve_in_a_tensorflow_only_process(exports[cell])
     assert served["inputs"] == {"text": ["string", [None]]}
     expected = Predictor.from_folder(tiny_artifacts / cell).predict(REVIEWS)
     np.testing.assert_allclose(served["probability"], expected, atol=1e-5)
@@ -163,29 +156,15 @@ def strong_shaped(tiny_strong_artifacts, tmp_path_factory):
 def test_the_strong_presets_export_meets_the_same_serving_contract(strong_shaped, cell):
     """TensorFlow alone loads it by signature and matches Keras; no cuDNN-only op; its warmup requests are served."""
     import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
 
     artifacts, exported = strong_shaped
     predictor = Predictor.from_folder(artifacts / cell)
     assert not predictor.reads_in_one_pass and predictor.artifact.config.model.pooling == "max_mean"
-    result = subprocess.run(
-        [sys.executable, "-c", _TENSORFLOW_ONLY, str(exported[cell]), json.dumps(REVIEWS)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    served = json.loads(result.stdout.strip().splitlines()[-1])
+    served = _serve_in_a_tensorflow_only_process(exported[cell])
     np.testing.assert_allclose(served["probability"], predictor.predict(REVIEWS), atol=1e-5)
     assert find_cudnn_ops(exported[cell]) == []
     serve = tf.saved_model.load(str(exported[cell])).signatures["serving_default"]
-    path = exported[cell] / "assets.extra" / "tf_serving_warmup_requests"
-    for record in tf.data.TFRecordDataset(str(path)):
-        request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
-        texts = [text.decode("utf-8") for text in tf.make_ndarray(request.inputs["text"])]
-        np.testing.assert_allclose(
-            serve(text=tf.constant(texts))["probability"].numpy(), predictor.predict(texts), atol=1e-5
-        )
+    _assert_warmup_requests_score_like_the_predictor(exported[cell], serve, predictor)
 
 
 def test_a_strong_artifact_loads_where_only_the_serving_code_is_imported(strong_shaped):
@@ -349,3 +328,83 @@ def test_export_defaults_to_the_models_the_folder_holds(tiny_strong_artifacts, t
         "exports the models the folder holds (no --cells needed)",
         "; ".join(result.stdout.strip().replace(str(tmp_path), "…").splitlines()),
     )
+
+
+# --- After the LSTM: minGRU and the transformer serve like the cells --------------------------
+
+
+@pytest.fixture(scope="module")
+def after_the_lstm(tiny_csv, tmp_path_factory):
+    """minGRU and the transformer trained one epoch on the tiny CSV, and their exports."""
+    from sentiment.training.train import train_models
+
+    from conftest import tiny_configs
+
+    artifacts = tmp_path_factory.mktemp("after-the-lstm")
+    cells = ("mingru", "transformer")
+    train_models(*tiny_configs(tiny_csv, epochs=1), cell_types=cells, output=artifacts, verbose=0, log=lambda m: None)
+    export = tmp_path_factory.mktemp("after-the-lstm-export")
+    return artifacts, {cell: export_model(artifacts / cell, export / cell) for cell in cells}
+
+
+@pytest.mark.parametrize("cell", ["mingru", "transformer"])
+def test_mingru_and_transformer_exports_meet_the_serving_contract(after_the_lstm, cell):
+    """TensorFlow alone loads it by signature and matches Keras; no cuDNN op; a manifest; warmup and empty batches."""
+    import tensorflow as tf
+
+    from sentiment.io.artifacts import EXPORT_FILES, verify_export
+
+    artifacts, exported = after_the_lstm
+    predictor = Predictor.from_folder(artifacts / cell)
+    served = _serve_in_a_tensorflow_only_process(exported[cell])
+    assert served["inputs"] == {"text": ["string", [None]]}
+    expected = predictor.predict(REVIEWS)
+    np.testing.assert_allclose(served["probability"], expected, atol=1e-5)
+    assert served["label"] == ["positive" if p >= 0.5 else "negative" for p in expected]
+    assert find_cudnn_ops(exported[cell]) == [] and set(EXPORT_FILES) <= set(verify_export(exported[cell]))
+    serve = tf.saved_model.load(str(exported[cell])).signatures["serving_default"]
+    empty = serve(text=tf.constant([], tf.string))
+    assert empty["probability"].shape == (0,) and empty["label"].shape == (0,)
+    _assert_warmup_requests_score_like_the_predictor(exported[cell], serve, predictor)
+
+
+def test_the_predictor_reads_mingru_in_one_pass_and_the_transformer_by_prefixes(after_the_lstm):
+    """minGRU has a state after every word, as the Keras cells do; a transformer's read-out needs the prefixes."""
+    import tensorflow as tf
+
+    artifacts, _ = after_the_lstm
+    text = "the plot was awful but the actor was great"
+    for cell, one_pass in (("mingru", True), ("transformer", False)):
+        predictor = Predictor.from_folder(artifacts / cell)
+        assert predictor.reads_in_one_pass is one_pass
+        reading = predictor.read(text)
+        assert reading.probability == pytest.approx(float(predictor.predict([text])[0]), abs=1e-5)
+        ids = tf.constant(reading.token_ids[None], tf.int32)
+        by_prefixes = Predictor._prefix_probabilities(predictor.artifact.model, ids).numpy()[0]
+        np.testing.assert_allclose(reading.trajectory, by_prefixes, atol=1e-5)
+
+
+def _assert_warmup_requests_score_like_the_predictor(export_dir, serve, predictor):
+    """Every TF Serving warm-up request in the export is scored as the Predictor scores it."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = export_dir / "assets.extra" / "tf_serving_warmup_requests"
+    for record in tf.data.TFRecordDataset(str(path)):
+        request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+        texts = [text.decode("utf-8") for text in tf.make_ndarray(request.inputs["text"])]
+        np.testing.assert_allclose(
+            serve(text=tf.constant(texts))["probability"].numpy(), predictor.predict(texts), atol=1e-5
+        )
+
+
+def _serve_in_a_tensorflow_only_process(export_dir):
+    """The export's answer to REVIEWS in a process that imports TensorFlow and nothing of this project."""
+    result = subprocess.run(
+        [sys.executable, "-c", _TENSORFLOW_ONLY, str(export_dir), json.dumps(REVIEWS)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])

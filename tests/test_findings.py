@@ -106,3 +106,23 @@ def test_memory_gate_medians_come_from_the_histogram():
     sentence = findings.memory_gate_finding(frame)
     assert "the LSTM forget gate's median is 0.75 and the GRU update gate's median is 0.25" in sentence
     assert "The LSTM forget gate keeps the most per word." in sentence
+
+
+def test_the_compare_finding_says_where_each_model_ended_and_who_changed_its_mind():
+    rows = [
+        ["SimpleRNN", 1, "great", 0.7],
+        ["SimpleRNN", 2, "but", 0.4],
+        ["SimpleRNN", 3, "boring", 0.6],
+        ["LSTM", 1, "great", 0.8],
+        ["LSTM", 2, "but", 0.7],
+        ["LSTM", 3, "boring", 0.2],
+    ]
+    sentence = findings.trajectory_finding(rows)
+    assert sentence.startswith("After the last word P(positive) is the SimpleRNN at 0.60 and the LSTM at 0.20")
+    assert "they disagree: the SimpleRNN calls it positive and the LSTM calls it negative" in sentence
+    assert sentence.endswith("The SimpleRNN changed its mind most often (2 times), last at word 3 (“boring”).")
+    agreed = findings.trajectory_finding([row for row in rows if row[0] == "LSTM"] + [["GRU", 1, "great", 0.3]])
+    assert "both call it negative" in agreed and "The LSTM changed its mind most often (once), last at word 3" in agreed
+    steady = findings.trajectory_finding([["GRU", 1, "great", 0.9], ["GRU", 2, "film", 0.95]])
+    assert steady.endswith("it calls it positive. No model changed its mind after its first word.")
+    assert findings.trajectory_finding([]) == ""

@@ -1,12 +1,15 @@
 import importlib
+from dataclasses import replace
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from sentiment import models
-from sentiment.config import CELL_TYPES, PRESETS, ModelConfig
+from sentiment import cells, models
+from sentiment.config import AFTER_THE_LSTM, ALL_CELL_TYPES, CELL_TYPES, PRESETS, ModelConfig
 from sentiment.models import RECURRENT_LAYERS, all_layers, build_classifier, build_regressor, recurrent_layers
+from sentiment.report import model_name
 
 # The TensorFlow backend's own cuDNN argument checks (private, but they are the
 # exact rules the layers apply before picking the cuDNN kernel).
@@ -65,6 +68,10 @@ ARCHITECTURES = [
     (ModelConfig(cell_type="lstm", pooling="max", embedding_dim=8, units=6, chrono_max_steps=20), 4),
     (ModelConfig(cell_type="simple_rnn", irnn=True, embedding_dim=8, units=6), 2),
     (ModelConfig(cell_type="gru", num_layers=0, pooling="mean", embedding_dim=8, units=6), 2),
+    # After the LSTM: a stacked chrono minGRU on its loop, a pooled minLSTM, a two-block transformer.
+    (ModelConfig(cell_type="mingru", num_layers=2, solver="loop", chrono_max_steps=20, embedding_dim=8, units=6), 2),
+    (ModelConfig(cell_type="minlstm", pooling="max_mean", embedding_dim=8, units=6), 3),
+    (ModelConfig(cell_type="transformer", num_layers=2, embedding_dim=8, units=32), 4),
 ]
 
 
@@ -77,7 +84,7 @@ def _right_padded_ids(rng: np.random.Generator) -> np.ndarray:
 
 @pytest.mark.parametrize("config, num_classes", ARCHITECTURES)
 def test_the_classifier_is_its_encoder_then_its_head_then_the_output_activation(config, num_classes):
-    model = build_classifier(config, 50, num_classes)
+    model = build_classifier(config, 50, num_classes, sequence_length=20)
     assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "Functional", "Functional", "Activation"]
     token_ids = _right_padded_ids(np.random.default_rng(0))
     embedded, mask = models.encoder(model)(token_ids)
@@ -96,7 +103,7 @@ def test_the_classifier_is_its_encoder_then_its_head_then_the_output_activation(
 @pytest.mark.parametrize("config, num_classes", ARCHITECTURES)
 def test_the_head_reads_only_the_words_its_mask_keeps(config, num_classes):
     """Whatever sits at the masked steps (perturbed words, another review's padding), the logit is the same."""
-    model = build_classifier(config, 50, num_classes)
+    model = build_classifier(config, 50, num_classes, sequence_length=20)
     rng = np.random.default_rng(1)
     token_ids = _right_padded_ids(rng)
     embedded, mask = models.encoder(model)(token_ids)
@@ -269,3 +276,175 @@ def test_simple_rnn_has_no_gates_to_initialize():
     second = build_classifier(ModelConfig(cell_type="simple_rnn", units=8), vocabulary_size=20)
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+# --- After the LSTM: minGRU, minLSTM and the transformer (sentiment/cells.py) ----------------
+
+SEQUENCE_LENGTH = 12
+
+
+def _after_the_lstm(cell_type: str, **fields) -> keras.Model:
+    config = ModelConfig(cell_type=cell_type, embedding_dim=4, units=4, **fields)
+    return build_classifier(config, VOCABULARY_SIZE, sequence_length=SEQUENCE_LENGTH)
+
+
+def _probabilities(model, token_ids) -> np.ndarray:
+    return keras.ops.convert_to_numpy(model(np.asarray(token_ids, np.int32), training=False))
+
+
+def test_a_new_cell_type_is_one_entry_and_the_three_cells_stay_the_comparison():
+    assert CELL_TYPES == ("simple_rnn", "lstm", "gru")
+    assert AFTER_THE_LSTM == ("mingru", "minlstm", "transformer") and ALL_CELL_TYPES == (*CELL_TYPES, *AFTER_THE_LSTM)
+    assert [model_name(cell) for cell in AFTER_THE_LSTM] == ["minGRU", "minLSTM", "Transformer"]
+    assert RECURRENT_LAYERS["mingru"] is cells.MinGRU and RECURRENT_LAYERS["minlstm"] is cells.MinLSTM
+    for cell in ALL_CELL_TYPES:  # every name the config accepts builds, and its model is named after it
+        assert _after_the_lstm(cell).name == f"{cell}_classifier"
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_mingru_and_minlstm_differ_from_the_lstm_only_in_the_recurrent_layer(cell):
+    def skeleton(model):
+        return [type(layer).__name__ for layer in all_layers(model) if layer not in recurrent_layers(model)]
+
+    model = _after_the_lstm(cell, solver="loop")
+    assert skeleton(model) == skeleton(build_classifier(TINY, VOCABULARY_SIZE))
+    (layer,) = recurrent_layers(model)
+    assert type(layer) is RECURRENT_LAYERS[cell] and layer.solver == "loop" and layer.units == 4
+    assert not layer.return_sequences  # "last" pooling: the state after the last real word
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "max_mean"])
+def test_the_transformer_has_the_pooled_recurrent_models_head(pooling):
+    """Attention where the recurrent layers are, and every other layer the same as a pooled LSTM's.
+
+    "last" reads as the masked mean: a transformer has no final state.
+    """
+    model = _after_the_lstm("transformer", pooling=pooling, num_layers=2)
+    attention = (keras.layers.Dense, cells.PositionEmbedding, cells.TransformerBlock)
+    found = all_layers(model)
+    outside = [type(layer).__name__ for layer in found if not isinstance(layer, attention) or layer.name == "logits"]
+    lstm = build_classifier(replace(TINY, pooling="mean" if pooling == "last" else pooling), VOCABULARY_SIZE)
+    assert outside == [type(layer).__name__ for layer in all_layers(lstm) if layer not in recurrent_layers(lstm)]
+    assert recurrent_layers(model) == []
+    (positions,) = [layer for layer in found if isinstance(layer, cells.PositionEmbedding)]
+    blocks = [layer for layer in found if isinstance(layer, cells.TransformerBlock)]
+    assert positions.max_length == SEQUENCE_LENGTH and len(blocks) == 2
+    assert all(block.feed_forward_dim == 4 * 4 and block.num_heads == 1 for block in blocks)
+
+
+def test_the_transformer_width_sets_its_heads():
+    model = build_classifier(
+        ModelConfig(cell_type="transformer", embedding_dim=8, units=64, dropout_rate=0.5),
+        VOCABULARY_SIZE,
+        sequence_length=8,
+    )
+    (block,) = [layer for layer in all_layers(model) if isinstance(layer, cells.TransformerBlock)]
+    assert (block.num_heads, block.key_dim, block.dropout_rate) == (4, 16, 0.1)
+    assert model.get_layer("head").get_layer("projection").units == 64
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+@pytest.mark.parametrize("pooling", ["last", "max_mean"])
+def test_loop_and_scan_give_the_same_probabilities_through_the_classifier(cell, pooling):
+    keras.utils.set_random_seed(4)
+    loop = _after_the_lstm(cell, solver="loop", pooling=pooling, num_layers=2, chrono_max_steps=30)
+    scan = _after_the_lstm(cell, solver="scan", pooling=pooling, num_layers=2, chrono_max_steps=30)
+    scan.set_weights(loop.get_weights())
+    assert [layer.solver for layer in recurrent_layers(loop)] == ["loop"] * 2
+    assert [layer.solver for layer in recurrent_layers(scan)] == ["scan"] * 2
+    token_ids = np.random.default_rng(5).integers(2, VOCABULARY_SIZE, (4, SEQUENCE_LENGTH))
+    token_ids[1, 7:], token_ids[2, 1:] = 0, 0  # right padding
+    expected = _probabilities(loop, token_ids)
+    np.testing.assert_allclose(_probabilities(scan, token_ids), expected, atol=1e-5)
+    # In a graph whose time axis has no static length, as served and trained.
+    spec = [tf.TensorSpec([None, None], tf.int32)]
+    in_graph = tf.function(lambda ids: scan(ids, training=False), input_signature=spec)
+    np.testing.assert_allclose(in_graph(token_ids.astype(np.int32)).numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", AFTER_THE_LSTM)
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "max_mean"])
+def test_right_padding_does_not_change_a_reviews_probability_after_the_lstm(cell, pooling):
+    keras.utils.set_random_seed(6)
+    model = _after_the_lstm(cell, pooling=pooling, num_layers=2)
+    review = np.array([[2, 3, 4]])
+    alone = _probabilities(model, review)
+    beside_longer = _probabilities(model, [[2, 3, 4, 0, 0, 0, 0, 0], [5, 6, 7, 8, 9, 10, 11, 12]])[:1]
+    padded_to_the_end = _probabilities(model, np.pad(review, ((0, 0), (0, SEQUENCE_LENGTH - 3))))
+    np.testing.assert_allclose(beside_longer, alone, atol=1e-6)
+    np.testing.assert_allclose(padded_to_the_end, alone, atol=1e-6)
+    assert not np.allclose(_probabilities(model, [[2, 3, 5]]), alone)  # the words themselves count
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_chrono_initialization_reaches_mingru_and_minlstm_through_the_builder(cell):
+    keras.utils.set_random_seed(7)
+    model = build_classifier(ModelConfig(cell_type=cell, units=16, chrono_max_steps=101), VOCABULARY_SIZE)
+    (layer,) = recurrent_layers(model)
+    keep = keras.ops.convert_to_numpy(layer.keep_factors(np.zeros((1, 1, 64), np.float32)))[0, 0]
+    # u ~ Uniform(1, 100): a keep factor u / (1 + u) in [0.5, 0.99] at zero input, spread over the units.
+    assert keep.min() >= 0.5 - 1e-6 and keep.max() <= 100 / 101 + 1e-6 and np.ptp(keep) > 0.1
+    keras.utils.set_random_seed(7)
+    plain = build_classifier(ModelConfig(cell_type=cell, units=16), VOCABULARY_SIZE)
+    (plain_layer,) = recurrent_layers(plain)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(plain_layer.bias), 0.0)
+
+
+def test_the_transformer_has_no_gates_to_initialize():
+    keras.utils.set_random_seed(8)
+    first = _after_the_lstm("transformer", chrono_max_steps=50)
+    keras.utils.set_random_seed(8)
+    second = _after_the_lstm("transformer")
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_what_cannot_apply_after_the_lstm_is_refused_in_one_line():
+    for cell in AFTER_THE_LSTM:
+        with pytest.raises(ValueError, match=f"bidirectional applies to simple_rnn, lstm, gru only, not {cell}"):
+            ModelConfig(cell_type=cell, bidirectional=True)
+    with pytest.raises(ValueError, match="solver must be one of scan, loop, got 'fast'"):
+        ModelConfig(cell_type="mingru", solver="fast")
+    with pytest.raises(
+        ValueError, match="a transformer learns one position per token: give the builder sequence_length"
+    ):
+        build_classifier(ModelConfig(cell_type="transformer", embedding_dim=4, units=4), VOCABULARY_SIZE)
+    # The Keras cells ignore the solver, as SimpleRNN ignores chrono initialization.
+    assert (
+        type(recurrent_layers(build_classifier(replace(TINY, solver="loop"), VOCABULARY_SIZE))[0]) is keras.layers.LSTM
+    )
+
+
+@pytest.mark.parametrize("cell", AFTER_THE_LSTM)
+def test_one_training_step_after_the_lstm_updates_every_weight(cell):
+    """The project's one step (`TrainingStep`), as `train` and the long-range suite take it."""
+    from sentiment.config import TrainConfig
+    from sentiment.training import loop
+
+    keras.utils.set_random_seed(9)
+    model = _after_the_lstm(cell, word_dropout_rate=0.0, dropout_rate=0.0)
+    loop.compile_for_training(model, TrainConfig(learning_rate=0.01), steps_per_epoch=1)
+    token_ids = np.array([[2, 3, 4, 5], [6, 7, 8, 0], [9, 10, 0, 0]], np.int32)
+    targets = np.array([1.0, 0.0, 1.0], np.float32)
+    before = [weight.copy() for weight in model.get_weights()]
+    loss_sum, hits, count = (float(value) for value in loop.TrainingStep(model).on_batch(token_ids, targets))
+    assert np.isfinite(loss_sum) and count == 3 and 0 <= hits <= 3
+    changed = [not np.array_equal(after, start) for after, start in zip(model.get_weights(), before)]
+    assert all(changed), [weight.path for weight, moved in zip(model.weights, changed) if not moved]
+
+
+def test_the_analyses_of_keras_cells_refuse_the_models_after_the_lstm_in_one_line():
+    """The gate replay and the state Jacobian read Keras SimpleRNN, LSTM and GRU: the others get one line."""
+    from sentiment.analysis import gates, jacobians
+    from sentiment.errors import SentimentError
+
+    for cell in AFTER_THE_LSTM:
+        model = _after_the_lstm(cell)
+        with pytest.raises(SentimentError, match="is after the LSTM") as raised:
+            jacobians.state_layer(model)
+        assert "\n" not in str(raised.value)
+        with pytest.raises(SentimentError, match=f"{cell}_classifier has no SimpleRNN, LSTM or GRU layer to replay"):
+            gates.read_review(model, np.array([2, 3, 4]))
+    with pytest.raises(SentimentError, match="mingru, transformer are after the LSTM.*leave them out of --cells"):
+        gates.require_replayable(["lstm", "mingru", "transformer"])
+    gates.require_replayable(CELL_TYPES)  # the three cells replay as before

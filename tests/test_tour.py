@@ -10,7 +10,9 @@ plotted numbers (`tests/plot_checks.py`). It saves a screenshot of each tab:
 in `$TOUR_DIR` when set (`TOUR_DIR=docs/tour` refreshes the README's), else
 in the test's temporary folder.
 
-Set QUICK_ARTIFACTS to an existing quick-preset folder to skip the training.
+Set QUICK_ARTIFACTS to an existing quick-preset folder to skip the training
+(the `quick_artifacts` and `quick_app` fixtures in conftest.py, shared by
+every browser test on the quick preset).
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ import pytest
 
 from webapp import views
 
-from conftest import run_cli
 from plot_checks import axis_problems, finding_problems, legend_problems, numeric_column_problems
-from test_app import CHROMIUM, CHROMIUM_ARGS, _start_app, _stop_app, sync_playwright  # noqa: F401
+from test_app import CHROMIUM, CHROMIUM_ARGS, sync_playwright  # noqa: F401
 
 pytestmark = [
     pytest.mark.imdb,
@@ -63,24 +64,6 @@ SCREENSHOTS = {
     "Training curves": "training_curves.png",
     "Why gates matter": "why_gates.png",
 }
-
-
-@pytest.fixture(scope="module")
-def quick_artifacts(tmp_path_factory) -> Path:
-    """The README's quick preset, trained through the CLI (or QUICK_ARTIFACTS, already trained)."""
-    if os.environ.get("QUICK_ARTIFACTS"):
-        return Path(os.environ["QUICK_ARTIFACTS"])
-    output = tmp_path_factory.mktemp("quick")
-    result = run_cli("train", "--preset", "quick", "--no-download", "--output", str(output), timeout=1800)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return output
-
-
-@pytest.fixture(scope="module")
-def quick_app(quick_artifacts, tmp_path_factory):
-    process, url = _start_app(quick_artifacts, tmp_path_factory.mktemp("tour") / "app.log")
-    yield url
-    _stop_app(process)
 
 
 def _endpoint_values(url: str) -> dict[str, dict]:
@@ -127,6 +110,7 @@ def _finding_text(page, elem_id: str) -> str:
 
 # The finding above each plot: elem_id -> (plot, names column, number columns, percent columns).
 FINDINGS = {
+    "compare-finding": ("trajectory", "model", (), ()),
     "recall-finding": ("recall", "model", ("T",), ("accuracy",)),
     "distance-finding": ("distance", "model", ("T",), ("accuracy",)),
     "adding-finding": ("adding", "model", (), ()),

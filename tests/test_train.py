@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -293,3 +294,102 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tiny_csv, tmp_path, rel
         f"exit {process.returncode} (SIGKILL) with epoch 1 checkpointed; rerun: 'resuming after epoch 1', exit 0, "
         f"{len(artifact.history['loss'])} epochs in history, manifest verified",
     )
+
+
+# --- After the LSTM: train --cells mingru,transformer --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def after_the_lstm_artifacts(tiny_csv, tmp_path_factory):
+    """minGRU and the transformer trained on the tiny CSV, as `train --cells mingru,transformer` does."""
+    output = tmp_path_factory.mktemp("after-the-lstm")
+    results = train_models(
+        *tiny_configs(tiny_csv), cell_types=("mingru", "transformer"), output=output, verbose=0, log=lambda m: None
+    )
+    return output, results
+
+
+def test_train_cells_mingru_and_transformer_writes_their_artifacts_and_rows(after_the_lstm_artifacts):
+    output, results = after_the_lstm_artifacts
+    assert [result.cell_type for result in results] == ["mingru", "transformer"]
+    for cell in ("mingru", "transformer"):
+        assert {path.name for path in (output / cell).iterdir()} >= set(artifacts.ARTIFACT_FILES) | {"manifest.json"}
+        metrics = json.loads((output / cell / "metrics.json").read_text())
+        assert metrics["cell_type"] == cell and metrics["test"]["count"] == 80
+        # One sentiment word per review: both learn the tiny task within the cells' budget.
+        assert metrics["test"]["accuracy"] > 0.6, (cell, metrics["test"])
+    summary = json.loads((output / "summary.json").read_text())
+    assert list(summary["models"]) == ["mingru", "transformer"]
+    markdown = (output / "summary.md").read_text()
+    assert "| minGRU |" in markdown and "| Transformer |" in markdown
+
+
+def test_their_artifacts_load_and_score_the_test_split_as_trained(tiny_csv, after_the_lstm_artifacts):
+    """Saved by the artifact code and loaded by it (checksums, safe_mode): the same model, solver and positions."""
+    import numpy as np
+
+    from sentiment import cells
+    from sentiment.data import read_labelled
+    from sentiment.models import all_layers
+    from sentiment.serving.predict import Predictor
+
+    output, _ = after_the_lstm_artifacts
+    data_config = tiny_configs(tiny_csv)[0]
+    test = read_labelled(data_config, "test")
+    for cell in ("mingru", "transformer"):
+        artifact = artifacts.load_artifact(output / cell)
+        assert artifact.config.model.cell_type == cell and artifact.config.model.solver == "scan"
+        probabilities = Predictor(artifact).predict(list(test.texts))
+        accuracy = float(np.mean((probabilities >= 0.5) == (test.labels == 1)))
+        assert accuracy == pytest.approx(artifact.metrics["test"]["accuracy"], abs=1.5 / len(test))
+        layers = all_layers(artifact.model)
+        if cell == "mingru":
+            (layer,) = [layer for layer in layers if isinstance(layer, cells.MinGRU)]
+            assert layer.solver == "scan"
+        else:
+            (positions,) = [layer for layer in layers if isinstance(layer, cells.PositionEmbedding)]
+            assert positions.max_length == data_config.sequence_length
+
+
+def test_a_setting_that_cannot_apply_to_a_model_is_refused_before_any_work(tiny_csv, tmp_path):
+    from dataclasses import replace
+
+    data_config, model_config, train_config = tiny_configs(tiny_csv)
+    with pytest.raises(SentimentError, match=r"\[mingru\] bidirectional applies to simple_rnn, lstm, gru only"):
+        train_models(
+            data_config,
+            replace(model_config, bidirectional=True),
+            train_config,
+            cell_types=("lstm", "mingru"),
+            output=tmp_path,
+            verbose=0,
+            log=lambda m: None,
+        )
+    with pytest.raises(SentimentError, match="unknown model 'mamba'; choose from simple_rnn, lstm, gru, bow, mingru"):
+        train_models(*tiny_configs(tiny_csv), cell_types=("mamba",), output=tmp_path, verbose=0, log=lambda m: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_stored_before_a_field_existed_reads_it_at_its_default(tiny_csv, after_the_lstm_artifacts, tmp_path):
+    """A folder trained before ModelConfig.solver existed takes more models at the default, and refuses another."""
+    import shutil
+    from dataclasses import replace
+
+    output = Path(shutil.copytree(after_the_lstm_artifacts[0], tmp_path / "run"))
+    summary = json.loads((output / "summary.json").read_text())
+    del summary["run"]["model"]["solver"]
+    (output / "summary.json").write_text(json.dumps(summary))
+    messages = []
+    train_models(*tiny_configs(tiny_csv), cell_types=("mingru",), output=output, verbose=0, log=messages.append)
+    assert "already trained" in messages[0]
+    data_config, model_config, train_config = tiny_configs(tiny_csv)
+    with pytest.raises(SentimentError, match=r"other settings \(model\.solver: 'scan' -> 'loop'\)"):
+        train_models(
+            data_config,
+            replace(model_config, solver="loop"),
+            train_config,
+            cell_types=("mingru",),
+            output=output,
+            verbose=0,
+            log=lambda m: None,
+        )

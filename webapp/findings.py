@@ -290,6 +290,49 @@ def review_decision_finding(frame: pd.DataFrame) -> str:
     return f"On this review, each decision depends most on one word: {listing(parts)}."
 
 
+# --- Compare on a review ----------------------------------------------------
+
+
+def trajectory_finding(rows: list[list]) -> str:
+    """What the models made of one review: where each ended, whether they agree, who changed its mind and where.
+
+    Args:
+        rows: the trajectory plot's rows, (model, token, word, P(positive)),
+            as `webapp.views.trajectory_rows` sends them.
+    """
+    if not rows:
+        return ""
+    by_model: dict[str, list[tuple[int, str, float]]] = {}
+    for model, token, word, probability in rows:
+        by_model.setdefault(model, []).append((int(token), str(word), float(probability)))
+    ends = {model: steps[-1][2] for model, steps in by_model.items()}
+    verdicts = {model: "positive" if end >= CHANCE else "negative" for model, end in ends.items()}
+    ending = listing([f"the {model} at {end:.2f}" for model, end in ends.items()])
+    if len(set(verdicts.values())) == 1:
+        verdict = next(iter(verdicts.values()))
+        together = {1: "it calls", 2: "both call", 3: "all three call"}.get(len(ends), f"all {len(ends)} call")
+        agreement = f"{together} it {verdict}"
+    else:
+        agreement = "they disagree: " + listing(
+            [f"the {model} calls it {verdict}" for model, verdict in verdicts.items()]
+        )
+    sentence = f"After the last word P(positive) is {ending}: {agreement}."
+    crossings = {}
+    for model, steps in by_model.items():
+        sides = [probability >= CHANCE for _, _, probability in steps]
+        changes = [index for index in range(1, len(sides)) if sides[index] != sides[index - 1]]
+        if changes:
+            token, word, _ = steps[changes[-1]]
+            crossings[model] = (len(changes), token, word)
+    if crossings:
+        model, (count, token, word) = max(crossings.items(), key=lambda item: item[1][0])
+        times = "once" if count == 1 else f"{count} times"
+        sentence += f" The {model} changed its mind most often ({times}), last at word {token} (“{word}”)."
+    else:
+        sentence += " No model changed its mind after its first word."
+    return sentence
+
+
 # --- Accuracy by review length and the training curves -----------------------
 
 

@@ -78,7 +78,7 @@ def inside_views(models: views.LoadedModels, texts: Sequence[str | None]) -> lis
     if scored and not models.predictors:
         for index in scored:
             result[index].notices.append(
-                f"No model is loaded; train them first with `{views.train_command(models.folder)}`."
+                f"No model is loaded; train them first with `{views.public_train_command(models)}`."
             )
     for cell, predictor in models.predictors.items():
         texts_read = [bounded[index][0] for index in scored]

@@ -251,6 +251,7 @@ def _compare_tab(examples: list[dict]) -> tuple:
         elem_id="results",
     )
     gr.Markdown("### How each model reads it")
+    finding = _finding("compare-finding")
     trajectory = gr.LinePlot(
         x="token",
         y="P(positive)",
@@ -280,7 +281,8 @@ def _compare_tab(examples: list[dict]) -> tuple:
         )
         for index, cell_type in enumerate(views.CELL_TYPES)
     ]
-    return review, button, [notice, results, trajectory, *token_views]
+    # The finding last: the API's outputs keep their places (notice, table, trajectory, token views).
+    return review, button, [notice, results, trajectory, *token_views, finding]
 
 
 def _length_tab(buckets: list[str]) -> list:

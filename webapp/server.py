@@ -129,16 +129,8 @@ def exposure_warning(arguments: argparse.Namespace) -> str | None:
     return None
 
 
-# What the app holds from its start to its end (TensorFlow, the models, Gradio's
-# routes: about 600,000 objects) is garbage-collected like everything else: each
-# full collection walks all of it again and holds the interpreter lock while it
-# does, so no request moves. Under a classroom's burst (2,000 compare requests
-# from 200 clients, as `benchmarks/load_test.py` sends them) Python ran 14 full
-# collections of 0.3 to 0.8 s, 6.4 and 6.8 s in two runs. Frozen once the server
-# is up, those objects are left out of every collection, and a full collection
-# waits for this many middle-generation ones instead of Python's 10: 5 full
-# collections of about 0.17 s in the same burst, and the app's CPU per answer
-# went from 11.9 and 12.7 ms to 10.2 and 10.0 ms.
+# Full collections of the app's start-up objects stalled every request under load:
+# docs/LOAD_TEST.md, "Garbage collection", has the measurements and the fix.
 FULL_COLLECTION_THRESHOLD = 100
 
 

@@ -24,6 +24,7 @@ from sentiment.config import BASELINE, CELL_TYPES, LABEL_NAMES
 from sentiment.errors import SentimentError
 from sentiment.report import model_name
 from sentiment.serving.predict import Predictor, Reading
+from webapp import findings
 
 DEFAULT_ARTIFACTS = "artifacts"
 # Longer than any IMDB review (the longest has 13,704 characters) and far more
@@ -659,11 +660,13 @@ def _comparison_outputs(models: LoadedModels, comparison: Comparison) -> tuple:
         token_effects(comparison.results[cell_type].reading) if cell_type in comparison.results else None
         for cell_type in CELL_TYPES
     ]
+    trajectory = trajectory_rows(comparison)
     return (
         "\n\n".join(notices),
         {"headers": list(RESULT_COLUMNS), "data": result_rows(models, comparison)},
-        line_plot_value(trajectory_rows(comparison), TRAJECTORY_COLUMNS, TRAJECTORY_DATATYPES),
+        line_plot_value(trajectory, TRAJECTORY_COLUMNS, TRAJECTORY_DATATYPES),
         *token_views,
+        findings.finding_markdown(findings.trajectory_finding(trajectory)),
     )
 
 

@@ -22,6 +22,9 @@ does to a right-padded batch; a bidirectional layer's backward direction
 reads the tokens from the last to the first and is reported aligned with
 them. Plain NumPy per review: no TensorFlow function is traced, so no
 review length retraces anything.
+
+The models after the LSTM (minGRU, minLSTM, transformer) are not replayed:
+they are refused by name (`require_replayable`), never half-read.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import keras
 import numpy as np
 
 from sentiment import models
+from sentiment.errors import SentimentError
 
 # What `replay` returns per cell type, in display order; "hidden" is h.
 QUANTITIES = {
@@ -61,6 +65,24 @@ def _activation(function) -> Any:
     if name not in _ACTIVATIONS:
         raise ValueError(f"cannot replay activation {name!r}; replay knows {', '.join(_ACTIVATIONS)}")
     return _ACTIVATIONS[name]
+
+
+def require_replayable(cell_types) -> None:
+    """Refuses, in one line, models whose cells `replay` does not know (those after the LSTM).
+
+    Args:
+        cell_types: the models' `ModelConfig.cell_type`s.
+
+    Raises:
+        SentimentError: one of them is not "simple_rnn", "lstm" or "gru".
+    """
+    others = [cell for cell in cell_types if cell not in QUANTITIES]
+    if others:
+        raise SentimentError(
+            f"inside the cell replays SimpleRNN, LSTM and GRU gates; {', '.join(others)} "
+            f"{'is' if len(others) == 1 else 'are'} after the LSTM, with no such gates to show: "
+            f"leave {'it' if len(others) == 1 else 'them'} out of --cells"
+        )
 
 
 def cell_type(layer: keras.layers.Layer) -> str:
@@ -181,6 +203,8 @@ def read_review(model: keras.Model, token_ids: np.ndarray) -> list[dict[str, Any
             )
             outputs.append(values["hidden"])
         x = np.concatenate(outputs, axis=-1)  # what the next recurrent layer reads
+    if not results:
+        raise SentimentError(f"{model.name} has no SimpleRNN, LSTM or GRU layer to replay")
     return results
 
 
@@ -241,6 +265,7 @@ def inspect_review(predictor, text: str, reading=None) -> dict[str, Any]:
         over units of each gate), `sentiment_unit` (of the last layer's
         hidden state, or None) and, for a SimpleRNN, `saturated_share`.
     """
+    require_replayable([predictor.cell_type])
     reading = predictor.read(text) if reading is None else reading
     layers = read_review(predictor.artifact.model, reading.token_ids)
     trajectory = np.asarray(reading.trajectory, np.float64)
@@ -329,6 +354,7 @@ def test_set_statistics(predictor, texts) -> dict[str, Any]:
         words and tokens and the strongest words; `gate_by_class`: per gate,
         its mean over units on the tokens of each class.
     """
+    require_replayable([predictor.cell_type])
     memory_gate = MEMORY_GATES.get(predictor.cell_type)
     counts = np.zeros(HISTOGRAM_BINS, np.int64)
     token_ids, effects, means = [], [], {}
@@ -421,6 +447,7 @@ def inspect_models(
     from sentiment.analysis.gradients import sample_test_reviews
     from sentiment.io import provenance
 
+    require_replayable([predictor.cell_type for predictor in predictors.values()])  # before any work
     cells = {}
     sample = (
         sample_test_reviews(next(iter(predictors.values())).artifact, sample_size, seed).texts if sample_size else None

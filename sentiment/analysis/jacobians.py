@@ -16,7 +16,10 @@ examples reach a distance; it is a property of the cell and its weights.
 
 Everything here is deterministic (no dropout: the layer is called with
 `training=False`) and works on any Keras model with one recurrent layer
-(SimpleRNN, LSTM or GRU, not wrapped in `Bidirectional`).
+(SimpleRNN, LSTM or GRU, not wrapped in `Bidirectional`). The types after
+the LSTM are refused: minGRU's and minLSTM's Jacobian is a product of their
+keep factors, computed exactly by `sentiment.cells.state_jacobian_log10_norms`,
+and a transformer has no state.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sentiment import models
+from sentiment import cells, models
+from sentiment.errors import SentimentError
 
 # The fraction of the last step's norm below which a distance counts as forgotten.
 FORGOTTEN_FRACTION = 1e-3
@@ -44,7 +48,22 @@ def state_layer(model: keras.Model) -> keras.layers.Layer:
         A built layer mapping <float>[batch, time, features] (what the
         original layer reads) to the list [output, *states]: [h, h] for
         SimpleRNN and GRU, [h, h, c] for LSTM.
+
+    Raises:
+        SentimentError: the model is one of those after the LSTM (minGRU,
+            minLSTM, transformer): not a Keras recurrent layer to copy.
+        ValueError: the model has no recurrent layer or more than one.
     """
+    after_the_lstm = [
+        layer.name
+        for layer in models.all_layers(model)
+        if isinstance(layer, (*models.PARALLEL_RECURRENCES, cells.TransformerBlock))
+    ]
+    if after_the_lstm:
+        raise SentimentError(
+            f"{model.name}: state Jacobians here differentiate a Keras SimpleRNN, LSTM or GRU; {after_the_lstm[0]} "
+            "is after the LSTM (minGRU/minLSTM: sentiment.cells.state_jacobian_log10_norms; a transformer has no state)"
+        )
     layers = models.recurrent_layers(model)  # a Bidirectional layer counts as two: its directions
     if len(layers) != 1:
         raise ValueError(

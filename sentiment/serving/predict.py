@@ -46,9 +46,10 @@ def step_model(model: keras.Model) -> keras.Model | None:
         A model mapping <int32>[batch, time] token ids to <float32>[batch, time, 1]
         (P(positive) after each token; [batch, time, classes] for more classes),
         or None when the architecture has no meaningful state per step
-        (bidirectional layers, mean/max pooling, any unexpected layer).
+        (bidirectional layers, mean/max pooling, a transformer, any
+        unexpected layer). minGRU and minLSTM have one, as the Keras cells do.
     """
-    allowed = (keras.layers.Dropout, keras.layers.RNN, keras.layers.Dense)
+    allowed = (keras.layers.Dropout, keras.layers.Dense, *models.RECURRENT_CLASSES)
     try:
         encoder, head, output_layer = models.encoder(model), models.head(model), models.output_layer(model)
     except ValueError:
@@ -56,7 +57,7 @@ def step_model(model: keras.Model) -> keras.Model | None:
     layers = [layer for layer in head.layers if not isinstance(layer, keras.layers.InputLayer)]
     if not all(isinstance(layer, allowed) for layer in layers):
         return None
-    recurrent = [index for index, layer in enumerate(layers) if isinstance(layer, keras.layers.RNN)]
+    recurrent = [index for index, layer in enumerate(layers) if isinstance(layer, models.RECURRENT_CLASSES)]
     if not recurrent or not isinstance(layers[-1], keras.layers.Dense):
         return None
     last = layers[recurrent[-1]]
@@ -66,7 +67,7 @@ def step_model(model: keras.Model) -> keras.Model | None:
     x, mask = encoder(token_ids)
     for layer in layers:
         layer = stepwise if layer is last else layer
-        x = layer(x, mask=mask) if isinstance(layer, keras.layers.RNN) else layer(x)
+        x = layer(x, mask=mask) if isinstance(layer, models.RECURRENT_CLASSES) else layer(x)
     stepwise.set_weights(last.get_weights())
     return keras.Model(token_ids, output_layer(x), name=f"{model.name}_steps")
 

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from sentiment import data, models
-from sentiment.config import ModelConfig, TrainConfig
+from sentiment.config import TrainConfig
 from sentiment.training import distribute
 
 # What a model is trained to do: a class (sigmoid or softmax head) or a number.
@@ -248,7 +248,6 @@ def fit(
     callbacks: list,
     state: dict[str, Any],
     verbose: int,
-    model_config: ModelConfig | None = None,
 ) -> None:
     """Trains from epoch `state["epochs_done"]`, as `model.fit` would, under `strategy`.
 
@@ -261,9 +260,6 @@ def fit(
             `ResumableCheckpoint`) and may stop training through `model.stop_training`.
         state: holds `epochs_done` and `global_batch_size`.
         verbose: Keras verbosity.
-        model_config: not read: adversarial training calls the model's own
-            encoder and head (`sentiment.models`). Accepted while
-            `sentiment.training.train` still passes it.
     """
     adversary = EmbeddingAdversary(config.adversarial_epsilon) if config.adversarial_epsilon > 0 else None
     global_batch = state["global_batch_size"]

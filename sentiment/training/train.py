@@ -1,4 +1,4 @@
-"""Train SimpleRNN, LSTM and GRU classifiers under one budget, resumably.
+"""Train SimpleRNN, LSTM and GRU classifiers (and those after the LSTM) under one budget, resumably.
 
 `train_models` is the whole pipeline: load and split reviews (in memory, or
 streamed from a tensorflow-datasets dataset), adapt the vocabulary on training
@@ -16,6 +16,7 @@ model's figures with the machine that produced them; each
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import sys
@@ -31,6 +32,7 @@ import tensorflow as tf
 
 from sentiment import data, evaluate
 from sentiment.config import (
+    ALL_MODELS,
     ARTIFACT_FORMAT_VERSION,
     BASELINE,
     LABEL_NAMES,
@@ -156,11 +158,18 @@ def _check_run(output: Path, settings: dict[str, Any]) -> None:
         return
     stored = files.read_json(path)
     artifacts.check_format_version(stored.get("format_version"), output)
+    # A field added to a config since the run started is absent from its
+    # settings; at its default it is what that run did (ModelConfig.solver,
+    # for one, changes no model trained before minGRU existed).
+    defaults = {
+        section: {field.name: field.default for field in dataclasses.fields(config)}
+        for section, config in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig))
+    }
     differences = [
-        f"{section}.{key}: {stored['run'][section].get(key)!r} -> {value!r}"
+        f"{section}.{key}: {before!r} -> {value!r}"
         for section in ("data", "model", "train")
         for key, value in settings[section].items()
-        if stored["run"][section].get(key) != value
+        if (before := stored["run"][section].get(key, defaults[section].get(key))) != value
     ]
     if differences:
         raise SentimentError(
@@ -199,7 +208,13 @@ def _restore_or_build(
         if state is not None:
             log(f"[{cell_type}] resuming after epoch {state['epochs_done']} from {folder}")
             return checkpoint.load_last_model(folder), state
-        model = build_classifier(run_config.model, vocabulary_size, run_config.num_classes, embedding_weights)
+        model = build_classifier(
+            run_config.model,
+            vocabulary_size,
+            run_config.num_classes,
+            embedding_weights,
+            run_config.data.sequence_length,
+        )
         loop.compile_for_training(model, train_config, math.ceil(train_count / global_batch))
         model.optimizer.build(model.trainable_variables)
     return model, checkpoint.fresh_state(global_batch)
@@ -228,9 +243,7 @@ def _train_one(
             checkpoint.ResumableCheckpoint(saved, train_config.monitor, train_config.patience, state),
             keras.callbacks.TensorBoard(log_dir=str(folder / "logs")),
         ]
-        loop.fit(
-            model, strategy, inputs.batches, inputs.counts, train_config, callbacks, state, verbose, run_config.model
-        )
+        loop.fit(model, strategy, inputs.batches, inputs.counts, train_config, callbacks, state, verbose)
     if state["epochs_done"] == 0:
         raise SentimentError(
             f"[{cell_type}] training produced no usable epoch ({state['stopped_reason']}); try a lower --learning-rate"
@@ -465,7 +478,9 @@ def train_models(
         data_config, model_config, train_config: the shared settings; the
             cell type of `model_config` is replaced per model.
         cell_types: which of "simple_rnn", "lstm", "gru" and the "bow"
-            reference (`sentiment.training.baseline`, in-memory data only) to train.
+            reference (`sentiment.training.baseline`, in-memory data only) to
+            train, and of those after the LSTM ("mingru", "minlstm",
+            "transformer"; `sentiment.config.AFTER_THE_LSTM`).
         output: the artifacts folder. A multi-worker run's workers other
             than the chief write to `output/workertemp_<i>` instead.
         verbose: Keras verbosity (1 = progress bars, 2 = a line per epoch).
@@ -481,8 +496,13 @@ def train_models(
     strategy = strategy or tf.distribute.get_strategy()
     output = distribute.worker_folder(Path(output), distribute.worker_of(strategy))
     for cell_type in cell_types:
+        if cell_type not in ALL_MODELS:
+            raise SentimentError(f"unknown model {cell_type!r}; choose from {', '.join(ALL_MODELS)}")
         if cell_type != BASELINE:
-            replace(model_config, cell_type=cell_type)  # validates the name early
+            try:  # early: a setting that cannot apply to one of the models (bidirectional minGRU) costs a line
+                replace(model_config, cell_type=cell_type)
+            except ValueError as error:
+                raise SentimentError(f"[{cell_type}] {error}") from None
     if BASELINE in cell_types and data_config.dataset is not None:
         raise SentimentError(
             f"the {BASELINE} reference reads reviews in memory; leave it out of --cells with --dataset"
@@ -494,7 +514,7 @@ def train_models(
     output.mkdir(parents=True, exist_ok=True)
     _check_run(output, run_settings(data_config, model_config, train_config))
     pending = [c for c in cell_types if not (output / c / artifacts.MANIFEST_FILE).exists()]
-    distribute.check_workers_agree(strategy, "the cells still to train", sum(1 << MODELS.index(c) for c in pending))
+    distribute.check_workers_agree(strategy, "the cells still to train", sum(1 << ALL_MODELS.index(c) for c in pending))
     results = {
         c: TrainResult(c, output / c, files.read_json(output / c / artifacts.METRICS_FILE), True)
         for c in cell_types
@@ -544,7 +564,7 @@ def write_summary(output: str | Path, command: str | None = None, wall_seconds: 
     output = Path(output)
     models = {
         cell_type: files.read_json(output / cell_type / artifacts.METRICS_FILE)
-        for cell_type in MODELS
+        for cell_type in ALL_MODELS
         if (output / cell_type / artifacts.MANIFEST_FILE).exists()
     }
     summary = {
