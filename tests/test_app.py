@@ -942,7 +942,7 @@ def test_inside_endpoint_answers_with_every_models_gates(client):
 def test_decision_endpoint_plots_each_models_gradient_shares_for_the_review(client):
     notice, plot = client.predict("the movie was great", api_name="/decision")
     assert notice.startswith("**What it shows.** On this review, each decision depends most on one word")
-    points = [dict(zip(plot["columns"], row)) for row in plot["data"]]
+    points = plot_checks.rows(plot)
     assert {point["model"] for point in points} == set(MODEL_NAMES)
     lstm = [point for point in points if point["model"] == "LSTM"]
     assert [point["steps before the end"] for point in lstm] == [0, 1, 2, 3]
