@@ -57,6 +57,22 @@ def test_one_step_updates_every_weight_and_reports_the_batch_loss_before_it(cell
     assert _batch_loss(model, targets) < loss_before  # one step downhill
 
 
+def test_one_step_is_gradient_descent_on_the_mean_loss_of_the_batch():
+    """With plain SGD the update is exactly -lr times the gradient of the batch's mean loss (not its sum)."""
+    keras.utils.set_random_seed(0)
+    model = build_classifier(ModelConfig(cell_type="gru", embedding_dim=4, units=4, **NO_DROPOUT), VOCABULARY_SIZE)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5))
+    targets = np.array([1.0, 0.0, 1.0], np.float32)
+    with tf.GradientTape() as tape:
+        losses, _ = loop.losses_and_hits(tf.constant(targets), model(TOKEN_IDS, training=True), "classification")
+        mean_loss = tf.reduce_mean(losses)
+    gradients = [tf.convert_to_tensor(gradient) for gradient in tape.gradient(mean_loss, model.trainable_variables)]
+    expected = [weight - 0.5 * gradient.numpy() for weight, gradient in zip(_weights(model), gradients)]
+    loop.TrainingStep(model).on_batch(TOKEN_IDS, targets)
+    for variable, weight in zip(model.trainable_variables, expected):
+        np.testing.assert_allclose(variable.numpy(), weight, rtol=1e-5, atol=1e-6, err_msg=variable.path)
+
+
 def test_a_step_with_dropout_and_a_four_class_head_updates_every_weight():
     keras.utils.set_random_seed(1)
     config = ModelConfig(cell_type="gru", embedding_dim=4, units=4, bidirectional=True, pooling="max_mean")
