@@ -27,6 +27,12 @@ POSITIVE_WORDS = ["great", "good", "love", "excellent", "wonderful"]
 NEGATIVE_WORDS = ["bad", "awful", "boring", "terrible", "hate"]
 NEUTRAL_WORDS = ["the", "movie", "plot", "actor", "film", "story", "was", "and", "it", "this"]
 
+# The tests on real IMDB: skipped where the data is not in TFDS_DATA_DIR (never downloaded).
+NEEDS_IMDB = pytest.mark.skipif(
+    not os.path.isdir(os.path.join(os.environ.get("TFDS_DATA_DIR", "/nonexistent"), "imdb_reviews")),
+    reason="IMDB is not in TFDS_DATA_DIR",
+)
+
 
 def make_reviews(count: int, seed: int = 0) -> tuple[list[str], list[int]]:
     """Synthetic reviews whose label is which sentiment word comes last."""

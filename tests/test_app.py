@@ -60,6 +60,17 @@ INSIDE_PLOT_LINES = {
 STARTUP_SECONDS = 180
 
 
+def open_browser(playwright, profile: Path, height: int = 900):
+    """Headless Chromium with a fresh user-data-dir (`profile`), in a laptop-sized window 1280 px wide."""
+    return playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1280, "height": height},
+    )
+
+
 def _start_app(artifacts: Path, log_path: Path, environment: dict[str, str] | None = None):
     """Starts `python app.py` and waits until it serves its config (or asks for a login); returns (process, url)."""
     try:
@@ -829,13 +840,7 @@ def test_browser_compares_a_review_and_draws_the_plots(sync_playwright, app_url,
     screenshots = _screenshot_folder(tmp_path)
     review = '<img src=x onerror="window.__injected = 1"><b>The movie was wonderful</b> and the plot was good'
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),  # a fresh user-data-dir
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900},
-        )
+        browser = open_browser(playwright, tmp_path / "profile")
         try:
             page = browser.new_page()
             page.set_default_timeout(30_000)

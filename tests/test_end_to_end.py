@@ -4,7 +4,6 @@ Small slices of the real data keep each run under a minute on a 2-core CPU.
 """
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -14,15 +13,12 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import NEEDS_IMDB, ROOT, run_cli
 
 pytestmark = [
     pytest.mark.imdb,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.path.isdir(os.path.join(os.environ.get("TFDS_DATA_DIR", "/nonexistent"), "imdb_reviews")),
-        reason="IMDB is not in TFDS_DATA_DIR",
-    ),
+    NEEDS_IMDB,
 ]
 
 SMALL = (

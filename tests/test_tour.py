@@ -24,16 +24,14 @@ import pytest
 
 from webapp import views
 
+from conftest import NEEDS_IMDB
 from plot_checks import axis_problems, finding_problems, legend_problems, numeric_column_problems
-from test_app import CHROMIUM, CHROMIUM_ARGS, sync_playwright  # noqa: F401
+from test_app import open_browser, sync_playwright  # noqa: F401
 
 pytestmark = [
     pytest.mark.imdb,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.path.isdir(os.path.join(os.environ.get("TFDS_DATA_DIR", "/nonexistent"), "imdb_reviews")),
-        reason="IMDB is not in TFDS_DATA_DIR",
-    ),
+    NEEDS_IMDB,
 ]
 
 # Each tab's plots: elem_id -> (x column, whether x is numeric, colour column).
@@ -127,13 +125,7 @@ def test_every_tab_as_a_student_sees_it(sync_playwright, quick_app, tmp_path):  
     sent = _endpoint_values(quick_app)
     problems: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900},
-        )
+        browser = open_browser(playwright, tmp_path / "profile")
         try:
             page = browser.new_page()
             page.set_default_timeout(60_000)

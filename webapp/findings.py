@@ -481,3 +481,91 @@ def memory_gate_finding(frame: pd.DataFrame) -> str:
 def finding_markdown(sentence: str) -> str:
     """A finding as the Markdown shown above a plot."""
     return f"**What it shows.** {sentence}" if sentence else ""
+
+
+# --- Try it yourself: interventions and edited copies --------------------------
+
+# Two readings of a word within this of each other count as the same (the Compare tab's weakest effect).
+SAME_READING = 0.02
+
+
+def intervention_finding(frame: pd.DataFrame) -> str:
+    """What clamping a gate or knocking out a unit did to each model, from the intervention table shown.
+
+    Args:
+        frame: `webapp.experiment_views.INTERVENTION_COLUMNS`, a row per model.
+    """
+    if frame.empty:
+        return ""
+    changed = frame[frame["what was changed"] != "nothing"]
+    if changed.empty:
+        return "Nothing was changed in any model: each line is the model as learned."
+    effects = []
+    for row in changed.itertuples(index=False):
+        model, _, learned, after, verdict, verdict_after, *_ = row
+        if verdict != verdict_after:
+            effects.append(
+                f"the {model}'s verdict flips from {verdict} ({learned:.2f}) to {verdict_after} ({after:.2f})"
+            )
+        else:
+            effects.append(f"the {model} stays {verdict} ({learned:.2f} → {after:.2f})")
+    sentence = f"With the change, {listing(effects)}."
+    largest = changed.loc[changed["largest change"].idxmax()]
+    if largest["largest change"] >= SAME_READING:
+        sentence += (
+            f" The largest change is the {largest['model']}'s: {largest['largest change']:.2f} at word "
+            f"{int(largest['at word'])} (“{largest['word']}”)."
+        )
+    else:
+        sentence += f" No model's P(positive) moves by {SAME_READING} or more at any word."
+    untouched = frame[frame["what was changed"] == "nothing"]["model"].tolist()
+    if untouched:
+        sentence += (
+            f" The {listing(untouched)} {'has' if len(untouched) == 1 else 'have'} nothing to change: as learned."
+        )
+    return sentence
+
+
+def pair_finding(frame: pd.DataFrame, parted_at: int | None, parted_word: str | None) -> str:
+    """Where a review and its edited copy part, whose verdict the edit changes, and who still carries it at the end.
+
+    Args:
+        frame: `webapp.experiment_views.PAIR_COLUMNS`, a row per model.
+        parted_at: the first word read (1-based) where the two differ, or None (the same words).
+        parted_word: that word in the edited copy.
+    """
+    if frame.empty or parted_at is None:
+        return ""
+    sentence = f"The two reviews part at word {parted_at} (“{parted_word}”)."
+    flips = frame[frame["verdict, review"] != frame["verdict, edited"]]
+    if flips.empty:
+        sentence += " No model changes its verdict."
+    else:
+        sentence += " The edit changes " + listing(
+            [
+                f"the {row['model']}'s verdict from {row['verdict, review']} ({row['P(positive), review']:.2f}) to "
+                f"{row['verdict, edited']} ({row['P(positive), edited']:.2f})"
+                for _, row in flips.iterrows()
+            ]
+        )
+        kept = frame[frame["verdict, review"] == frame["verdict, edited"]]["model"].tolist()
+        sentence += f"; the {listing(kept)} {'keeps its' if len(kept) == 1 else 'keep theirs'}." if kept else "."
+    ending = int(frame["same ending (words)"].iloc[0])
+    if not ending:
+        return sentence + " The edit reaches the last word, so no shared ending shows whether a model forgets it."
+    forgot, carried = [], []
+    for _, row in frame.iterrows():
+        together = row["agree again after (words)"]
+        if together is None or (isinstance(together, float) and np.isnan(together)):
+            gap = abs(row["P(positive), review"] - row["P(positive), edited"])
+            carried.append(f"the {row['model']}'s are still {gap:.2f} apart at the last word")
+        else:
+            forgot.append(f"the {row['model']}'s agree again after {int(together)} of them")
+    sentence += f" Both then end with the same {ending} words: " + listing(carried + forgot) + "."
+    if carried and forgot:
+        sentence += " The first carry the edit to the end; the others have forgotten it."
+    elif carried:
+        sentence += " Every model carries the edit to the end."
+    else:
+        sentence += " Every model has forgotten the edit by the end."
+    return sentence

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import gradio as gr  # noqa: E402
 
 from sentiment import style  # noqa: E402
-from webapp import findings, inside_views, views  # noqa: E402
+from webapp import experiment_tab, findings, inside_views, views  # noqa: E402
 from webapp.start_views import StartViews  # noqa: E402
 
 # TensorFlow already spreads one forward pass over the cores, so two at once
@@ -452,6 +452,7 @@ def build_app(
                 review, button, comparison_views = _compare_tab(views.example_reviews())
             with gr.Tab("Inside the cell", id="inside"):
                 inside_button, inside_outputs, test_set_views = _inside_tab(start)
+                experiment_tab.experiment_sections(models, review, heavy, _isolated)
             with gr.Tab("Accuracy by review length", id="length") as length_tab:
                 length_views = _length_tab(views.length_buckets(models))
             with gr.Tab("Training curves", id="curves") as curves_tab:

@@ -17,6 +17,12 @@ wants to see at each token:
 - SimpleRNN: the pre-activation x W + h U + b, and h = tanh(pre-activation)
   (ReLU for the IRNN).
 
+`replay` and `read_review` take an optional `Intervention`: the memory gate
+(the LSTM's forget gate, the GRU's update gate) clamped to a value, and/or
+one unit's state held at 0, from a given word on. Without one, or with one
+that changes nothing, the replay is the same code and gives the same
+numbers; `sentiment.analysis.interventions` reads P(positive) from it.
+
 A review is replayed on its real tokens only, which is what the layer's mask
 does to a right-padded batch; a bidirectional layer's backward direction
 reads the tokens from the last to the first and is reported aligned with
@@ -29,6 +35,7 @@ they are refused by name (`require_replayable`), never half-read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -57,6 +64,40 @@ _ACTIVATIONS = {
     "linear": lambda x: x,
     "hard_sigmoid": lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
 }
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """A change to a cell's computation, made in the replay from word `start` on.
+
+    Attributes:
+        memory_gate: None leaves the memory gate (`MEMORY_GATES`) as learned;
+            a value in [0, 1] replaces it in every unit. 0 keeps nothing of
+            the old memory (LSTM: c_t = i_t * g_t; GRU: h_t = candidate), 1
+            keeps all of it (LSTM: c_t = c_{t-1} + i_t * g_t; GRU: h_t = h_{t-1}).
+            A SimpleRNN has no gate: it is left as it is.
+        start: the first word (0-based, in the review's order) changed.
+        unit: a unit whose state (hidden, and the LSTM's cell state) is held
+            at 0 after each changed step, so it passes nothing on; None: none.
+            `read_review` knocks it out in the last recurrent layer, the one
+            the head reads.
+    """
+
+    memory_gate: float | None = None
+    start: int = 0
+    unit: int | None = None
+
+    def __post_init__(self):
+        if self.memory_gate is not None and not 0.0 <= self.memory_gate <= 1.0:
+            raise ValueError(f"memory_gate must be None (as learned) or in [0, 1]; got {self.memory_gate}")
+        if self.start < 0:
+            raise ValueError(f"start must be a word index, 0 or more; got {self.start}")
+        if self.unit is not None and self.unit < 0:
+            raise ValueError(f"unit must be a unit index, 0 or more; got {self.unit}")
+
+    @property
+    def changes_nothing(self) -> bool:
+        return self.memory_gate is None and self.unit is None
 
 
 def _activation(function) -> Any:
@@ -93,7 +134,9 @@ def cell_type(layer: keras.layers.Layer) -> str:
     raise ValueError(f"cannot replay a {type(layer).__name__}")
 
 
-def replay(layer: keras.layers.Layer, inputs: np.ndarray, backwards: bool = False) -> dict[str, np.ndarray]:
+def replay(
+    layer: keras.layers.Layer, inputs: np.ndarray, backwards: bool = False, intervention: Intervention | None = None
+) -> dict[str, np.ndarray]:
     """Runs a recurrent layer's cell over one sequence, keeping every gate.
 
     Args:
@@ -101,9 +144,16 @@ def replay(layer: keras.layers.Layer, inputs: np.ndarray, backwards: bool = Fals
         inputs: <float>[time, features] what the layer reads (real tokens only).
         backwards: read from the last step to the first (a Bidirectional
             layer's backward direction); the results stay aligned with `inputs`.
+        intervention: what to change at the steps from `intervention.start`
+            on (in `inputs`' order), or None: the layer as learned. The
+            values returned are those the changed cell computed (a clamped
+            gate shows its clamped value, a knocked-out unit 0).
 
     Returns:
         Quantity name (see `QUANTITIES`) -> <float64>[time, units].
+
+    Raises:
+        ValueError: the intervention names a unit the layer does not have.
     """
     cell = layer.cell
     weights = [
@@ -118,10 +168,16 @@ def replay(layer: keras.layers.Layer, inputs: np.ndarray, backwards: bool = Fals
     projected = np.asarray(inputs, np.float64) @ weights[0]  # every token's input projection at once
     order = range(len(inputs) - 1, -1, -1) if backwards else range(len(inputs))
     units = cell.units
+    if intervention is not None and intervention.unit is not None and intervention.unit >= units:
+        raise ValueError(f"{layer.name} has {units} units (0 to {units - 1}); there is no unit {intervention.unit}")
     state = {"hidden": np.zeros(units), "cell state": np.zeros(units)}
     rows: dict[int, dict[str, np.ndarray]] = {}
     for t in order:
-        state = step(projected[t], state, weights[1], bias, cell, functions)
+        changed = intervention is not None and t >= intervention.start
+        memory_gate = intervention.memory_gate if changed else None
+        state = step(projected[t], state, weights[1], bias, cell, functions, memory_gate)
+        if changed and intervention.unit is not None:
+            state = _knocked_out(state, intervention.unit)
         rows[t] = state
     names = QUANTITIES[cell_type(layer)]
     return {
@@ -130,11 +186,23 @@ def replay(layer: keras.layers.Layer, inputs: np.ndarray, backwards: bool = Fals
     }
 
 
-def _lstm_step(xw, state, recurrent_kernel, bias, cell, functions) -> dict[str, np.ndarray]:
+def _knocked_out(state: dict[str, np.ndarray], unit: int) -> dict[str, np.ndarray]:
+    """The step's values with `unit`'s state (hidden, and the LSTM's cell state) at 0: it passes nothing on."""
+    state = dict(state)
+    for name in ("hidden", "cell state"):
+        if name in state:
+            state[name] = state[name].copy()
+            state[name][unit] = 0.0
+    return state
+
+
+def _lstm_step(xw, state, recurrent_kernel, bias, cell, functions, memory_gate=None) -> dict[str, np.ndarray]:
     activation, recurrent_activation = functions
     z = xw + state["hidden"] @ recurrent_kernel + (bias if bias is not None else 0.0)
     i, f, g, o = np.split(z, 4)
     i, f, o, g = recurrent_activation(i), recurrent_activation(f), recurrent_activation(o), activation(g)
+    if memory_gate is not None:
+        f = np.full_like(f, memory_gate)
     c = f * state["cell state"] + i * g
     return {
         "input gate": i,
@@ -146,7 +214,7 @@ def _lstm_step(xw, state, recurrent_kernel, bias, cell, functions) -> dict[str, 
     }
 
 
-def _gru_step(xw, state, kernel, bias, cell, functions) -> dict[str, np.ndarray]:
+def _gru_step(xw, state, kernel, bias, cell, functions, memory_gate=None) -> dict[str, np.ndarray]:
     activation, recurrent_activation = functions
     units, h = cell.units, state["hidden"]
     if bias is None:
@@ -159,6 +227,8 @@ def _gru_step(xw, state, kernel, bias, cell, functions) -> dict[str, np.ndarray]
     inner_z = h @ kernel[:, :units] + recurrent_bias[:units]
     inner_r = h @ kernel[:, units : 2 * units] + recurrent_bias[units : 2 * units]
     z, r = recurrent_activation(x_z + inner_z), recurrent_activation(x_r + inner_r)
+    if memory_gate is not None:
+        z = np.full_like(z, memory_gate)
     if cell.reset_after:
         candidate = activation(x_h + r * (h @ kernel[:, 2 * units :] + recurrent_bias[2 * units :]))
     else:
@@ -166,18 +236,22 @@ def _gru_step(xw, state, kernel, bias, cell, functions) -> dict[str, np.ndarray]
     return {"update gate": z, "reset gate": r, "candidate": candidate, "hidden": z * h + (1.0 - z) * candidate}
 
 
-def _simple_rnn_step(xw, state, recurrent_kernel, bias, cell, functions) -> dict[str, np.ndarray]:
-    activation, _ = functions
+def _simple_rnn_step(xw, state, recurrent_kernel, bias, cell, functions, memory_gate=None) -> dict[str, np.ndarray]:
+    activation, _ = functions  # no gate: `memory_gate` leaves it as it is
     pre = xw + state["hidden"] @ recurrent_kernel + (bias if bias is not None else 0.0)
     return {"pre-activation": pre, "hidden": activation(pre)}
 
 
-def read_review(model: keras.Model, token_ids: np.ndarray) -> list[dict[str, Any]]:
+def read_review(
+    model: keras.Model, token_ids: np.ndarray, intervention: Intervention | None = None
+) -> list[dict[str, Any]]:
     """Replays every recurrent layer (and direction) of a classifier on one review.
 
     Args:
         model: from `sentiment.models.build_classifier`.
         token_ids: <int>[length] the review's ids, padding (0) allowed at the end.
+        intervention: made in every recurrent layer (the unit knocked out in
+            the last one only), or None: the model as learned.
 
     Returns:
         One entry per recurrent layer and direction, in the model's order:
@@ -188,6 +262,11 @@ def read_review(model: keras.Model, token_ids: np.ndarray) -> list[dict[str, Any
     ids = ids[ids != 0] if np.any(ids != 0) else ids[:1]
     x = np.asarray(keras.ops.convert_to_numpy(models.embedding(model).embeddings), np.float64)[ids]
     results = []
+    recurrent_layers = [
+        layer
+        for layer in models.head(model).layers
+        if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
+    ]
     for layer in models.head(model).layers:
         if isinstance(layer, keras.layers.Bidirectional):
             directions = [("forward", layer.forward_layer, False), ("backward", layer.backward_layer, True)]
@@ -195,9 +274,12 @@ def read_review(model: keras.Model, token_ids: np.ndarray) -> list[dict[str, Any
             directions = [("forward", layer, False)]
         else:
             continue
+        layer_intervention = intervention
+        if intervention is not None and intervention.unit is not None and layer is not recurrent_layers[-1]:
+            layer_intervention = Intervention(intervention.memory_gate, intervention.start)  # the unit: last layer only
         outputs = []
         for direction, recurrent, backwards in directions:
-            values = replay(recurrent, x, backwards=backwards)
+            values = replay(recurrent, x, backwards=backwards, intervention=layer_intervention)
             results.append(
                 {"layer": layer.name, "direction": direction, "cell": cell_type(recurrent), "values": values}
             )
