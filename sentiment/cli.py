@@ -19,10 +19,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from sentiment.config import (
+    AFTER_THE_LSTM,
+    ALL_CELL_TYPES,
+    ALL_MODELS,
     BASELINE,
     CELL_TYPES,
     DISTANCE_DATA_FIELDS,
-    MODELS,
     PRESETS,
     STRATEGIES,
     BenchConfig,
@@ -52,11 +54,18 @@ def _choice_list(text: str, choices: tuple[str, ...], what: str) -> tuple[str, .
 
 
 def _cell_list(text: str) -> tuple[str, ...]:
+    """The compared cells only: what the analyses of Keras's cells (gradients, inspect) and the bench's step read."""
     return _choice_list(text, CELL_TYPES, "cell type")
 
 
+def _any_cell_list(text: str) -> tuple[str, ...]:
+    """Any architecture, the cells and those after the LSTM: what export and predict serve."""
+    return _choice_list(text, ALL_CELL_TYPES, "cell type")
+
+
 def _model_list(text: str) -> tuple[str, ...]:
-    return _choice_list(text, MODELS, "model")
+    """Any model a run trains: the cells, the reference and those after the LSTM."""
+    return _choice_list(text, ALL_MODELS, "model")
 
 
 def _integer_list(text: str) -> tuple[int, ...]:
@@ -168,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m sentiment",
         description=(
-            "Train, evaluate and export SimpleRNN/LSTM/GRU sentiment classifiers, "
-            "and measure why LSTMs replaced plain RNNs."
+            "Train, evaluate and export SimpleRNN/LSTM/GRU sentiment classifiers (and, after the LSTM, "
+            "minGRU, minLSTM and a Transformer), and measure why LSTMs replaced plain RNNs."
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -193,8 +202,9 @@ def _add_pipeline_commands(commands) -> None:
         type=_model_list,
         default=None,
         help=(
-            f"comma-separated models: {', '.join(CELL_TYPES)} and {BASELINE}, the bag-of-n-grams reference "
-            "(default: the preset's; the three cells with --dataset)"
+            f"comma-separated models: {', '.join(CELL_TYPES)}; {BASELINE}, the bag-of-n-grams reference; and, "
+            f"after the LSTM, {', '.join(AFTER_THE_LSTM)} (train them with --output artifacts/next to keep them "
+            "beside a run of the cells; default: the preset's; the three cells with --dataset)"
         ),
     )
     train.add_argument("--output", default="artifacts", help="artifacts folder (default: artifacts)")
@@ -222,9 +232,9 @@ def _add_pipeline_commands(commands) -> None:
     export.add_argument("--output", default=None, help="export root (default: <artifacts>/export)")
     export.add_argument(
         "--cells",
-        type=_cell_list,
+        type=_any_cell_list,
         default=None,
-        help="comma-separated cell types (default: every recurrent model in the folder)",
+        help=f"comma-separated cell types ({', '.join(ALL_CELL_TYPES)}; default: every one in the folder)",
     )
 
 
@@ -276,9 +286,9 @@ def _add_predict_command(commands) -> None:
     )
     predict.add_argument(
         "--model",
-        type=_cell_list,
+        type=_any_cell_list,
         default=None,
-        help=f"comma-separated cell types ({', '.join(CELL_TYPES)}; default: every one in the folder)",
+        help=f"comma-separated cell types ({', '.join(ALL_CELL_TYPES)}; default: every one in the folder)",
     )
     predict.add_argument("--format", choices=OUTPUT_FORMATS, default="jsonl", help="JSON lines or CSV (default: jsonl)")
     predict.add_argument("--output", default=None, help="file to write (default: stdout)")
@@ -341,7 +351,7 @@ def _add_measurement_commands(commands) -> None:
         "--cells",
         type=_model_list,
         default=None,
-        help=f"comma-separated models ({', '.join(MODELS)}; default: every one in the folder)",
+        help=f"comma-separated models ({', '.join(ALL_MODELS)}; default: every one in the folder)",
     )
     evaluate.add_argument(
         "--split",
@@ -365,8 +375,8 @@ def _add_measurement_commands(commands) -> None:
     long_range = commands.add_parser(
         "long-range",
         help=(
-            "the long-range suite: variable-lag recall, the adding problem, state Jacobians "
-            "and the lag-shift diagnostic"
+            "the long-range suite: variable-lag recall, the adding problem, associative recall, state Jacobians "
+            "and the lag-shift diagnostic, for the cells and those after the LSTM"
         ),
     )
     long_range.add_argument(
@@ -419,8 +429,8 @@ def _add_measurement_commands(commands) -> None:
     bench = commands.add_parser(
         "bench",
         help=(
-            "training throughput, inference latency, the PyTorch peer and the sequential cost, "
-            "on the active Keras backend"
+            "training throughput, inference latency, the PyTorch peer and the sequential cost (the cells, a Conv1D "
+            "and those after the LSTM), on the active Keras backend"
         ),
     )
     bench.add_argument(
@@ -479,7 +489,7 @@ def _export(args: argparse.Namespace) -> None:
     from sentiment.serving.export import export_model
 
     output = args.output or os.path.join(args.artifacts, "export")
-    for cell_type in args.cells or _trained_cells(args.artifacts, CELL_TYPES):
+    for cell_type in args.cells or _trained_cells(args.artifacts, ALL_CELL_TYPES):
         path = export_model(os.path.join(args.artifacts, cell_type), os.path.join(output, cell_type))
         print(f"{cell_type}: {path}")
 
@@ -561,7 +571,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     output = args.output or os.path.join(args.artifacts, "evaluation")
     files.check_output_folder(output, EVALUATION_FILES)  # before the evaluation, not after it
-    cells = args.cells or _trained_cells(args.artifacts, MODELS)
+    cells = args.cells or _trained_cells(args.artifacts, ALL_MODELS)
     split = args.split or ("all" if data_config.source == "csv" and data_config.dataset is None else "test")
     source = data_config.dataset or data_config.path or "IMDB (tensorflow-datasets)"
     print(f"reading {split} reviews from {source}", flush=True)
@@ -612,9 +622,14 @@ def _long_range(args: argparse.Namespace) -> None:
     config = config_from_flags(LongRangeConfig, args)
     from sentiment.analysis.longrange import jobs, run_suite, write_results
 
+    pairs = (
+        f"; associative recall with {', '.join(map(str, config.associative_pairs))} pairs"
+        if "associative" in config.tasks
+        else ""
+    )
     print(
         f"long-range suite: {len(jobs(config))} runs "
-        f"({', '.join(config.tasks)}; T = {', '.join(map(str, config.lengths))}; "
+        f"({', '.join(config.tasks)}; T = {', '.join(map(str, config.lengths))}{pairs}; "
         f"{len(config.variants)} variants; seeds {', '.join(map(str, config.seeds))}) in {config.workers} process(es)",
         flush=True,
     )
@@ -651,6 +666,18 @@ def _results(args: argparse.Namespace) -> None:
     from sentiment.analysis.pages import DEFAULT_SOURCES, README_BEGIN, README_END, update_readme, write_results_page
 
     sources = {kind: None if getattr(args, kind) == "none" else Path(getattr(args, kind)) for kind in DEFAULT_SOURCES}
+    # The IMDB rows after the LSTM are a run of their own (the "imdb_next" source): until it is there, none.
+    if (
+        sources["imdb_next"] is not None
+        and not sources["imdb_next"].exists()
+        and args.imdb_next == str(DEFAULT_SOURCES["imdb_next"])
+    ):
+        print(
+            f"{sources['imdb_next']}: none yet, so the IMDB section has no rows after the LSTM "
+            "(python -m sentiment train --cells mingru,minlstm,transformer --output artifacts/next, "
+            f"then copy artifacts/next/summary.json to {sources['imdb_next']})"
+        )
+        sources["imdb_next"] = None
     missing = [str(path) for path in sources.values() if path is not None and not path.exists()]
     if missing:
         from sentiment.errors import SentimentError

@@ -56,6 +56,10 @@ LABEL_NAMES = ("negative", "positive")
 # device, several devices of one machine, or several machines (TF_CONFIG).
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
+# The token id of padding, masked by every model (`sentiment.data.text`, `sentiment.models`). Here, with
+# no TensorFlow import, so the models build on the torch backend without TensorFlow (the bench's GPU path).
+PADDING_ID = 0
+
 # Review length in words: the bucket edges used for "accuracy by length".
 # The last bucket is open-ended.
 LENGTH_BUCKET_EDGES = (0, 100, 200, 300, 500, 1000)
@@ -417,6 +421,11 @@ def from_dict(cls: type, values: dict[str, Any]):
     return cls(**values)
 
 
+# The models after the LSTM that the bench's sequential-cost sweep can time:
+# minGRU and minLSTM with each solver ("+scan", "+loop"), and the transformer.
+COST_VARIANTS = ("mingru+scan", "mingru+loop", "minlstm+scan", "minlstm+loop", "transformer")
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """What `python -m sentiment bench` measures; the defaults are the full preset's model.
@@ -440,6 +449,14 @@ class BenchConfig:
             step and inference time against length; empty: skip it).
         cost_batch_size: reviews per step in that sweep.
         cost_repeats: timed runs per figure in that sweep.
+        cost_variants: the models after the LSTM timed in that sweep beside
+            the cells and the Conv1D (`COST_VARIANTS`): "mingru+scan",
+            "mingru+loop", "minlstm+scan", "minlstm+loop", "transformer".
+        cost_memory_gb: the sweep skips a model at a length where its
+            attention scores would need more memory than this (batch x
+            heads x T^2 floats, about eight copies in a training step: the
+            transformer's cost grows as T^2); recurrent models grow as T
+            and are never skipped. Raise it on a GPU with the memory.
     """
 
     cell_types: tuple[str, ...] = CELL_TYPES
@@ -456,9 +473,11 @@ class BenchConfig:
     matmul_size: int = 1024
     peer: bool = True
     seed: int = 0
-    cost_lengths: tuple[int, ...] = (50, 100, 200, 400, 800, 1600)
+    cost_lengths: tuple[int, ...] = (50, 100, 200, 400, 800, 1600, 3200)
     cost_batch_size: int = 32
     cost_repeats: int = 5
+    cost_variants: tuple[str, ...] = ("mingru+scan", "mingru+loop", "minlstm+scan", "transformer")
+    cost_memory_gb: float = 4.0
 
     def __post_init__(self) -> None:
         unknown = [cell for cell in self.cell_types if cell not in CELL_TYPES]
@@ -470,6 +489,12 @@ class BenchConfig:
             all(length >= 1 for length in self.cost_lengths),
             f"cost_lengths must be positive, got {self.cost_lengths!r}",
         )
+        unknown_variants = [variant for variant in self.cost_variants if variant not in COST_VARIANTS]
+        _require(
+            not unknown_variants,
+            f"unknown cost variant {', '.join(map(repr, unknown_variants))}; choose from {', '.join(COST_VARIANTS)}",
+        )
+        _require(self.cost_memory_gb > 0, f"cost_memory_gb must be positive, got {self.cost_memory_gb}")
         for name in (
             "batch_size",
             "sequence_length",
@@ -495,9 +520,10 @@ class BenchConfig:
 # --- The thesis measurements (sentiment.analysis) -------------------------
 
 # The long-range suite's tasks and model variants (sentiment.analysis.longrange).
-TASKS = ("recall", "adding")
+TASKS = ("recall", "adding", "associative")
 # Variant name -> (cell type, initialization). "keras": the layer as Keras
-# builds it; "chrono": chrono gate biases; "identity": the IRNN.
+# builds it (after the LSTM: as `sentiment.cells` builds it, gate biases 0);
+# "chrono": chrono gate biases; "identity": the IRNN.
 VARIANTS = {
     "simple_rnn": ("simple_rnn", "keras"),
     "irnn": ("simple_rnn", "identity"),
@@ -505,6 +531,12 @@ VARIANTS = {
     "lstm+chrono": ("lstm", "chrono"),
     "gru": ("gru", "keras"),
     "gru+chrono": ("gru", "chrono"),
+    # After the LSTM (AFTER_THE_LSTM): gates from the input alone, and attention.
+    "mingru": ("mingru", "keras"),
+    "mingru+chrono": ("mingru", "chrono"),
+    "minlstm": ("minlstm", "keras"),
+    "minlstm+chrono": ("minlstm", "chrono"),
+    "transformer": ("transformer", "keras"),
 }
 DEFAULT_LENGTHS = (25, 50, 100, 200)
 
@@ -522,9 +554,13 @@ class LongRangeConfig:
     states the measured wall time.
 
     Attributes:
-        tasks: "recall" and/or "adding".
+        tasks: "recall", "adding" and/or "associative".
         lengths: sequence lengths T. Recall: the signal is L in [T/2, T]
             steps before the final token. Adding: T steps.
+        associative_pairs: associative recall's sizes: P key-value pairs,
+            then the query (T = P + 1 tokens).
+        associative_keys: distinct keys (a sequence's P keys are distinct).
+        associative_values: distinct values; chance is 1 / this.
         variants: model variants, keys of `VARIANTS`.
         seeds: each run is repeated per seed; a seed fixes the data (with
             the task and T), the initial weights and the order.
@@ -534,8 +570,8 @@ class LongRangeConfig:
         batch_size: fresh sequences per update.
         learning_rate: Adam learning rate, constant.
         clipnorm: gradient norm clipping, as in the IMDB training.
-        recall_updates: the recall budget: a run (and a lag-shift run)
-            stops here if it has not solved its task.
+        recall_updates: the recall budget: a run (and a lag-shift run, and
+            an associative-recall run) stops here if it has not solved its task.
         adding_updates: the adding budget, calibrated so that Keras's
             default LSTM at T = 200 solves within it (it did at 5,200,
             6,200 and 8,000 updates in 3 seeds; at chance at 4,000).
@@ -557,6 +593,9 @@ class LongRangeConfig:
 
     tasks: tuple[str, ...] = TASKS
     lengths: tuple[int, ...] = DEFAULT_LENGTHS
+    associative_pairs: tuple[int, ...] = (4, 8, 16, 32)
+    associative_keys: int = 64
+    associative_values: int = 4
     variants: tuple[str, ...] = tuple(VARIANTS)
     seeds: tuple[int, ...] = (0, 1, 2)
     units: int = 32
@@ -585,6 +624,17 @@ class LongRangeConfig:
             all(isinstance(t, int) and t >= 2 for t in self.lengths),
             f"lengths must be integers >= 2, got {self.lengths!r}",
         )
+        _distinct(self.associative_pairs, "associative_pairs")
+        _require(
+            all(isinstance(p, int) and p >= 1 for p in self.associative_pairs),
+            f"associative_pairs must be integers >= 1, got {self.associative_pairs!r}",
+        )
+        _require(
+            self.associative_keys >= max(self.associative_pairs),
+            f"associative_keys ({self.associative_keys}) must be at least the most pairs "
+            f"({max(self.associative_pairs)}): a sequence's keys are distinct",
+        )
+        _require(self.associative_values >= 2, f"associative_values must be at least 2, got {self.associative_values}")
         _distinct(self.variants, "variants")
         unknown = [variant for variant in self.variants if variant not in VARIANTS]
         _require(not unknown, f"unknown variant {', '.join(map(repr, unknown))}; choose from {', '.join(VARIANTS)}")
@@ -615,8 +665,14 @@ class LongRangeConfig:
         )
 
     def budget(self, task: str) -> int:
-        """The most updates a run of `task` gets."""
-        return self.recall_updates if task == "recall" else self.adding_updates
+        """The most updates a run of `task` gets: the recall budget for both recall tasks."""
+        return self.adding_updates if task == "adding" else self.recall_updates
+
+    def task_lengths(self, task: str) -> tuple[int, ...]:
+        """The sequence lengths T a task runs at: `lengths`, or P + 1 tokens for associative recall."""
+        if task == "associative":
+            return tuple(pairs + 1 for pairs in self.associative_pairs)
+        return self.lengths
 
     @property
     def jacobian_length(self) -> int:
@@ -627,7 +683,8 @@ class LongRangeConfig:
 
         No dropout: the tasks have no noise to regularize, and fresh data
         every update rules out overfitting. "last" pooling: the head reads
-        the state after the final step.
+        the state after the final step (a transformer, which has none, its
+        mean over the steps: `sentiment.models.read_out`).
         """
         cell_type, init = VARIANTS[variant]
         return ModelConfig(

@@ -46,8 +46,7 @@ import keras
 import numpy as np
 
 from sentiment import cells
-from sentiment.config import ModelConfig
-from sentiment.data import PADDING_ID
+from sentiment.config import PADDING_ID, ModelConfig
 
 RECURRENT_LAYERS = {
     "simple_rnn": keras.layers.SimpleRNN,

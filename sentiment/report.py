@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentiment.config import DataConfig, ModelConfig, TrainConfig, to_dict
+from sentiment.config import AFTER_THE_LSTM, SOLVERS, DataConfig, ModelConfig, TrainConfig, to_dict
 from sentiment.io.provenance import machine_line
 
 CELL_NAMES = {
@@ -22,15 +22,40 @@ CELL_NAMES = {
 }
 
 
+# The references and the plain RNN's best case, by key.
+OTHER_NAMES = {"irnn": "IRNN", "bow": "Bag of n-grams (reference)", "conv1d": "Conv1D (parallel)"}
+# How the models after the LSTM are marked where they appear beside the cells,
+# as the bag of n-grams is marked as the reference (`marked_name`).
+AFTER_THE_LSTM_MARK = "after the LSTM"
+
+
 def model_name(cell_type: str) -> str:
     """How a cell type is written for readers: "lstm" -> "LSTM".
 
     A variant "cell+init" (the long-range benchmark's gate initializations)
-    reads "LSTM (chrono init)".
+    reads "LSTM (chrono init)"; "cell+solver" (minGRU's and minLSTM's two
+    solvers, `sentiment.config.SOLVERS`) reads "minGRU (loop solver)".
     """
-    cell, _, init = cell_type.partition("+")
-    name = {**CELL_NAMES, "irnn": "IRNN", "bow": "Bag of n-grams (reference)"}.get(cell, cell)
-    return f"{name} ({init} init)" if init else name
+    cell, _, variant = cell_type.partition("+")
+    name = {**CELL_NAMES, **OTHER_NAMES}.get(cell, cell)
+    if not variant:
+        return name
+    return f"{name} ({variant} {'solver' if variant in SOLVERS else 'init'})"
+
+
+def marked_name(cell_type: str) -> str:
+    """`model_name`, marked for a model after the LSTM where it stands beside the cells.
+
+    "minGRU (after the LSTM)", "minGRU (chrono init, after the LSTM)",
+    "Transformer (after the LSTM)": the way "Bag of n-grams (reference)"
+    marks the reference, so the three cells stay the comparison. Every
+    other model reads as `model_name` writes it.
+    """
+    cell, _, variant = cell_type.partition("+")
+    if cell not in AFTER_THE_LSTM:
+        return model_name(cell_type)
+    note = model_name(cell_type).removeprefix(model_name(cell)).strip(" ()")
+    return f"{model_name(cell)} ({note + ', ' if note else ''}{AFTER_THE_LSTM_MARK})"
 
 
 def _percent(value: float | None) -> str:
@@ -62,11 +87,28 @@ def _distribution_lines(distribution: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def summary_markdown(summary: dict[str, Any], heading: str = "Results") -> str:
-    """Renders summary.json as Markdown: the settings, then test figures overall, by length, by truncation."""
+def summary_markdown(summary: dict[str, Any], heading: str = "Results", after: dict[str, Any] | None = None) -> str:
+    """Renders summary.json as Markdown: the settings, then test figures overall, by length, by truncation.
+
+    The models after the LSTM (`sentiment.config.AFTER_THE_LSTM`) get a
+    section of their own below the cells' table, and are marked in the
+    tables by length (`marked_name`).
+
+    Args:
+        summary: a run's summary.json.
+        heading: the page's title.
+        after: another run's summary.json whose models after the LSTM join
+            this page (`python -m sentiment results` joins its "imdb_next"
+            source to docs/imdb/), with that run's command, date and machine and any
+            setting it had differently. A model this run has is not taken
+            from it. None: this run's own only.
+    """
     models = summary["models"]
-    if not models:
+    if not models and not (after and after["models"]):
         return f"# {heading}\n\nNo model has finished training yet.\n"
+    joined = _joined_after(summary, after)
+    if not models:  # only another run's rows: that run is the page
+        return summary_markdown(after, heading)
     dataset = summary["run"]["data"].get("dataset")
     parts = [
         f"# {heading}: {' vs '.join(model_name(cell).split(' (')[0] for cell in models)} on {dataset or 'IMDB'}",
@@ -82,17 +124,76 @@ def summary_markdown(summary: dict[str, Any], heading: str = "Results") -> str:
         "",
         *_reference_lines(models),
         *_teacher_lines(models),
-        _test_table(models),
+        *_compared_table(models),
+        _cost_line(summary),  # this run's: another run's rows after the LSTM say what they cost in their table
         "",
-        _cost_line(summary),
-        "",
+        *_after_lines(summary, after, joined),
         "## Accuracy by review length (words), 95% Wilson intervals",
         "",
-        _length_table(models),
+        _length_table({**models, **joined}),
         "",
-        *_truncation_lines(models),
+        *_truncation_lines({**models, **joined}),
     ]
     return "\n".join(parts)
+
+
+def _compared_table(models: dict[str, Any]) -> list[str]:
+    """The test table of the cells and the reference (the models after the LSTM have their own)."""
+    compared = {cell: metrics for cell, metrics in models.items() if cell not in AFTER_THE_LSTM}
+    return [_test_table(compared), ""] if compared else []
+
+
+def _joined_after(summary: dict[str, Any], after: dict[str, Any] | None) -> dict[str, Any]:
+    """The models after the LSTM that `after` adds to `summary` (those `summary` lacks), in their order."""
+    if not after:
+        return {}
+    return {
+        cell: metrics
+        for cell, metrics in after["models"].items()
+        if cell in AFTER_THE_LSTM and cell not in summary["models"]
+    }
+
+
+def _after_lines(summary: dict[str, Any], after: dict[str, Any] | None, joined: dict[str, Any]) -> list[str]:
+    """The models after the LSTM: what they are, where their rows come from, and their test table."""
+    own = {cell: metrics for cell, metrics in summary["models"].items() if cell in AFTER_THE_LSTM}
+    rows = {**own, **joined}
+    if not rows:
+        return []
+    lines = [
+        "### After the LSTM",
+        "",
+        f"{_and([model_name(cell) for cell in rows])} came after the LSTM and are not part of the comparison of "
+        "the cells: they answer the plain RNN's third limit, steps that cannot run in parallel "
+        "(`sentiment/cells.py`). minGRU and minLSTM (Feng et al. 2024) compute their gates from the word alone, so "
+        "their recurrence is linear and a parallel scan solves it in ceil(log2 T) steps; the Transformer "
+        "(Vaswani et al. 2017) has no recurrence, and with no final state to read it reads the mean of its "
+        "outputs over the words. Built by the same builder from the same settings"
+        + (f"; minGRU and minLSTM solved by {_solver_words(summary['run'])}." if _has_recurrence(rows) else "."),
+        "",
+    ]
+    if joined:
+        changes = _config_changes(summary["run"], after["run"])
+        lines += [
+            f"The rows of {_and([model_name(cell) for cell in joined])} come from another run: "
+            f"`{after['command']}` on {after['written_at']} ({machine_line(after['machine'])}); "
+            + (f"its settings differ from the run above in {changes}." if changes else "with the same settings."),
+            "",
+        ]
+    return [*lines, _test_table(rows), ""]
+
+
+def _has_recurrence(models: dict[str, Any]) -> bool:
+    return any(cell in ("mingru", "minlstm") for cell in models)
+
+
+def _solver_words(run: dict[str, Any]) -> str:
+    solver = run["model"].get("solver", ModelConfig().solver)
+    return "a parallel scan (`--solver scan`)" if solver == "scan" else "a loop of T steps (`--solver loop`)"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _reference_lines(models: dict[str, Any]) -> list[str]:
@@ -212,7 +313,7 @@ def _length_table(models: dict[str, Any]) -> str:
         [bucket["bucket"], f"{bucket['count']:,}", *(interval_text(m["test"]["by_length"][i]) for m in models.values())]
         for i, bucket in enumerate(first)
     ]
-    return markdown_table(["words", "reviews", *map(model_name, models)], rows)
+    return markdown_table(["words", "reviews", *map(marked_name, models)], rows)
 
 
 def _truncation_lines(models: dict[str, Any]) -> list[str]:
@@ -224,7 +325,7 @@ def _truncation_lines(models: dict[str, Any]) -> list[str]:
     return [
         f"## Truncated (more than {first['sequence_length']} words) vs not truncated",
         "",
-        markdown_table(["reviews", "count", *map(model_name, models)], rows),
+        markdown_table(["reviews", "count", *map(marked_name, models)], rows),
         "",
     ]
 

@@ -3,9 +3,12 @@
 Okabe-Ito colours (safe for colour-blind readers). The three cells the
 project compares each have a hue; a variant of a cell (chrono gate biases,
 another schedule) is drawn in its cell's colour, dotted. The references
-(the bag of n-grams, the controls of sentiment at a distance) are greys,
-dashed in the PNGs; the models "after the LSTM" (minGRU, minLSTM, the
-Transformer) have hues of their own, dash-dotted in the PNGs. Chance and
+(the bag of n-grams, the controls of sentiment at a distance, the bench's
+Conv1D) are greys, dashed; the models "after the LSTM" (minGRU, minLSTM,
+the Transformer) are a secondary family like the references: a hue each
+(not one of the cells'), dash-dotted, their chrono variant dotted, and
+minGRU's or minLSTM's sequential loop (the bench's "+loop") dotted beside
+its parallel scan ("+scan", drawn as the model itself). Chance and
 best-constant levels are drawn as labelled grey lines.
 
 Every plotting module reads its colours here: `sentiment.analysis.plots`
@@ -15,7 +18,8 @@ Every plotting module reads its colours here: `sentiment.analysis.plots`
 
 from __future__ import annotations
 
-from sentiment.report import model_name
+from sentiment.config import SOLVERS
+from sentiment.report import AFTER_THE_LSTM_MARK, model_name
 
 # Model key -> (colour, tint). The tint draws a model's training split.
 COLORS = {
@@ -32,15 +36,18 @@ COLORS = {
     "bow": ("#666666", "#BBBBBB"),
     "bag_of_embeddings": ("#888888", "#CCCCCC"),
     "lstm_t0": ("#333333", "#AAAAAA"),
+    # The bench's parallel reference (sentiment.analysis.bench.CONV1D).
+    "conv1d": ("#7F7F7F", "#BFBFBF"),
 }
 # The colour of a level a model should beat: chance, the best constant.
 LEVEL_COLOR = "#9E9E9E"
 # A model with no entry above.
 OTHER_COLOR = "#7F7F7F"
-# The Jacobian panel's SimpleRNN on inputs scaled up ("SimpleRNN, inputs × 8").
-DRIVEN_COLOR = "#CC79A7"
+# The Jacobian panel's SimpleRNN on inputs scaled up ("SimpleRNN, inputs × 8"): its cell's tint
+# (not minGRU's hue, which shares that panel).
+DRIVEN_COLOR = "#EE9A6B"
 
-REFERENCES = ("bow", "bag_of_embeddings", "lstm_t0")
+REFERENCES = ("bow", "bag_of_embeddings", "lstm_t0", "conv1d")
 AFTER_THE_LSTM = ("mingru", "minlstm", "transformer")
 
 
@@ -64,8 +71,11 @@ def tint(key: str) -> str:
 
 def line_style(key: str) -> str:
     """The matplotlib line style of a model: solid for the cells, dotted for a
-    chrono variant, dashed for a reference or the IRNN, dash-dot after the LSTM."""
+    chrono variant, dashed for a reference or the IRNN, dash-dot after the LSTM
+    (a "+scan" solver as its model, a "+loop" dotted)."""
     cell, init = _cell_and_init(key)
+    if init == "scan":
+        return line_style(cell)
     if init:
         return ":"
     if cell in REFERENCES or cell == "irnn":
@@ -84,19 +94,30 @@ def key_of_name(name: str) -> str | None:
     """The model key a plot's name stands for, or None.
 
     Reads the names the project writes: `model_name`'s ("LSTM (chrono
-    init)"), and those of sentiment at a distance ("GRU (mixed schedule)",
-    "bag of embeddings", "LSTM trained at T = 0"), whose other schedule is
-    drawn like a variant.
+    init)", "minGRU (loop solver)"), `sentiment.report.marked_name`'s
+    ("minGRU (after the LSTM)", "minGRU (chrono init, after the LSTM)"), and
+    those of sentiment at a distance ("GRU (mixed schedule)", "bag of
+    embeddings", "LSTM trained at T = 0"), whose other schedule is drawn like
+    a variant.
     """
     if name == "bag of embeddings":
         return "bag_of_embeddings"
     if "trained at T = 0" in name:
         return "lstm_t0"
     base, _, note = name.partition(" (")
+    notes = [part.strip() for part in note.removesuffix(")").split(",") if part.strip()]
+    notes = [part for part in notes if part != AFTER_THE_LSTM_MARK]
     for key in COLORS:
         if model_name(key) == name:
             return key
-        if model_name(key) == base and note.endswith(("init)", "schedule)")):
+        if model_name(key) != base:
+            continue
+        if not notes:
+            return key
+        variant = notes[0]
+        if len(notes) == 1 and variant.endswith(" solver") and variant.split()[0] in SOLVERS:
+            return f"{key}+{variant.split()[0]}"
+        if len(notes) == 1 and variant.endswith(("init", "schedule")):
             return f"{key}+variant"
     return None
 

@@ -253,3 +253,18 @@ def quick_app(quick_artifacts, tmp_path_factory):
     process, url = _start_app(quick_artifacts, tmp_path_factory.mktemp("tour") / "app.log")
     yield url
     _stop_app(process)
+
+
+@pytest.fixture(scope="session")
+def tiny_after_artifacts(tiny_csv, tmp_path_factory) -> Path:
+    """minGRU, minLSTM and the transformer trained on the tiny CSV, as `train --cells mingru,minlstm,transformer` does.
+
+    The models after the LSTM as a run of their own, as the project keeps them beside a run of the cells
+    (`webapp.views.NEXT_FOLDER`).
+    """
+    from sentiment.config import AFTER_THE_LSTM
+    from sentiment.training.train import train_models
+
+    output = tmp_path_factory.mktemp("after-artifacts")
+    train_models(*tiny_configs(tiny_csv), cell_types=AFTER_THE_LSTM, output=output, verbose=0, log=lambda message: None)
+    return output

@@ -961,7 +961,7 @@ def test_why_gates_endpoint_serves_every_shipped_result(client):
     from webapp import findings, thesis_views
 
     served = client.predict(api_name="/why_gates")
-    assert len(served) == 15
+    assert len(served) == 20  # panels 1 to 5, then "What came next": its summary, two findings and two plots
     jacobian, recall, adding, distance, decisions, example = (served[i] for i in (1, 3, 8, 10, 12, 14))
     long_range, _ = thesis_views.load_results("long_range")
     expected = {

@@ -1,4 +1,4 @@
-"""The bench on tiny shapes: its formula, its JSON and Markdown, the peer and its skip."""
+"""The bench on tiny shapes: its formula, its JSON and Markdown, the peer and its skip, the sequential cost."""
 
 from __future__ import annotations
 
@@ -91,11 +91,15 @@ def test_saved_model_latency_and_no_cudnn_on_a_cpu(result):
         assert "use_cudnn=True" in result["training"]["lstm"]["cudnn"]["skipped"]
 
 
-def test_sequential_cost_times_each_cell_and_the_parallel_reference(result, tmp_path):
+def test_sequential_cost_times_each_cell_the_parallel_reference_and_what_came_after(result, tmp_path):
     cost = result["sequential_cost"]
-    assert cost["lengths"] == [4, 16] and list(cost["models"]) == ["lstm", "conv1d"]
+    assert cost["lengths"] == [4, 16]
+    assert list(cost["models"]) == ["lstm", "conv1d", "mingru+scan", "mingru+loop", "minlstm+scan", "transformer"]
     assert cost["models"]["lstm"]["sequential_steps"] == [4, 16]  # one step per token
     assert cost["models"]["conv1d"]["sequential_steps"] == [1, 1]  # one layer, whatever the length
+    assert cost["models"]["mingru+scan"]["sequential_steps"] == [2, 4]  # ceil(log2 T) levels
+    assert cost["models"]["mingru+loop"]["sequential_steps"] == [4, 16]
+    assert cost["models"]["transformer"]["sequential_steps"] == [1, 1]
     assert all(
         value > 0
         for entry in cost["models"].values()
@@ -104,8 +108,83 @@ def test_sequential_cost_times_each_cell_and_the_parallel_reference(result, tmp_
     )
     text = bench.bench_markdown(result)
     assert "### Sequential cost" in text and "| Conv1D (parallel) | training step |" in text
+    assert "| minGRU (loop solver, after the LSTM) | training step |" in text
+    assert "| minGRU (scan solver, after the LSTM) | 2 | 4 |" in text  # the table of sequential steps
+    assert "| Transformer (after the LSTM) | 1 | 1 |" in text
     paths = bench.write_results(result, tmp_path)
     assert paths["plot"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sequential_steps_on_each_critical_path():
+    assert bench.sequential_steps("gru", 3200) == 3200 and bench.sequential_steps("mingru+loop", 3200) == 3200
+    assert bench.sequential_steps("mingru+scan", 3200) == 12 and bench.sequential_steps("minlstm+scan", 1024) == 10
+    assert bench.sequential_steps("minlstm+scan", 1025) == 11  # one more level past a power of two
+    assert bench.sequential_steps("transformer", 3200) == bench.sequential_steps(bench.CONV1D, 3200) == 1
+
+
+def test_a_length_whose_attention_would_not_fit_is_skipped_not_run(tmp_path):
+    # batch 2, 1 head: 8 copies x 4 bytes x 2 x T^2 = 64 T^2 bytes; a limit between T = 4 and T = 16.
+    config = replace(TINY, cell_types=("gru",), cost_variants=("transformer",), cost_memory_gb=64 * 10**2 / 2**30)
+    assert bench.attention_bytes(config, "transformer", 16) == 64 * 16**2 and not bench.attention_bytes(
+        config, "gru", 16
+    )
+    cost = bench.sequential_cost(config, log=lambda line: None)
+    transformer = cost["models"]["transformer"]
+    assert transformer["train_seconds"][0] > 0 and transformer["train_seconds"][1] is None
+    assert transformer["inference_seconds"][1] is None and transformer["skipped"] == [16]
+    assert cost["models"]["gru"]["skipped"] == [] and None not in cost["models"]["gru"]["train_seconds"]
+    text = "\n".join(bench._sequential_cost_lines(cost))
+    assert "| Transformer (after the LSTM) | training step | " in text and " | n/a |" in text
+    assert "Not run (n/a above): Transformer (after the LSTM) at T = 16" in text
+    json.loads(json.dumps(cost))  # None is null
+    from sentiment.analysis.plots import plot_sequential_cost
+
+    assert plot_sequential_cost(cost, tmp_path / "cost.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_crossings_are_found_between_measured_lengths_on_log_scales():
+    lengths = [50, 100, 200, 400]
+    gru = [1.0, 2.0, 4.0, 8.0]
+    found = bench.crossings(lengths, [3.0, 3.0, 3.0, 3.0], gru)
+    assert found["faster"] == [False, False, True, True] and found["measured"] == lengths
+    # log(3/2) at 100 and log(3/4) at 200: the ratio is 1 at 100 * 2 ** (log(1.5) / log(2)) = 150.
+    assert found["crossings"] == [{"between": [100, 200], "at": 150, "becomes": "faster"}]
+    assert found["ratio_at_end"] == pytest.approx(3 / 8)
+    assert bench.crossings(lengths, [0.5, 1.0, None, 4.0], gru)["crossings"] == []  # faster wherever measured
+    assert bench.crossings(lengths, [None] * 4, gru)["measured"] == []
+    sentence = bench.crossing_sentence("minGRU", "training step", lengths, [3.0, 3.0, 3.0, 3.0], gru)
+    assert sentence == (
+        "minGRU's training step is slower than the GRU's at T = 50 to 100 and faster at T = 200 to 400: "
+        "the curves cross near T ≈ 150 (0.38x the GRU's time at T = 400)."
+    )
+    assert bench.crossing_sentence("LSTM", "forward pass", lengths, [2.0, 3.0, 5.0, 9.0], gru) == (
+        "LSTM's forward pass is slower than the GRU's at T = 50 to 400 (1.12x the GRU's time at T = 400)."
+    )
+    assert bench.crossing_sentence("x", "training step", lengths, [4.0, None, None, None], [None] * 4) == ""
+
+
+def test_the_markdown_says_where_each_curve_crosses_the_grus():
+    cost = {
+        "lengths": [50, 100, 200],
+        "batch_size": 2,
+        "memory_gb": 4.0,
+        "models": {
+            name: {"train_seconds": train, "inference_seconds": train, "sequential_steps": [1, 1, 1], "skipped": []}
+            for name, train in (("gru", [1.0, 2.0, 4.0]), ("mingru+scan", [3.0, 3.0, 3.0]), ("conv1d", [0.5] * 3))
+        },
+    }
+    text = "\n".join(bench._sequential_cost_lines(cost))
+    assert "Against the GRU, on this machine:" in text
+    assert "- minGRU (scan solver, after the LSTM)'s training step is slower than the GRU's at T = 50 to 100" in text
+    assert "- Conv1D (parallel)'s forward pass is faster than the GRU's at T = 50 to 200 (0.12x" in text
+
+
+def test_cost_variants_are_checked():
+    with pytest.raises(ValueError, match="unknown cost variant 'gru'"):
+        BenchConfig(cost_variants=("gru",))
+    with pytest.raises(ValueError, match="cost_memory_gb must be positive"):
+        BenchConfig(cost_memory_gb=0)
+    assert BenchConfig().cost_lengths[0] == 50 and BenchConfig().cost_lengths[-1] == 3200  # the issue's range
 
 
 def test_markdown_has_every_table(result):
@@ -118,9 +197,10 @@ def test_markdown_has_every_table(result):
     ):
         assert heading in text
     rows = [line for line in text.splitlines() if line.startswith("| LSTM |")]
-    assert len(rows) == 5  # training, cuDNN, latency, and the sequential cost's training step and inference
+    assert len(rows) == 6  # training, cuDNN, latency, and the sequential cost's training step, inference and steps
     assert "met" in rows[2] or "missed" in rows[2]
     assert rows[3].startswith("| LSTM | training step |") and rows[4].startswith("| LSTM | inference |")
+    assert rows[5] == "| LSTM | 4 | 16 |"
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
@@ -222,6 +302,11 @@ def test_torch_backend_runs_without_tensorflow(tmp_path):
     assert cudnn["generic_over_cudnn"] > 0 and cudnn["cudnn_over_torch"] > 0
     assert result["training"]["simple_rnn"]["peer"]["keras_over_torch"] > 0
     assert "### cuDNN vs generic kernel" in (tmp_path / "bench.md").read_text()
+    # The sequential cost of the models after the LSTM (minGRU on both solvers, the Transformer) runs on torch too:
+    # the GPU figures come from this path (`KERAS_BACKEND=torch python -m sentiment bench` on a GPU machine).
+    cost = result["sequential_cost"]["models"]
+    assert {"mingru+scan", "mingru+loop", "minlstm+scan", "transformer"} <= set(cost)
+    assert all(value > 0 for entry in cost.values() for value in entry["train_seconds"] + entry["inference_seconds"])
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the project's training step runs on TensorFlow")

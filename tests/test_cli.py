@@ -2,12 +2,14 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
+from sentiment.analysis.pages import DEFAULT_SOURCES
 from sentiment.cli import build_parser
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 
 def _assert_one_line_error(result, *fragments):
@@ -25,7 +27,9 @@ def _assert_one_line_error(result, *fragments):
 
 def test_unknown_cell_type():
     _assert_one_line_error(
-        run_cli("train", "--cells", "lstm,transformer"), "unknown model 'transformer'", "simple_rnn, lstm, gru, bow"
+        run_cli("train", "--cells", "lstm,mamba"),
+        "unknown model 'mamba'",
+        "simple_rnn, lstm, gru, bow, mingru, minlstm, transformer",
     )
 
 
@@ -72,7 +76,8 @@ def test_predict_with_a_bad_folder(tmp_path, tiny_artifacts):
     )
     _assert_one_line_error(
         run_cli("predict", "--export", str(tiny_artifacts), "a review"),
-        "no export of simple_rnn, lstm, gru in",
+        "no export in",
+        "<cell> one of simple_rnn, lstm, gru, mingru, minlstm, transformer",
         "python -m sentiment export",
     )
 
@@ -130,7 +135,9 @@ def test_long_range_rejects_bad_lengths():
     _assert_one_line_error(
         run_cli("long-range", "--lengths", "ten"), "argument --lengths: expected comma-separated integers, got 'ten'"
     )
-    _assert_one_line_error(run_cli("long-range", "--variants", "lstm,transformer"), "unknown variant 'transformer'")
+    _assert_one_line_error(
+        run_cli("long-range", "--variants", "lstm,transformer+chrono"), "unknown variant 'transformer+chrono'"
+    )
 
 
 def test_config_flags_come_from_the_dataclass_fields_and_docs():
@@ -196,3 +203,110 @@ def test_distance_flags_fill_its_data_config():
 
 def test_distance_rejects_bad_data_flags_in_one_line():
     _assert_one_line_error(run_cli("distance", "--data-source", "csv"), "data source 'csv' needs a path (--data-path)")
+
+
+# --- After the LSTM: minGRU, minLSTM and the Transformer through every command ------------------------
+
+
+def test_the_models_after_the_lstm_are_flags_of_train_export_predict_and_evaluate_only():
+    from sentiment.cli import _configs
+
+    args = build_parser().parse_args(["train", "--cells", "mingru,minlstm,transformer", "--solver", "loop"])
+    assert args.cells == ("mingru", "minlstm", "transformer") and _configs(args)[1].solver == "loop"
+    assert build_parser().parse_args(["export", "--cells", "transformer,lstm"]).cells == ("transformer", "lstm")
+    assert build_parser().parse_args(["predict", "--model", "minlstm", "x"]).model == ("minlstm",)
+    assert build_parser().parse_args(["evaluate", "--cells", "mingru,bow"]).cells == ("mingru", "bow")
+    for command in (["gradients", "--cells", "mingru"], ["inspect", "--cells", "transformer"]):
+        with pytest.raises(SystemExit):  # the analyses of Keras's cells read the three cells only
+            build_parser().parse_args(command)
+    long_range = build_parser().parse_args(
+        ["long-range", "--tasks", "associative", "--associative-pairs", "2,3", "--variants", "mingru,transformer"]
+    )
+    assert (long_range.tasks, long_range.associative_pairs) == (("associative",), (2, 3))
+    bench = build_parser().parse_args(["bench", "--cost-variants", "mingru+loop", "--cost-memory-gb", "12"])
+    assert (bench.cost_variants, bench.cost_memory_gb) == (("mingru+loop",), 12.0)
+
+
+def test_a_bad_solver_is_one_line():
+    _assert_one_line_error(
+        run_cli("train", "--cells", "mingru", "--solver", "fast"), "solver must be one of scan, loop"
+    )
+
+
+def test_export_and_evaluate_default_to_every_model_the_folder_holds(tmp_path, monkeypatch):
+    from sentiment import cli
+    from sentiment.io.artifacts import MANIFEST_FILE
+
+    for cell in ("lstm", "bow", "mingru", "transformer"):
+        (tmp_path / cell).mkdir()
+        (tmp_path / cell / MANIFEST_FILE).write_text("{}")
+    (tmp_path / "gru").mkdir()  # started, never finished: no manifest
+    exported = []
+    monkeypatch.setattr(
+        "sentiment.serving.export.export_model", lambda folder, output: exported.append(Path(folder).name) or output
+    )
+    assert cli.main(["export", "--artifacts", str(tmp_path)]) == 0
+    assert exported == ["lstm", "mingru", "transformer"]  # the bag of n-grams is not a SavedModel
+    assert cli._trained_cells(str(tmp_path), cli.ALL_MODELS) == ("lstm", "bow", "mingru", "transformer")
+
+
+def _summary(cells_summary: dict, renamed: dict[str, str], command: str) -> dict:
+    """A summary.json of another run: `cells_summary`'s models under other names, its own command and date."""
+    return {
+        **cells_summary,
+        "command": command,
+        "written_at": "2026-12-06T00:00:00+00:00",
+        "models": {new: {**cells_summary["models"][old], "cell_type": new} for old, new in renamed.items()},
+    }
+
+
+def test_results_join_the_imdb_rows_after_the_lstm_marked_and_with_their_own_command(tmp_path, monkeypatch, capsys):
+    from sentiment import cli
+    from sentiment.analysis import pages
+
+    cells = json.loads((ROOT / "docs" / "imdb" / "summary.json").read_text())
+    after = _summary(cells, {"lstm": "mingru", "gru": "transformer"}, "python -m sentiment train --cells x")
+    after["run"] = {**after["run"], "model": {**after["run"]["model"], "solver": "loop"}}
+    for name, summary in (("imdb", cells), ("imdb_next", after)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+    none = [f"--{kind.replace('_', '-')}=none" for kind in DEFAULT_SOURCES if not kind.startswith("imdb")]
+    page = tmp_path / "RESULTS.md"
+    arguments = [*none, "--imdb-strong=none", "--readme", str(tmp_path / "README.md"), "--output", str(page)]
+    imdb = ["--imdb", str(tmp_path / "imdb" / "summary.json")]
+    assert cli.main(["results", *imdb, "--imdb-next", str(tmp_path / "imdb_next" / "summary.json"), *arguments]) == 0
+    text = page.read_text()
+    assert text.count("### After the LSTM") == 1 and "| SimpleRNN | " in text
+    after_section = text[text.index("### After the LSTM") :]
+    lstm = cells["models"]["lstm"]["test"]
+    assert f"| minGRU | {100 * lstm['accuracy']:.1f}% [" in after_section  # its row, under its own heading
+    assert "come from another run: `python -m sentiment train --cells x` on 2026-12-06" in after_section
+    assert "solver: scan → loop" in after_section  # a setting that differs is named
+    assert "| words | reviews | SimpleRNN | LSTM | GRU | Bag of n-grams (reference) | minGRU (after the LSTM) |" in text
+    # A file named that is not there is an error; the default's absence (no run after the LSTM yet) is not.
+    missing = tmp_path / "nothing.json"
+    assert cli.main(["results", *imdb, "--imdb-next", str(missing), *arguments]) == 2
+    monkeypatch.setattr(pages, "DEFAULT_SOURCES", {**pages.DEFAULT_SOURCES, "imdb_next": missing})
+    assert cli.main(["results", *imdb, *arguments]) == 0
+    assert "After the LSTM" not in page.read_text() and "none yet" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_train_the_models_after_the_lstm_then_predict_with_every_model_the_folder_holds(tiny_csv, tmp_path):
+    output = tmp_path / "next"
+    tiny = [
+        *("--data-source", "csv", "--data-path", str(tiny_csv)),
+        *"--vocabulary-size 30 --sequence-length 8 --embedding-dim 4 --units 4 --epochs 1 --batch-size 32".split(),
+    ]
+    trained = run_cli("train", "--cells", "mingru,minlstm,transformer", *tiny, "--output", str(output))
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert all(f"  {cell:<10} test accuracy" in trained.stdout for cell in ("mingru", "minlstm", "transformer"))
+    summary = json.loads((output / "summary.json").read_text())
+    assert list(summary["models"]) == ["mingru", "minlstm", "transformer"]
+    markdown = (output / "summary.md").read_text()
+    assert "### After the LSTM" in markdown and "| minLSTM |" in markdown
+    assert "minGRU and minLSTM solved by a parallel scan (`--solver scan`)" in markdown
+    predicted = run_cli("predict", "--artifacts", str(output), "a great film")
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    (row,) = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert set(row) == {"index", "text", "mingru", "minlstm", "transformer"}

@@ -122,3 +122,80 @@ def test_strong_inputs_saturate_a_simple_rnn_and_shrink_its_jacobian():
     assert driven["saturated_share"] > gentle["saturated_share"]
     assert driven["shrink_per_step"] < gentle["shrink_per_step"]
     assert len(gentle["by_distance"]) == 40 and gentle["sequences"] == 32
+
+
+# --- After the LSTM: minGRU's and minLSTM's state Jacobians; the transformer has none --------------------
+
+
+# The loop in float64 (finite differences need it; the scan's positions do not run in float64: the test
+# below checks the scan against the loop in float32).
+@pytest.mark.parametrize("cell, chrono", [("mingru", None), ("mingru", 20), ("minlstm", None), ("minlstm", 20)])
+def test_min_cells_state_jacobian_matches_finite_differences(float64, cell, chrono):
+    keras.utils.set_random_seed(2)
+    model = build_regressor(
+        ModelConfig(cell_type=cell, units=3, dropout_rate=0.0, chrono_max_steps=chrono, solver="loop"), input_features=2
+    )
+    layer = jacobians.state_layer(model)
+    assert layer.kernel.dtype == "float64" and layer.solver == "loop" and not layer.return_sequences
+    inputs = np.random.default_rng(0).normal(size=(4, 6, 2))
+    norms = jacobians.state_jacobian_norms(layer, inputs)
+    assert norms.shape == (4, 6) and np.all(norms > 0)
+    np.testing.assert_allclose(norms, _finite_difference_norms(layer, inputs), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_the_scan_differentiates_as_the_loop(cell):
+    keras.utils.set_random_seed(4)
+    loop_model = build_regressor(ModelConfig(cell_type=cell, units=3, dropout_rate=0.0, solver="loop"), 2)
+    scan_model = build_regressor(ModelConfig(cell_type=cell, units=3, dropout_rate=0.0, solver="scan"), 2)
+    scan_model.set_weights(loop_model.get_weights())
+    inputs = np.random.default_rng(3).normal(size=(3, 11, 2)).astype(np.float32)
+    loop_norms = jacobians.state_jacobian_norms(jacobians.state_layer(loop_model), inputs)
+    scan_norms = jacobians.state_jacobian_norms(jacobians.state_layer(scan_model), inputs)
+    np.testing.assert_allclose(scan_norms, loop_norms, rtol=1e-4, atol=1e-7)
+
+
+def test_min_gru_state_jacobian_is_a_product_of_its_keep_factors(float64):
+    """d h_T / d x_t = diag(a_T ... a_{t+1}) d h_t / d x_t: the gates after t, times the step's own Jacobian."""
+    keras.utils.set_random_seed(3)
+    model = build_regressor(ModelConfig(cell_type="mingru", units=3, dropout_rate=0.0, solver="loop"), 2)
+    layer = jacobians.state_layer(model)
+    inputs = np.random.default_rng(1).normal(size=(2, 5, 2))
+    keep = keras.ops.convert_to_numpy(layer.keep_factors(inputs))  # <float>[batch, time, units]
+    expected = np.zeros(inputs.shape[:2])
+    for t in range(inputs.shape[1]):
+        # d h_t / d x_t: the state after step t, read where the sequence ends at t. <float>[batch, units, features]
+        step = np.stack([_input_gradient(layer, inputs[:, : t + 1], unit)[:, t] for unit in range(layer.units)], 1)
+        product = np.prod(keep[:, t + 1 :], axis=1)  # <float>[batch, units]: a_{t+1} ... a_T
+        expected[:, t] = np.sqrt(np.sum((product[..., None] * step) ** 2, axis=(1, 2)))
+    np.testing.assert_allclose(jacobians.state_jacobian_norms(layer, inputs), expected, rtol=1e-9)
+
+
+def _input_gradient(layer, inputs: np.ndarray, unit: int) -> np.ndarray:
+    """d h_last[unit] / d inputs, summed over the batch (the sequences are independent)."""
+    values = tf.constant(inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(values)
+        selected = tf.reduce_sum(layer(values)[:, unit])
+    return tape.gradient(selected, values).numpy()
+
+
+def test_a_transformer_has_no_state_jacobian():
+    from sentiment.errors import SentimentError
+
+    model = build_classifier(
+        ModelConfig(cell_type="transformer", units=4, embedding_dim=3, dropout_rate=0.0), 10, sequence_length=6
+    )
+    with pytest.raises(SentimentError, match="has no state Jacobian: a transformer carries no state from step to step"):
+        jacobians.state_layer(model)
+
+
+def test_a_min_gru_classifier_is_measured_on_its_embedded_words():
+    keras.utils.set_random_seed(0)
+    model = build_classifier(
+        ModelConfig(cell_type="mingru", units=4, embedding_dim=3, dropout_rate=0.0, word_dropout_rate=0.0), 12
+    )
+    ids = np.random.default_rng(0).integers(2, 12, size=(5, 9))
+    measured = jacobians.measure(model, ids)
+    assert len(measured["by_distance"]) == 9 and measured["sequences"] == 5
+    assert 0 < measured["shrink_per_step"] < 1  # gate biases 0: every keep factor is below 1

@@ -1,16 +1,22 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from sentiment.analysis.longrange import (
     FIRST_DISTRACTOR_ID,
+    FIRST_QUERY_ID,
     SIGNAL_IDS,
     VARIANTS,
     LongRangeConfig,
     accuracy_by_lag,
     adding_sequences,
+    associative_sequences,
+    associative_vocabulary_size,
+    chance_accuracy,
     constant_baseline_mse,
+    data_seed,
     jobs,
     recall_sequences,
     results_markdown,
@@ -101,8 +107,12 @@ def test_accuracy_by_lag_bins_cover_half_to_all_of_t():
         ({"lengths": ()}, "lengths must name at least one value"),
         ({"lengths": (10, 1)}, "integers >= 2"),
         ({"lengths": (10, 10)}, "must not repeat"),
-        ({"variants": ("lstm", "transformer")}, "unknown variant 'transformer'"),
+        ({"variants": ("lstm", "transformer+chrono")}, "unknown variant 'transformer\\+chrono'"),
         ({"tasks": ("copy",)}, "unknown task"),
+        ({"associative_pairs": (4, 4)}, "associative_pairs must not repeat"),
+        ({"associative_pairs": (0, 4)}, "associative_pairs must be integers >= 1"),
+        ({"associative_pairs": (8, 80)}, r"associative_keys \(64\) must be at least the most pairs \(80\)"),
+        ({"associative_values": 1}, "associative_values must be at least 2"),
         ({"adding_updates": 0}, "adding_updates must be at least 1"),
         ({"seeds": (1, 1)}, "seeds must not repeat"),
         ({"chrono_horizon": 2}, "chrono_horizon"),
@@ -124,6 +134,8 @@ def test_variants_share_one_architecture_and_chrono_has_one_horizon():
     assert {variant: m.chrono_max_steps for variant, m in models.items() if m.chrono_max_steps} == {
         "lstm+chrono": 150,
         "gru+chrono": 150,
+        "mingru+chrono": 150,
+        "minlstm+chrono": 150,
     }
     assert [variant for variant, m in models.items() if m.irnn] == ["irnn"]
     assert {variant: m.cell_type for variant, m in models.items()} == {
@@ -133,7 +145,12 @@ def test_variants_share_one_architecture_and_chrono_has_one_horizon():
 
 def test_jobs_cover_every_run_once_longest_first():
     config = LongRangeConfig(
-        lengths=(10, 40), seeds=(0, 1), variants=("simple_rnn", "lstm"), lag_shift_length=20, lag_shift_radius=2
+        tasks=("recall", "adding"),
+        lengths=(10, 40),
+        seeds=(0, 1),
+        variants=("simple_rnn", "lstm"),
+        lag_shift_length=20,
+        lag_shift_radius=2,
     )
     work = jobs(config)
     runs = [arguments for kind, arguments in work if kind == "run"]
@@ -146,6 +163,16 @@ def test_jobs_cover_every_run_once_longest_first():
         (1, "simple_rnn"),
     ]
     assert not any(kind == "lag_shift" for kind, _ in jobs(LongRangeConfig(tasks=("adding",))))
+    # Associative recall runs at T = P + 1, among the others by length.
+    mixed = [arguments for kind, arguments in jobs(replace(config, tasks=("recall", "associative"))) if kind == "run"]
+    assert [(task, length) for task, length, _, _ in mixed[::4]] == [
+        ("recall", 40),
+        ("associative", 33),
+        ("associative", 17),
+        ("recall", 10),
+        ("associative", 9),
+        ("associative", 5),
+    ]
 
 
 def _fake_run(task, length, seed, variant, final, solved_at=None):
@@ -248,7 +275,8 @@ def test_cli_runs_a_tiny_suite_and_writes_every_file(tmp_path):
     output = tmp_path / "long_range"
     result = run_cli(
         "long-range",
-        *"--lengths 4,6 --seeds 0 --variants simple_rnn,lstm+chrono --recall-updates 30 --adding-updates 30".split(),
+        *"--tasks recall,adding --lengths 4,6 --seeds 0 --variants simple_rnn,lstm+chrono".split(),
+        *"--recall-updates 30 --adding-updates 30".split(),
         *"--eval-interval 10 --test-sequences 64 --jacobian-sequences 8 --lag-shift-length 5".split(),
         *"--lag-shift-radius 1 --units 4 --workers 1 --no-progress".split(),
         *("--output", str(output)),
@@ -270,4 +298,141 @@ def test_cli_runs_a_tiny_suite_and_writes_every_file(tmp_path):
         assert run["updates"][0] == 0 and run["updates"][-1] <= 30 and len(run["updates"]) == len(run["scores"])
     for name in ("long_range.md", "long_range_recall.png", "long_range_adding.png", "jacobians.png", "lag_shift.png"):
         assert (output / name).stat().st_size > 0
-    assert "`python -m sentiment long-range --lengths 4,6" in (output / "long_range.md").read_text()
+    assert (
+        "`python -m sentiment long-range --tasks recall,adding --lengths 4,6" in (output / "long_range.md").read_text()
+    )
+
+
+# --- Associative recall, and the variants after the LSTM ---------------------------------------
+
+
+@pytest.mark.parametrize("pairs", [1, 4, 16])
+def test_associative_recall_asks_the_value_of_one_of_p_distinct_keys(pairs):
+    keys, values = 16, 4
+    ids, labels, positions = associative_sequences(np.random.default_rng(5), 3000, pairs, keys, values)
+    assert ids.shape == (3000, pairs + 1) and ids.dtype == np.int32 and labels.dtype == np.int32
+    first_pair = FIRST_QUERY_ID + keys
+    assert ids.max() < associative_vocabulary_size(keys, values) and ids.min() >= FIRST_QUERY_ID
+    pair_keys, pair_values = (ids[:, :pairs] - first_pair) // values, (ids[:, :pairs] - first_pair) % values
+    assert np.all(ids[:, :pairs] >= first_pair)  # pairs first, then the query: a query-key token
+    assert all(len(set(row)) == pairs for row in pair_keys)  # a sequence's keys are distinct
+    query = ids[:, pairs] - FIRST_QUERY_ID
+    assert np.all((query >= 0) & (query < keys))
+    asked = np.argmax(pair_keys == query[:, None], axis=1)  # where the queried key stands
+    assert np.all(pair_keys[np.arange(3000), asked] == query)  # the query names one of the P keys
+    np.testing.assert_array_equal(labels, pair_values[np.arange(3000), asked])  # and the label is its value
+    np.testing.assert_array_equal(positions, pairs - asked)  # 1: the last pair
+    assert set(positions) == set(range(1, pairs + 1))
+    assert np.allclose(np.bincount(labels, minlength=values) / 3000, 1 / values, atol=0.04)  # chance is 1 / values
+    with pytest.raises(ValueError, match="between 1 and the number of keys"):
+        associative_sequences(np.random.default_rng(0), 2, keys + 1, keys, values)
+
+
+def test_associative_scores_the_most_probable_value_and_is_solved_like_recall():
+    probabilities = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.2, 0.6], [0.9, 0.05, 0.05]])
+    assert score("associative", probabilities, np.array([1, 0, 0, 0])) == 0.75
+    assert score("associative", np.array([0.8, 0.2]), np.array([1, 1])) == 0.5  # two values: one sigmoid
+    assert solved("associative", 0.99) and not solved("associative", 0.98)
+    config = LongRangeConfig(associative_pairs=(2, 5), associative_values=5)
+    assert chance_accuracy("associative", config) == 0.2 and chance_accuracy("recall", config) == 0.5
+    assert config.task_lengths("associative") == (3, 6) and config.task_lengths("adding") == config.lengths
+    assert config.budget("associative") == config.recall_updates != config.budget("adding")
+
+
+def test_the_streams_of_recall_adding_and_the_lag_shift_keep_their_seeds():
+    # Associative recall took a number of its own: the data of the measured runs before it is unchanged.
+    assert data_seed("recall", 50, 1, "test") == [1, 0, 50, 1] and data_seed("adding", 50, 1, "train") == [1, 1, 50, 0]
+    assert data_seed("associative", 9, 1, "train")[1] not in (0, 1, 2)  # 2 is the lag-shift diagnostic's
+
+
+def test_the_variants_after_the_lstm_are_built_by_the_one_builder():
+    from sentiment.analysis.longrange import build_model, has_state, longest_sequence
+
+    config = LongRangeConfig(
+        lengths=(6,), associative_pairs=(3,), associative_keys=5, units=4, embedding_dim=3, lag_shift_length=None
+    )
+    assert longest_sequence(config) == 7  # recall's T + 1 tokens
+    assert longest_sequence(replace(config, lag_shift_length=9, lag_shift_radius=2)) == 12  # lags up to 11, + 1
+    transformer = build_model(config, "associative", "transformer", 0, steps=4)
+    assert transformer.output_shape == (None, config.associative_values)  # a softmax over the values
+    assert transformer.get_layer("head").get_layer("positions").max_length == 4
+    assert not has_state("transformer") and has_state("mingru+chrono") and has_state("irnn")
+    mingru = config.model_config("mingru+chrono")
+    assert (mingru.cell_type, mingru.chrono_max_steps, mingru.pooling) == ("mingru", config.chrono_horizon, "last")
+
+
+def test_the_page_has_associative_recall_and_marks_the_variants_after_the_lstm():
+    runs = [
+        _fake_run("recall", 50, 0, "gru", 0.5),
+        _fake_run("recall", 50, 0, "mingru+chrono", 1.0, 200),
+        *(
+            {**_fake_run("adding", 50, 0, variant, 0.17), "jacobian": {"init": jacobian, "trained": jacobian}}
+            for variant, jacobian in (("gru", _fake_jacobian(0.5)), ("mingru", _fake_jacobian(0.5)))
+        ),
+        _fake_run("adding", 50, 0, "transformer", 0.17),
+    ]
+    for pairs, accuracies in ((4, (0.6, 0.5, 1.0)), (16, (0.26, 0.27, 1.0))):
+        for variant, accuracy in zip(("gru", "mingru", "transformer"), accuracies):
+            runs.append(
+                {
+                    **_fake_run("associative", pairs + 1, 0, variant, accuracy, 400 if accuracy == 1.0 else None),
+                    "pairs": pairs,
+                }
+            )
+    result = _fake_result(runs)
+    result["config"].update(tasks=["recall", "adding", "associative"], associative_keys=64, associative_values=4)
+    markdown = results_markdown(result, {"associative": "long_range_associative.png"})
+    header = (
+        "| T | GRU | minGRU (after the LSTM) | minGRU (chrono init, after the LSTM) | Transformer (after the LSTM) |"
+    )
+    assert header in markdown  # recall's table: marked as after the LSTM
+    section = markdown[markdown.index("## Associative recall") :]
+    assert "Chance is 25.0%" in section and "(long_range_associative.png)" in section
+    assert "| 4 (5) | 60.0% | 50.0% | n/a | 100.0% |" in section  # minGRU (chrono) ran recall only
+    assert "| 16 (17) | 26.0% | 27.0% | n/a | 100.0% |" in section
+    assert "| 16 | 0/1 | 0/1 | n/a | 1/1, median 400 |" in section
+    assert "at most 100 updates (recall and associative recall)" in markdown
+    jacobians = markdown[markdown.index("## State Jacobians") :]
+    assert "| adding | minGRU (after the LSTM) | 0.500 |" in jacobians
+    assert "Transformer (after the LSTM): no row, as there is no state" in jacobians
+    assert "After the LSTM, and marked so" in markdown
+
+
+def _fake_jacobian(shrink: float) -> dict:
+    return {"by_distance": list(shrink ** np.arange(10)), "shrink_per_step": shrink, "forgotten_at": None}
+
+
+@pytest.mark.slow
+def test_a_tiny_suite_runs_associative_recall_and_the_variants_after_the_lstm(tmp_path):
+    from sentiment.analysis.longrange import run_suite, write_results
+
+    config = LongRangeConfig(
+        tasks=("recall", "associative"),
+        lengths=(4,),
+        associative_pairs=(2, 3),
+        associative_keys=4,
+        variants=("mingru", "transformer"),
+        seeds=(0,),
+        recall_updates=4,
+        eval_interval=2,
+        test_sequences=16,
+        batch_size=8,
+        jacobian_sequences=4,
+        lag_shift_length=None,
+        units=4,
+        embedding_dim=3,
+        workers=1,
+    )
+    result = run_suite(config, progress=False, log=lambda line: None)
+    runs = {(run["task"], run["length"], run["variant"]): run for run in result["runs"]}
+    assert len(runs) == 3 * 2  # recall at T = 4; associative at T = 3 and 4 (2 and 3 pairs)
+    assert (
+        runs[("associative", 3, "transformer")]["pairs"] == 2 and "jacobian" not in runs[("associative", 4, "mingru")]
+    )
+    assert set(runs[("recall", 4, "mingru")]["jacobian"]) == {"init", "trained"}  # minGRU has a state Jacobian
+    assert "jacobian" not in runs[("recall", 4, "transformer")]  # the transformer has none
+    for run in result["runs"]:
+        assert run["updates"][-1] <= 4 and all(0 <= value <= 1 for value in run["scores"])
+    paths = write_results(result, tmp_path)
+    assert paths["associative"].read_bytes()[:4] == b"\x89PNG"
+    assert "## Associative recall" in paths["markdown"].read_text()

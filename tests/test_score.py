@@ -104,7 +104,8 @@ def test_bad_folders_say_what_to_run(tmp_path, tiny_artifacts):
         score.artifact_scorers(tmp_path / "nothing")
     with pytest.raises(
         SentimentError,
-        match=r"no artifact of simple_rnn, lstm, gru in .* \(expected <cell>/manifest.json\); train first",
+        match=r"no artifact in .* \(expected <cell>/manifest.json, <cell> one of simple_rnn, lstm, gru, mingru, "
+        r"minlstm, transformer\); train first",
     ):
         score.artifact_scorers(tmp_path)
     with pytest.raises(
@@ -351,3 +352,24 @@ def test_csv_encodings_are_read_or_refused_by_line(tmp_path, reliability, case, 
     reliability.record(
         "predict", case, "read (the mark skipped), or refused naming the first line that is not UTF-8", measured
     )
+
+
+def test_a_folder_of_any_models_is_scored_by_each_after_the_lstm_included(
+    tiny_artifacts, tiny_after_artifacts, tmp_path
+):
+    import shutil
+
+    for folder, cell in (
+        (tiny_artifacts, "lstm"),
+        (tiny_after_artifacts, "mingru"),
+        (tiny_after_artifacts, "transformer"),
+    ):
+        shutil.copytree(folder / cell, tmp_path / cell)
+    scorers = score.artifact_scorers(tmp_path)
+    assert list(scorers) == ["lstm", "mingru", "transformer"]  # every model the folder holds, in their usual order
+    for cell, scorer in scorers.items():
+        probabilities, labels = scorer(REVIEWS[:2])
+        expected = Predictor.from_folder(tmp_path / cell).predict(REVIEWS[:2])
+        np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+        assert labels == [("negative", "positive")[int(p >= 0.5)] for p in probabilities]
+    assert list(score.artifact_scorers(tiny_after_artifacts, ["minlstm"])) == ["minlstm"]

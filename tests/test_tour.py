@@ -53,6 +53,8 @@ PLOTS = {
         "distance": ("T", True, "model"),
         "decision-average": ("steps before the end", True, "model"),
         "decision-review": ("steps before the end", True, "model"),
+        # 6. What came next: "associative" ("pairs") and "cost" ("T") join this table, with their findings,
+        # once docs/long_range/ holds associative recall and docs/bench/ the models after the LSTM (issue 29).
     },
 }
 SCREENSHOTS = {

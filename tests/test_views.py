@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sentiment.io.artifacts import read_json
-from webapp import views
+from webapp import charts, views
 
 CELLS = ("simple_rnn", "lstm", "gru")
 
@@ -307,3 +307,62 @@ def test_strong_models_serve_every_view(tiny_strong_artifacts):
     )  # "a" is not in the tiny vocabulary
     view = inside_views.inside_view(models, "a wonderful film")
     assert set(view.heatmaps) == {"lstm", "gru"}
+
+
+# --- After the LSTM: rows of the accuracy tables, marked; never compared --------------------------------
+
+AFTER = ("mingru", "minlstm", "transformer")
+AFTER_NAMES = ["minGRU (after the LSTM)", "minLSTM (after the LSTM)", "Transformer (after the LSTM)"]
+
+
+@pytest.fixture(scope="module")
+def folder_with_next(tiny_artifacts, tiny_after_artifacts, tmp_path_factory):
+    """A run of the cells with the models after the LSTM trained beside it as a run of their own, in next/."""
+    folder = tmp_path_factory.mktemp("with-next") / "artifacts"
+    shutil.copytree(tiny_artifacts, folder)
+    shutil.copytree(tiny_after_artifacts, folder / views.NEXT_FOLDER)
+    return folder
+
+
+def test_the_models_after_the_lstm_load_from_next_as_rows_of_the_accuracy_tables(folder_with_next):
+    models = views.load_models(folder_with_next, warm_up=False)
+    assert list(models.predictors) == list(CELLS) and list(models.after) == list(AFTER) and models.failures == {}
+    assert list(models.all_metrics()) == [*CELLS, "bow", *AFTER]
+    overall = views.overall_frame(models)
+    assert overall["model"].tolist()[-4:] == ["Bag of n-grams (reference)", *AFTER_NAMES]
+    metrics = read_json(folder_with_next / views.NEXT_FOLDER / "transformer" / "metrics.json")
+    assert overall.set_index("model").loc[AFTER_NAMES[2], "test accuracy"] == round(metrics["test"]["accuracy"], 4)
+    length = views.length_frame(models)
+    assert set(AFTER_NAMES) <= set(length["model"])  # by length too
+    assert views.length_table(models).columns.tolist()[-3:] == AFTER_NAMES
+    spec = charts.spec_of(views.length_chart(models))
+    strokes = spec["layer"][0]["encoding"]["strokeDash"]["scale"]
+    dashes = dict(zip(strokes["domain"], strokes["range"]))
+    assert dashes["minGRU (after the LSTM)"] == [6, 2, 2, 2] and dashes["GRU"] == [1, 0]  # dash-dot, as in the PNGs
+    colors = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert dict(zip(colors["domain"], colors["range"]))["Transformer (after the LSTM)"] == "#000000"
+    # The Compare tab, the inside view and the decision plot stay about the three cells.
+    comparison = views.compare(models, "the movie was great")
+    assert list(comparison.results) == list(CELLS) and len(views.results_frame(models, comparison)) == 3
+    assert set(views.history_frame(models)["model"]) == {"SimpleRNN", "LSTM", "GRU"}
+    assert "After the LSTM, minGRU, minLSTM, Transformer are rows of the accuracy tables" in views.status_markdown(
+        models
+    )
+
+
+def test_a_model_after_the_lstm_in_the_folder_itself_comes_first_and_a_broken_one_is_a_failure(
+    tiny_artifacts, tiny_after_artifacts, tmp_path
+):
+    for cell in CELLS:
+        shutil.copytree(tiny_artifacts / cell, tmp_path / cell)
+    shutil.copytree(tiny_after_artifacts / "mingru", tmp_path / "mingru")  # trained into the same folder
+    for cell in ("mingru", "transformer"):
+        shutil.copytree(tiny_after_artifacts / cell, tmp_path / views.NEXT_FOLDER / cell)
+    with open(tmp_path / views.NEXT_FOLDER / "mingru" / "model.keras", "ab") as file:
+        file.write(b"damaged")  # not read: the folder's own minGRU comes first
+    with open(tmp_path / views.NEXT_FOLDER / "transformer" / "model.keras", "ab") as file:
+        file.write(b"damaged")
+    models = views.load_models(tmp_path, warm_up=False)
+    assert list(models.after) == ["mingru"] and models.after["mingru"].artifact.folder == tmp_path / "mingru"
+    assert list(models.failures) == ["transformer"] and "does not match its checksum" in models.failures["transformer"]
+    assert "Transformer is not loaded**: its files are missing, incomplete or damaged" in views.status_markdown(models)

@@ -569,3 +569,325 @@ def pair_finding(frame: pd.DataFrame, parted_at: int | None, parted_word: str | 
     else:
         sentence += " Every model has forgotten the edit by the end."
     return sentence
+
+
+# --- Try it yourself: the playground ------------------------------------------
+
+# How a playground cell ended (`sentiment.analysis.playground`), and the end of a sentence about one that did not solve.
+_PLAYGROUND_ENDS = ("solved", "budget", "time cap", "diverged", "stopped", "failed")
+_PLAYGROUND_WHY = {"budget": ", its whole budget", "stopped": ", when it was stopped", "training": " so far"}
+_PLAYGROUND_BEFORE_A_POINT = {
+    "waiting": "is waiting",
+    "stopped": "was stopped before its first evaluation",
+    "time cap": "reached the time cap before its first evaluation",
+}
+# An MSE this many times the best constant's is worse than predicting the average (a model at initialization).
+WORSE_THAN_CONSTANT = 1.25
+
+
+def _playground_level(task: str, value: float, baseline: float | None) -> str:
+    """Where a held-out score stands: "at chance (50.3%)", "at the best constant (MSE 0.165)", "at MSE 0.020"."""
+    if task == "recall":
+        return f"at chance ({percent(value)})" if _at_chance(value) else f"at {percent(value)}"
+    if baseline is not None and value > WORSE_THAN_CONSTANT * baseline:
+        return f"at MSE {value:.3f} (worse than the best constant)"
+    if baseline is not None and value >= NEAR_BASELINE * baseline:
+        return f"at the best constant (MSE {value:.3f})"
+    return f"at MSE {value:.3f}"
+
+
+def _playground_clause(model: str, state: str, rows: pd.DataFrame, task: str, baseline, seconds_cap) -> str:
+    """Where one cell that has not solved the task stands, from its plotted points."""
+    if state == "failed":
+        return f"the {model} failed (the error is in the server log)"
+    if state == "diverged":
+        return f"the {model} diverged (its error became NaN) after {int(rows['updates'].max()):,} updates"
+    metric = "accuracy" if task == "recall" else "MSE"
+    rows = rows[np.isfinite(rows[metric].astype(float))]
+    if rows.empty:
+        return f"the {model} {_PLAYGROUND_BEFORE_A_POINT.get(state, 'is starting')}"
+    updates, value = int(rows["updates"].iloc[-1]), float(rows[metric].iloc[-1])
+    level = _playground_level(task, value, baseline)
+    if not updates and state not in _PLAYGROUND_ENDS:
+        return f"the {model} starts {level}"
+    why = _PLAYGROUND_WHY.get(state, "")
+    if state == "time cap":
+        why = f", when the {seconds_cap:.0f} s cap stopped it" if seconds_cap else ", when the time cap stopped it"
+    return f"the {model} is {level} after {updates:,} updates{why}"
+
+
+def playground_finding(
+    frame: pd.DataFrame,
+    task: str,
+    length: int,
+    states: dict[str, str],
+    baseline: float | None = None,
+    seconds_cap: float | None = None,
+) -> str:
+    """The verdict of a playground run: who solved the task in how many updates, and where the others stand.
+
+    Args:
+        frame: the live plot's data: `model`, `updates`, and `MSE` (adding)
+            or `accuracy` (recall), the held-out score at each evaluation.
+        task: "adding" or "recall".
+        length: T.
+        states: model name -> how its training stands ("solved", "budget",
+            "time cap", "diverged", "stopped", "failed", "training",
+            "starting", "waiting"), in the plot's order.
+        baseline: the best constant's MSE on the held-out set (adding).
+        seconds_cap: the run's time cap, for a cell it stopped.
+    """
+    if not states:
+        return ""
+    solved, others = [], []
+    for model, state in states.items():
+        rows = frame[frame["model"] == model].sort_values("updates")
+        if state == "solved" and len(rows):
+            solved.append((int(rows["updates"].iloc[-1]), model))
+        else:
+            others.append(_playground_clause(model, state, rows, task, baseline, seconds_cap))
+    parts = []
+    if solved:
+        (first_updates, first), *rest = sorted(solved)
+        parts.append(
+            listing(
+                [f"the {first} solved it in {first_updates:,} updates"]
+                + [f"the {model} in {updates:,}" for updates, model in rest]
+            )
+        )
+    if others:
+        parts.append(listing(others))
+    task_name = "variable-lag recall" if task == "recall" else "the adding problem"
+    if all(state in _PLAYGROUND_ENDS for state in states.values()):
+        text = f"At T = {length} on {task_name}, " + "; ".join(parts) + "."
+    else:
+        text = f"So far at T = {length} on {task_name}: " + "; ".join(parts) + "."
+    if task == "recall":
+        return text + f" Chance is 50%; solved is {percent(SOLVED_ACCURACY)}."
+    if baseline is not None:
+        text += f" The best constant's MSE is {baseline:.3f}; solved is below {SOLVED_MSE}."
+    return text
+
+
+def playground_jacobian_finding(frame: pd.DataFrame) -> str:
+    """How much of an input's effect on the final state each trained cell loses over T steps, and at initialization.
+
+    Args:
+        frame: the Jacobian plots' data: `model`, `phase` ("at
+            initialization" or "after training"), `distance` and `log10 norm`.
+    """
+    if frame.empty:
+        return ""
+    falls: dict[str, dict[str, float]] = {}
+    span = 0
+    for (model, phase), rows in frame.groupby(["model", "phase"], sort=False):
+        rows = rows.sort_values("distance")
+        span = max(span, int(rows["distance"].iloc[-1]))
+        falls.setdefault(model, {})[phase] = float(rows["log10 norm"].iloc[0] - rows["log10 norm"].iloc[-1])
+    both = {model: fall for model, fall in falls.items() if len(fall) == 2}
+    if not both:
+        return ""
+
+    def change(fall: float) -> str:
+        return f"falls by {fall:.2f}" if fall >= 0 else f"grows by {-fall:.2f}"
+
+    (first, fall), *rest = both.items()
+    described = [
+        f"the trained {first}'s state Jacobian {change(fall['after training'])} powers of ten "
+        f"({change(fall['at initialization'])} at initialization)"
+    ] + [
+        f"the {model}'s {change(fall['after training'])} ({change(fall['at initialization'])})" for model, fall in rest
+    ]
+    kept = min(both, key=lambda model: both[model]["after training"])
+    return (
+        f"Over the {span} steps from the last input back to the first, {listing(described)}: the flatter the line, "
+        f"the longer an input still reaches the final state. After training the {kept} keeps the most."
+    )
+
+
+# --- Why gates matter, 6. What came next: the models after the LSTM ------------
+
+
+def associative_finding(frame: pd.DataFrame, chance: float | None) -> str:
+    """Who recalls the queried value with the most pairs, who is at chance, from the associative-recall plot's data.
+
+    Args:
+        frame: `webapp.thesis_views.associative_frame` (model, pairs, accuracy, seeds).
+        chance: 1 / the number of values.
+    """
+    if frame.empty or chance is None:
+        return ""
+    most = int(frame["pairs"].max())
+    rows = frame[frame["pairs"] == most]
+    solved = rows[rows["accuracy"] >= SOLVED_ACCURACY]
+    at_chance = rows[(rows["accuracy"] - chance).abs() <= CHANCE_BAND]
+    between = rows[(rows["accuracy"] < SOLVED_ACCURACY) & ((rows["accuracy"] - chance).abs() > CHANCE_BAND)]
+    parts = []
+    if len(solved):
+        only = "only " if len(solved) < len(rows) else ""
+        parts.append(
+            f"With {most} key-value pairs before the query, {only}{listing(list(solved['model']))} "
+            f"recall{'s' if len(solved) == 1 else ''} the queried key's value ({percent_range(solved['accuracy'])})"
+        )
+    else:
+        best = rows.loc[rows["accuracy"].idxmax()]
+        parts.append(
+            f"With {most} key-value pairs before the query no model recalls the queried key's value; the best, "
+            f"{best['model']}, scores {percent(best['accuracy'])}"
+        )
+    if len(at_chance):
+        parts.append(
+            f"{listing(list(at_chance['model']))} guess{'es' if len(at_chance) == 1 else ''}, at chance "
+            f"(one value in {round(1 / chance)}: "
+            f"{percent_range(at_chance['accuracy'])})"
+        )
+    if len(between) and len(solved):
+        verb = "is" if len(between) == 1 else "are"
+        parts.append(f"{listing(list(between['model']))} {verb} in between ({percent_range(between['accuracy'])})")
+    return (
+        "; ".join(parts) + ". A recurrent model has to hold every pair in its fixed-size state until the query comes; "
+        "attention looks the queried key up among the pairs when it does."
+    )
+
+
+def cost_finding(frame: pd.DataFrame) -> str:
+    """The sequential steps at the longest T, and where each parallel model's training step crosses the GRU's.
+
+    Args:
+        frame: `webapp.thesis_views.cost_frame` (model, T, log10 ms, ms, sequential steps).
+    """
+    from sentiment import style
+    from sentiment.analysis.bench import crossing_sentence
+    from sentiment.config import AFTER_THE_LSTM
+
+    gru = model_name("gru")
+    if frame.empty or gru not in set(frame["model"]):
+        return ""
+    lengths = sorted(int(length) for length in frame["T"].unique())
+    longest = lengths[-1]
+
+    def series(rows: pd.DataFrame, column: str) -> list:
+        values = dict(zip(rows["T"].astype(int), rows[column]))
+        return [values.get(length) for length in lengths]
+
+    reference = series(frame[frame["model"] == gru], "ms")
+    steps = frame[frame["T"] == longest].drop_duplicates("model")
+    text = (
+        f"At T = {longest}, the sequential steps on a forward pass's critical path: "
+        + listing([f"{int(row['sequential steps']):,} for the {row['model']}" for _, row in steps.iterrows()])
+        + "."
+    )
+    sentences = []
+    for model, rows in frame.groupby("model", sort=False):
+        key = style.key_of_name(model) or ""
+        if model == gru or key.partition("+")[0] not in (*AFTER_THE_LSTM, "conv1d"):
+            continue
+        sentence = crossing_sentence(model, "training step", lengths, series(rows, "ms"), reference)
+        if sentence:
+            sentences.append(sentence)
+    return " ".join([text, *sentences])
+
+
+def after_the_lstm_summary(
+    verdicts: pd.DataFrame, shrink: dict[str, float], imdb: pd.DataFrame, notes: list[str] | None = None
+) -> str:
+    """What the models after the LSTM did on the long-range tasks, their memory at initialization, and on IMDB.
+
+    Args:
+        verdicts: `webapp.thesis_views.verdict_frame` (task, T, model, solved, runs, score).
+        shrink: model name -> its state Jacobian's per-step shrink factor at initialization.
+        imdb: `webapp.thesis_views.imdb_frame` (model, accuracy, ci_low, ci_high, reviews, after the LSTM).
+        notes: what is missing, and how to measure it, shown after the sentences.
+
+    Returns:
+        Markdown: a paragraph per measurement that has the models after the LSTM.
+    """
+    from sentiment.report import AFTER_THE_LSTM_MARK
+
+    paragraphs = []
+    names = {"recall": "Variable-lag recall", "adding": "The adding problem"}
+    for task, rows in verdicts.groupby("task", sort=False) if not verdicts.empty else ():
+        if not rows["model"].str.contains(AFTER_THE_LSTM_MARK, regex=False).any():
+            continue
+        groups = {
+            "in every seed by": rows[rows["solved"] == rows["runs"]],
+            "in some seeds by": rows[(rows["solved"] > 0) & (rows["solved"] < rows["runs"])],
+            "in none by": rows[rows["solved"] == 0],
+        }
+        verdict = "; ".join(f"{group} {listing(list(found['model']))}" for group, found in groups.items() if len(found))
+        paragraphs.append(f"**{names.get(task, task)}**, T = {int(rows['T'].iloc[0])}: solved {verdict}.")
+    after_shrink = {name: value for name, value in shrink.items() if AFTER_THE_LSTM_MARK in name}
+    if after_shrink:
+        cells = {name: value for name, value in shrink.items() if name not in after_shrink}
+        paragraphs.append(
+            "**Memory at initialization** (the state Jacobian's shrink factor per step, recall): "
+            + listing([f"{name} {value:.3f}" for name, value in {**cells, **after_shrink}.items()])
+            + ". minGRU's and minLSTM's is the product of their keep factors, gates computed from the word alone; "
+            "a transformer has no state to carry."
+        )
+    after = imdb[imdb["after the LSTM"]] if not imdb.empty else imdb
+    if len(after):
+        reference = imdb[imdb["model"] == model_name("bow")]
+        cells = imdb[~imdb["after the LSTM"] & (imdb["model"] != model_name("bow"))]
+        figures = listing(
+            [
+                f"{row.model} {percent(row.accuracy)} [{percent(row.ci_low)}, {percent(row.ci_high)}]"
+                for row in after.itertuples()
+            ]
+        )
+        text = f"**On IMDB's test reviews**: {figures}"
+        if len(cells):
+            best = cells.loc[cells["accuracy"].idxmax()]
+            above = [row.model for row in after.itertuples() if row.ci_low > best["ci_high"]]
+            below = [row.model for row in after.itertuples() if row.ci_high < best["ci_low"]]
+            level = [row.model for row in after.itertuples() if row.model not in above + below]
+            text += f"; the best cell, the {best['model']}, {percent(best['accuracy'])}"
+            verdicts_text = [
+                f"{listing(above)} {'is' if len(above) == 1 else 'are'} above it beyond both 95% intervals"
+                if above
+                else "",
+                f"{listing(below)} below it" if below else "",
+                f"{listing(level)} within reach of it (the intervals overlap)" if level else "",
+            ]
+            text += ": " + "; ".join(part for part in verdicts_text if part)
+        if len(reference):
+            text += f" (the bag-of-n-grams reference: {percent(reference['accuracy'].iloc[0])})"
+        paragraphs.append(text + ".")
+    return "\n\n".join([*paragraphs, *(notes or [])])
+
+
+def after_the_lstm_length_finding(frame: pd.DataFrame, order: list[str]) -> str:
+    """Where the models after the LSTM stand against the cells, length by length, in the accuracy-by-length plot.
+
+    Args:
+        frame: `views.length_frame` (model, words, accuracy, ci_low, ci_high, reviews), every model.
+        order: the length buckets in ascending order.
+    """
+    from sentiment.report import AFTER_THE_LSTM_MARK
+
+    if frame.empty:
+        return ""
+    after = frame[frame["model"].str.contains(AFTER_THE_LSTM_MARK, regex=False)]
+    cells = frame[
+        ~frame["model"].str.contains(AFTER_THE_LSTM_MARK, regex=False) & (frame["model"] != model_name("bow"))
+    ]
+    if after.empty or cells.empty:
+        return ""
+    sized = [
+        bucket
+        for bucket in order
+        if bucket in set(cells["words"]) and cells.loc[cells["words"] == bucket, "reviews"].max() >= MIN_BUCKET_REVIEWS
+    ]
+    if not sized:
+        return ""
+    counts = []
+    for model, rows in after.groupby("model", sort=False):
+        above = [
+            bucket
+            for bucket in sized
+            if bucket in set(rows["words"])
+            and float(rows.loc[rows["words"] == bucket, "accuracy"].iloc[0])
+            > cells.loc[cells["words"] == bucket, "accuracy"].max()
+        ]
+        counts.append(f"the {model} in {len(above)}")
+    return f"After the LSTM, above every cell in those {len(sized)} lengths: {listing(counts)}."

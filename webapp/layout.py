@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import gradio as gr  # noqa: E402
 
 from sentiment import style  # noqa: E402
-from webapp import experiment_tab, findings, inside_views, views  # noqa: E402
+from webapp import experiment_tab, findings, inside_views, playground_tab, views  # noqa: E402
 from webapp.start_views import StartViews  # noqa: E402
 
 # TensorFlow already spreads one forward pass over the cores, so two at once
@@ -206,6 +206,19 @@ def _gates_tab(start: StartViews) -> tuple[list, gr.Button, list]:
     )
     notice = gr.Markdown(elem_id="decision-notice")
     review = _plot("decision-review")
+    gr.Markdown(
+        "### 6. What came next\nGates answer the plain RNN's vanishing memory, not its third limit: a recurrent "
+        "layer has one step per token on its critical path, each waiting for the state before it. minGRU and "
+        "minLSTM compute their gates from the word alone, so a parallel scan solves them in ceil(log2 T) steps; a "
+        "Transformer has no recurrence at all. They are marked as after the LSTM: the comparison above stays the "
+        f"three cells'. {start.next_note}",
+        elem_id="next-source",
+    )
+    next_summary = gr.Markdown(elem_id="next-summary")
+    associative_finding = _finding("associative-finding")
+    associative = _plot("associative")
+    cost_finding = _finding("cost-finding")
+    cost = _plot("cost")
     loaded = [
         jacobian_finding,
         jacobian,
@@ -222,6 +235,11 @@ def _gates_tab(start: StartViews) -> tuple[list, gr.Button, list]:
         decisions,
         notice,
         review,
+        next_summary,
+        associative_finding,
+        associative,
+        cost_finding,
+        cost,
     ]
     return loaded, button, [notice, review]
 
@@ -459,7 +477,9 @@ def build_app(
                 curve_views = _curves_tab()
             with gr.Tab("Why gates matter", id="gates") as gates_tab:
                 gate_views, decision_button, decision_views = _gates_tab(start)
-        for tab in (length_tab, curves_tab, gates_tab):
+            with gr.Tab("Train it yourself", id="playground") as train_tab:
+                playground_tab.playground_tab()
+        for tab in (length_tab, curves_tab, gates_tab, train_tab):
             # A chart drawn while its tab was hidden has no width: a resize makes it fit the now visible tab.
             tab.select(None, js=RESIZE_CHARTS, queue=False)
         button.click(

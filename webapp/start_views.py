@@ -8,9 +8,12 @@ view and the decision plot), and the test-set figures of "Inside the cell".
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
+from sentiment.config import AFTER_THE_LSTM
+from sentiment.report import AFTER_THE_LSTM_MARK
 from webapp import charts, findings, inside_views, thesis_views, views
 
 
@@ -28,11 +31,13 @@ class StartViews:
         models: views.LoadedModels,
         long_range_results: str | None = None,
         distance_results: str | None = None,
+        bench_results: str | None = None,
     ):
         long_range, self.long_range_note = thesis_views.load_results("long_range", long_range_results)
         distance, self.distance_note = thesis_views.load_results("distance", distance_results)
         gradients, self.gradients_note = thesis_views.load_results("gradients", models.folder / views.GRADIENTS_FILE)
-        dropped: dict[str, list[str]] = {"long_range": [], "distance": [], "gradients": [], "inspect": []}
+        bench, self.bench_note = thesis_views.load_results("bench", bench_results)
+        dropped: dict[str, list[str]] = {"long_range": [], "distance": [], "gradients": [], "inspect": [], "bench": []}
 
         def panel(read, result, kind: str, name: str):
             return _panel(read, result, name, dropped[kind])
@@ -128,7 +133,17 @@ class StartViews:
             integer_x=True,
         )
 
-        self.length_finding = findings.length_finding(views.length_frame(models), views.length_buckets(models))
+        # The cells' finding reads the cells and the reference; the models after the LSTM get a sentence of their own.
+        lengths, buckets = views.length_frame(models), views.length_buckets(models)
+        after = lengths["model"].str.contains(AFTER_THE_LSTM_MARK, regex=False)
+        self.length_finding = " ".join(
+            sentence
+            for sentence in (
+                findings.length_finding(lengths[~after], buckets),
+                findings.after_the_lstm_length_finding(lengths, buckets),
+            )
+            if sentence
+        )
         self.curves_finding = findings.curves_finding(views.history_frame(models))
 
         examples = views.example_reviews()
@@ -136,17 +151,83 @@ class StartViews:
         self.inside = inside_views.inside_flow(models, self.example)
         inspected, self.inspect_note = thesis_views.load_results("inspect", models.folder / "inspect.json")
         self.test_set = panel(inside_views.test_set_frames, inspected, "inspect", "over test reviews")
+        self._what_came_next(models, long_range, bench, panel)
         for kind, names in dropped.items():
             if names:
                 note = f"{kind}_note"
                 left_out = f" Left out, as this file is not in the shape they read: {', '.join(names)}."
                 setattr(self, note, getattr(self, note) + left_out)
+        self.next_note = f"Long-range tasks: {self.long_range_note} Cost: {self.bench_note} IMDB: {self.imdb_note}"
         self.memory_gate_finding = findings.memory_gate_finding(self.test_set[0])
         self.example_notice, self.example_decision = (
             views.decision_flow(models, self.example)
             if models.predictors
             else ("", views.decision_chart(thesis_views.decision_frame(None)))
         )
+
+    def _what_came_next(self, models: views.LoadedModels, long_range, bench, panel) -> None:
+        """Panel 6, the models after the LSTM: associative recall, the cost curves, and a summary of the rest."""
+        associative, chance = panel(thesis_views.associative_frame, long_range, "long_range", "associative recall")
+        self.associative_finding = findings.associative_finding(associative, chance)
+        self.associative = charts.line_chart(
+            associative,
+            "pairs",
+            "accuracy",
+            "model",
+            title="Associative recall: the value of the queried key, same budget for every model",
+            x_title="key-value pairs before the query",
+            y_title="held-out accuracy (mean over seeds)",
+            levels=[charts.Level(f"chance ({100 * chance:.0f}%)", chance)] if chance else [],
+            tooltip=["model", "pairs", "accuracy", "seeds"],
+            integer_x=True,
+            y_domain=(0, 1),
+            points=True,
+        )
+        cost = panel(thesis_views.cost_frame, bench, "bench", "sequential cost")
+        self.cost_finding = findings.cost_finding(cost)
+        self.cost = charts.line_chart(
+            cost,
+            "T",
+            "log10 ms",
+            "model",
+            title="Training step against sequence length (one batch)",
+            x_title="T (tokens per review)",
+            y_title="log10 ms per training step (median)",
+            tooltip=["model", "T", "ms", "sequential steps"],
+            integer_x=True,
+            points=True,
+        )
+        verdicts = panel(thesis_views.verdict_frame, long_range, "long_range", "what came next")
+        shrink = panel(
+            lambda result: thesis_views.initial_shrink(
+                result, variants=("gru", "gru+chrono", *thesis_views.AFTER_VARIANTS)
+            ),
+            long_range,
+            "long_range",
+            "what came next",
+        )
+        metrics, self.imdb_note = _imdb_metrics(models)
+        try:
+            imdb = thesis_views.imdb_frame(metrics)
+        except _SHAPE_ERRORS:
+            imdb = thesis_views.imdb_frame({})
+            self.imdb_note += " Left out, as these figures are not in the shape they are read in."
+        notes = []
+        if not (verdicts["model"].str.contains(AFTER_THE_LSTM_MARK, regex=False).any() or len(associative)):
+            notes.append(
+                "The long-range results hold no run of the models after the LSTM yet: "
+                f"`{thesis_views.COMMANDS['long_range']}` runs them beside the cells, associative recall included."
+            )
+        if not cost["model"].str.contains(AFTER_THE_LSTM_MARK, regex=False).any():
+            notes.append(
+                "The bench's results hold no sequential cost of the models after the LSTM yet: "
+                f"`{thesis_views.COMMANDS['bench']}` measures them."
+            )
+        if not imdb["after the LSTM"].any():
+            notes.append(
+                f"No IMDB run of the models after the LSTM yet: `{thesis_views.COMMANDS['imdb_next']}` trains them."
+            )
+        self.next_summary = findings.after_the_lstm_summary(verdicts, shrink, imdb, notes)
 
     def gate_outputs(self) -> tuple:
         """The "Why gates matter" tab at load: each panel's finding, then its data."""
@@ -166,7 +247,33 @@ class StartViews:
             self.decisions,
             self.example_notice,
             self.example_decision,
+            self.next_summary,
+            findings.finding_markdown(self.associative_finding),
+            self.associative,
+            findings.finding_markdown(self.cost_finding),
+            self.cost,
         )
+
+
+def _imdb_metrics(models: views.LoadedModels) -> tuple[dict[str, dict[str, Any]], str]:
+    """Model -> metrics for the IMDB sentence of "What came next", and a line saying where they come from.
+
+    The loaded models when those after the LSTM are among them (what the
+    accuracy tab shows); else the shipped runs, the "imdb_next" summary
+    joined to docs/imdb/'s, as `python -m sentiment results` joins them.
+    """
+    if models.after:
+        return models.all_metrics(), f"the models loaded from {models.folder.name or '.'} (the accuracy tab's)."
+    after, note = thesis_views.load_results("imdb_next", models.folder / views.NEXT_FOLDER / "summary.json")
+    try:
+        joined = {cell: entry for cell, entry in after["models"].items() if cell in AFTER_THE_LSTM} if after else {}
+    except (AttributeError, KeyError, TypeError):
+        return {}, note + " Left out, as this file is not in the shape it reads."
+    if not joined:
+        return {}, note
+    cells, _ = thesis_views.load_results("imdb")
+    others = {cell: entry for cell, entry in (cells or {}).get("models", {}).items() if cell not in AFTER_THE_LSTM}
+    return {**others, **joined}, note
 
 
 # What a results file of valid JSON but another shape raises in the function that reads it.

@@ -2,11 +2,16 @@
 
 Every frame comes from a results file the CLI wrote: the long-range suite
 (`python -m sentiment long-range`), sentiment at a distance (`python -m
-sentiment distance`) and the gradients of the trained models (`python -m
-sentiment gradients`). The measured files ship in docs/, so a fresh clone
-shows them before anything is trained; a file of the user's own run, where
-there is one, takes precedence, and every panel's note says which run it
-shows.
+sentiment distance`), the gradients of the trained models (`python -m
+sentiment gradients`) and the bench's sequential cost (`python -m sentiment
+bench`). The measured files ship in docs/, so a fresh clone shows them
+before anything is trained; a file of the user's own run, where there is
+one, takes precedence, and every panel's note says which run it shows.
+
+Panels 1 to 3 are about the cells (`CELL_VARIANTS`); the models after the
+LSTM that the same suite measures (`AFTER_VARIANTS`) are the "What came
+next" panel's, beside the cells they are compared with, marked as after the
+LSTM (`sentiment.report.marked_name`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sentiment.report import model_name
+from sentiment.config import AFTER_THE_LSTM, CELL_TYPES, VARIANTS
+from sentiment.report import marked_name, model_name
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 # Kind -> (the CLI's default output, the shipped file).
@@ -27,13 +33,23 @@ RESULT_FILES = {
     "distance": (Path("distance") / "distance.json", DOCS / "distance" / "distance.json"),
     "gradients": (None, DOCS / "gradients" / "gradients.json"),
     "inspect": (None, DOCS / "inspect" / "inspect.json"),
+    "bench": (Path("bench") / "bench.json", DOCS / "bench" / "bench.json"),
+    # The IMDB run of the models after the LSTM, and of the cells (the app's own folder's come first).
+    "imdb_next": (None, DOCS / "imdb_next" / "summary.json"),
+    "imdb": (None, DOCS / "imdb" / "summary.json"),
 }
 COMMANDS = {
     "long_range": "python -m sentiment long-range",
     "distance": "python -m sentiment distance",
     "gradients": "python -m sentiment gradients",
     "inspect": "python -m sentiment inspect",
+    "bench": "python -m sentiment bench",
+    "imdb_next": "python -m sentiment train --cells mingru,minlstm,transformer --output artifacts/next",
+    "imdb": "python -m sentiment train",
 }
+# The long-range variants of the compared cells (panels 1 to 3), and those after the LSTM ("What came next").
+CELL_VARIANTS = tuple(variant for variant, (cell, _) in VARIANTS.items() if cell in CELL_TYPES)
+AFTER_VARIANTS = tuple(variant for variant, (cell, _) in VARIANTS.items() if cell in AFTER_THE_LSTM)
 
 
 def find_results(kind: str, first: str | Path | None = None) -> Path | None:
@@ -66,7 +82,7 @@ def load_results(kind: str, first: str | Path | None = None) -> tuple[dict[str, 
     if not isinstance(result, dict):
         return None, f"The results in {shown} are not a JSON object; run `{COMMANDS[kind]}` again."
     shipped = path.resolve() == RESULT_FILES[kind][1].resolve()
-    when = result.get("started_at") or result.get("written_at") or "an unknown date"
+    when = result.get("started_at") or result.get("written_at") or result.get("date") or "an unknown date"
     origin = "the project's measured run, shipped in docs/" if shipped else "your run"
     return result, f"From {shown} ({origin}: `{result.get('command') or COMMANDS[kind]}`, {when})."
 
@@ -88,28 +104,28 @@ JACOBIAN_COLUMNS = ["model", "distance", "log10 norm"]
 
 
 def jacobian_frame(
-    result: dict[str, Any] | None, task: str = "recall", phase: str = "init"
+    result: dict[str, Any] | None, task: str = "recall", phase: str = "init", variants: tuple[str, ...] = CELL_VARIANTS
 ) -> tuple[pd.DataFrame, str]:
     """log10 ‖∂s_T/∂x_t‖ against distance per variant (geometric mean over seeds), and a sentence of shrink factors.
 
     The sentence names the variant whose norm shrinks least per step: the
-    longest memory at this phase, as measured.
+    longest memory at this phase, as measured. Only `variants` are read.
     """
     from sentiment.analysis.longrange import jacobian_curves, jacobian_summaries
 
     if not result:
         return _frame([], JACOBIAN_COLUMNS), ""
-    curves = jacobian_curves(result, task, phase)
-    summaries = jacobian_summaries(result, task, phase)
+    curves = _only(jacobian_curves(result, task, phase), variants)
+    summaries = _only(jacobian_summaries(result, task, phase), variants)
     driven_scale = result["config"].get("driven_input_scale")
     if phase == "init":
-        for variant, values in jacobian_curves(result, task, "init_driven").items():
+        for variant, values in _only(jacobian_curves(result, task, "init_driven"), variants).items():
             curves[f"{variant}, inputs × {driven_scale:g}"] = values
     rows = []
     for label, values in curves.items():
         variant, _, note = label.partition(", ")
         mean = np.log10(np.maximum(values, np.finfo(np.float32).tiny)).mean(axis=0)
-        name = model_name(variant) + (f", {note}" if note else "")
+        name = marked_name(variant) + (f", {note}" if note else "")
         rows += [
             {"model": name, "distance": distance, "log10 norm": float(value)} for distance, value in enumerate(mean)
         ]
@@ -117,14 +133,19 @@ def jacobian_frame(
         return _frame(rows, JACOBIAN_COLUMNS), ""
     longest = max(summaries, key=lambda variant: summaries[variant]["shrink_per_step"])
     factors = ", ".join(
-        f"{model_name(variant)} {summary['shrink_per_step']:.3f}" for variant, summary in summaries.items()
+        f"{marked_name(variant)} {summary['shrink_per_step']:.3f}" for variant, summary in summaries.items()
     )
     sentence = (
         f"Per-step shrink factor of the norm ({task} task, "
         f"{'at initialization' if phase == 'init' else 'after training'}): {factors}. "
-        f"{model_name(longest)} keeps the most per step."
+        f"{marked_name(longest)} keeps the most per step."
     )
     return _frame(rows, JACOBIAN_COLUMNS), sentence
+
+
+def _only(by_variant: dict[str, Any], variants: tuple[str, ...]) -> dict[str, Any]:
+    """The entries of `variants`, in their order."""
+    return {variant: value for variant, value in by_variant.items() if variant in variants}
 
 
 # --- 2. Variable-lag recall ------------------------------------------------
@@ -132,23 +153,23 @@ def jacobian_frame(
 RECALL_COLUMNS = ["model", "T", "accuracy", "seeds"]
 
 
-def recall_frame(result: dict[str, Any] | None) -> pd.DataFrame:
-    """Held-out accuracy against T (an integer) per variant (mean over seeds; each seed as text)."""
+def recall_frame(result: dict[str, Any] | None, variants: tuple[str, ...] = CELL_VARIANTS) -> pd.DataFrame:
+    """Held-out accuracy against T (an integer) per variant of `variants` (mean over seeds; each seed as text)."""
     from sentiment.analysis.longrange import run_table
 
     if not result:
         return _frame([], RECALL_COLUMNS)
-    lengths, variants, _, accuracy = run_table(result, "recall")
+    lengths, ran, _, accuracy = run_table(result, "recall")
     rows = [
         {
-            "model": model_name(variant),
+            "model": marked_name(variant),
             "T": int(length),
             "accuracy": float(np.nanmean(accuracy[i, j])),
             "seeds": ", ".join(f"{100 * v:.1f}%" for v in accuracy[i, j] if np.isfinite(v)),
         }
         for i, length in enumerate(lengths)
-        for j, variant in enumerate(variants)
-        if np.isfinite(accuracy[i, j]).any()
+        for j, variant in enumerate(ran)
+        if variant in variants and np.isfinite(accuracy[i, j]).any()
     ]
     return _frame(rows, RECALL_COLUMNS)
 
@@ -158,17 +179,19 @@ def recall_frame(result: dict[str, Any] | None) -> pd.DataFrame:
 ADDING_COLUMNS = ["series", "model", "seed", "updates", "log10 MSE"]
 
 
-def adding_frame(result: dict[str, Any] | None) -> tuple[pd.DataFrame, float | None, int | None]:
+def adding_frame(
+    result: dict[str, Any] | None, variants: tuple[str, ...] = CELL_VARIANTS
+) -> tuple[pd.DataFrame, float | None, int | None]:
     """Held-out MSE against updates at the longest T, a series per (variant, seed); and that T's baseline MSE and T."""
     if not result:
         return _frame([], ADDING_COLUMNS), None, None
-    runs = [run for run in result["runs"] if run["task"] == "adding"]
+    runs = [run for run in result["runs"] if run["task"] == "adding" and run["variant"] in variants]
     if not runs:
         return _frame([], ADDING_COLUMNS), None, None
     longest = max(run["length"] for run in runs)
     rows = []
     for run in (run for run in runs if run["length"] == longest):
-        name = model_name(run["variant"])
+        name = marked_name(run["variant"])
         rows += [
             {
                 "series": f"{name}, seed {run['seed']}",
@@ -253,7 +276,7 @@ def best_constant_name(baseline: float) -> str:
 DISTRACTOR_COLUMNS = ["T", "model", "init", "trained"]
 
 
-def distractor_frame(result: dict[str, Any] | None) -> pd.DataFrame:
+def distractor_frame(result: dict[str, Any] | None, variants: tuple[str, ...] = CELL_VARIANTS) -> pd.DataFrame:
     """Per T and variant: the distractor tokens' mean embedding norm over the signal tokens', at init and trained.
 
     Means over seeds of each run's `embedding_norms` (the long-range suite
@@ -261,14 +284,18 @@ def distractor_frame(result: dict[str, Any] | None) -> pd.DataFrame:
     """
     if not result:
         return _frame([], DISTRACTOR_COLUMNS)
-    runs = [run for run in result["runs"] if run["task"] == "recall" and run.get("embedding_norms")]
+    runs = [
+        run
+        for run in result["runs"]
+        if run["task"] == "recall" and run.get("embedding_norms") and run["variant"] in variants
+    ]
     groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for run in runs:
         groups.setdefault((run["length"], run["variant"]), []).append(run["embedding_norms"])
     rows = [
         {
             "T": int(length),
-            "model": model_name(variant),
+            "model": marked_name(variant),
             **{
                 phase: float(np.mean([norms[phase]["distractor_over_signal"] for norms in found]))
                 for phase in ("init", "trained")
@@ -290,13 +317,129 @@ def distractor_table(frame: pd.DataFrame) -> pd.DataFrame:
     return cells.pivot(index="T", columns="model", values="cell")[order].sort_index().reset_index()
 
 
-def initial_shrink(result: dict[str, Any] | None, task: str = "recall") -> dict[str, float]:
+def initial_shrink(
+    result: dict[str, Any] | None, task: str = "recall", variants: tuple[str, ...] = CELL_VARIANTS
+) -> dict[str, float]:
     """Model name -> its state Jacobian's per-step shrink factor at initialization (mean over seeds)."""
     from sentiment.analysis.longrange import jacobian_summaries
 
     if not result:
         return {}
     return {
-        model_name(variant): float(summary["shrink_per_step"])
-        for variant, summary in jacobian_summaries(result, task, "init").items()
+        marked_name(variant): float(summary["shrink_per_step"])
+        for variant, summary in _only(jacobian_summaries(result, task, "init"), variants).items()
     }
+
+
+# --- 6. What came next: the models after the LSTM -----------------------------
+
+# The cells the models after the LSTM are set beside in that panel's sentences (as Keras builds them, and chrono).
+COMPARED_VARIANTS = ("lstm", "lstm+chrono", "gru", "gru+chrono")
+ASSOCIATIVE_COLUMNS = ["model", "pairs", "accuracy", "seeds"]
+
+
+def associative_frame(result: dict[str, Any] | None) -> tuple[pd.DataFrame, float | None]:
+    """Associative recall: held-out accuracy against the number of pairs per variant (mean over seeds), and chance.
+
+    Every variant that ran, the cells and those after the LSTM: associative
+    recall is where the literature separates attention from recurrence.
+    """
+    from sentiment.analysis.longrange import chance_accuracy, run_table
+
+    if not result:
+        return _frame([], ASSOCIATIVE_COLUMNS), None
+    lengths, variants, _, accuracy = run_table(result, "associative")
+    if not lengths:
+        return _frame([], ASSOCIATIVE_COLUMNS), None
+    rows = [
+        {
+            "model": marked_name(variant),
+            "pairs": int(length - 1),
+            "accuracy": float(np.nanmean(accuracy[i, j])),
+            "seeds": ", ".join(f"{100 * v:.1f}%" for v in accuracy[i, j] if np.isfinite(v)),
+        }
+        for i, length in enumerate(lengths)
+        for j, variant in enumerate(variants)
+        if np.isfinite(accuracy[i, j]).any()
+    ]
+    return _frame(rows, ASSOCIATIVE_COLUMNS), chance_accuracy("associative", result["config"])
+
+
+VERDICT_COLUMNS = ["task", "T", "model", "solved", "runs", "score"]
+
+
+def verdict_frame(result: dict[str, Any] | None, variants: tuple[str, ...] = COMPARED_VARIANTS + AFTER_VARIANTS):
+    """Recall and the adding problem at their longest T: per variant, the seeds that solved it and the mean score.
+
+    Returns:
+        Columns task ("recall" or "adding"), T, model (`marked_name`), solved
+        and runs (seeds), score (mean held-out accuracy or MSE).
+    """
+    from sentiment.analysis.longrange import run_table
+
+    rows = []
+    for task in ("recall", "adding") if result else ():
+        lengths, ran, _, solved_at = run_table(result, task, "solved_at")
+        if not lengths:
+            continue
+        scores = run_table(result, task)[3]
+        for j, variant in enumerate(ran):
+            runs = solved_at[-1, j][~np.isnan(solved_at[-1, j])]
+            if variant in variants and runs.size:
+                rows.append(
+                    {
+                        "task": task,
+                        "T": int(lengths[-1]),
+                        "model": marked_name(variant),
+                        "solved": int(np.isfinite(runs).sum()),
+                        "runs": int(runs.size),
+                        "score": float(np.nanmean(scores[-1, j])),
+                    }
+                )
+    return _frame(rows, VERDICT_COLUMNS)
+
+
+COST_COLUMNS = ["model", "T", "log10 ms", "ms", "sequential steps"]
+
+
+def cost_frame(bench: dict[str, Any] | None, key: str = "train_seconds") -> pd.DataFrame:
+    """The bench's sequential cost: log10 ms per training step (`key`) against T, a line per model.
+
+    Lengths a model was not run at (its attention too large for the
+    machine) have no row.
+    """
+    cost = (bench or {}).get("sequential_cost")
+    if not cost:
+        return _frame([], COST_COLUMNS)
+    rows = [
+        {
+            "model": marked_name(name),
+            "T": int(length),
+            "log10 ms": float(np.log10(1000 * seconds)),
+            "ms": round(1000 * seconds, 2),
+            "sequential steps": int(steps),
+        }
+        for name, entry in cost["models"].items()
+        for length, seconds, steps in zip(cost["lengths"], entry[key], entry["sequential_steps"])
+        if seconds is not None
+    ]
+    return _frame(rows, COST_COLUMNS)
+
+
+IMDB_COLUMNS = ["model", "accuracy", "ci_low", "ci_high", "reviews", "after the LSTM"]
+
+
+def imdb_frame(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Test accuracy with its 95% interval per model, from metrics.json (or a summary's models), in their order."""
+    rows = [
+        {
+            "model": marked_name(cell),
+            "accuracy": entry["test"]["accuracy"],
+            "ci_low": entry["test"]["ci_low"],
+            "ci_high": entry["test"]["ci_high"],
+            "reviews": entry["test"]["count"],
+            "after the LSTM": cell in AFTER_THE_LSTM,
+        }
+        for cell, entry in metrics.items()
+    ]
+    return _frame(rows, IMDB_COLUMNS)

@@ -5,6 +5,12 @@ when one fails, recording why. `compare` scores one review with each loaded
 model and reads it token by token. The `*_frame` functions turn the saved
 metrics and histories of the loaded models into tidy pandas DataFrames.
 Nothing here imports a UI library; `app.py` lays these out.
+
+The models after the LSTM (minGRU, minLSTM, the Transformer) are loaded too
+where the folder holds them, or its `next/` folder (`NEXT_FOLDER`): they are
+rows of the accuracy tables, marked as after the LSTM the way the bag of
+n-grams is marked as the reference. The Compare tab, the inside view and the
+decision plot stay about the three cells, so they never score them.
 """
 
 from __future__ import annotations
@@ -20,13 +26,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sentiment.config import BASELINE, CELL_TYPES, LABEL_NAMES
+from sentiment.config import AFTER_THE_LSTM, BASELINE, CELL_TYPES, LABEL_NAMES
 from sentiment.errors import SentimentError
-from sentiment.report import model_name
+from sentiment.report import marked_name, model_name
 from sentiment.serving.predict import Predictor, Reading
 from webapp import findings
 
 DEFAULT_ARTIFACTS = "artifacts"
+# Where the models after the LSTM are trained beside a run of the cells, as a run of their own (so the
+# cells' summary.json keeps its command and date): `python -m sentiment train --cells
+# mingru,minlstm,transformer --output artifacts/next`. A model in the folder itself comes first.
+NEXT_FOLDER = "next"
 # Longer than any IMDB review (the longest has 13,704 characters) and far more
 # than the models read; the cap bounds the work one request can cause.
 MAX_REVIEW_CHARACTERS = 20_000
@@ -72,17 +82,24 @@ class LoadedModels:
         predictors: cell type -> Predictor, for those that loaded, in
             `CELL_TYPES` order.
         failures: cell type -> why it did not load (a message a user can act on).
+        reference: the bag-of-n-grams reference's metrics, or None.
+        after: the models after the LSTM that loaded (`AFTER_THE_LSTM`
+            order), from the folder or its `NEXT_FOLDER`: rows of the accuracy
+            tables, never scored by the app.
     """
 
     folder: Path
     predictors: dict[str, Predictor]
     failures: dict[str, str]
     reference: dict[str, Any] | None = None
+    after: dict[str, Predictor] = field(default_factory=dict)
 
     def all_metrics(self) -> dict[str, dict[str, Any]]:
-        """Model -> metrics.json of every loaded model, the bag-of-n-grams reference last (when it was trained)."""
+        """Model -> metrics.json of every loaded model: the cells, the reference (if trained), those after the LSTM."""
         metrics = {cell_type: predictor.artifact.metrics for cell_type, predictor in self.predictors.items()}
-        return {**metrics, BASELINE: self.reference} if self.reference else metrics
+        if self.reference:
+            metrics[BASELINE] = self.reference
+        return {**metrics, **{cell_type: predictor.artifact.metrics for cell_type, predictor in self.after.items()}}
 
     @property
     def nothing_trained(self) -> bool:
@@ -90,13 +107,21 @@ class LoadedModels:
         return not any((self.folder / cell_type).is_dir() for cell_type in CELL_TYPES)
 
 
-def load_models(folder: str | Path, cell_types: tuple[str, ...] = CELL_TYPES, warm_up: bool = True) -> LoadedModels:
+def load_models(
+    folder: str | Path,
+    cell_types: tuple[str, ...] = CELL_TYPES,
+    warm_up: bool = True,
+    after: tuple[str, ...] = AFTER_THE_LSTM,
+) -> LoadedModels:
     """Loads every cell type's artifact, recording failures instead of raising.
 
     Args:
         folder: the artifacts folder written by `python -m sentiment train`.
         cell_types: which models to load.
         warm_up: trace each model's graphs now, so the first request is fast.
+        after: which models after the LSTM to load where `after_folder` finds
+            them (never warmed up: the app does not score them); one that is
+            not there is not a failure.
     """
     folder = Path(folder)
     predictors, failures = {}, {}
@@ -104,21 +129,42 @@ def load_models(folder: str | Path, cell_types: tuple[str, ...] = CELL_TYPES, wa
     for cell_type in (
         trained_here or cell_types
     ):  # a run of some cells only (the strong preset) is not a failure of the others
-        try:
-            predictor = Predictor.from_folder(folder / cell_type)
-            if predictor.cell_type != cell_type:
-                raise SentimentError(f"{folder / cell_type} holds a {predictor.cell_type} model, not {cell_type}")
-            problem = saved_figures_problem(predictor.artifact.metrics, predictor.artifact.history)
-            if problem:
-                raise SentimentError(f"{folder / cell_type}: {problem}; retrain it with {train_command(folder)}")
+        predictor = _load_one(folder, folder / cell_type, cell_type, failures)
+        if predictor is not None:
             if warm_up:
                 predictor.warm_up()
             predictors[cell_type] = predictor
-        except SentimentError as error:
-            failures[cell_type] = str(error)
-        except Exception as error:  # a damaged file can fail in many ways; one model must not stop the app
-            failures[cell_type] = f"{folder / cell_type} could not be loaded: {type(error).__name__}: {error}"
-    return LoadedModels(folder, predictors, failures, _reference_metrics(folder))
+    loaded_after = {}
+    for cell_type in after:
+        model_folder = after_folder(folder, cell_type)
+        if model_folder is not None and (predictor := _load_one(folder, model_folder, cell_type, failures)):
+            loaded_after[cell_type] = predictor
+    return LoadedModels(folder, predictors, failures, _reference_metrics(folder), loaded_after)
+
+
+def after_folder(folder: Path, cell_type: str) -> Path | None:
+    """Where `folder` holds a model after the LSTM: `<folder>/<cell>`, else `<folder>/next/<cell>`, else None."""
+    for candidate in (folder / cell_type, folder / NEXT_FOLDER / cell_type):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _load_one(folder: Path, model_folder: Path, cell_type: str, failures: dict[str, str]) -> Predictor | None:
+    """The Predictor of one artifact, checked; None (with the reason in `failures`) when it cannot serve the app."""
+    try:
+        predictor = Predictor.from_folder(model_folder)
+        if predictor.cell_type != cell_type:
+            raise SentimentError(f"{model_folder} holds a {predictor.cell_type} model, not {cell_type}")
+        problem = saved_figures_problem(predictor.artifact.metrics, predictor.artifact.history)
+        if problem:
+            raise SentimentError(f"{model_folder}: {problem}; retrain it with {train_command(folder)}")
+        return predictor
+    except SentimentError as error:
+        failures[cell_type] = str(error)
+    except Exception as error:  # a damaged file can fail in many ways; one model must not stop the app
+        failures[cell_type] = f"{model_folder} could not be loaded: {type(error).__name__}: {error}"
+    return None
 
 
 def _reference_metrics(folder: Path) -> dict[str, Any] | None:
@@ -452,7 +498,7 @@ def overall_frame(models: LoadedModels) -> pd.DataFrame:
         test = metrics["test"]
         rows.append(
             {
-                "model": model_name(cell_type),
+                "model": marked_name(cell_type),
                 "test accuracy": round(test["accuracy"], 4),
                 "95% CI": f"[{test['ci_low']:.4f}, {test['ci_high']:.4f}]",
                 "test reviews": test["count"],
@@ -478,13 +524,14 @@ def overall_frame(models: LoadedModels) -> pd.DataFrame:
 def length_frame(models: LoadedModels) -> pd.DataFrame:
     """Accuracy per review-length bucket, long format.
 
-    Columns: model, words (the bucket, e.g. "100-199"), accuracy, ci_low,
-    ci_high (95% Wilson interval), reviews (test reviews in the bucket).
-    Empty buckets have no accuracy and are left out.
+    Columns: model (the models after the LSTM marked so: `marked_name`),
+    words (the bucket, e.g. "100-199"), accuracy, ci_low, ci_high (95%
+    Wilson interval), reviews (test reviews in the bucket). Empty buckets
+    have no accuracy and are left out.
     """
     rows = [
         {
-            "model": model_name(cell_type),
+            "model": marked_name(cell_type),
             "words": bucket["bucket"],
             "accuracy": bucket["accuracy"],
             "ci_low": bucket["ci_low"],
@@ -615,6 +662,11 @@ def status_markdown(models: LoadedModels) -> str:
     lines = [
         f"Loaded from {folder}: **{loaded}**. They read at most the {side} {first.sequence_length} words of a review."
     ]
+    if models.after:
+        lines[0] += (
+            f" After the LSTM, {', '.join(model_name(cell_type) for cell_type in models.after)} "
+            f"{'is a row' if len(models.after) == 1 else 'are rows'} of the accuracy tables, not compared here."
+        )
     if models.failures:
         lines += [
             "",
@@ -630,7 +682,7 @@ def _failure_lines(models: LoadedModels) -> list[str]:
         f"- **{model_name(cell_type)} is not loaded**: "
         + (
             "its files are missing, incomplete or damaged (the server log says which and why)."
-            if (models.folder / cell_type).is_dir()
+            if (models.folder / cell_type).is_dir() or after_folder(models.folder, cell_type) is not None
             else "it was not trained in this folder."
         )
         for cell_type in models.failures
@@ -715,7 +767,7 @@ def length_table(models: LoadedModels) -> pd.DataFrame:
     )
     table = frame.pivot(index="words", columns="model", values="cell")
     counts = frame.groupby("words")["reviews"].first()
-    names = [model_name(cell_type) for cell_type in models.all_metrics()]
+    names = [marked_name(cell_type) for cell_type in models.all_metrics()]
     buckets = [bucket for bucket in length_buckets(models) if bucket in table.index]
     return table.assign(reviews=counts).loc[buckets, ["reviews", *names]].reset_index()
 

@@ -1,4 +1,4 @@
-"""How fast the three models train and answer, against the machine's limits.
+"""How fast the three models train and answer, against the machine's limits, and what came after them.
 
 `python -m sentiment bench` runs `run_bench` and `write_results` (so does
 the script `benchmarks/bench.py`, which only calls into this module).
@@ -14,7 +14,12 @@ the script `benchmarks/bench.py`, which only calls into this module).
   `False`, same weights), where the backend and device have them;
 - inference latency for one review and for a batch, through the Keras model
   called directly (as `sentiment.serving.predict` does) and, on TensorFlow, through
-  the exported SavedModel's `serving_default` (raw text in).
+  the exported SavedModel's `serving_default` (raw text in);
+- the sequential cost: the training step and the forward pass against the
+  sequence length T, for the cells, a Conv1D, and the models after the LSTM
+  (minGRU and minLSTM on each solver, the Transformer), with the number of
+  sequential steps on each one's critical path and where each curve crosses
+  the GRU's (`crossings`).
 
 Every time is a median (latency: p50 and p99) over repeated runs after
 warm-up. The matmul rates are limits, so they are the best of many short
@@ -33,6 +38,7 @@ the achieved FLOP/s is a lower bound on the work done.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -46,8 +52,8 @@ import numpy as np
 
 from sentiment.config import BenchConfig, DataConfig, TrainConfig
 from sentiment.io import files, provenance
-from sentiment.models import build_classifier, with_kernel_choice, without_mask
-from sentiment.report import markdown_table, model_name
+from sentiment.models import ATTENTION_HEAD_SIZE, build_classifier, with_kernel_choice, without_mask
+from sentiment.report import markdown_table, marked_name, model_name
 
 # Gate blocks per cell: how many [E + H, H] matmuls one step does.
 GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
@@ -401,48 +407,168 @@ def training_throughput(
 
 # The parallel reference of the sequential-cost sweep, beside the three cells.
 CONV1D = "conv1d"
+# The curve every other is compared with: where it crosses the GRU's.
+REFERENCE_CURVE = "gru"
+# Float32 copies of the attention scores (batch x heads x T x T) a training step
+# holds at once: scores, masked scores, weights, dropped weights and their gradients.
+ATTENTION_COPIES = 8
+
+
+def cost_models(config: BenchConfig) -> list[str]:
+    """The sweep's models: the cells, the Conv1D, then those after the LSTM (`BenchConfig.cost_variants`)."""
+    return [*config.cell_types, CONV1D, *config.cost_variants]
+
+
+def sequential_steps(name: str, length: int) -> int:
+    """Sequential steps on one forward pass's critical path at T tokens (the backward pass walks them again).
+
+    A recurrent cell: T, one per token, each waiting for the state before
+    it; minGRU and minLSTM on their loop too. On their parallel scan:
+    ceil(log2 T) levels, each one batched operation over every position.
+    The Conv1D and the Transformer: 1 layer, whatever T (their work grows
+    with T, or T^2 for attention, but in parallel).
+    """
+    cell, _, solver = name.partition("+")
+    if name == CONV1D or cell == "transformer":
+        return 1
+    if cell in ("mingru", "minlstm") and solver != "loop":
+        return math.ceil(math.log2(length)) if length > 1 else 1
+    return length
+
+
+def attention_bytes(config: BenchConfig, name: str, length: int) -> int:
+    """What a training step's attention scores hold at T (`ATTENTION_COPIES` float32 copies); 0 without attention."""
+    if name.partition("+")[0] != "transformer":
+        return 0
+    heads = max(1, config.units // ATTENTION_HEAD_SIZE)
+    return ATTENTION_COPIES * 4 * config.cost_batch_size * heads * length * length
+
+
+def _cost_model(config: BenchConfig, name: str) -> keras.Model:
+    """The sweep's model of `name`: the bench's architecture, its cell (and solver), or the Conv1D reference."""
+    from dataclasses import replace
+
+    from sentiment.models import build_convolutional_classifier
+
+    if name == CONV1D:
+        return build_convolutional_classifier(config.model_config(config.cell_types[0]), config.vocabulary_size)
+    cell, _, solver = name.partition("+")
+    model_config = config.model_config(cell)
+    if solver:
+        model_config = replace(model_config, solver=solver)
+    # A transformer learns a position per token: as many as the longest T.
+    return build_classifier(model_config, config.vocabulary_size, sequence_length=max(config.cost_lengths))
 
 
 def sequential_cost(config: BenchConfig, log: Callable[[str], None]) -> dict[str, Any]:
-    """Training-step and inference time against sequence length, per cell and for a Conv1D reference.
+    """Training-step and inference time against sequence length, per model (`cost_models`).
 
     Every model has the same embedding, width and head; every token is real
     (no padding). A recurrent layer has one step per token on its critical
-    path (the backward pass walks them again in reverse); the convolution
-    computes every position at once, one layer deep whatever the length.
+    path (the backward pass walks them again in reverse); minGRU's and
+    minLSTM's scan has ceil(log2 T) levels; the convolution and the
+    attention block compute every position at once, one layer deep whatever
+    the length. A length at which a model's attention scores would need
+    more than `config.cost_memory_gb` is skipped (None), never run.
 
     Returns:
-        `lengths`, and per model (cell types, then "conv1d"):
-        `train_seconds` and `inference_seconds` (medians, one per length)
-        and `sequential_steps` (forward critical path, one per length).
+        `lengths`, `batch_size`, `memory_gb`, and per model (`cost_models`
+        order): `train_seconds` and `inference_seconds` (medians, one per
+        length, None where skipped), `sequential_steps` (forward critical
+        path, one per length) and `skipped` (the lengths skipped).
     """
-    from sentiment.models import build_convolutional_classifier
-
     models: dict[str, Any] = {}
-    for name in (*config.cell_types, CONV1D):
+    for name in cost_models(config):
         keras.utils.set_random_seed(config.seed)
-        model_config = config.model_config(config.cell_types[0] if name == CONV1D else name)
-        model = (
-            build_convolutional_classifier(model_config, config.vocabulary_size)
-            if name == CONV1D
-            else build_classifier(model_config, config.vocabulary_size)
-        )
+        model = _cost_model(config, name)
         compiled, forward = _compiled(model), _keras_forward(model)
-        entry: dict[str, list] = {"train_seconds": [], "inference_seconds": [], "sequential_steps": []}
+        entry: dict[str, list] = {"train_seconds": [], "inference_seconds": [], "sequential_steps": [], "skipped": []}
         for length in config.cost_lengths:
+            entry["sequential_steps"].append(sequential_steps(name, length))
+            if attention_bytes(config, name, length) > config.cost_memory_gb * 2**30:
+                entry["skipped"].append(length)
+                entry["train_seconds"].append(None)
+                entry["inference_seconds"].append(None)
+                continue
             token_ids, labels = _random_batch(config, config.cost_batch_size, length, config.seed)
             entry["train_seconds"].append(
                 summarize(keras_step_seconds(compiled, token_ids, labels, 1, config.cost_repeats))["median"]
             )
             inference = time_calls(lambda forward=forward, ids=token_ids: forward(ids), 1, config.cost_repeats)
             entry["inference_seconds"].append(summarize(inference)["median"])
-            entry["sequential_steps"].append(1 if name == CONV1D else length)
-        log(
-            f"  {name}: training step {', '.join(f'{1000 * s:.0f}' for s in entry['train_seconds'])} ms at T = "
-            f"{', '.join(map(str, config.cost_lengths))}"
-        )
+        timed = [f"{1000 * s:.0f}" if s is not None else "skipped" for s in entry["train_seconds"]]
+        log(f"  {name}: training step {', '.join(timed)} ms at T = {', '.join(map(str, config.cost_lengths))}")
         models[name] = entry
-    return {"lengths": list(config.cost_lengths), "batch_size": config.cost_batch_size, "models": models}
+    return {
+        "lengths": list(config.cost_lengths),
+        "batch_size": config.cost_batch_size,
+        "memory_gb": config.cost_memory_gb,
+        "models": models,
+    }
+
+
+def crossings(lengths: list[int], times: list[float | None], reference: list[float | None]) -> dict[str, Any]:
+    """How a curve of times against T lies against a reference curve: where it is faster, and where they cross.
+
+    Args:
+        lengths: T, increasing.
+        times, reference: seconds at each T (None: not measured).
+
+    Returns:
+        `measured`: the T where both have a time; `faster`: whether the curve
+        is below the reference at each of those; `crossings`: one entry per
+        change of side between neighbouring measured T, with `between` (the
+        two T), `at` (where the lines cross, interpolated on log T and log
+        time, rounded) and `becomes` ("faster" or "slower"); `ratio_at_end`:
+        time over the reference's at the longest measured T.
+    """
+    measured = [(t, a, b) for t, a, b in zip(lengths, times, reference) if a is not None and b is not None]
+    faster = [a < b for _, a, b in measured]
+    found = []
+    for (t1, a1, b1), (t2, a2, b2), before, after in zip(measured, measured[1:], faster, faster[1:]):
+        if before == after:
+            continue
+        gap1, gap2 = math.log(a1 / b1), math.log(a2 / b2)  # log of the ratio: 0 where the lines cross
+        share = gap1 / (gap1 - gap2)
+        at = math.exp(math.log(t1) + share * (math.log(t2) - math.log(t1)))
+        found.append({"between": [t1, t2], "at": int(round(at)), "becomes": "faster" if after else "slower"})
+    return {
+        "measured": [t for t, _, _ in measured],
+        "faster": faster,
+        "crossings": found,
+        "ratio_at_end": measured[-1][1] / measured[-1][2] if measured else None,
+    }
+
+
+def crossing_sentence(name: str, what: str, lengths, times, reference, reference_name: str = "the GRU's") -> str:
+    """One sentence: where `name`'s curve of `what` lies against the reference's, and where they cross (`crossings`).
+
+    "minGRU's training step is slower than the GRU's at T = 50 to 200 and
+    faster at T = 400 to 3200: the curves cross near T ≈ 290 (0.21x the
+    GRU's time at T = 3200)."
+    """
+    found = crossings(list(lengths), list(times), list(reference))
+    if not found["measured"]:
+        return ""
+    segments: list[list] = []  # [side, first T, last T] of each run of measured T on one side
+    for length, faster in zip(found["measured"], found["faster"]):
+        side = "faster" if faster else "slower"
+        if segments and segments[-1][0] == side:
+            segments[-1][2] = length
+        else:
+            segments.append([side, length, length])
+    # T without thousands separators, and "≈" for an interpolated crossing: "T = n" is always a measured length.
+    sides = [f"{side} at T = {first}" + (f" to {last}" if last != first else "") for side, first, last in segments]
+    sides[0] = sides[0].replace(" at ", f" than {reference_name} at ", 1)
+    text = f"{name}'s {what} is {_and(sides)}"
+    if found["crossings"]:
+        places = [f"T ≈ {crossing['at']}" for crossing in found["crossings"]]
+        text += f": the curves cross near {_and(places)}"
+    return f"{text} ({found['ratio_at_end']:.2f}x {reference_name} time at T = {found['measured'][-1]})."
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 # ---------------------------------------------------------------- inference
@@ -739,7 +865,7 @@ def sequential_cost_markdown(result: dict[str, Any], plot_file: str = "sequentia
     return (
         "\n".join(
             [
-                "# The sequential cost: every recurrent cell has one step per token",
+                "# The sequential cost: every recurrent cell has one step per token, and what came after",
                 "",
                 f"Produced by `{result['command']}` on {result['date']}. Machine: "
                 f"{provenance.machine_line(result['machine'])}.",
@@ -751,32 +877,76 @@ def sequential_cost_markdown(result: dict[str, Any], plot_file: str = "sequentia
 
 
 def _sequential_cost_lines(cost: dict[str, Any] | None, plot_file: str = "sequential_cost.png") -> list[str]:
-    """The sequential-cost table: ms per training step and per forward pass, by length."""
+    """The sequential-cost tables (ms per training step and per forward pass; sequential steps) and the crossings."""
     if not cost:
         return []
-    names = {CONV1D: "Conv1D (parallel)", **{cell: model_name(cell) for cell in cost["models"] if cell != CONV1D}}
+    names = {name: marked_name(name) for name in cost["models"]}
     rows = []
     for name, entry in cost["models"].items():
         for label, key in (("training step", "train_seconds"), ("inference", "inference_seconds")):
-            rows.append([names[name], label, *(f"{1000 * value:.1f}" for value in entry[key])])
+            rows.append([names[name], label, *(_cost_ms(value) for value in entry[key])])
+    steps = [
+        [names[name], *(f"{count:,}" for count in entry["sequential_steps"])] for name, entry in cost["models"].items()
+    ]
     longest, shortest = cost["lengths"][-1], cost["lengths"][0]
     growth = ", ".join(
         f"{names[name]} {entry['train_seconds'][-1] / entry['train_seconds'][0]:.1f}x"
         for name, entry in cost["models"].items()
+        if entry["train_seconds"][0] and entry["train_seconds"][-1]
     )
-    return [
+    skipped = [
+        f"{names[name]} at T = {', '.join(f'{length:,}' for length in entry['skipped'])}"
+        for name, entry in cost["models"].items()
+        if entry.get("skipped")
+    ]
+    lines = [
         "",
         f"### Sequential cost: time against sequence length (ms, median; batch {cost['batch_size']})",
         "",
         markdown_table(["model", "", *(f"T = {length}" for length in cost["lengths"])], rows),
         "",
-        "Sequential steps on the critical path of one forward pass: T for each recurrent cell (the backward pass "
-        "walks them again, "
-        "in reverse), 1 layer for the Conv1D, whatever T. "
-        f"Training step at T = {longest} over T = {shortest} ({longest // shortest}x the tokens): {growth}.",
+        "Sequential steps on the critical path of one forward pass (the backward pass walks them again, in "
+        "reverse): T for each recurrent cell and for minGRU and minLSTM on their loop; ceil(log2 T) levels for "
+        "their parallel scan; 1 layer for the Conv1D and the Transformer, whatever T (their work grows with T, "
+        "and as T² for attention, but in parallel):",
         "",
-        f"![Training-step time against sequence length, log-log]({plot_file})",
+        markdown_table(["model", *(f"T = {length}" for length in cost["lengths"])], steps),
+        "",
     ]
+    if growth:
+        lines += [
+            f"Training step at T = {longest} over T = {shortest} ({longest // shortest}x the tokens): {growth}.",
+            "",
+        ]
+    if skipped:
+        lines += [
+            f"Not run (n/a above): {'; '.join(skipped)}, where the attention scores alone would need more than "
+            f"{cost.get('memory_gb', 0):g} GB (`--cost-memory-gb`).",
+            "",
+        ]
+    lines += _crossing_lines(cost)
+    return [*lines, f"![Training-step time against sequence length, log-log]({plot_file})"]
+
+
+def _cost_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{1000 * value:.1f}"
+
+
+def _crossing_lines(cost: dict[str, Any]) -> list[str]:
+    """Where each model's curves cross the GRU's, a sentence per model and curve."""
+    reference = cost["models"].get(REFERENCE_CURVE)
+    if reference is None:
+        return []
+    sentences = [
+        crossing_sentence(marked_name(name), what, cost["lengths"], entry[key], reference[key])
+        for name, entry in cost["models"].items()
+        if name != REFERENCE_CURVE
+        for what, key in (("training step", "train_seconds"), ("forward pass", "inference_seconds"))
+    ]
+    sentences = [sentence for sentence in sentences if sentence]
+    if not sentences:
+        return []
+    return [f"Against the {model_name(REFERENCE_CURVE)}, on this machine:", "", *(f"- {s}" for s in sentences), ""]
 
 
 def write_results(result: dict[str, Any], folder: str | Path) -> dict[str, Path]:

@@ -6,20 +6,30 @@ of the Jacobian of the final state with respect to the input at step t,
 
     J_t = || d s_T / d x_t ||_F ,
 
-where s_T is the layer's whole final state: h_T for SimpleRNN and GRU, and
-(h_T, c_T) for an LSTM, whose memory lives in its cell state c. By the chain
+where s_T is the layer's whole final state: h_T for SimpleRNN, GRU, minGRU
+and minLSTM, and (h_T, c_T) for an LSTM, whose memory lives in its cell
+state c. By the chain
 rule J_t contains one step Jacobian d s_k / d s_{k-1} per step between t and
 T, so where those shrink vectors, J_t falls geometrically with the distance
 d = T - t: that is the vanishing gradient. Unlike the gradient of a trained
 model's loss, J_t does not depend on a label, an error size or on which
 examples reach a distance; it is a property of the cell and its weights.
 
+minGRU and minLSTM (`sentiment.cells`), after the LSTM, are measured the
+same way. Their step Jacobian d h_k / d h_{k-1} is diagonal, the keep factor
+a_k (minGRU: 1 - z_k, its update gate's complement), and it does not depend
+on the state, so
+
+    d h_T / d x_t = diag(a_T * ... * a_{t+1}) d h_t / d x_t :
+
+a product of gates computed from the inputs alone, which the tests check
+against this measure. A transformer has no state carried from step to step
+(every position reads every other in one layer), so it has no such
+Jacobian and is refused.
+
 Everything here is deterministic (no dropout: the layer is called with
 `training=False`) and works on any Keras model with one recurrent layer
-(SimpleRNN, LSTM or GRU, not wrapped in `Bidirectional`). The types after
-the LSTM are refused: minGRU's and minLSTM's Jacobian is a product of their
-keep factors, computed exactly by `sentiment.cells.state_jacobian_log10_norms`,
-and a transformer has no state.
+(SimpleRNN, LSTM, GRU, minGRU or minLSTM, not wrapped in `Bidirectional`).
 """
 
 from __future__ import annotations
@@ -47,22 +57,19 @@ def state_layer(model: keras.Model) -> keras.layers.Layer:
     Returns:
         A built layer mapping <float>[batch, time, features] (what the
         original layer reads) to the list [output, *states]: [h, h] for
-        SimpleRNN and GRU, [h, h, c] for LSTM.
+        SimpleRNN and GRU, [h, h, c] for LSTM; or, for minGRU and minLSTM,
+        to h_T itself (their state is their output).
 
     Raises:
-        SentimentError: the model is one of those after the LSTM (minGRU,
-            minLSTM, transformer): not a Keras recurrent layer to copy.
+        SentimentError: the model is a transformer: it has no state.
         ValueError: the model has no recurrent layer or more than one.
     """
-    after_the_lstm = [
-        layer.name
-        for layer in models.all_layers(model)
-        if isinstance(layer, (*models.PARALLEL_RECURRENCES, cells.TransformerBlock))
-    ]
-    if after_the_lstm:
+    attention = [layer.name for layer in models.all_layers(model) if isinstance(layer, cells.TransformerBlock)]
+    if attention:
         raise SentimentError(
-            f"{model.name}: state Jacobians here differentiate a Keras SimpleRNN, LSTM or GRU; {after_the_lstm[0]} "
-            "is after the LSTM (minGRU/minLSTM: sentiment.cells.state_jacobian_log10_norms; a transformer has no state)"
+            f"{model.name} has no state Jacobian: a transformer carries no state from step to step "
+            f"({attention[0]} lets every position read every other in one layer), so there is no d s_T / d x_t "
+            "through a chain of steps to measure"
         )
     layers = models.recurrent_layers(model)  # a Bidirectional layer counts as two: its directions
     if len(layers) != 1:
@@ -70,10 +77,15 @@ def state_layer(model: keras.Model) -> keras.layers.Layer:
             f"{model.name}: state Jacobians need exactly one unidirectional recurrent layer, found {len(layers)}"
         )
     (layer,) = layers
-    copy = type(layer).from_config(
-        {**layer.get_config(), "return_state": True, "return_sequences": False, "name": f"{layer.name}_state"}
-    )
-    copy.build((None, None, int(layer.cell.kernel.shape[0])))
+    if isinstance(layer, models.PARALLEL_RECURRENCES):
+        copy = type(layer).from_config({**layer.get_config(), "return_sequences": False, "name": f"{layer.name}_state"})
+        features = int(layer.kernel.shape[0])
+    else:
+        copy = type(layer).from_config(
+            {**layer.get_config(), "return_state": True, "return_sequences": False, "name": f"{layer.name}_state"}
+        )
+        features = int(layer.cell.kernel.shape[0])
+    copy.build((None, None, features))
     copy.set_weights(layer.get_weights())
     return copy
 
@@ -130,13 +142,17 @@ def state_jacobian_norms(layer: keras.layers.Layer, inputs: np.ndarray) -> np.nd
 
 def _final_state(layer: keras.layers.Layer, values: tf.Tensor) -> tf.Tensor:
     """<float>[batch, S]: the layer's whole final state, (h, c) concatenated for an LSTM."""
-    _, *states = layer(values, training=False)
+    outputs = layer(values, training=False)
+    if not isinstance(outputs, (list, tuple)):  # minGRU, minLSTM: the state is the output
+        return outputs
+    _, *states = outputs
     return tf.concat(states, axis=-1)
 
 
 def saturation_share(layer: keras.layers.Layer, inputs: np.ndarray) -> float:
     """The share of (sequence, unit) pairs whose final |h| exceeds `SATURATION_LEVEL`."""
-    hidden = keras.ops.convert_to_numpy(layer(np.asarray(inputs, np.float32), training=False)[0])
+    outputs = layer(np.asarray(inputs, np.float32), training=False)
+    hidden = keras.ops.convert_to_numpy(outputs[0] if isinstance(outputs, (list, tuple)) else outputs)
     return float(np.mean(np.abs(hidden) > SATURATION_LEVEL))
 
 

@@ -17,13 +17,21 @@ Two tasks from the literature, both a function of a seed:
   zeroed out by a learned embedding. Predicting the test targets' mean (the
   best constant) gives their variance, about 1/6: that is failure. A run
   counts as solved when its test MSE falls below 0.01.
+- **Associative recall** (Ba et al. 2016; Arora et al. 2023, "Zoology").
+  P key-value pairs with distinct keys, then a query naming one of the
+  keys; the label is that key's value, one of V (chance 1/V). A recurrent
+  model must hold every pair in its fixed-size state until the query comes;
+  attention can look the key up when it does. Its size is P, not a lag:
+  T = P + 1 tokens (`associative_sequences` says why a pair is one token).
 
 Every model variant is built by the project's own builder
 (`sentiment.models`) from one `ModelConfig` that differs only in the cell
 and its initialization: SimpleRNN as Keras builds it, the IRNN (ReLU with an
 identity recurrent matrix, the plain RNN's best case), LSTM and GRU with
 Keras's gate biases, and LSTM and GRU with chrono initialization at one
-horizon fixed for the whole sweep (never the test distance). All train on
+horizon fixed for the whole sweep (never the test distance); and, after the
+LSTM, minGRU and minLSTM (gate biases 0, and chrono) and a Transformer,
+marked as such in every table (`sentiment.report.marked_name`). All train on
 fresh sequences every update, with one optimizer and one budget, evaluated
 on a fixed held-out set at fixed update intervals, and stop when solved.
 
@@ -46,6 +54,7 @@ from sentiment.analysis.parallel import run_all
 from sentiment.config import TASKS, VARIANTS, LongRangeConfig, to_dict
 from sentiment.io import provenance
 from sentiment.io.provenance import machine_line
+from sentiment.report import marked_name
 
 CHANCE_ACCURACY = 0.5
 
@@ -53,6 +62,12 @@ CHANCE_ACCURACY = 0.5
 # the unused [UNK] slot, then the two signal tokens, then the distractors.
 SIGNAL_IDS = (2, 3)  # class 0, class 1
 FIRST_DISTRACTOR_ID = 4
+# Associative recall's ids: 0 padding, 1 [UNK], a query token per key, then a token per (key, value) pair.
+FIRST_QUERY_ID = 2
+# A data stream's seed is [seed, its task's number here, T, stream]; the
+# lag-shift diagnostic's number is 2 (as it was before associative recall).
+TASK_STREAMS = {"recall": 0, "adding": 1, "associative": 3}
+LAG_SHIFT_STREAM = 2
 
 # A recall run is solved at this held-out accuracy, an adding run below this MSE.
 SOLVED_ACCURACY = 0.99
@@ -114,6 +129,54 @@ def adding_sequences(rng: np.random.Generator, count: int, length: int) -> tuple
     return np.stack([values, markers], axis=-1), targets, marked
 
 
+def associative_sequences(
+    rng: np.random.Generator, count: int, pairs: int, keys: int, values: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Associative recall: P key-value pairs with distinct keys, then a query key; the label is its value.
+
+    A pair is one token (its id names the key and the value): every model
+    reads a pair in one step, and the question is only whether it can hold
+    P of them until the query. With a key token and a value token apart,
+    attention needs two layers to join them (an induction head: one to read
+    each value's key, one to find the queried key), where these models have
+    one layer each, recurrent or attending.
+
+    Args:
+        rng: NumPy generator (the caller seeds it).
+        count: sequences.
+        pairs: P; every sequence has P + 1 tokens.
+        keys: distinct keys to draw from (at least P).
+        values: distinct values; chance is 1 / values.
+
+    Returns:
+        token_ids <int32>[count, P + 1] (pair tokens, then the query token),
+        labels <int32>[count] (the queried key's value), positions
+        <int32>[count] (how many pairs before the query the queried one is:
+        1 for the last pair).
+    """
+    if not 1 <= pairs <= keys:
+        raise ValueError(f"pairs must be between 1 and the number of keys ({keys}), got {pairs}")
+    chosen = np.argsort(rng.random((count, keys)), axis=1)[:, :pairs].astype(np.int32)  # distinct keys per row
+    paired = rng.integers(0, values, size=(count, pairs), dtype=np.int32)
+    queried = rng.integers(0, pairs, size=count, dtype=np.int32)
+    rows = np.arange(count)
+    ids = np.empty((count, pairs + 1), np.int32)
+    ids[:, :pairs] = FIRST_QUERY_ID + keys + chosen * values + paired
+    ids[:, pairs] = FIRST_QUERY_ID + chosen[rows, queried]
+    return ids, paired[rows, queried], (pairs - queried).astype(np.int32)
+
+
+def associative_vocabulary_size(keys: int, values: int) -> int:
+    """Token ids an associative-recall model embeds: padding, [UNK], the query keys and the pairs."""
+    return FIRST_QUERY_ID + keys + keys * values
+
+
+def chance_accuracy(task: str, config: LongRangeConfig | dict[str, Any]) -> float:
+    """The accuracy of guessing: 1/2 for recall, 1 / the number of values for associative recall."""
+    values = config["associative_values"] if isinstance(config, dict) else config.associative_values
+    return 1.0 / values if task == "associative" else CHANCE_ACCURACY
+
+
 def recall_vocabulary_size(distractor_count: int) -> int:
     """Token ids a recall model embeds: padding, [UNK], the two signals and the distractors."""
     return FIRST_DISTRACTOR_ID + distractor_count
@@ -125,12 +188,14 @@ def task_batch(
     """(inputs, targets, positions) of `count` fresh sequences of `task` at length T."""
     if task == "recall":
         return recall_sequences(rng, count, length, config.distractor_count)
+    if task == "associative":
+        return associative_sequences(rng, count, length - 1, config.associative_keys, config.associative_values)
     return adding_sequences(rng, count, length)
 
 
 def data_seed(task: str, length: int, seed: int, stream: str) -> list[int]:
     """The NumPy seed of one stream ("train", "test" or "jacobian") of one (task, T, seed)."""
-    return [seed, TASKS.index(task), length, ("train", "test", "jacobian").index(stream)]
+    return [seed, TASK_STREAMS[task], length, ("train", "test", "jacobian").index(stream)]
 
 
 def constant_baseline_mse(targets: np.ndarray) -> float:
@@ -140,7 +205,11 @@ def constant_baseline_mse(targets: np.ndarray) -> float:
 
 
 def score(task: str, predictions: np.ndarray, targets: np.ndarray) -> float:
-    """Held-out accuracy (recall) or mean squared error (adding)."""
+    """Held-out accuracy (recall; associative recall, of the most probable value) or mean squared error (adding)."""
+    if task == "associative":  # predictions <float>[count, values], or [count] P(value 1) for two values
+        predictions = np.asarray(predictions)
+        chosen = np.argmax(predictions, axis=-1) if predictions.ndim == 2 else (predictions >= 0.5).astype(int)
+        return float(np.mean(chosen == np.asarray(targets)))
     predictions, targets = np.asarray(predictions, np.float64).reshape(-1), np.asarray(targets, np.float64)
     if task == "recall":
         return float(np.mean((predictions >= 0.5) == (targets == 1)))
@@ -148,7 +217,7 @@ def score(task: str, predictions: np.ndarray, targets: np.ndarray) -> float:
 
 
 def solved(task: str, value: float) -> bool:
-    return value >= SOLVED_ACCURACY if task == "recall" else value < SOLVED_MSE
+    return value < SOLVED_MSE if task == "adding" else value >= SOLVED_ACCURACY
 
 
 def accuracy_by_lag(
@@ -174,17 +243,48 @@ def accuracy_by_lag(
 # --- Training --------------------------------------------------------------
 
 
-def build_model(config: LongRangeConfig, task: str, variant: str, seed: int):
-    """The variant's model for the task, seeded, from the project's builder."""
+def build_model(config: LongRangeConfig, task: str, variant: str, seed: int, steps: int | None = None):
+    """The variant's model for the task, seeded, from the project's builder.
+
+    Args:
+        steps: the longest sequence the model will read, in steps (a
+            transformer learns a position for each; the recurrent models
+            ignore it). None: the longest any run of the suite reads.
+    """
     import keras
 
     from sentiment.models import build_classifier, build_regressor
 
     keras.utils.set_random_seed(seed)
     model_config = config.model_config(variant)
+    steps = steps or longest_sequence(config)
     if task == "recall":
-        return build_classifier(model_config, recall_vocabulary_size(config.distractor_count))
-    return build_regressor(model_config, input_features=2)
+        return build_classifier(model_config, recall_vocabulary_size(config.distractor_count), sequence_length=steps)
+    if task == "associative":
+        vocabulary = associative_vocabulary_size(config.associative_keys, config.associative_values)
+        return build_classifier(model_config, vocabulary, config.associative_values, sequence_length=steps)
+    return build_regressor(model_config, input_features=2, sequence_length=steps)
+
+
+def sequence_steps(task: str, length: int) -> int:
+    """The steps a sequence of `task` at T has: T + 1 tokens for recall (the signal can be T back), else T."""
+    return length + 1 if task == "recall" else length
+
+
+def longest_sequence(config: LongRangeConfig) -> int:
+    """The most steps any run of the suite (the lag-shift diagnostic included) reads."""
+    shifted = config.lag_shift_length is not None and "recall" in config.tasks
+    lag_shift = config.lag_shift_length + config.lag_shift_radius + 1 if shifted else 0
+    return max(
+        lag_shift, *(sequence_steps(task, length) for task in config.tasks for length in config.task_lengths(task))
+    )
+
+
+def has_state(variant: str) -> bool:
+    """Whether a variant carries a state from step to step (a transformer does not: no state Jacobian)."""
+    from sentiment.models import RECURRENT_LAYERS
+
+    return VARIANTS[variant][0] in RECURRENT_LAYERS
 
 
 def _step_function(model, task: str, config: LongRangeConfig) -> Callable:
@@ -193,6 +293,7 @@ def _step_function(model, task: str, config: LongRangeConfig) -> Callable:
     Adam at a constant learning rate with per-variable gradient clipping, as
     the IMDB training (without its per-epoch decay: there are no epochs).
     """
+    from sentiment import models
     from sentiment.config import TrainConfig
     from sentiment.training import loop
 
@@ -201,8 +302,11 @@ def _step_function(model, task: str, config: LongRangeConfig) -> Callable:
     )
     loop.compile_for_training(model, optimizer_config, steps_per_epoch=1)
     model.optimizer.build(model.trainable_variables)
+    # Not for minGRU and minLSTM: XLA cannot differentiate their parallel scan, a while loop of
+    # ceil(log2 T) levels whose count it is not given (sentiment.cells._parallel_scan).
+    scan = any(isinstance(layer, models.PARALLEL_RECURRENCES) for layer in models.recurrent_layers(model))
     return loop.TrainingStep(
-        model, objective="classification" if task == "recall" else "regression", jit_compile=True
+        model, objective="regression" if task == "adding" else "classification", jit_compile=not scan
     ).on_batch
 
 
@@ -212,11 +316,21 @@ def _predict_function(model, reduce_retracing: bool = False) -> Callable:
     forward = tf.function(
         lambda inputs: model(inputs, training=False), jit_compile=True, reduce_retracing=reduce_retracing
     )
-    return lambda inputs: forward(inputs).numpy().reshape(-1)
+
+    def predict(inputs) -> np.ndarray:  # <float>[count] P(class 1) or a value; [count, classes] with more classes
+        outputs = forward(inputs).numpy()
+        return outputs.reshape(-1) if outputs.shape[-1] == 1 else outputs
+
+    return predict
 
 
 def train_until_solved(
-    model, task: str, batch: Callable[[], tuple], config: LongRangeConfig, test: tuple[np.ndarray, np.ndarray]
+    model,
+    task: str,
+    batch: Callable[[], tuple],
+    config: LongRangeConfig,
+    test: tuple[np.ndarray, np.ndarray],
+    on_evaluation: Callable[[int, float], bool | None] | None = None,
 ) -> dict[str, Any]:
     """Trains on fresh batches until the held-out score solves the task or the budget ends.
 
@@ -226,6 +340,12 @@ def train_until_solved(
         batch: returns (inputs, targets, positions) of fresh training sequences.
         config: the budget.
         test: held-out (inputs, targets).
+        on_evaluation: called with (updates, held-out score) after every
+            evaluation, update 0 included: the playground
+            (`sentiment.analysis.playground`) streams the curve from it. A
+            true answer ends the training there, as a spent budget would
+            (its time cap); None, or an answer that is never true, changes
+            nothing.
 
     Returns:
         `updates` and `scores` (held-out score after each evaluation, update
@@ -238,13 +358,17 @@ def train_until_solved(
     updates, scores, solved_at = [0], [score(task, predict(test[0]), test[1])], None
     started = time.perf_counter()
     budget = config.budget(task)
+    ended = on_evaluation is not None and bool(on_evaluation(0, scores[0]))
     for update in range(1, budget + 1):
+        if ended:
+            break
         inputs, targets, _ = batch()
-        step(inputs, targets.reshape(-1, 1))
+        step(inputs, targets if task == "associative" else targets.reshape(-1, 1))  # class ids, or a column
         if update % config.eval_interval and update != budget:
             continue
         updates.append(update)
         scores.append(score(task, predict(test[0]), test[1]))
+        ended = on_evaluation is not None and bool(on_evaluation(update, scores[-1]))
         if solved(task, scores[-1]) or not np.isfinite(scores[-1]):  # solved, or diverged (NaN)
             solved_at = update if solved(task, scores[-1]) else None
             break
@@ -260,15 +384,25 @@ def train_until_solved(
     }
 
 
-def run_one(config: LongRangeConfig, task: str, length: int, seed: int, variant: str) -> dict[str, Any]:
-    """One (task, T, seed, variant): train until solved or out of budget; score; Jacobians at the longest T."""
+def run_one(
+    config: LongRangeConfig,
+    task: str,
+    length: int,
+    seed: int,
+    variant: str,
+    on_evaluation: Callable[[int, float], bool | None] | None = None,
+) -> dict[str, Any]:
+    """One (task, T, seed, variant): train until solved or out of budget; score; Jacobians at the longest T.
+
+    `on_evaluation` is `train_until_solved`'s (the playground's live curve and time cap).
+    """
     from sentiment.analysis import jacobians
 
     started = time.perf_counter()
     test_inputs, test_targets, positions = task_batch(
         task, np.random.default_rng(data_seed(task, length, seed, "test")), config.test_sequences, length, config
     )
-    model = build_model(config, task, variant, seed)
+    model = build_model(config, task, variant, seed, sequence_steps(task, length))
     jacobian_inputs = None
     run: dict[str, Any] = {
         "task": task,
@@ -278,7 +412,7 @@ def run_one(config: LongRangeConfig, task: str, length: int, seed: int, variant:
         "cell_type": VARIANTS[variant][0],
         "parameters": int(model.count_params()),
     }
-    if length == config.jacobian_length:
+    if task != "associative" and length == config.jacobian_length and has_state(variant):
         jacobian_rng = np.random.default_rng(data_seed(task, length, seed, "jacobian"))
         jacobian_inputs = task_batch(task, jacobian_rng, config.jacobian_sequences, length, config)[0]
         run["jacobian"] = {"init": jacobians.measure(model, jacobian_inputs)}
@@ -293,12 +427,15 @@ def run_one(config: LongRangeConfig, task: str, length: int, seed: int, variant:
             lambda: task_batch(task, rng, config.batch_size, length, config),
             config,
             (test_inputs, test_targets),
+            on_evaluation,
         )
     )
     predictions = run.pop("predictions")
     if task == "recall":
         run["by_lag"] = accuracy_by_lag(predictions, test_targets, positions, length, config.lag_bins)
         run["embedding_norms"] = {"init": initial_norms, "trained": embedding_norms(model)}
+    elif task == "associative":
+        run["pairs"] = length - 1
     else:
         run["baseline_mse"] = constant_baseline_mse(test_targets)
     if jacobian_inputs is not None:
@@ -335,20 +472,21 @@ def lag_shift(config: LongRangeConfig, seed: int, variant: str) -> dict[str, Any
     """
     length, distractors = config.lag_shift_length, config.distractor_count
     started = time.perf_counter()
-    model = build_model(config, "recall", variant, seed)
-    rng = np.random.default_rng([seed, len(TASKS), length, 0])
+    model = build_model(config, "recall", variant, seed, length + config.lag_shift_radius + 1)
+    rng = np.random.default_rng([seed, LAG_SHIFT_STREAM, length, 0])
 
     def fixed_lag(count: int, lag: int, generator: np.random.Generator) -> tuple[np.ndarray, ...]:
         return recall_sequences(generator, count, lag, distractors, lag=lag)
 
-    test = fixed_lag(config.test_sequences, length, np.random.default_rng([seed, len(TASKS), length, 1]))[:2]
+    test = fixed_lag(config.test_sequences, length, np.random.default_rng([seed, LAG_SHIFT_STREAM, length, 1]))[:2]
     training = train_until_solved(model, "recall", lambda: fixed_lag(config.batch_size, length, rng), config, test)
     lags = list(range(length - config.lag_shift_radius, length + config.lag_shift_radius + 1))
     predict = _predict_function(model, reduce_retracing=True)
     accuracy = [
         score("recall", predict(inputs), labels)
         for inputs, labels, _ in (
-            fixed_lag(config.test_sequences, lag, np.random.default_rng([seed, len(TASKS), lag, 1])) for lag in lags
+            fixed_lag(config.test_sequences, lag, np.random.default_rng([seed, LAG_SHIFT_STREAM, lag, 1]))
+            for lag in lags
         )
     ]
     return {
@@ -370,11 +508,12 @@ def jobs(config: LongRangeConfig) -> list[tuple[str, tuple]]:
     """Every run of the sweep as (kind, arguments), the longest first so parallel workers finish together."""
     runs = [
         ("run", (task, length, seed, variant))
-        for length in sorted(config.lengths, reverse=True)
         for task in config.tasks
+        for length in config.task_lengths(task)
         for seed in config.seeds
         for variant in config.variants
     ]
+    runs.sort(key=lambda job: -job[1][1])  # stable: at one T, the tasks, seeds and variants in order
     if config.lag_shift_length is not None and "recall" in config.tasks:
         runs[1:1] = [("lag_shift", (seed, variant)) for seed in config.seeds for variant in config.variants]
     return runs
@@ -428,7 +567,7 @@ def _log_line(kind: str, value: dict[str, Any]) -> str:
             f"lowest nearby {min(value['accuracy']):.3f} ({value['wall_seconds']:.0f} s)"
         )
     solved_text = f"solved at {value['solved_at']}" if value["solved_at"] else f"not solved in {value['updates'][-1]}"
-    metric = "accuracy" if value["task"] == "recall" else "MSE"
+    metric = "MSE" if value["task"] == "adding" else "accuracy"
     return (
         f"{value['task']:<6} T={value['length']:<4} seed {value['seed']} {value['variant']:<12} "
         f"{metric} {value['final']:.4f}, {solved_text} updates ({value['wall_seconds']:.0f} s)"
@@ -553,7 +692,8 @@ def _header(result: dict[str, Any]) -> list[str]:
         "",
         f"Machine: {machine_line(machine)}.",
         "",
-        f"Budget, the same for every T, variant and seed: at most {config['recall_updates']:,} updates (recall) "
+        f"Budget, the same for every T, variant and seed: at most {config['recall_updates']:,} updates (recall"
+        f"{' and associative recall' if 'associative' in config['tasks'] else ''}) "
         f"or {config['adding_updates']:,} (adding) of {config['batch_size']} fresh sequences, "
         f"Adam {config['learning_rate']} (clipnorm {config['clipnorm']}), {config['units']} units, no dropout; "
         f"held-out score on {config['test_sequences']:,} sequences every {config['eval_interval']} updates, "
@@ -569,11 +709,29 @@ def _header(result: dict[str, Any]) -> list[str]:
         f"T_max = {config['chrono_horizon']} for every T of the sweep "
         "(fixed: the model does not know the test distance).",
         "",
+        *_after_the_lstm_lines(result),
+    ]
+
+
+def _after_the_lstm_lines(result: dict[str, Any]) -> list[str]:
+    """What the variants after the LSTM are, when the suite ran any."""
+    from sentiment.config import AFTER_THE_LSTM
+
+    after = [variant for variant in variants_of(result) if VARIANTS[variant][0] in AFTER_THE_LSTM]
+    if not after:
+        return []
+    return [
+        "After the LSTM, and marked so: minGRU and minLSTM (Feng et al. 2024: gates from the input alone, a linear "
+        "recurrence solved by a parallel scan), with gate biases 0 and with chrono initialization at the same "
+        "T_max; and a Transformer (Vaswani et al. 2017: one attention block, learned positions, read by the mean of "
+        "its outputs, as it has no final state), the same width. "
+        f"Here: {', '.join(marked_name(variant) for variant in after)}.",
+        "",
     ]
 
 
 def _recall_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
-    from sentiment.report import markdown_table, model_name
+    from sentiment.report import markdown_table
 
     lengths, variants, _, accuracy = run_table(result, "recall")
     if not lengths:
@@ -589,7 +747,7 @@ def _recall_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
         "Held-out accuracy at the end of the budget (mean over seeds, then each seed):",
         "",
         markdown_table(
-            ["T", *map(model_name, variants)],
+            ["T", *map(marked_name, variants)],
             [
                 [str(t), *(_mean_and_seeds(accuracy[i, j], _percent) for j in range(len(variants)))]
                 for i, t in enumerate(lengths)
@@ -599,7 +757,7 @@ def _recall_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
         f"Updates to reach {100 * SOLVED_ACCURACY:.0f}% (runs solved of those run, median updates of the solved ones):",
         "",
         markdown_table(
-            ["T", *map(model_name, variants)],
+            ["T", *map(marked_name, variants)],
             [
                 [str(t), *(_solved_cell(row) for row in solved)]
                 for t, solved in zip(lengths, run_table(result, "recall", "solved_at")[3])
@@ -609,7 +767,7 @@ def _recall_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
         f"At T = {longest}, accuracy by lag (mean over seeds):",
         "",
         markdown_table(
-            ["lag L", *map(model_name, lag_variants)],
+            ["lag L", *map(marked_name, lag_variants)],
             [[label, *(_percent(v) for v in row)] for label, row in zip(labels, by_lag)],
         ),
         "",
@@ -622,7 +780,7 @@ def _recall_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
 
 def _embedding_lines(result: dict[str, Any], lengths: list[int], variants: list[str]) -> list[str]:
     """The distractor-nulling check: distractor over signal embedding norm, at initialization and trained."""
-    from sentiment.report import markdown_table, model_name
+    from sentiment.report import markdown_table
 
     runs = [run for run in result["runs"] if run["task"] == "recall" and "embedding_norms" in run]
     if not runs:
@@ -644,13 +802,15 @@ def _embedding_lines(result: dict[str, Any], lengths: list[int], variants: list[
         "Near 0, the recurrence runs on almost no input between the signal and the readout, "
         "so a plain RNN can carry the bit without gates; the adding problem's real-valued inputs rule that out.",
         "",
-        markdown_table(["T", *map(model_name, variants)], [[str(t), *(cell(t, v) for v in variants)] for t in lengths]),
+        markdown_table(
+            ["T", *map(marked_name, variants)], [[str(t), *(cell(t, v) for v in variants)] for t in lengths]
+        ),
         "",
     ]
 
 
 def _adding_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
-    from sentiment.report import markdown_table, model_name
+    from sentiment.report import markdown_table
 
     lengths, variants, _, mse = run_table(result, "adding")
     if not lengths:
@@ -670,7 +830,7 @@ def _adding_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
         "Held-out MSE at the end of the budget (mean over seeds, then each seed):",
         "",
         markdown_table(
-            ["T", "baseline", *map(model_name, variants)],
+            ["T", "baseline", *map(marked_name, variants)],
             [
                 [
                     str(t),
@@ -685,7 +845,7 @@ def _adding_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
         f"a run that never did stopped at {result['config']['adding_updates']:,}):",
         "",
         markdown_table(
-            ["T", *map(model_name, variants)],
+            ["T", *map(marked_name, variants)],
             [
                 [str(t), *(_solved_cell(row) for row in solved)]
                 for t, solved in zip(lengths, run_table(result, "adding", "solved_at")[3])
@@ -698,9 +858,50 @@ def _adding_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
     return parts
 
 
+def _associative_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
+    from sentiment.report import markdown_table
+
+    lengths, variants, _, accuracy = run_table(result, "associative")
+    if not lengths:
+        return []
+    config = result["config"]
+    chance = chance_accuracy("associative", config)
+    solved = run_table(result, "associative", "solved_at")[3]
+    parts = [
+        "## Associative recall",
+        "",
+        f"P key-value pairs (keys distinct, drawn from {config['associative_keys']}; values from "
+        f"{config['associative_values']}), each pair one token, then a query naming one of the P keys; the label is "
+        f"that key's value. Chance is {_percent(chance)}. A recurrent model must hold all P pairs in its "
+        f"{config['units']} units until the query; attention can look the queried key up. The same budget and "
+        f"stopping rule as recall ({config['recall_updates']:,} updates, solved at "
+        f"{100 * SOLVED_ACCURACY:.0f}%). Held-out accuracy at the end of the budget "
+        "(mean over seeds, then each seed):",
+        "",
+        markdown_table(
+            ["pairs P (T = P + 1)", *map(marked_name, variants)],
+            [
+                [f"{t - 1} ({t})", *(_mean_and_seeds(accuracy[i, j], _percent) for j in range(len(variants)))]
+                for i, t in enumerate(lengths)
+            ],
+        ),
+        "",
+        f"Updates to reach {100 * SOLVED_ACCURACY:.0f}% (runs solved of those run, median updates of the solved ones):",
+        "",
+        markdown_table(
+            ["pairs P", *map(marked_name, variants)],
+            [[str(t - 1), *(_solved_cell(row) for row in rows)] for t, rows in zip(lengths, solved)],
+        ),
+        "",
+    ]
+    if plot_file:
+        parts += [f"![Associative recall: held-out accuracy against the number of pairs]({plot_file})", ""]
+    return parts
+
+
 def _jacobian_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
     from sentiment.analysis.jacobians import FORGOTTEN_FRACTION
-    from sentiment.report import markdown_table, model_name
+    from sentiment.report import markdown_table
 
     config, rows = result["config"], []
     length = max(config["lengths"])
@@ -708,12 +909,12 @@ def _jacobian_section(result: dict[str, Any], plot_file: str | None) -> list[str
         summaries = {phase: jacobian_summaries(result, task, phase) for phase in ("init", "trained", "init_driven")}
         for variant, init in summaries["init"].items():
             trained = summaries["trained"].get(variant, {})
-            rows.append([task, model_name(variant), *_jacobian_cells(init), *_jacobian_cells(trained)])
+            rows.append([task, marked_name(variant), *_jacobian_cells(init), *_jacobian_cells(trained)])
         for variant, driven in summaries["init_driven"].items():
             rows.append(
                 [
                     task,
-                    f"{model_name(variant)}, inputs × {config['driven_input_scale']:g}",
+                    f"{marked_name(variant)}, inputs × {config['driven_input_scale']:g}",
                     *_jacobian_cells(driven),
                     "–",
                     "–",
@@ -733,6 +934,7 @@ def _jacobian_section(result: dict[str, Any], plot_file: str | None) -> list[str
         f'{FORGOTTEN_FRACTION:g} of the norm at distance 0 ("beyond" where none within T). '
         "The inputs are what the layer reads: embedded tokens (recall) or the two channels (adding).",
         "",
+        *_stateless_lines(result),
         markdown_table(
             [
                 "task",
@@ -751,6 +953,27 @@ def _jacobian_section(result: dict[str, Any], plot_file: str | None) -> list[str
     return parts
 
 
+def _stateless_lines(result: dict[str, Any]) -> list[str]:
+    """What the Jacobian section says of minGRU and minLSTM, and of the variants without a state."""
+    from sentiment.config import AFTER_THE_LSTM
+
+    ran = variants_of(result)
+    lines = []
+    if any(VARIANTS[variant][0] in ("mingru", "minlstm") for variant in ran):
+        lines.append(
+            "minGRU's and minLSTM's step Jacobian ∂h_k/∂h_{k−1} is diagonal, their keep factor (minGRU: one minus "
+            "its update gate), computed from the input alone: ∂h_T/∂x_t is the product of the keep factors after "
+            "step t times the step's own ∂h_t/∂x_t, so its fall with distance is the product of its gates."
+        )
+    stateless = [marked_name(v) for v in ran if VARIANTS[v][0] in AFTER_THE_LSTM and not has_state(v)]
+    if stateless:
+        lines.append(
+            f"{', '.join(stateless)}: no row, as there is no state carried from step to step to differentiate "
+            "(every position reads every other in one attention layer)."
+        )
+    return [" ".join(lines), ""] if lines else []
+
+
 def _jacobian_cells(summary: dict[str, Any]) -> list[str]:
     if not summary:
         return ["–", "–"]
@@ -759,7 +982,7 @@ def _jacobian_cells(summary: dict[str, Any]) -> list[str]:
 
 
 def _lag_shift_section(result: dict[str, Any], plot_file: str | None) -> list[str]:
-    from sentiment.report import markdown_table, model_name
+    from sentiment.report import markdown_table
 
     shifts = result.get("lag_shift", [])
     if not shifts:
@@ -776,7 +999,7 @@ def _lag_shift_section(result: dict[str, Any], plot_file: str | None) -> list[st
         solved_count = sum(run["solved_at"] is not None for run in runs)
         rows.append(
             [
-                model_name(variant),
+                marked_name(variant),
                 f"{solved_count}/{len(runs)}",
                 _percent(float(at_trained.mean())),
                 _percent(float(others.mean())),
@@ -813,6 +1036,7 @@ def _lag_shift_section(result: dict[str, Any], plot_file: str | None) -> list[st
 PLOT_FILES = {
     "recall": "long_range_recall.png",
     "adding": "long_range_adding.png",
+    "associative": "long_range_associative.png",
     "jacobians": "jacobians.png",
     "lag_shift": "lag_shift.png",
 }
@@ -823,7 +1047,7 @@ def results_markdown(result: dict[str, Any], plot_files: dict[str, str] | None =
 
     Args:
         result: from `run_suite` (or its JSON).
-        plot_files: plot kind ("recall", "adding", "jacobians", "lag_shift")
+        plot_files: plot kind ("recall", "adding", "associative", "jacobians", "lag_shift")
             -> its path relative to the page; None links none.
     """
     plots = plot_files or {}
@@ -833,6 +1057,7 @@ def results_markdown(result: dict[str, Any], plot_files: dict[str, str] | None =
         *_header(result),
         *_recall_section(result, plots.get("recall")),
         *_adding_section(result, plots.get("adding")),
+        *_associative_section(result, plots.get("associative")),
         *_jacobian_section(result, plots.get("jacobians")),
         *_lag_shift_section(result, plots.get("lag_shift")),
     ]
@@ -887,6 +1112,18 @@ def _draw_adding(result: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def _draw_associative(result: dict[str, Any], path: Path) -> bool:
+    from sentiment.analysis.plots import plot_associative
+
+    lengths, variants, _, accuracy = run_table(result, "associative")
+    if not lengths:
+        return False
+    plot_associative(
+        [t - 1 for t in lengths], variants, accuracy, chance_accuracy("associative", result["config"]), path
+    )
+    return True
+
+
 def _draw_jacobians(result: dict[str, Any], path: Path) -> bool:
     from sentiment.analysis.plots import plot_jacobians
 
@@ -925,4 +1162,10 @@ def _draw_lag_shift(result: dict[str, Any], path: Path) -> bool:
     return True
 
 
-_FIGURES = {"recall": _draw_recall, "adding": _draw_adding, "jacobians": _draw_jacobians, "lag_shift": _draw_lag_shift}
+_FIGURES = {
+    "recall": _draw_recall,
+    "adding": _draw_adding,
+    "associative": _draw_associative,
+    "jacobians": _draw_jacobians,
+    "lag_shift": _draw_lag_shift,
+}

@@ -8,7 +8,11 @@ it; plots are linked relative to the page. Nothing in it is typed by hand.
 The thesis comes first (the long-range suite, sentiment at a distance, the
 sequential cost), then the IMDB models (the default preset, then the strong
 one and what each of its changes bought), what their decisions depend on and
-what their gates do.
+what their gates do. The models after the LSTM trained on IMDB are a run of
+their own (`train --cells mingru,minlstm,transformer --output artifacts/next`,
+its summary.json kept as the "imdb_next" source, beside docs/imdb/): their
+rows join the default preset's section, with that run's command, date and
+machine.
 
 The same command writes the README's results block (`readme_summary`,
 between `README_BEGIN` and `README_END`): the IMDB test accuracies and the
@@ -30,6 +34,8 @@ DEFAULT_SOURCES = {
     "distance": DOCS / "distance" / "distance.json",
     "sequential_cost": DOCS / "bench" / "bench.json",
     "imdb": DOCS / "imdb" / "summary.json",
+    # The models after the LSTM, trained with the default preset as a run of their own; joined to "imdb".
+    "imdb_next": DOCS / "imdb_next" / "summary.json",
     "imdb_strong": DOCS / "imdb_strong" / "summary.json",
     # A folder: one summary.json per run, named <run>.json; `strong.json` is the preset as it is now.
     "imdb_strong_ablation": DOCS / "imdb_strong" / "ablation",
@@ -51,8 +57,11 @@ def _demote(markdown: str) -> str:
     return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
 
 
-def _section(kind: str, source: Path, page: Path) -> str:
-    """One command's page, rendered from its JSON, its plots linked relative to `page`."""
+def _section(kind: str, source: Path, page: Path, after: dict | None = None) -> str:
+    """One command's page, rendered from its JSON, its plots linked relative to `page`.
+
+    `after`: for "imdb", the summary.json of the run after the LSTM (its rows join the section).
+    """
     from sentiment import report
     from sentiment.analysis import distance, gates, gradients, longrange
 
@@ -72,7 +81,9 @@ def _section(kind: str, source: Path, page: Path) -> str:
     if kind == "distance":
         return distance.results_markdown(result, beside("distance.png"))
     if kind == "imdb":
-        return report.summary_markdown(result)
+        return report.summary_markdown(result, after=after)
+    if kind == "imdb_next":  # without the default preset's section to join
+        return report.summary_markdown(result, heading="After the LSTM")
     if kind == "imdb_strong":
         return report.summary_markdown(result, heading="The strong preset (`--preset strong`)")
     if kind == "sequential_cost":
@@ -105,12 +116,15 @@ def results_page(sources: dict[str, Path | None], page: Path) -> str:
     ]
     for kind in DEFAULT_SOURCES:
         source = sources.get(kind)
+        if kind == "imdb_next" and _load(sources.get("imdb")):
+            continue  # joined to the default preset's section
         if (
             source is not None
             and Path(source).exists()
             and (Path(source).is_file() or any(Path(source).glob("*.json")))
         ):
-            parts += ["", _demote(_section(kind, Path(source), page))]
+            after = _load(sources.get("imdb_next")) if kind == "imdb" else None
+            parts += ["", _demote(_section(kind, Path(source), page, after))]
     return "\n".join(parts).rstrip() + "\n"
 
 

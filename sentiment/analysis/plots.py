@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from sentiment import style
 from sentiment.io import files
-from sentiment.report import model_name
+from sentiment.report import marked_name, model_name
 
 
 def _save(figure: Figure, path: str | Path) -> Path:
@@ -88,7 +88,12 @@ def plot_gradient_norms(
 def _variant_line(axis, x, values, variant: str, **options) -> None:
     """A long-range variant's line in its colour and style (`sentiment.style`)."""
     axis.plot(
-        x, values, color=style.color(variant), linestyle=style.line_style(variant), label=model_name(variant), **options
+        x,
+        values,
+        color=style.color(variant),
+        linestyle=style.line_style(variant),
+        label=marked_name(variant),
+        **options,
     )
 
 
@@ -168,7 +173,7 @@ def plot_adding(
                     linestyle=style.line_style(variant),
                     linewidth=1.1,
                     alpha=0.8,
-                    label=model_name(variant) if seed_index == 0 else None,
+                    label=marked_name(variant) if seed_index == 0 else None,
                 )
         axis.axhline(baselines[length], color=style.LEVEL_COLOR, linestyle="--", linewidth=1, label="best constant")
         axis.axhline(threshold, color="black", linestyle=":", linewidth=1, label=f"solved (< {threshold})")
@@ -201,7 +206,7 @@ def plot_jacobians(panels: Sequence[tuple[str, Mapping[str, np.ndarray]]], path:
             )
             mean = np.exp(np.log(norms).mean(axis=0))
             variant, _, note = label.partition(", ")
-            name = model_name(variant) + (f", {note}" if note else "")
+            name = marked_name(variant) + (f", {note}" if note else "")
             axis.plot(
                 np.arange(len(mean)),
                 mean,
@@ -242,6 +247,38 @@ def plot_lag_shift(lags: Sequence[int], accuracy: Mapping[str, np.ndarray], trai
     axis.set_title("Lag-shift diagnostic: trained at one fixed lag", fontsize=10)
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def plot_associative(
+    pairs: Sequence[int], variants: Sequence[str], accuracy: np.ndarray, chance: float, path: str | Path
+) -> Path:
+    """Associative recall: held-out accuracy against the number of key-value pairs (mean line, a dot per seed).
+
+    Args:
+        pairs: the pairs P of each size (x axis, log scale).
+        variants: the lines.
+        accuracy: <float>[sizes, variants, seeds] held-out accuracy.
+        chance: 1 / the number of values (dashed).
+        path: the PNG to write.
+    """
+    figure = Figure(figsize=(6.8, 4.2), layout="constrained")
+    axis = figure.subplots()
+    for index, variant in enumerate(variants):
+        values = np.asarray(accuracy[:, index], np.float64)
+        _variant_line(axis, pairs, _seed_mean(values), variant, marker="o")
+        for seed_values in values.T:
+            axis.scatter(pairs, seed_values, color=style.color(variant), alpha=0.35, s=14)
+    axis.axhline(chance, color=style.LEVEL_COLOR, linestyle="--", linewidth=1, label=f"chance ({100 * chance:.0f}%)")
+    axis.set_xscale("log")
+    axis.set_xticks(list(pairs), [str(count) for count in pairs])
+    axis.minorticks_off()
+    axis.set_xlabel("key-value pairs P before the query (T = P + 1 tokens)")
+    axis.set_ylim(0, 1.02)
+    axis.set_ylabel("held-out accuracy (line: mean over seeds; dots: seeds)")
+    axis.set_title("Associative recall: the value of the queried key", fontsize=10)
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=7)
     return _save(figure, path)
 
 
@@ -311,14 +348,13 @@ def plot_sequential_cost(cost: Mapping, path: str | Path) -> Path:
         (axes[1], "inference_seconds", "Inference (forward pass)"),
     ):
         for name, entry in cost["models"].items():
-            known = name in style.COLORS
             axis.plot(
                 cost["lengths"],
-                1000 * np.asarray(entry[key]),
+                1000 * np.asarray(entry[key], np.float64),  # None (a length skipped) is not drawn
                 marker="o",
                 color=style.color(name),
-                linestyle=style.line_style(name) if known else "--",
-                label=model_name(name) if known else "Conv1D (parallel)",
+                linestyle=style.line_style(name),
+                label=marked_name(name),
             )
         axis.set_xscale("log")
         axis.set_yscale("log")

@@ -18,9 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sentiment.config import DataConfig
+from sentiment.config import PADDING_ID, DataConfig
 
-PADDING_ID = 0
 UNKNOWN_ID = 1  # TextVectorization puts "" at 0 and "[UNK]" at 1.
 # Bounds the work one review can cause in the Predictor and the SavedModel:
 # only this many bytes of a review are vectorized (the end the model reads is

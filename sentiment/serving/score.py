@@ -34,7 +34,7 @@ from typing import BinaryIO, TextIO
 
 import numpy as np
 
-from sentiment.config import CELL_TYPES
+from sentiment.config import ALL_CELL_TYPES
 from sentiment.errors import SentimentError
 
 # How much of a review a row shows when the input has no id column.
@@ -182,7 +182,7 @@ def _labelled(probabilities: np.ndarray, class_names: Sequence[str]) -> tuple[np
 def _chosen_models(
     folder: Path, models: Sequence[str] | None, present: Callable[[Path], bool], kind: str, layout: str, command: str
 ) -> list[str]:
-    """The cell types to load: those asked for, or every one `present` in `folder`.
+    """The cell types to load: those asked for, or every one `present` in `folder` (the cells and those after the LSTM).
 
     Raises:
         SentimentError: no such folder, a model asked for is missing, or none
@@ -190,10 +190,14 @@ def _chosen_models(
     """
     if not folder.is_dir():
         raise SentimentError(f"{kind} folder {folder} does not exist; {command}")
-    missing = [cell for cell in (models or CELL_TYPES) if not present(folder / cell)]
-    if missing and (models or len(missing) == len(CELL_TYPES)):  # a model asked for, or none at all
+    missing = [cell for cell in (models or ALL_CELL_TYPES) if not present(folder / cell)]
+    if models and missing:
         raise SentimentError(f"no {kind} of {', '.join(missing)} in {folder} (expected {layout}); {command}")
-    return [cell for cell in (models or CELL_TYPES) if cell not in missing]
+    if len(missing) == len(ALL_CELL_TYPES):
+        raise SentimentError(
+            f"no {kind} in {folder} (expected {layout}, <cell> one of {', '.join(ALL_CELL_TYPES)}); {command}"
+        )
+    return [cell for cell in (models or ALL_CELL_TYPES) if cell not in missing]
 
 
 def artifact_scorers(folder: str | Path, models: Sequence[str] | None = None) -> dict[str, Scorer]:
@@ -204,7 +208,7 @@ def artifact_scorers(folder: str | Path, models: Sequence[str] | None = None) ->
         models: cell types to load; None for every one the folder holds.
 
     Returns:
-        Cell type -> scorer, in `CELL_TYPES` order.
+        Cell type -> scorer, in `ALL_CELL_TYPES` order.
     """
     from sentiment.io.artifacts import MANIFEST_FILE, load_artifact
     from sentiment.serving.predict import Predictor
@@ -237,7 +241,7 @@ def export_scorers(folder: str | Path, models: Sequence[str] | None = None) -> d
         models: cell types to load; None for every one the folder holds.
 
     Returns:
-        Cell type -> scorer, in `CELL_TYPES` order.
+        Cell type -> scorer, in `ALL_CELL_TYPES` order.
     """
     import tensorflow as tf
 
