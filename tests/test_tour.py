@@ -53,8 +53,9 @@ PLOTS = {
         "distance": ("T", True, "model"),
         "decision-average": ("steps before the end", True, "model"),
         "decision-review": ("steps before the end", True, "model"),
-        # 6. What came next: "associative" ("pairs") and "cost" ("T") join this table, with their findings,
-        # once docs/long_range/ holds associative recall and docs/bench/ the models after the LSTM (issue 29).
+        # 6. What came next. "associative" ("pairs") joins this table, with its finding, once
+        # docs/long_range/ holds associative recall (issue 29).
+        "cost": ("T", True, "model"),
     },
 }
 SCREENSHOTS = {
@@ -118,6 +119,7 @@ FINDINGS = {
     "decision-finding": ("decision-average", "model", (), ()),
     "length-finding": ("accuracy-by-length", "model", (), ("accuracy",)),
     "curves-finding": ("curves-accuracy", "model", ("epoch",), ("accuracy",)),
+    "cost-finding": ("cost", "model", ("T",), ()),
 }
 
 
