@@ -8,6 +8,7 @@ them it is skipped, except under CI=true, where it fails.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -69,6 +70,19 @@ def open_browser(playwright, profile: Path, height: int = 900):
         args=CHROMIUM_ARGS,
         viewport={"width": 1280, "height": height},
     )
+
+
+@contextlib.contextmanager
+def app_page(playwright, url: str, profile: Path, timeout_ms: int = 60_000):
+    """A page of the app at `url` in `open_browser`'s Chromium, waiting up to `timeout_ms`; closed on the way out."""
+    browser = open_browser(playwright, profile)
+    try:
+        page = browser.new_page()
+        page.set_default_timeout(timeout_ms)
+        page.goto(url)
+        yield page
+    finally:
+        browser.close()
 
 
 def _start_app(artifacts: Path, log_path: Path, environment: dict[str, str] | None = None):
@@ -839,77 +853,73 @@ def _screenshot_folder(tmp_path: Path) -> Path:
 def test_browser_compares_a_review_and_draws_the_plots(sync_playwright, app_url, tmp_path):
     screenshots = _screenshot_folder(tmp_path)
     review = '<img src=x onerror="window.__injected = 1"><b>The movie was wonderful</b> and the plot was good'
-    with sync_playwright() as playwright:
-        browser = open_browser(playwright, tmp_path / "profile")
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(30_000)
-            page.goto(app_url)
-            button = page.get_by_role("button", name="Compare the three models")
-            button.wait_for()
-            assert page.locator("#trajectory .vega-embed").count() == 0  # nothing drawn before the click
+    with (
+        sync_playwright() as playwright,
+        app_page(playwright, app_url, tmp_path / "profile", timeout_ms=30_000) as page,
+    ):
+        button = page.get_by_role("button", name="Compare the three models")
+        button.wait_for()
+        assert page.locator("#trajectory .vega-embed").count() == 0  # nothing drawn before the click
 
-            page.locator("#review textarea").fill(review)
-            button.click()
-            rows = _table_rows(page, "#results")
-            rows.nth(2).wait_for()
-            assert rows.count() == 3
-            for index, name in enumerate(MODEL_NAMES):
-                cells = rows.nth(index).get_by_role("gridcell").all_inner_texts()
-                assert cells[0].strip() == name and cells[2].strip() in ("positive", "negative")
-                assert 0 <= float(cells[1]) <= 1 and float(cells[3]) > 0
-            lines = page.locator("#trajectory .mark-line.role-mark path")
-            lines.nth(2).wait_for()
-            assert lines.count() == 3  # one line per model
-            assert page.locator("#tokens-lstm").get_by_text("wonderful", exact=True).count() == 1
+        page.locator("#review textarea").fill(review)
+        button.click()
+        rows = _table_rows(page, "#results")
+        rows.nth(2).wait_for()
+        assert rows.count() == 3
+        for index, name in enumerate(MODEL_NAMES):
+            cells = rows.nth(index).get_by_role("gridcell").all_inner_texts()
+            assert cells[0].strip() == name and cells[2].strip() in ("positive", "negative")
+            assert 0 <= float(cells[1]) <= 1 and float(cells[3]) > 0
+        lines = page.locator("#trajectory .mark-line.role-mark path")
+        lines.nth(2).wait_for()
+        assert lines.count() == 3  # one line per model
+        assert page.locator("#tokens-lstm").get_by_text("wonderful", exact=True).count() == 1
 
-            # The review's HTML is text: nothing ran, nothing was rendered as markup.
-            assert page.evaluate("window.__injected") is None
-            assert page.locator("img[src='x']").count() == 0
-            assert page.locator("#review textarea").input_value() == review
-            page.screenshot(path=str(screenshots / "compare.png"), full_page=True)
+        # The review's HTML is text: nothing ran, nothing was rendered as markup.
+        assert page.evaluate("window.__injected") is None
+        assert page.locator("img[src='x']").count() == 0
+        assert page.locator("#review textarea").input_value() == review
+        page.screenshot(path=str(screenshots / "compare.png"), full_page=True)
 
-            page.get_by_role("tab", name="Accuracy by review length").click()
-            length_lines = page.locator("#accuracy-by-length .mark-line.role-mark path")
-            # Attached, not visible: the tiny test set fills one length bucket, a line of one point.
-            length_lines.nth(3).wait_for(state="attached")
-            assert length_lines.count() == 4  # three models and the reference
-            assert "0-99" in page.locator("#accuracy-by-length .role-axis-label text").first.text_content()
-            assert _table_rows(page, "#overall").count() == 4  # three cells and the reference
-            page.screenshot(path=str(screenshots / "accuracy_by_length.png"), full_page=True)
+        page.get_by_role("tab", name="Accuracy by review length").click()
+        length_lines = page.locator("#accuracy-by-length .mark-line.role-mark path")
+        # Attached, not visible: the tiny test set fills one length bucket, a line of one point.
+        length_lines.nth(3).wait_for(state="attached")
+        assert length_lines.count() == 4  # three models and the reference
+        assert "0-99" in page.locator("#accuracy-by-length .role-axis-label text").first.text_content()
+        assert _table_rows(page, "#overall").count() == 4  # three cells and the reference
+        page.screenshot(path=str(screenshots / "accuracy_by_length.png"), full_page=True)
 
-            # Inside the cell: filled at start with the first example, then with the typed review.
-            page.get_by_role("tab", name="Inside the cell").click()
-            _assert_inside_drawn(page)
-            page.get_by_role("button", name="Inside the cell for the review in the Compare tab").click()
-            page.wait_for_timeout(3000)  # the handler answers within a second; an error would show as a toast
-            assert page.locator(".toast-body.error").count() == 0
-            _assert_inside_drawn(page)
-            assert "shipped in docs/" in page.locator("#inside-test-set-source").inner_text()
-            page.screenshot(path=str(screenshots / "inside.png"), full_page=True)
+        # Inside the cell: filled at start with the first example, then with the typed review.
+        page.get_by_role("tab", name="Inside the cell").click()
+        _assert_inside_drawn(page)
+        page.get_by_role("button", name="Inside the cell for the review in the Compare tab").click()
+        page.wait_for_timeout(3000)  # the handler answers within a second; an error would show as a toast
+        assert page.locator(".toast-body.error").count() == 0
+        _assert_inside_drawn(page)
+        assert "shipped in docs/" in page.locator("#inside-test-set-source").inner_text()
+        page.screenshot(path=str(screenshots / "inside.png"), full_page=True)
 
-            page.get_by_role("tab", name="Training curves").click()
-            for metric in ("accuracy", "loss"):
-                curve_lines = page.locator(f"#curves-{metric} .mark-line.role-mark path")
-                curve_lines.nth(5).wait_for(state="attached")
-                assert curve_lines.count() == 6  # train and validation for three models
+        page.get_by_role("tab", name="Training curves").click()
+        for metric in ("accuracy", "loss"):
+            curve_lines = page.locator(f"#curves-{metric} .mark-line.role-mark path")
+            curve_lines.nth(5).wait_for(state="attached")
+            assert curve_lines.count() == 6  # train and validation for three models
 
-            # Every panel of the thesis tab has data on a fresh checkout: the shipped results.
-            page.get_by_role("tab", name="Why gates matter").click()
-            for plot, lines in GATE_PLOT_LINES.items():
-                drawn = page.locator(f"#{plot} .mark-line.role-mark path")
-                drawn.nth(lines - 1).wait_for(state="attached")
-                assert drawn.count() >= lines, plot
-            for note in ("jacobian-source", "distance-source", "decision-source"):
-                assert "shipped in docs/" in page.locator(f"#{note}").inner_text(), note
-            # The review typed in the Compare tab drives the per-review decision plot.
-            page.get_by_role(
-                "button", name="What each model's decision on the review in the Compare tab depends on"
-            ).click()
-            page.locator("#decision-review .mark-line.role-mark path").nth(2).wait_for(state="attached")
-            page.screenshot(path=str(screenshots / "why_gates.png"), full_page=True)
-        finally:
-            browser.close()
+        # Every panel of the thesis tab has data on a fresh checkout: the shipped results.
+        page.get_by_role("tab", name="Why gates matter").click()
+        for plot, lines in GATE_PLOT_LINES.items():
+            drawn = page.locator(f"#{plot} .mark-line.role-mark path")
+            drawn.nth(lines - 1).wait_for(state="attached")
+            assert drawn.count() >= lines, plot
+        for note in ("jacobian-source", "distance-source", "decision-source"):
+            assert "shipped in docs/" in page.locator(f"#{note}").inner_text(), note
+        # The review typed in the Compare tab drives the per-review decision plot.
+        page.get_by_role(
+            "button", name="What each model's decision on the review in the Compare tab depends on"
+        ).click()
+        page.locator("#decision-review .mark-line.role-mark path").nth(2).wait_for(state="attached")
+        page.screenshot(path=str(screenshots / "why_gates.png"), full_page=True)
     assert (screenshots / "compare.png").stat().st_size > 10_000
 
 

@@ -28,7 +28,7 @@ from sentiment.report import model_name
 
 from conftest import NEEDS_IMDB
 from plot_checks import axis_problems, finding_problems, legend_problems, numeric_column_problems, rows
-from test_app import _table_rows, open_browser, sync_playwright  # noqa: F401
+from test_app import _table_rows, app_page, sync_playwright  # noqa: F401
 
 pytestmark = [pytest.mark.imdb, pytest.mark.slow, NEEDS_IMDB]
 
@@ -64,71 +64,64 @@ def test_a_small_run_streams_its_curves_and_ends_with_its_verdict(sync_playwrigh
     colors = {style.color(variant): model_name(variant) for variant in CELLS}
     streamed = {name: 0 for name in colors.values()}
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = open_browser(playwright, tmp_path / "profile")
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(60_000)
-            page.goto(quick_app)
-            page.get_by_role("tab", name="Train it yourself").click()
-            _set_number(page, "playground-length", LENGTH)
-            _set_number(page, "playground-units", UNITS)
-            seed = page.locator("#playground-seed input")
-            seed.fill(str(SEED))
-            seed.press("Tab")
-            page.locator("#playground-train").click()
-            notice = page.locator("#playground-notice")
-            deadline = time.monotonic() + RUN_SECONDS
-            while_training = False
-            while time.monotonic() < deadline:
-                text = notice.inner_text()
-                if text.startswith(("Done", "Replayed", "Stopped", "Not started")):
-                    break
-                if text.startswith("Training"):  # the curves as drawn while the cells train
-                    for color, points in page.evaluate(LINE_POINTS, "playground-curves"):
-                        if color in colors:
-                            streamed[colors[color]] = max(streamed[colors[color]], points)
-                    if not while_training and min(streamed.values()) >= 3:
-                        page.screenshot(path=str(folder / SCREENSHOTS[0]))  # the page as it streams
-                        while_training = True
-                page.wait_for_timeout(250)
-            assert text.startswith("Done"), text
-            assert all(points >= 3 for points in streamed.values()), streamed
+    with sync_playwright() as playwright, app_page(playwright, quick_app, tmp_path / "profile") as page:
+        page.get_by_role("tab", name="Train it yourself").click()
+        _set_number(page, "playground-length", LENGTH)
+        _set_number(page, "playground-units", UNITS)
+        seed = page.locator("#playground-seed input")
+        seed.fill(str(SEED))
+        seed.press("Tab")
+        page.locator("#playground-train").click()
+        notice = page.locator("#playground-notice")
+        deadline = time.monotonic() + RUN_SECONDS
+        while_training = False
+        while time.monotonic() < deadline:
+            text = notice.inner_text()
+            if text.startswith(("Done", "Replayed", "Stopped", "Not started")):
+                break
+            if text.startswith("Training"):  # the curves as drawn while the cells train
+                for color, points in page.evaluate(LINE_POINTS, "playground-curves"):
+                    if color in colors:
+                        streamed[colors[color]] = max(streamed[colors[color]], points)
+                if not while_training and min(streamed.values()) >= 3:
+                    page.screenshot(path=str(folder / SCREENSHOTS[0]))  # the page as it streams
+                    while_training = True
+            page.wait_for_timeout(250)
+        assert text.startswith("Done"), text
+        assert all(points >= 3 for points in streamed.values()), streamed
 
-            finding = page.locator("#playground-finding").inner_text().removeprefix("What it shows.").strip()
-            assert finding.startswith(f"At T = {LENGTH} on the adding problem, "), finding
-            for name in colors.values():
-                assert name in finding, (name, finding)
-            assert _table_rows(page, "#playground-table").count() == len(CELLS)
-            for elem_id in ("playground-jacobian-init", "playground-jacobian-trained"):
-                page.locator(f"#{elem_id} .mark-line.role-mark path").nth(len(CELLS) - 1).wait_for(state="attached")
-            jacobian_finding = page.locator("#playground-jacobian-finding").inner_text()
-            assert f"Over the {LENGTH - 1} steps" in jacobian_finding, jacobian_finding
+        finding = page.locator("#playground-finding").inner_text().removeprefix("What it shows.").strip()
+        assert finding.startswith(f"At T = {LENGTH} on the adding problem, "), finding
+        for name in colors.values():
+            assert name in finding, (name, finding)
+        assert _table_rows(page, "#playground-table").count() == len(CELLS)
+        for elem_id in ("playground-jacobian-init", "playground-jacobian-trained"):
+            page.locator(f"#{elem_id} .mark-line.role-mark path").nth(len(CELLS) - 1).wait_for(state="attached")
+        jacobian_finding = page.locator("#playground-jacobian-finding").inner_text()
+        assert f"Over the {LENGTH - 1} steps" in jacobian_finding, jacobian_finding
 
-            # The same settings again, through the API: replayed from the cache, the same curves and verdict.
-            sent = Client(quick_app + "/", verbose=False).predict(
-                "adding", LENGTH, CELLS, UNITS, SEED, api_name="/playground"
-            )
-            sent_notice, sent_finding, curves, _, _, jacobian_init, jacobian_trained = sent
-            assert sent_notice.startswith("**Replayed**"), sent_notice
-            assert sent_finding.removeprefix("**What it shows.**").strip() == finding
-            points = {name: sum(row["model"] == name for row in rows(curves)) for name in colors.values()}
-            assert all(count >= 3 for count in points.values()), points
-            problems += finding_problems(finding, curves, "model")
-            problems += _plot_problems(page, "playground-curves", curves, "updates")
-            problems += _plot_problems(page, "playground-jacobian-init", jacobian_init, "distance")
-            problems += _plot_problems(page, "playground-jacobian-trained", jacobian_trained, "distance")
-            if _drawn(page, "playground-curves")["width"] < 600:
-                problems.append("playground-curves: drawn narrower than 600 px in a 1280 px window")
+        # The same settings again, through the API: replayed from the cache, the same curves and verdict.
+        sent = Client(quick_app + "/", verbose=False).predict(
+            "adding", LENGTH, CELLS, UNITS, SEED, api_name="/playground"
+        )
+        sent_notice, sent_finding, curves, _, _, jacobian_init, jacobian_trained = sent
+        assert sent_notice.startswith("**Replayed**"), sent_notice
+        assert sent_finding.removeprefix("**What it shows.**").strip() == finding
+        points = {name: sum(row["model"] == name for row in rows(curves)) for name in colors.values()}
+        assert all(count >= 3 for count in points.values()), points
+        problems += finding_problems(finding, curves, "model")
+        problems += _plot_problems(page, "playground-curves", curves, "updates")
+        problems += _plot_problems(page, "playground-jacobian-init", jacobian_init, "distance")
+        problems += _plot_problems(page, "playground-jacobian-trained", jacobian_trained, "distance")
+        if _drawn(page, "playground-curves")["width"] < 600:
+            problems.append("playground-curves: drawn narrower than 600 px in a 1280 px window")
 
-            # The whole tab in one viewport, then back to the laptop-sized window.
-            height = page.evaluate("document.documentElement.scrollHeight")
-            page.set_viewport_size({"width": 1280, "height": height})
-            page.wait_for_timeout(1500)
-            page.screenshot(path=str(folder / SCREENSHOTS[1]))
-            page.set_viewport_size({"width": 1280, "height": 900})
-        finally:
-            browser.close()
+        # The whole tab in one viewport, then back to the laptop-sized window.
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": 1280, "height": height})
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(folder / SCREENSHOTS[1]))
+        page.set_viewport_size({"width": 1280, "height": 900})
     assert not problems, "\n".join(problems)
     for name in SCREENSHOTS:
         assert (folder / name).stat().st_size > 20_000, name

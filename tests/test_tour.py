@@ -26,7 +26,7 @@ from webapp import views
 
 from conftest import NEEDS_IMDB
 from plot_checks import axis_problems, finding_problems, legend_problems, numeric_column_problems
-from test_app import open_browser, sync_playwright  # noqa: F401
+from test_app import app_page, sync_playwright  # noqa: F401
 
 pytestmark = [
     pytest.mark.imdb,
@@ -128,45 +128,38 @@ def test_every_tab_as_a_student_sees_it(sync_playwright, quick_app, tmp_path):  
     folder.mkdir(parents=True, exist_ok=True)
     sent = _endpoint_values(quick_app)
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = open_browser(playwright, tmp_path / "profile")
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(60_000)
-            page.goto(quick_app)
-            page.locator("#review textarea").fill(views.example_reviews()[0]["text"])
-            page.get_by_role("button", name="Compare the three models").click()
-            page.locator("#trajectory .mark-line.role-mark path").nth(2).wait_for(state="attached")
-            sent["trajectory"] = _compare_value(quick_app, page)
-            for tab, plots in PLOTS.items():
-                page.get_by_role("tab", name=tab).click()
-                for elem_id, (x, numeric, color) in plots.items():
-                    page.locator(f"#{elem_id} .mark-line.role-mark path").first.wait_for(state="attached")
-                    value = sent.get(elem_id)
-                    assert value is not None, f"{elem_id}: no data was sent"
-                    page.wait_for_timeout(300)  # the charts fit the tab once it shows
-                    drawn = _drawn(page, elem_id)
-                    if drawn["width"] < 600:
-                        problems.append(f"{elem_id}: drawn {drawn['width']:.0f} px wide in a 1280 px window")
-                    if numeric:
-                        problems += [f"{elem_id}: {p}" for p in numeric_column_problems(value, x)]
-                    problems += [f"{elem_id}: {p}" for p in axis_problems(drawn["axis"], drawn["ticks"], numeric)]
-                    problems += [f"{elem_id}: {p}" for p in legend_problems(drawn["legend"], value, color)]
-                # The whole tab in one viewport (a full-page screenshot would resize the window while the
-                # charts redraw), then back to the laptop-sized window.
-                height = page.evaluate("document.documentElement.scrollHeight")
-                page.set_viewport_size({"width": 1280, "height": height})
-                page.wait_for_timeout(1500)
-                page.screenshot(path=str(folder / SCREENSHOTS[tab]))
-                page.set_viewport_size({"width": 1280, "height": 900})
-                for finding, (plot, names, numbers, percents) in FINDINGS.items():
-                    if plot in plots:
-                        text = _finding_text(page, finding)
-                        problems += [
-                            f"{finding}: {p}" for p in finding_problems(text, sent[plot], names, numbers, percents)
-                        ]
-        finally:
-            browser.close()
+    with sync_playwright() as playwright, app_page(playwright, quick_app, tmp_path / "profile") as page:
+        page.locator("#review textarea").fill(views.example_reviews()[0]["text"])
+        page.get_by_role("button", name="Compare the three models").click()
+        page.locator("#trajectory .mark-line.role-mark path").nth(2).wait_for(state="attached")
+        sent["trajectory"] = _compare_value(quick_app, page)
+        for tab, plots in PLOTS.items():
+            page.get_by_role("tab", name=tab).click()
+            for elem_id, (x, numeric, color) in plots.items():
+                page.locator(f"#{elem_id} .mark-line.role-mark path").first.wait_for(state="attached")
+                value = sent.get(elem_id)
+                assert value is not None, f"{elem_id}: no data was sent"
+                page.wait_for_timeout(300)  # the charts fit the tab once it shows
+                drawn = _drawn(page, elem_id)
+                if drawn["width"] < 600:
+                    problems.append(f"{elem_id}: drawn {drawn['width']:.0f} px wide in a 1280 px window")
+                if numeric:
+                    problems += [f"{elem_id}: {p}" for p in numeric_column_problems(value, x)]
+                problems += [f"{elem_id}: {p}" for p in axis_problems(drawn["axis"], drawn["ticks"], numeric)]
+                problems += [f"{elem_id}: {p}" for p in legend_problems(drawn["legend"], value, color)]
+            # The whole tab in one viewport (a full-page screenshot would resize the window while the
+            # charts redraw), then back to the laptop-sized window.
+            height = page.evaluate("document.documentElement.scrollHeight")
+            page.set_viewport_size({"width": 1280, "height": height})
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(folder / SCREENSHOTS[tab]))
+            page.set_viewport_size({"width": 1280, "height": 900})
+            for finding, (plot, names, numbers, percents) in FINDINGS.items():
+                if plot in plots:
+                    text = _finding_text(page, finding)
+                    problems += [
+                        f"{finding}: {p}" for p in finding_problems(text, sent[plot], names, numbers, percents)
+                    ]
     assert not problems, "\n".join(problems)
     for name in SCREENSHOTS.values():
         assert (folder / name).stat().st_size > 20_000, name
