@@ -131,3 +131,29 @@ def test_the_results_command_rewrites_only_the_readme_block(monkeypatch, tmp_pat
     capsys.readouterr()
     assert main(["results", "--output", str(tmp_path / "RESULTS.md"), "--readme", str(plain)]) == 0
     assert plain.read_text(encoding="utf-8") == "# No markers\n" and "left as it is" in capsys.readouterr().out
+
+
+def test_the_readme_cost_lines_follow_the_bench_json(tmp_path):
+    import copy
+    import json
+
+    from sentiment.analysis.pages import readme_summary
+
+    bench = json.loads((ROOT / "docs" / "bench" / "bench.json").read_text(encoding="utf-8"))
+    cost = bench["sequential_cost"]
+    longest = cost["lengths"][-1]
+    gru = cost["models"]["gru"]["train_seconds"]
+    block = readme_summary({"sequential_cost": ROOT / "docs" / "bench" / "bench.json"}, Path("README.md"))
+    assert f"GRU {gru[-1] / gru[0]:.0f}x" in block
+    assert f"critical path at T = {longest:,}: SimpleRNN {longest:,}," in block
+    assert "- minGRU (scan solver, after the LSTM)'s training step is " in block
+    # A minGRU scan twice as fast as the GRU at every T: the sentence says so, with no crossing.
+    changed = copy.deepcopy(bench)
+    changed["sequential_cost"]["models"]["mingru+scan"]["train_seconds"] = [t / 2 for t in gru]
+    (tmp_path / "bench.json").write_text(json.dumps(changed), encoding="utf-8")
+    block = readme_summary({"sequential_cost": tmp_path / "bench.json"}, Path("README.md"))
+    assert (
+        f"- minGRU (scan solver, after the LSTM)'s training step is faster than the GRU's at T = "
+        f"{cost['lengths'][0]} to {longest} (0.50x the GRU's time at T = {longest})." in block
+    )
+    assert "No results yet" not in block

@@ -889,11 +889,7 @@ def _sequential_cost_lines(cost: dict[str, Any] | None, plot_file: str = "sequen
         [names[name], *(f"{count:,}" for count in entry["sequential_steps"])] for name, entry in cost["models"].items()
     ]
     longest, shortest = cost["lengths"][-1], cost["lengths"][0]
-    growth = ", ".join(
-        f"{names[name]} {entry['train_seconds'][-1] / entry['train_seconds'][0]:.1f}x"
-        for name, entry in cost["models"].items()
-        if entry["train_seconds"][0] and entry["train_seconds"][-1]
-    )
+    growth = ", ".join(f"{names[name]} {ratio:.1f}x" for name, ratio in growth_ratios(cost).items())
     skipped = [
         f"{names[name]} at T = {', '.join(f'{length:,}' for length in entry['skipped'])}"
         for name, entry in cost["models"].items()
@@ -926,6 +922,15 @@ def _sequential_cost_lines(cost: dict[str, Any] | None, plot_file: str = "sequen
         ]
     lines += _crossing_lines(cost)
     return [*lines, f"![Training-step time against sequence length, log-log]({plot_file})"]
+
+
+def growth_ratios(cost: dict[str, Any]) -> dict[str, float]:
+    """Model -> its training step at the longest T over that at the shortest; models not timed at both left out."""
+    return {
+        name: entry["train_seconds"][-1] / entry["train_seconds"][0]
+        for name, entry in cost["models"].items()
+        if entry["train_seconds"][0] and entry["train_seconds"][-1]
+    }
 
 
 def _cost_ms(value: float | None) -> str:

@@ -15,8 +15,9 @@ rows join the default preset's section, with that run's command, date and
 machine.
 
 The same command writes the README's results block (`readme_summary`,
-between `README_BEGIN` and `README_END`): the IMDB test accuracies and the
-long-range verdicts, so no figure on the README is typed by hand either.
+between `README_BEGIN` and `README_END`): the IMDB test accuracies, the
+long-range verdicts and the sequential cost, so no figure on the README is
+typed by hand either.
 """
 
 from __future__ import annotations
@@ -139,8 +140,10 @@ def write_results_page(sources: dict[str, Path | None], page: Path) -> Path:
 README_BEGIN = "<!-- results:begin -->"
 README_END = "<!-- results:end -->"
 # The sources the README's block reads, a subset of DEFAULT_SOURCES.
-README_SOURCES = ("imdb", "imdb_strong", "long_range")
-TASK_NAMES = {"recall": "Variable-lag recall", "adding": "The adding problem"}
+README_SOURCES = ("imdb", "imdb_strong", "long_range", "sequential_cost")
+TASK_NAMES = {"recall": "Variable-lag recall", "adding": "The adding problem", "associative": "Associative recall"}
+# The README's cost lines: the curves after the LSTM set against the GRU's.
+README_COST_MODELS = ("mingru+scan", "minlstm+scan", "transformer")
 
 
 def _load(source: Path | None) -> dict | None:
@@ -196,8 +199,45 @@ def _verdict_lines(long_range: dict | None) -> list[str]:
                 group = "in every seed by" if solved == ran.size else "in some seeds by" if solved else "in none by"
                 groups[group].append(model_name(variant))
         verdicts = "; ".join(f"{group} {_and(names)}" for group, names in groups.items() if names)
-        lines.append(f"- **{task_name}**, T = {lengths[-1]}, {len(seeds)} seeds: solved {verdicts}.")
+        # An associative-recall run's length is its P pairs and the query: T = P + 1.
+        size = f"{lengths[-1] - 1} key-value pairs" if task == "associative" else f"T = {lengths[-1]}"
+        lines.append(f"- **{task_name}**, {size}, {len(seeds)} seeds: solved {verdicts}.")
     return lines
+
+
+def _cost_lines(bench: dict | None) -> list[str]:
+    """The third limit, sequential processing: how the training step grows with T, and against the GRU's."""
+    from sentiment.analysis.bench import REFERENCE_CURVE, crossing_sentence, growth_ratios
+    from sentiment.report import marked_name
+
+    cost = (bench or {}).get("sequential_cost")
+    if not cost or REFERENCE_CURVE not in cost["models"]:
+        return []
+    models, lengths = cost["models"], cost["lengths"]
+    machine = bench["machine"]
+    device = ", ".join(machine["accelerators"]) or f"{machine['cpu_count']} CPU cores, no GPU"
+    growth = ", ".join(f"{marked_name(name)} {ratio:.0f}x" for name, ratio in growth_ratios(cost).items())
+    steps = ", ".join(f"{marked_name(name)} {entry['sequential_steps'][-1]:,}" for name, entry in models.items())
+    crossings = [
+        crossing_sentence(
+            marked_name(name),
+            "training step",
+            lengths,
+            models[name]["train_seconds"],
+            models[REFERENCE_CURVE]["train_seconds"],
+        )
+        for name in README_COST_MODELS
+        if name in models
+    ]
+    return [
+        f"The third limit, sequential processing, is one the gates do not lift. One training step "
+        f"(batch {cost['batch_size']}, {device}), from T = {lengths[0]:,} to T = {lengths[-1]:,} tokens "
+        f"({lengths[-1] // lengths[0]}x the tokens), grows {growth}. Sequential steps on one forward pass's "
+        f"critical path at T = {lengths[-1]:,}: {steps}.",
+        "",
+        *(f"- {sentence}" for sentence in crossings if sentence),
+        "",
+    ]
 
 
 def _and(names: list[str]) -> str:
@@ -215,6 +255,7 @@ def readme_summary(sources: dict[str, Path | None], readme: Path = Path("README.
     results = link(DOCS / "RESULTS.md")
     accuracy = _accuracy_table(_load(sources.get("imdb")), _load(sources.get("imdb_strong")))
     verdicts = _verdict_lines(_load(sources.get("long_range")))
+    cost = _cost_lines(_load(sources.get("sequential_cost")))
     parts = [
         README_BEGIN,
         "<!-- Written by `python -m sentiment results` from the tracked JSON in docs/; not by hand. -->",
@@ -229,7 +270,8 @@ def readme_summary(sources: dict[str, Path | None], readme: Path = Path("README.
             *verdicts,
             "",
         ]
-    if accuracy or verdicts:
+    parts += cost
+    if accuracy or verdicts or cost:
         parts.append(f"Every figure, with the command, machine and date that produced it: [{results}]({results}).")
     else:
         parts.append(f"No results yet: run the commands in [{results}]({results}).")
