@@ -2,6 +2,8 @@
 
     python -m benchmarks.reliability_report                      # runs the tests that record rows, then writes the page
     python -m benchmarks.reliability_report --results rows.json  # renders rows recorded earlier
+    RELIABILITY_RESULTS=rows.json bash scripts/test.sh  # the whole suite records them too; then
+    python -m benchmarks.reliability_report --results rows.json --command "the suite, RELIABILITY_RESULTS set"
 
 The tests that check an input or a fault record it (tests/reliability_log.py):
 what was tried, what should happen, what was measured, and whether the test
@@ -198,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default=None, help="rows recorded by an earlier run (default: run the tests now)")
     parser.add_argument(
+        "--command",
+        default=None,
+        help="with --results: the command that recorded them, for the page (e.g. the full suite's)",
+    )
+    parser.add_argument(
         "--load-test",
         default="docs/load_test.json",
         help="JSON of benchmarks/load_test.py (default: docs/load_test.json)",
@@ -205,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="docs/RELIABILITY.md", help="the page (default: docs/RELIABILITY.md)")
     arguments = parser.parse_args(argv)
     if arguments.results:
-        results_path, command = Path(arguments.results), f"rows from {arguments.results}"
+        results_path = Path(arguments.results)
+        command = arguments.command or f"rows from {arguments.results}"
     else:
         results_path = ROOT / "reliability_results.json"
         command, _ = run_tests(results_path)

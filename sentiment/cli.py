@@ -620,7 +620,7 @@ def _inspect(args: argparse.Namespace) -> None:
 
 def _long_range(args: argparse.Namespace) -> None:
     config = config_from_flags(LongRangeConfig, args)
-    from sentiment.analysis.longrange import jobs, run_suite, write_results
+    from sentiment.analysis.longrange import JOURNAL_NAME, jobs, run_suite, write_results
 
     pairs = (
         f"; associative recall with {', '.join(map(str, config.associative_pairs))} pairs"
@@ -633,10 +633,17 @@ def _long_range(args: argparse.Namespace) -> None:
         f"{len(config.variants)} variants; seeds {', '.join(map(str, config.seeds))}) in {config.workers} process(es)",
         flush=True,
     )
+    # Every finished run is kept here as it finishes: the same command, interrupted, goes on where it stopped.
+    journal = Path(args.output) / JOURNAL_NAME
     result = run_suite(
-        config, log=lambda line: print(line, flush=True), command=_command_line(), progress=not args.no_progress
+        config,
+        log=lambda line: print(line, flush=True),
+        command=_command_line(),
+        progress=not args.no_progress,
+        journal=journal,
     )
     paths = write_results(result, args.output)
+    journal.unlink(missing_ok=True)
     print(f"\n{result['wall_seconds'] / 60:.1f} min; results in {', '.join(str(path) for path in paths.values())}")
 
 

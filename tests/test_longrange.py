@@ -436,3 +436,47 @@ def test_a_tiny_suite_runs_associative_recall_and_the_variants_after_the_lstm(tm
     paths = write_results(result, tmp_path)
     assert paths["associative"].read_bytes()[:4] == b"\x89PNG"
     assert "## Associative recall" in paths["markdown"].read_text()
+
+
+def test_an_interrupted_suite_goes_on_from_its_journal(tmp_path, monkeypatch):
+    from sentiment.analysis import longrange
+    from sentiment.config import to_dict
+    from sentiment.errors import SentimentError
+
+    config = LongRangeConfig(
+        tasks=("recall",),
+        lengths=(4, 5),
+        variants=("simple_rnn", "gru"),
+        seeds=(0,),
+        recall_updates=2,
+        eval_interval=2,
+        test_sequences=8,
+        batch_size=4,
+        jacobian_sequences=2,
+        lag_shift_length=None,
+        units=2,
+        embedding_dim=2,
+        workers=1,
+    )
+    journal = tmp_path / longrange.JOURNAL_NAME
+    whole = longrange.run_suite(config, progress=False, log=lambda line: None, journal=journal)
+    lines = journal.read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[0]) == {"config": json.loads(json.dumps(to_dict(config)))}
+    assert sum("kind" in json.loads(line) for line in lines) == 4 and "segments" not in whole
+    # Killed after the first job, halfway through writing the second: the same config runs only the other three.
+    journal.write_text("\n".join(lines[:3]) + "\n" + lines[3][:20], encoding="utf-8")
+    ran, real = [], longrange.run_one
+    monkeypatch.setattr(longrange, "run_one", lambda *arguments: ran.append(arguments[1:]) or real(*arguments))
+    logged: list[str] = []
+    resumed = longrange.run_suite(config, progress=False, log=logged.append, journal=journal)
+    first = json.loads(lines[1])["value"]
+    assert len(ran) == 3 and (first["task"], first["length"], first["seed"], first["variant"]) not in ran
+    assert logged[0].startswith(f"resuming: 1 runs read from {journal}, 3 to go")
+    key = lambda run: (run["length"], run["variant"])  # noqa: E731
+    assert sorted(map(key, resumed["runs"])) == sorted(map(key, whole["runs"]))
+    assert [segment["jobs"] for segment in resumed["segments"]] == [1, 3]
+    assert resumed["wall_seconds"] == pytest.approx(sum(segment["wall_seconds"] for segment in resumed["segments"]))
+    assert resumed["started_at"] == resumed["segments"][0]["started_at"]
+    # Another configuration is refused, with what to do.
+    with pytest.raises(SentimentError, match="another configuration .* delete it to start over"):
+        longrange.run_suite(replace(config, seeds=(1,)), progress=False, journal=journal)

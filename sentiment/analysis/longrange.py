@@ -523,29 +523,116 @@ def _execute(config: LongRangeConfig, kind: str, arguments: tuple) -> tuple[str,
     return kind, (run_one(config, *arguments) if kind == "run" else lag_shift(config, *arguments))
 
 
+# Beside the results in the output folder while the suite runs: one line per finished job.
+JOURNAL_NAME = "long_range.journal.jsonl"
+
+
+def _job_key(kind: str, value: dict[str, Any]) -> tuple:
+    """A finished job's identity, as `jobs` names it: (kind, arguments)."""
+    if kind == "run":
+        return kind, (value["task"], value["length"], value["seed"], value["variant"])
+    return kind, (value["seed"], value["variant"])
+
+
+def read_journal(journal: Path, config: LongRangeConfig) -> tuple[list[dict[str, Any]], list[tuple[str, dict]]]:
+    """The segments and finished jobs an interrupted `run_suite` wrote to `journal` (none if there is no file).
+
+    A last line cut short by a kill is dropped, and the file rewritten without it.
+
+    Raises:
+        SentimentError: the journal is of another configuration, or unreadable.
+    """
+    import json
+
+    from sentiment.errors import SentimentError
+    from sentiment.io import files
+
+    if not journal.is_file():
+        return [], []
+    text = journal.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = []
+    for number, line in enumerate(text, 1):
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number < len(text):
+                raise SentimentError(
+                    f"{journal}, line {number}: not a journal of the long-range suite ({error})"
+                ) from None
+    if not lines or lines[0].get("config") != json.loads(json.dumps(to_dict(config))):
+        raise SentimentError(
+            f"{journal} holds the finished runs of another configuration of the suite: run the same flags to go on "
+            "with it, or delete it to start over"
+        )
+    if len(lines) < len(text):
+        files.write_text(journal, "".join(json.dumps(line) + "\n" for line in lines))
+    segments = [line["segment"] for line in lines[1:] if "segment" in line]
+    return segments, [(line["kind"], line["value"]) for line in lines[1:] if "kind" in line]
+
+
 def run_suite(
-    config: LongRangeConfig, log: Callable[[str], None] = print, command: str | None = None, progress: bool = True
+    config: LongRangeConfig,
+    log: Callable[[str], None] = print,
+    command: str | None = None,
+    progress: bool = True,
+    journal: Path | None = None,
 ) -> dict[str, Any]:
     """Runs every job of the sweep, in parallel processes when `config.workers` > 1.
+
+    Args:
+        journal: a JSON-lines file each finished job is appended to as it
+            finishes. A run interrupted and started again with the same
+            config reads it and runs only what is missing; the caller
+            deletes it once the results are written.
 
     Returns:
         JSON-ready: `config`, `command`, `machine`, `started_at`,
         `wall_seconds`, `load_average` (start and end), `runs` (from
         `run_one`, in the config's order) and `lag_shift` (from `lag_shift`).
+        A resumed suite also has `segments`: each sitting's `started_at`,
+        `wall_seconds` and `jobs`; `wall_seconds` is then their sum, and
+        `started_at` the first one's.
     """
+    import json
+
     from tqdm import tqdm
 
     measurement = provenance.Measurement()
-    work, results = jobs(config), {"run": [], "lag_shift": []}
+    segments, finished = read_journal(journal, config) if journal else ([], [])
+    results: dict[str, list] = {"run": [], "lag_shift": []}
+    for kind, value in finished:
+        results[kind].append(value)
+    done = {_job_key(kind, value) for kind, value in finished}
+    work = [job for job in jobs(config) if job not in done]
+    if finished:
+        log(f"resuming: {len(finished)} runs read from {journal}, {len(work)} to go")
+    if journal and not journal.exists():
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        journal.write_text(json.dumps({"config": to_dict(config)}) + "\n", encoding="utf-8")
+    this_segment = {"started_at": measurement.started_at, "jobs": 0}
     bar = tqdm(total=len(work), unit="run", disable=not progress, dynamic_ncols=True)
     for kind, value in run_all(_execute, [(config, kind, arguments) for kind, arguments in work], config.workers):
         results[kind].append(value)
+        this_segment["jobs"] += 1
+        if journal:
+            this_segment["wall_seconds"] = time.perf_counter() - measurement.started
+            with journal.open("a", encoding="utf-8") as file:  # one line a job: a kill loses at most the last
+                file.write(json.dumps({"kind": kind, "value": value}) + "\n")
+                file.write(json.dumps({"segment": this_segment}) + "\n")
         bar.update()
         bar.write(_log_line(kind, value)) if progress else log(_log_line(kind, value))
     bar.close()
+    record = measurement.record(command)
+    if segments:
+        # Each sitting wrote its segment after every job; the last line of each is its total.
+        sittings = list({segment["started_at"]: segment for segment in segments}.values())
+        this_segment["wall_seconds"] = record["wall_seconds"]
+        record["segments"] = [*(s for s in sittings if s["started_at"] != this_segment["started_at"]), this_segment]
+        record["started_at"] = record["segments"][0]["started_at"]
+        record["wall_seconds"] = sum(segment["wall_seconds"] for segment in record["segments"])
     return {
         "config": to_dict(config),
-        **measurement.record(command),
+        **record,
         "runs": sorted(
             results["run"],
             key=lambda run: (

@@ -115,13 +115,13 @@ class Measurement:
         import time
 
         self._clock = time.perf_counter
-        self.started_at, self._started, self._load_at_start = utc_now(), self._clock(), load_average()
+        self.started_at, self.started, self._load_at_start = utc_now(), self._clock(), load_average()
 
     def record(self, command: str | None) -> dict[str, Any]:
         return {
             "command": command,
             "machine": machine(),
             "started_at": self.started_at,
-            "wall_seconds": self._clock() - self._started,
+            "wall_seconds": self._clock() - self.started,
             "load_average": {"start": self._load_at_start, "end": load_average()},
         }
