@@ -326,3 +326,20 @@ def test_the_panel_shows_the_files_it_reads(tmp_path):
     assert charts.spec_of(cost)["layer"][0]["encoding"]["x"]["field"] == "T" and "T ≈" in cost_finding
     # Panels 1 to 3 keep to the cells: the recall plot draws no model after the LSTM.
     assert {row["model"] for row in charts.spec_of(start.recall)["data"]["values"]} == {"GRU", "GRU (chrono init)"}
+
+
+def test_the_cost_plot_puts_doubling_lengths_equal_steps_apart(tmp_path):
+    from webapp import charts
+    from webapp.start_views import StartViews
+
+    (tmp_path / "bench.json").write_text(json.dumps(_bench_result()))
+    start = StartViews(
+        views.LoadedModels(tmp_path / "artifacts", {}, {}),
+        tmp_path / "nothing.json",
+        tmp_path / "nothing.json",
+        tmp_path / "bench.json",
+    )
+    (line, *_) = charts.spec_of(start.cost)["layer"]
+    x = line["encoding"]["x"]
+    assert x["scale"] == {"type": "log", "base": 2} and "log scale" in x["axis"]["title"]
+    assert x["axis"]["values"] == sorted(_bench_result()["sequential_cost"]["lengths"])

@@ -103,6 +103,7 @@ def line_chart(
     interval: tuple[str, str] | None = None,
     height: int = 300,
     points: bool = False,
+    log_x: bool = False,
 ) -> PlotData:
     """A line per `color` value (and per `detail` value within it) of y against x.
 
@@ -121,6 +122,7 @@ def line_chart(
         interval: (low, high) columns of a 95% interval, drawn as a bar
             through each point in its model's colour.
         points: mark each point (for few points per line).
+        log_x: a log scale on x (lengths that double: equal steps apart).
 
     Returns:
         What `gr.Plot` draws: the Vega-Lite spec with its data inline.
@@ -136,7 +138,8 @@ def line_chart(
             x_axis["values"] = list(range(values[0], values[-1] + 1))
         elif 1 < len(values) <= 8:  # a few measured lengths (T = 25, 50, 100, 200): a tick at each
             x_axis["values"] = values
-    x_encoding: dict[str, Any] = {"field": x, "type": "quantitative", "axis": x_axis, "scale": {"zero": False}}
+    x_scale = {"type": "log", "base": 2} if log_x else {"zero": False}
+    x_encoding: dict[str, Any] = {"field": x, "type": "quantitative", "axis": x_axis, "scale": x_scale}
     if x_sort is not None:
         x_encoding = {"field": x, "type": "ordinal", "sort": list(x_sort), "axis": {**x_axis, "labelAngle": 0}}
     y_encoding: dict[str, Any] = {"field": y, "type": "quantitative", "axis": {"title": y_title, "grid": True}}

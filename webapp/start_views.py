@@ -191,11 +191,12 @@ class StartViews:
             "log10 ms",
             "model",
             title="Training step against sequence length (one batch)",
-            x_title="T (tokens per review)",
+            x_title="T (tokens per review; log scale: each step doubles T)",
             y_title="log10 ms per training step (median)",
             tooltip=["model", "T", "ms", "sequential steps"],
             integer_x=True,
             points=True,
+            log_x=True,
         )
         verdicts = panel(thesis_views.verdict_frame, long_range, "long_range", "what came next")
         shrink = panel(
