@@ -279,12 +279,12 @@ def _compare_tab(examples: list[dict]) -> tuple:
         tooltip=["model", "word"],
         x_title="words read",
         title="P(positive) after each word",
-        caption="Where a line crosses 0.5 the model changes its mind. Words the models did not read are not on the "
-        "axis.",
         height=320,
         elem_id="trajectory",
     )
+    # Below the plot, not its caption: at this height Gradio clips a caption behind the legend.
     gr.Markdown(
+        "Where a line crosses 0.5 the model changes its mind. Words the models did not read are not on the axis. "
         "Each word coloured by how much reading it moved P(positive) "
         f"(±{views.WEAK_EFFECT} and ±{views.STRONG_EFFECT}); words as the models see them: lowercased, "
         "without markup or punctuation."
