@@ -477,6 +477,11 @@ def test_an_interrupted_suite_goes_on_from_its_journal(tmp_path, monkeypatch):
     assert [segment["jobs"] for segment in resumed["segments"]] == [1, 3]
     assert resumed["wall_seconds"] == pytest.approx(sum(segment["wall_seconds"] for segment in resumed["segments"]))
     assert resumed["started_at"] == resumed["segments"][0]["started_at"]
+    first_sitting = resumed["segments"][0]
+    assert (
+        f"over 2 sittings, the same command resumed from its journal ({first_sitting['started_at']}: 1 runs in "
+        f"{first_sitting['wall_seconds'] / 60:.1f} min; " in results_markdown(resumed)
+    )
     # Another configuration is refused, with what to do.
     with pytest.raises(SentimentError, match="another configuration .* delete it to start over"):
         longrange.run_suite(replace(config, seeds=(1,)), progress=False, journal=journal)

@@ -772,10 +772,21 @@ def _header(result: dict[str, Any]) -> list[str]:
         if load.get("start") and load.get("end")
         else ""
     )
+    segments = result.get("segments") or []
+    sittings = (
+        f" over {len(segments)} sittings, the same command resumed from its journal ("
+        + "; ".join(
+            f"{segment['started_at']}: {segment['jobs']} runs in {segment['wall_seconds'] / 60:.1f} min"
+            for segment in segments
+        )
+        + ")"
+        if segments
+        else ""
+    )
     return [
         f"Produced by `{result['command']}` on {result['started_at']}; "
         f"the whole suite took {result['wall_seconds'] / 60:.1f} min "
-        f"in {config['workers']} parallel process(es){load_note}.",
+        f"in {config['workers']} parallel process(es){sittings}{load_note}.",
         "",
         f"Machine: {machine_line(machine)}.",
         "",
