@@ -292,8 +292,15 @@ def test_the_panel_is_empty_safe_and_says_what_to_run(tmp_path, monkeypatch):
         tmp_path / "bench.json",
     )
     outputs = start.gate_outputs()
-    summary, associative_finding, _, cost_finding, _ = outputs[-5:]
+    summary, associative_finding, associative, cost_finding, cost = outputs[-5:]
     assert associative_finding == cost_finding == ""
+    # An empty plot says in its frame what fills it, rather than drawing bare axes.
+    from webapp import charts
+
+    assert charts.spec_of(associative)["data"]["values"] == [
+        {"message": "No associative-recall runs yet: python -m sentiment long-range measures them."}
+    ]
+    assert "python -m sentiment bench" in charts.spec_of(cost)["data"]["values"][0]["message"]
     assert "The long-range results hold no run of the models after the LSTM yet: `python -m sentiment long-range`" in (
         summary
     )

@@ -104,6 +104,7 @@ def line_chart(
     height: int = 300,
     points: bool = False,
     log_x: bool = False,
+    empty_message: str | None = None,
 ) -> PlotData:
     """A line per `color` value (and per `detail` value within it) of y against x.
 
@@ -123,10 +124,14 @@ def line_chart(
             through each point in its model's colour.
         points: mark each point (for few points per line).
         log_x: a log scale on x (lengths that double: equal steps apart).
+        empty_message: with no rows, this sentence in the middle of the
+            plot instead of empty axes (say what to run to fill it).
 
     Returns:
         What `gr.Plot` draws: the Vega-Lite spec with its data inline.
     """
+    if empty_message is not None and not len(frame):
+        return _message_chart(title, empty_message, height)
     names = list(dict.fromkeys(names if names is not None else frame[color])) if len(frame) else []
     colors = {**{name: style.color_of_name(name) for name in names}, **(colors or {})}
     x_axis: dict[str, Any] = {"title": x_title, "labelOverlap": True, "grid": True}
@@ -225,6 +230,28 @@ def line_chart(
         "usermeta": {"embedOptions": {"renderer": "svg", "actions": False}},
     }
     return ChartData(type="altair", plot=json.dumps(spec, allow_nan=False))
+
+
+def _message_chart(title: str, message: str, height: int) -> PlotData:
+    """A plot's frame holding one sentence where its lines would be: no axes, no legend."""
+    spec = {
+        "$schema": SCHEMA,
+        "title": title,
+        "height": height,
+        "data": {"values": [{"message": message}]},
+        "mark": {
+            "type": "text",
+            "x": {"expr": "width / 2"},
+            "y": {"expr": "height / 2"},
+            "align": "center",
+            "fontSize": 14,
+            "color": "#616161",
+            "limit": 900,
+        },
+        "encoding": {"text": {"field": "message"}},
+        "usermeta": {"embedOptions": {"renderer": "svg", "actions": False}},
+    }
+    return ChartData(type="altair", plot=json.dumps(spec))
 
 
 def spec_of(value: Any) -> dict[str, Any]:

@@ -182,6 +182,7 @@ class StartViews:
             integer_x=True,
             y_domain=(0, 1),
             points=True,
+            empty_message=f"No associative-recall runs yet: {thesis_views.COMMANDS['long_range']} measures them.",
         )
         cost = panel(thesis_views.cost_frame, bench, "bench", "sequential cost")
         self.cost_finding = findings.cost_finding(cost)
@@ -197,6 +198,7 @@ class StartViews:
             integer_x=True,
             points=True,
             log_x=True,
+            empty_message=f"No sequential-cost sweep yet: {thesis_views.COMMANDS['bench']} measures it.",
         )
         verdicts = panel(thesis_views.verdict_frame, long_range, "long_range", "what came next")
         shrink = panel(
