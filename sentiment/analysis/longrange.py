@@ -627,7 +627,7 @@ def run_suite(
         # Each sitting wrote its segment after every job; the last line of each is its total.
         sittings = list({segment["started_at"]: segment for segment in segments}.values())
         this_segment["wall_seconds"] = record["wall_seconds"]
-        record["segments"] = [*(s for s in sittings if s["started_at"] != this_segment["started_at"]), this_segment]
+        record["segments"] = [*sittings, this_segment]
         record["started_at"] = record["segments"][0]["started_at"]
         record["wall_seconds"] = sum(segment["wall_seconds"] for segment in record["segments"])
     return {
