@@ -96,9 +96,41 @@ class MaskedGlobalMaxPooling1D(keras.layers.Layer):
         return (input_shape[0], input_shape[-1])
 
 
+@keras.saving.register_keras_serializable(package="sentiment")
+class LastTokenPooling1D(keras.layers.Layer):
+    """Every feature at the last step the mask keeps: a transformer's output at its last real token.
+
+    What "last_token" pooling reads (`read_out`). In one attention layer
+    that position has looked at every token, and on the long-range tasks it
+    is where the question sits (associative recall's query key), as a
+    recurrent model's final state is read after its last token. Padding is
+    on the right, so the last real token is at (real tokens - 1).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        steps = keras.ops.shape(inputs)[1]
+        if mask is None:
+            last = keras.ops.full((keras.ops.shape(inputs)[0],), steps - 1, dtype="int32")
+        else:  # never all False: an empty review is one [UNK] token
+            last = keras.ops.sum(keras.ops.cast(mask, "int32"), axis=1) - 1
+        pick = keras.ops.one_hot(last, steps, dtype=inputs.dtype)  # <float>[batch, time]
+        return keras.ops.einsum("bt,btf->bf", pick, inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
 _POOLING_LAYERS = {
     "mean": keras.layers.GlobalAveragePooling1D,
     "max": MaskedGlobalMaxPooling1D,
+    "last_token": LastTokenPooling1D,
 }
 
 
@@ -225,14 +257,19 @@ def build_convolutional_classifier(config: ModelConfig, vocabulary_size: int, ke
 
 
 def read_out(config: ModelConfig) -> str:
-    """How the head reads the sequence: `config.pooling`, but "mean" for "last" in a model without a recurrence.
+    """How the head reads the sequence: `config.pooling`, with "last" and "last_token" per model kind.
 
     A transformer has no final state: no position has read the others in
     order, so its last position is the last word's view of the review, not
-    a summary of it. Its read-out is the masked mean (see `_attention_blocks`).
+    a summary of it. For "last" its read-out is the masked mean (see
+    `_attention_blocks`); "last_token" reads that last position, which is
+    where a long-range task puts its question. A recurrent model's output at
+    its last token is its final state: "last_token" is "last" for it.
     """
     if config.pooling == "last" and config.cell_type not in RECURRENT_LAYERS:
         return "mean"
+    if config.pooling == "last_token" and config.cell_type in RECURRENT_LAYERS:
+        return "last"
     return config.pooling
 
 
@@ -260,7 +297,7 @@ def _recurrent_stack(config: ModelConfig, x, over_time: dict, sequence_length: i
     """`config.num_layers` recurrent layers; the last returns its final state for "last" pooling, else every state."""
     for index in range(config.num_layers):
         is_last = index == config.num_layers - 1
-        return_sequences = not (is_last and config.pooling == "last")
+        return_sequences = not (is_last and read_out(config) == "last")
         if config.bidirectional:
             layer = keras.layers.Bidirectional(
                 _recurrent_layer(config, return_sequences, f"{config.cell_type}_{index}"), name=f"bidirectional_{index}"

@@ -221,8 +221,13 @@ def test_the_models_after_the_lstm_are_flags_of_train_export_predict_and_evaluat
             build_parser().parse_args(command)
     long_range = build_parser().parse_args(
         ["long-range", "--tasks", "associative", "--associative-pairs", "2,3", "--variants", "mingru,transformer"]
+        + ["--associative-updates", "7"]
     )
     assert (long_range.tasks, long_range.associative_pairs) == (("associative",), (2, 3))
+    from sentiment.analysis.longrange import LongRangeConfig
+    from sentiment.cli import config_from_flags
+
+    assert config_from_flags(LongRangeConfig, long_range).associative_updates == 7
     bench = build_parser().parse_args(["bench", "--cost-variants", "mingru+loop", "--cost-memory-gb", "12"])
     assert (bench.cost_variants, bench.cost_memory_gb) == (("mingru+loop",), 12.0)
 

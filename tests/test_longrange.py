@@ -114,6 +114,7 @@ def test_accuracy_by_lag_bins_cover_half_to_all_of_t():
         ({"associative_pairs": (8, 80)}, r"associative_keys \(64\) must be at least the most pairs \(80\)"),
         ({"associative_values": 1}, "associative_values must be at least 2"),
         ({"adding_updates": 0}, "adding_updates must be at least 1"),
+        ({"associative_updates": 0}, "associative_updates must be at least 1"),
         ({"seeds": (1, 1)}, "seeds must not repeat"),
         ({"chrono_horizon": 2}, "chrono_horizon"),
         ({"lag_shift_length": 5, "lag_shift_radius": 5}, "lag_shift_length must exceed"),
@@ -130,7 +131,7 @@ def test_variants_share_one_architecture_and_chrono_has_one_horizon():
     assert {
         (m.units, m.embedding_dim, m.word_dropout_rate, m.dropout_rate, m.pooling, m.num_layers)
         for m in models.values()
-    } == {(8, 3, 0.0, 0.0, "last", 1)}
+    } == {(8, 3, 0.0, 0.0, "last_token", 1)}
     assert {variant: m.chrono_max_steps for variant, m in models.items() if m.chrono_max_steps} == {
         "lstm+chrono": 150,
         "gru+chrono": 150,
@@ -336,7 +337,8 @@ def test_associative_scores_the_most_probable_value_and_is_solved_like_recall():
     config = LongRangeConfig(associative_pairs=(2, 5), associative_values=5)
     assert chance_accuracy("associative", config) == 0.2 and chance_accuracy("recall", config) == 0.5
     assert config.task_lengths("associative") == (3, 6) and config.task_lengths("adding") == config.lengths
-    assert config.budget("associative") == config.recall_updates != config.budget("adding")
+    budgets = replace(config, recall_updates=3, adding_updates=4, associative_updates=5)
+    assert [budgets.budget(task) for task in ("recall", "adding", "associative")] == [3, 4, 5]
 
 
 def test_the_streams_of_recall_adding_and_the_lag_shift_keep_their_seeds():
@@ -358,7 +360,18 @@ def test_the_variants_after_the_lstm_are_built_by_the_one_builder():
     assert transformer.get_layer("head").get_layer("positions").max_length == 4
     assert not has_state("transformer") and has_state("mingru+chrono") and has_state("irnn")
     mingru = config.model_config("mingru+chrono")
-    assert (mingru.cell_type, mingru.chrono_max_steps, mingru.pooling) == ("mingru", config.chrono_horizon, "last")
+    assert (mingru.cell_type, mingru.chrono_max_steps, mingru.pooling) == (
+        "mingru",
+        config.chrono_horizon,
+        "last_token",
+    )
+    # Every model reads its output at the last token, where the query sits: the recurrent ones their
+    # final state, the transformer its last position, not its mean over the pairs.
+    head = [type(layer).__name__ for layer in transformer.get_layer("head").layers]
+    assert "LastTokenPooling1D" in head and "GlobalAveragePooling1D" not in head
+    mingru_head = build_model(config, "associative", "mingru", 0).get_layer("head")
+    (layer,) = [layer for layer in mingru_head.layers if layer.name.startswith("mingru")]
+    assert not layer.return_sequences
 
 
 def test_the_page_has_associative_recall_and_marks_the_variants_after_the_lstm():
@@ -391,7 +404,12 @@ def test_the_page_has_associative_recall_and_marks_the_variants_after_the_lstm()
     assert "| 4 (5) | 60.0% | 50.0% | n/a | 100.0% |" in section  # minGRU (chrono) ran recall only
     assert "| 16 (17) | 26.0% | 27.0% | n/a | 100.0% |" in section
     assert "| 16 | 0/1 | 0/1 | n/a | 1/1, median 400 |" in section
-    assert "at most 100 updates (recall and associative recall)" in markdown
+    assert "at most 100 updates (recall), 100 (adding) or 100 (associative recall) of" in markdown
+    assert "Budget 100 updates" in section  # a result from before associative recall had its own: recall's
+    result["config"]["associative_updates"] = 300
+    assert "Budget 300 updates" in results_markdown(result) and "or 300 (associative recall)" in results_markdown(
+        result
+    )
     jacobians = markdown[markdown.index("## State Jacobians") :]
     assert "| adding | minGRU (after the LSTM) | 0.500 |" in jacobians
     assert "Transformer (after the LSTM): no row, as there is no state" in jacobians
@@ -414,6 +432,7 @@ def test_a_tiny_suite_runs_associative_recall_and_the_variants_after_the_lstm(tm
         variants=("mingru", "transformer"),
         seeds=(0,),
         recall_updates=4,
+        associative_updates=4,
         eval_interval=2,
         test_sequences=16,
         batch_size=8,

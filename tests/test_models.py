@@ -44,7 +44,7 @@ def test_output_is_a_probability_per_review(tiny_models):
         assert out.shape == (2, 1) and np.all((out > 0) & (out < 1))
 
 
-@pytest.mark.parametrize("pooling", ["last", "mean", "max", "max_mean"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "max_mean", "last_token"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padding_does_not_change_the_prediction(pooling, bidirectional):
     # With mask_zero the head reads only real tokens: the state after the last
@@ -332,6 +332,25 @@ def test_the_transformer_has_the_pooled_recurrent_models_head(pooling):
     assert all(block.feed_forward_dim == 4 * 4 and block.num_heads == 1 for block in blocks)
 
 
+def test_last_token_pooling_reads_the_transformers_output_at_its_last_real_token():
+    """What the long-range suite reads: the position the query sits at, not the mean over the pairs."""
+    keras.utils.set_random_seed(3)
+    model = _after_the_lstm("transformer", pooling="last_token")
+    head = model.get_layer("head")
+    (pooling,) = [layer for layer in head.layers if isinstance(layer, models.LastTokenPooling1D)]
+    blocks = keras.Model(head.inputs, head.get_layer("transformer_0").output)
+    token_ids = np.array([[2, 3, 4, 0, 0], [5, 6, 7, 8, 9]], np.int32)
+    embedded, mask = model.get_layer("encoder")(token_ids)
+    outputs = keras.ops.convert_to_numpy(blocks([embedded, mask]))
+    read = keras.ops.convert_to_numpy(pooling(outputs, mask=mask))
+    np.testing.assert_allclose(read, outputs[[0, 1], [2, 4]], atol=1e-6)
+    # A recurrent model's output at its last token is its final state: "last_token" is "last" for it.
+    lstm = build_classifier(replace(TINY, pooling="last_token"), VOCABULARY_SIZE)
+    last = build_classifier(TINY, VOCABULARY_SIZE)
+    assert [type(layer).__name__ for layer in all_layers(lstm)] == [type(layer).__name__ for layer in all_layers(last)]
+    assert not recurrent_layers(lstm)[0].return_sequences
+
+
 def test_the_transformer_width_sets_its_heads():
     model = build_classifier(
         ModelConfig(cell_type="transformer", embedding_dim=8, units=64, dropout_rate=0.5),
@@ -363,7 +382,7 @@ def test_loop_and_scan_give_the_same_probabilities_through_the_classifier(cell, 
 
 
 @pytest.mark.parametrize("cell", AFTER_THE_LSTM)
-@pytest.mark.parametrize("pooling", ["last", "mean", "max", "max_mean"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "max_mean", "last_token"])
 def test_right_padding_does_not_change_a_reviews_probability_after_the_lstm(cell, pooling):
     keras.utils.set_random_seed(6)
     model = _after_the_lstm(cell, pooling=pooling, num_layers=2)
