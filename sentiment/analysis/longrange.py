@@ -794,8 +794,8 @@ def _header(result: dict[str, Any]) -> list[str]:
         "",
         f"Machine: {machine_line(machine)}.",
         "",
-        f"Budget, the same for every T, variant and seed: at most {config['recall_updates']:,} updates (recall), "
-        f"{config['adding_updates']:,} (adding)"
+        f"Budget, the same for every T, variant and seed: at most {config['recall_updates']:,} updates (recall)"
+        f"{',' if associative_budget else ' or'} {config['adding_updates']:,} (adding)"
         f"{associative_budget} of {config['batch_size']} fresh sequences, "
         f"Adam {config['learning_rate']} (clipnorm {config['clipnorm']}), {config['units']} units, no dropout; "
         f"held-out score on {config['test_sequences']:,} sequences every {config['eval_interval']} updates, "
