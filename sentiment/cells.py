@@ -417,7 +417,11 @@ class PositionEmbedding(keras.layers.Layer):
         elif keras.backend.backend() == "tensorflow":  # a graph: the length is known only when it runs
             import tensorflow as tf
 
-            tf.debugging.assert_less_equal(steps, self.max_length, message=message)
+            # The slice below waits for the check: without the dependency TensorFlow may run the slice
+            # first, and it fails with its own message, which names no cause.
+            check = tf.debugging.assert_less_equal(steps, self.max_length, message=message)
+            with tf.control_dependencies([check]):
+                steps = tf.identity(steps)
         positions = keras.ops.slice(self.positions, (0, 0), (steps, keras.ops.shape(self.positions)[1]))
         return inputs + keras.ops.cast(positions, inputs.dtype)
 
