@@ -112,12 +112,10 @@ class LastTokenPooling1D(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs, mask=None):
-        steps = keras.ops.shape(inputs)[1]
         if mask is None:
-            last = keras.ops.full((keras.ops.shape(inputs)[0],), steps - 1, dtype="int32")
-        else:  # never all False: an empty review is one [UNK] token
-            last = keras.ops.sum(keras.ops.cast(mask, "int32"), axis=1) - 1
-        pick = keras.ops.one_hot(last, steps, dtype=inputs.dtype)  # <float>[batch, time]
+            return inputs[:, -1, :]
+        last = keras.ops.sum(keras.ops.cast(mask, "int32"), axis=1) - 1  # never -1: an empty review is [UNK]
+        pick = keras.ops.one_hot(last, keras.ops.shape(inputs)[1], dtype=inputs.dtype)  # <float>[batch, time]
         return keras.ops.einsum("bt,btf->bf", pick, inputs)
 
     def compute_mask(self, inputs, mask=None):

@@ -783,7 +783,6 @@ def _header(result: dict[str, Any]) -> list[str]:
         if segments
         else ""
     )
-    # Before associative recall had its own budget, it ran on the recall budget.
     associative_budget = (
         f" or {_associative_budget(config):,} (associative recall)" if "associative" in config["tasks"] else ""
     )
