@@ -627,9 +627,12 @@ def _long_range(args: argparse.Namespace) -> None:
         if "associative" in config.tasks
         else ""
     )
+    lengths = (
+        f"; T = {', '.join(map(str, config.lengths))}" if {"recall", "adding"} & set(config.tasks) else ""
+    )  # associative recall alone has only its pairs
     print(
         f"long-range suite: {len(jobs(config))} runs "
-        f"({', '.join(config.tasks)}; T = {', '.join(map(str, config.lengths))}{pairs}; "
+        f"({', '.join(config.tasks)}{lengths}{pairs}; "
         f"{len(config.variants)} variants; seeds {', '.join(map(str, config.seeds))}) in {config.workers} process(es)",
         flush=True,
     )

@@ -103,7 +103,15 @@ def test_summary_of_a_geometric_curve():
         "shrink_per_step": pytest.approx(1.0),
         "forgotten_at": None,
         "ratio_at_end": 1.0,
+        "silent": False,
     }
+
+
+def test_a_norm_zero_at_every_distance_is_silent_not_a_perfect_memory():
+    # Flat at the float32 floor: its slope is 0, which would read as "nothing lost per step".
+    summary = jacobians.summarize(np.zeros(20))
+    assert summary == {"shrink_per_step": None, "forgotten_at": 0, "ratio_at_end": None, "silent": True}
+    assert not jacobians.summarize(np.r_[1e-3, np.zeros(19)])["silent"]  # the last input still reaches the state
 
 
 def test_by_distance_is_a_geometric_mean_from_the_end():

@@ -18,6 +18,7 @@ from sentiment.analysis.longrange import (
     constant_baseline_mse,
     data_seed,
     jobs,
+    late_gains,
     recall_sequences,
     results_markdown,
     run_table,
@@ -269,6 +270,70 @@ def test_lag_shift_section_compares_the_trained_lag_with_its_neighbours():
     }
     markdown = results_markdown(_fake_result([_fake_run("recall", 50, 0, "simple_rnn", 0.5)], [shift]))
     assert "| SimpleRNN | 1/1 | 100.0% | 10.0% | 0.0% |" in markdown
+
+
+def test_lag_shift_says_why_a_model_without_a_state_misses_at_other_lags():
+    shifts = [
+        {
+            "variant": variant,
+            "seed": 0,
+            "trained_lag": 10,
+            "solved_at": 200,
+            "updates": 200,
+            "lags": [9, 10, 11],
+            "accuracy": accuracy,
+        }
+        for variant, accuracy in (("lstm+chrono", [1.0, 1.0, 1.0]), ("transformer", [0.6, 1.0, 0.8]))
+    ]
+    markdown = results_markdown(_fake_result([_fake_run("recall", 50, 0, "lstm+chrono", 1.0, 100)], shifts))
+    assert "Transformer (after the LSTM) carries no state" in markdown
+    assert "trained reading at position 10 only" in markdown and "its 70.0% there" in markdown
+    assert "LSTM (chrono init) carries" not in markdown
+    shifts.pop()
+    assert "carries no state" not in results_markdown(
+        _fake_result([_fake_run("recall", 50, 0, "lstm+chrono", 1.0, 100)], shifts)
+    )
+
+
+def _associative_curve(variant, pairs, seed, scores, solved_at=None):
+    run = _fake_run("associative", pairs + 1, seed, variant, scores[-1], solved_at)
+    return {**run, "pairs": pairs, "updates": [0, 50, 100], "scores": list(scores)}
+
+
+def test_late_gains_tell_a_run_still_climbing_from_one_that_stopped():
+    runs = [
+        _associative_curve("gru", 4, 0, [0.25, 0.5, 0.8]),  # +30 points over the second half
+        _associative_curve("gru", 4, 1, [0.25, 0.5, 0.7]),
+        _associative_curve("gru", 32, 0, [0.25, 0.33, 0.34]),
+        _associative_curve("gru", 32, 1, [0.25, 0.33, 0.33]),
+        _associative_curve("transformer", 4, 0, [0.25, 0.5, 1.0], solved_at=100),
+    ]
+    result = _fake_result(runs)
+    result["config"].update(tasks=["associative"], associative_keys=64, associative_values=4, associative_updates=100)
+    lengths, variants, gains = late_gains(result, "associative")
+    assert lengths == [5, 33] and variants == ["gru", "transformer"]
+    np.testing.assert_allclose(gains[:, 0], [[0.3, 0.2], [0.01, 0.0]], atol=1e-12)
+    assert np.isnan(gains[0, 1, 0])  # solved: the question does not arise
+    section = results_markdown(result)[results_markdown(result).index("## Associative recall") :]
+    assert "Over the second half of the budget (50 to 100 updates" in section
+    assert (
+        "with 4 pairs a recurrent model was still climbing when the budget ran out (GRU gained 25.0 points" in section
+    )
+    assert "with 32 pairs none gained more than 0.5 points: they had stopped improving" in section
+
+
+def test_a_silent_jacobian_has_no_shrink_factor_and_is_explained():
+    zero = {"by_distance": [0.0] * 10}
+    runs = [
+        {**_fake_run("recall", 50, seed, "irnn", 0.5), "jacobian": {"init": _fake_jacobian(0.9), "trained": zero}}
+        for seed in (0, 1)
+    ]
+    result = _fake_result(runs)
+    result["config"]["tasks"] = ["recall"]
+    jacobians = results_markdown(result)[results_markdown(result).index("## State Jacobians") :]
+    assert "| recall | IRNN | 0.900 | beyond | none | no input reaches the state |" in jacobians
+    assert "(IRNN on recall, after training): the final state depends on no input at all" in jacobians
+    assert "dead ReLUs" in jacobians
 
 
 @pytest.mark.slow

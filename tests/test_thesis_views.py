@@ -62,6 +62,17 @@ def test_jacobian_frame_averages_logs_over_seeds_and_names_the_longest_memory():
     assert "SimpleRNN 0.990, LSTM 0.800, GRU 0.600" in sentence and "SimpleRNN keeps the most per step" in sentence
 
 
+def test_jacobian_sentence_leaves_out_a_silent_model_and_says_why():
+    result = _with_jacobians(
+        _fake_result([_fake_run("recall", 50, 0, variant, 0.5) for variant in ("simple_rnn", "lstm")])
+    )
+    result["runs"][1]["jacobian"]["trained"] = {"by_distance": [0.0] * 5}  # the LSTM's: zero everywhere
+    frame, sentence = thesis_views.jacobian_frame(result, phase="trained")
+    assert "SimpleRNN 0.990." in sentence and "SimpleRNN keeps the most per step" in sentence
+    assert "LSTM: the norm is zero at every distance" in sentence and "LSTM 1.000" not in sentence
+    assert set(frame["model"]) == {"SimpleRNN", "LSTM"}  # the line is still drawn, on the floor
+
+
 def test_recall_and_adding_frames():
     result = _fake_result(
         [

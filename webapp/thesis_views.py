@@ -129,18 +129,27 @@ def jacobian_frame(
         rows += [
             {"model": name, "distance": distance, "log10 norm": float(value)} for distance, value in enumerate(mean)
         ]
+    measured = {variant: summary for variant, summary in summaries.items() if not summary.get("silent")}
+    silent = [marked_name(variant) for variant in summaries if variant not in measured]
     if not summaries:
         return _frame(rows, JACOBIAN_COLUMNS), ""
-    longest = max(summaries, key=lambda variant: summaries[variant]["shrink_per_step"])
-    factors = ", ".join(
-        f"{marked_name(variant)} {summary['shrink_per_step']:.3f}" for variant, summary in summaries.items()
-    )
-    sentence = (
-        f"Per-step shrink factor of the norm ({task} task, "
-        f"{'at initialization' if phase == 'init' else 'after training'}): {factors}. "
-        f"{marked_name(longest)} keeps the most per step."
-    )
-    return _frame(rows, JACOBIAN_COLUMNS), sentence
+    sentences = []
+    if measured:
+        longest = max(measured, key=lambda variant: measured[variant]["shrink_per_step"])
+        factors = ", ".join(
+            f"{marked_name(variant)} {summary['shrink_per_step']:.3f}" for variant, summary in measured.items()
+        )
+        sentences.append(
+            f"Per-step shrink factor of the norm ({task} task, "
+            f"{'at initialization' if phase == 'init' else 'after training'}): {factors}. "
+            f"{marked_name(longest)} keeps the most per step."
+        )
+    if silent:
+        sentences.append(
+            f"{', '.join(silent)}: the norm is zero at every distance (its line lies on the floor): no input "
+            "reaches the final state, so the model answers the same whatever it reads."
+        )
+    return _frame(rows, JACOBIAN_COLUMNS), " ".join(sentences)
 
 
 def _only(by_variant: dict[str, Any], variants: tuple[str, ...]) -> dict[str, Any]:
@@ -328,6 +337,7 @@ def initial_shrink(
     return {
         marked_name(variant): float(summary["shrink_per_step"])
         for variant, summary in _only(jacobian_summaries(result, task, "init"), variants).items()
+        if not summary.get("silent")
     }
 
 

@@ -178,9 +178,15 @@ def summarize(curve: np.ndarray) -> dict[str, Any]:
         `forgotten_at`: the first distance whose norm is below
         `FORGOTTEN_FRACTION` of the norm at distance 0, or None if none is
         within the sequence; `ratio_at_end`: norm at the longest distance
-        over norm at distance 0.
+        over norm at distance 0; `silent`: True where the norm is zero at
+        every distance (no input reaches the state, as when every ReLU unit
+        of an IRNN is off at the last step), and then the shrink and the
+        ratio are None and the input is forgotten at distance 0.
     """
     curve = np.maximum(np.asarray(curve, np.float64), FLOAT32_TINY)
+    # Flat at the floor (give or take the rounding of a geometric mean) would read as "nothing lost per step".
+    if curve.max() <= 2 * FLOAT32_TINY:
+        return {"shrink_per_step": None, "forgotten_at": 0, "ratio_at_end": None, "silent": True}
     distances = np.arange(len(curve))
     slope = np.polyfit(distances, np.log(curve), 1)[0] if len(curve) > 1 else 0.0
     below = np.flatnonzero(curve < FORGOTTEN_FRACTION * curve[0])
@@ -188,6 +194,7 @@ def summarize(curve: np.ndarray) -> dict[str, Any]:
         "shrink_per_step": float(np.exp(slope)),
         "forgotten_at": int(below[0]) if below.size else None,
         "ratio_at_end": float(curve[-1] / curve[0]),
+        "silent": False,
     }
 
 

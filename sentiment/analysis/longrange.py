@@ -741,6 +741,31 @@ def jacobian_summaries(result: dict[str, Any], task: str, phase: str) -> dict[st
     }
 
 
+def late_gains(result: dict[str, Any], task: str) -> tuple[list[int], list[str], np.ndarray]:
+    """How far each unsolved run's held-out score moved over the second half of its budget.
+
+    A run that ends unsolved either had stopped learning or ran out of
+    updates while still climbing; the table of final scores cannot tell
+    which, this can. A score here is accuracy (recall, associative recall)
+    or MSE (adding), so a gain is in the task's own units.
+
+    Returns:
+        lengths, variants and <float64>[lengths, variants, seeds]: the last
+        score minus the score at the evaluation nearest half the run's
+        updates; NaN for a solved or missing run.
+    """
+    lengths, variants, seeds, table = run_table(result, task)
+    gains = np.full(table.shape, np.nan)
+    for run in result["runs"]:
+        if run["task"] != task or run["solved_at"] is not None or len(run["updates"]) < 2:
+            continue
+        updates = np.asarray(run["updates"], np.float64)
+        half = int(np.argmin(np.abs(updates - updates[-1] / 2)))
+        index = lengths.index(run["length"]), variants.index(run["variant"]), seeds.index(run["seed"])
+        gains[index] = run["scores"][-1] - run["scores"][half]
+    return lengths, variants, gains
+
+
 def _percent(value: float) -> str:
     return "n/a" if not np.isfinite(value) else f"{100 * value:.1f}%"
 
@@ -783,9 +808,19 @@ def _header(result: dict[str, Any]) -> list[str]:
         if segments
         else ""
     )
-    associative_budget = (
-        f" or {_associative_budget(config):,} (associative recall)" if "associative" in config["tasks"] else ""
+    budgets = [
+        (updates, name)
+        for task, name, updates in (
+            ("recall", "recall", config["recall_updates"]),
+            ("adding", "adding", config["adding_updates"]),
+            ("associative", "associative recall", _associative_budget(config)),
+        )
+        if task in config["tasks"]
+    ]
+    budget = ", ".join(
+        f"{updates:,}{' updates' if index == 0 else ''} ({name})" for index, (updates, name) in enumerate(budgets)
     )
+    budget = " or ".join(budget.rsplit(", ", 1))
     return [
         f"Produced by `{result['command']}` on {result['started_at']}; "
         f"the whole suite took {result['wall_seconds'] / 60:.1f} min "
@@ -793,9 +828,7 @@ def _header(result: dict[str, Any]) -> list[str]:
         "",
         f"Machine: {machine_line(machine)}.",
         "",
-        f"Budget, the same for every T, variant and seed: at most {config['recall_updates']:,} updates (recall)"
-        f"{',' if associative_budget else ' or'} {config['adding_updates']:,} (adding)"
-        f"{associative_budget} of {config['batch_size']} fresh sequences, "
+        f"Budget, the same for every T, variant and seed: at most {budget} of {config['batch_size']} fresh sequences, "
         f"Adam {config['learning_rate']} (clipnorm {config['clipnorm']}), {config['units']} units, no dropout; "
         f"held-out score on {config['test_sequences']:,} sequences every {config['eval_interval']} updates, "
         f"and a run stops once solved (recall accuracy ≥ {100 * SOLVED_ACCURACY:.0f}%, adding MSE < {SOLVED_MSE}). "
@@ -824,8 +857,8 @@ def _after_the_lstm_lines(result: dict[str, Any]) -> list[str]:
     return [
         "After the LSTM, and marked so: minGRU and minLSTM (Feng et al. 2024: gates from the input alone, a linear "
         "recurrence solved by a parallel scan), with gate biases 0 and with chrono initialization at the same "
-        "T_max; and a Transformer (Vaswani et al. 2017: one attention block, learned positions, read by the mean of "
-        "its outputs, as it has no final state), the same width. "
+        "T_max; and a Transformer (Vaswani et al. 2017: one attention block, learned positions, read at its last "
+        "token, where a recurrent model's final state is), the same width. "
         f"Here: {', '.join(marked_name(variant) for variant in after)}.",
         "",
     ]
@@ -997,9 +1030,52 @@ def _associative_section(result: dict[str, Any], plot_file: str | None) -> list[
         ),
         "",
     ]
+    parts += _still_climbing_lines(result)
     if plot_file:
         parts += [f"![Associative recall: held-out accuracy against the number of pairs]({plot_file})", ""]
     return parts
+
+
+STILL_CLIMBING = 0.05  # accuracy gained over a budget's second half that says a run had not stopped learning
+
+
+def _still_climbing_lines(result: dict[str, Any]) -> list[str]:
+    """Whether the unsolved recurrent models of associative recall had stopped learning, per P, from their curves."""
+    lengths, variants, gains = late_gains(result, "associative")
+    recurrent = [j for j, variant in enumerate(variants) if has_state(variant)]
+    if not recurrent:
+        return []
+    budget = _associative_budget(result["config"])
+    climbing, flat = [], []
+    for i, length in enumerate(lengths):
+        means = [(float(np.nanmean(gains[i, j])), variants[j]) for j in recurrent if np.isfinite(gains[i, j]).any()]
+        if not means:
+            continue
+        gain, variant = max(means)
+        (climbing if gain >= STILL_CLIMBING else flat).append((length - 1, gain, variant))
+    sentences = []
+    if climbing:
+        sentences.append(
+            f"with {_listing([str(p) for p, _, _ in climbing])} pairs a recurrent model was still climbing when "
+            "the budget ran out ("
+            + "; ".join(f"{marked_name(v)} gained {100 * g:.1f} points with {p}" for p, g, v in climbing)
+            + "): there the table shows where the budget stopped it, not where it would end"
+        )
+    if flat:
+        sentences.append(
+            f"with {_listing([str(p) for p, _, _ in flat])} pairs none gained more than "
+            f"{100 * max(g for _, g, _ in flat):.1f} points: they had stopped improving"
+        )
+    text = "; ".join(sentences)
+    return [
+        f"Still learning, or stopped? Over the second half of the budget ({budget // 2:,} to {budget:,} updates, "
+        f"mean over seeds, the recurrent model that gained most at each P): {text}.",
+        "",
+    ]
+
+
+def _listing(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _associative_budget(config: dict[str, Any]) -> int:
@@ -1043,6 +1119,7 @@ def _jacobian_section(result: dict[str, Any], plot_file: str | None) -> list[str
         "The inputs are what the layer reads: embedded tokens (recall) or the two channels (adding).",
         "",
         *_stateless_lines(result),
+        *_silent_lines(result),
         markdown_table(
             [
                 "task",
@@ -1082,9 +1159,36 @@ def _stateless_lines(result: dict[str, Any]) -> list[str]:
     return [" ".join(lines), ""] if lines else []
 
 
+def _silent_lines(result: dict[str, Any]) -> list[str]:
+    """Which models' final state no input reaches (a zero Jacobian at every distance), and what that means."""
+    silent = [
+        (task, phase, variant)
+        for task in result["config"]["tasks"]
+        for phase in ("init", "trained")
+        for variant, summary in jacobian_summaries(result, task, phase).items()
+        if summary.get("silent")
+    ]
+    if not silent:
+        return []
+    cases = "; ".join(
+        f"{marked_name(variant)} on {task}, {'at initialization' if phase == 'init' else 'after training'}"
+        for task, phase, variant in silent
+    )
+    relu = all(VARIANTS[variant][1] == "identity" for _, _, variant in silent)  # the IRNN, a ReLU cell
+    why = "every one of its ReLU units is off at the last step, whatever the sequence (dead ReLUs), so " if relu else ""
+    return [
+        f"A zero norm at every distance, in every seed ({cases}): the final state depends on no input at all: "
+        f"{why}the model answers the same for every input. Its row has no shrink factor, and its line lies on the "
+        "plot's floor (the smallest float32).",
+        "",
+    ]
+
+
 def _jacobian_cells(summary: dict[str, Any]) -> list[str]:
     if not summary:
         return ["–", "–"]
+    if summary.get("silent"):
+        return ["none", "no input reaches the state"]
     forgotten = summary["forgotten_at"]
     return [f"{summary['shrink_per_step']:.3f}", "beyond" if forgotten is None else f"{forgotten} steps"]
 
@@ -1135,10 +1239,32 @@ def _lag_shift_section(result: dict[str, Any], plot_file: str | None) -> list[st
             rows,
         ),
         "",
+        *_stateless_shift_lines(shifts, trained),
     ]
     if plot_file:
         parts += [f"![Accuracy against the test lag for models trained at L = {trained}]({plot_file})", ""]
     return parts
+
+
+def _stateless_shift_lines(shifts: list[dict[str, Any]], trained: int) -> list[str]:
+    """Why a model without a state (the transformer) can miss at other lags: it reads from a new position."""
+    lines = []
+    for variant in dict.fromkeys(run["variant"] for run in shifts):
+        runs = [run for run in shifts if run["variant"] == variant]
+        if has_state(variant):
+            continue
+        lags = runs[0]["lags"]
+        accuracy = np.delete(np.array([run["accuracy"] for run in runs]), lags.index(trained), axis=1)
+        lines += [
+            f"{marked_name(variant)} carries no state, so this diagnostic asks it something else. Every test "
+            "sequence has its signal at position 0 and is read at its last token, position L; with a learned "
+            f"embedding per position, it was trained reading at position {trained} only. At another lag it reads "
+            f"from a position it never read from (and past {trained}, one it never saw), so its "
+            f"{_percent(float(accuracy.mean()))} there (mean over the other lags and seeds) measures how its position "
+            "embeddings carry over to new positions, not how long it remembers.",
+            "",
+        ]
+    return lines
 
 
 PLOT_FILES = {
