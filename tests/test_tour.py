@@ -53,8 +53,7 @@ PLOTS = {
         "distance": ("T", True, "model"),
         "decision-average": ("steps before the end", True, "model"),
         "decision-review": ("steps before the end", True, "model"),
-        # 6. What came next. "associative" ("pairs") joins this table, with its finding, once
-        # docs/long_range/ holds associative recall (issue 29).
+        "associative": ("pairs", True, "model"),
         "cost": ("T", True, "model"),
     },
 }
@@ -120,6 +119,7 @@ FINDINGS = {
     "length-finding": ("accuracy-by-length", "model", (), ("accuracy",)),
     "curves-finding": ("curves-accuracy", "model", ("epoch",), ("accuracy",)),
     "cost-finding": ("cost", "model", ("T",), ()),
+    "associative-finding": ("associative", "model", ("pairs",), ("accuracy",)),
 }
 
 
