@@ -259,6 +259,13 @@ def test_the_findings_of_panel_6_are_computed_from_what_it_shows():
     assert "Transformer (after the LSTM)'s training step is faster than the GRU's at T = 50 to 200 (0.75x" in text
     assert "LSTM's training step" not in text  # the cells are not compared with the GRU here
     assert findings.associative_finding(associative.iloc[:0], None) == findings.cost_finding(cost.iloc[:0]) == ""
+    # Each fake run scores 0.5, then its final score: the LSTM's 90.0% at 4 pairs climbed 40 points.
+    assert (
+        " With 4 pairs LSTM reached 90.0% and was still climbing when the budget ended (+40.0 points over its second "
+        "half)" in sentence
+    )
+    flat = associative.assign(**{"late gain": [0.01, 0.02, np.nan, 0.0, 0.0, np.nan]})
+    assert "still climbing" not in findings.associative_finding(flat, chance)
 
 
 def test_what_came_next_summarizes_the_long_range_verdicts_the_gates_and_imdb():

@@ -746,7 +746,26 @@ def associative_finding(frame: pd.DataFrame, chance: float | None) -> str:
         parts.append(f"{listing(list(between['model']))} {verb} in between ({percent_range(between['accuracy'])})")
     return (
         "; ".join(parts) + ". A recurrent model has to hold every pair in its fixed-size state until the query comes; "
-        "attention looks the queried key up among the pairs when it does."
+        "attention looks the queried key up among the pairs when it does." + _still_climbing(frame)
+    )
+
+
+def _still_climbing(frame: pd.DataFrame) -> str:
+    """Which unsolved model, with the fewest pairs, was still learning when the budget ended (" ..." or "")."""
+    from sentiment.analysis.longrange import STILL_CLIMBING
+
+    if "late gain" not in frame:
+        return ""
+    fewest = int(frame["pairs"].min())
+    rows = frame[(frame["pairs"] == fewest) & (frame["accuracy"] < SOLVED_ACCURACY) & frame["late gain"].notna()]
+    if rows.empty or rows["late gain"].max() < STILL_CLIMBING:
+        return ""
+    best = rows.loc[rows["late gain"].idxmax()]
+    return (
+        f" With {fewest} pairs {best['model']} reached {percent(best['accuracy'])} and was still climbing when the "
+        f"budget ended ({100 * best['late gain']:+.1f} points over its second half): there the figures show where "
+        "one budget for every model stopped it, and the recurrent models learn the lookup far more slowly than "
+        "attention, not necessarily never."
     )
 
 

@@ -345,7 +345,7 @@ def initial_shrink(
 
 # The cells the models after the LSTM are set beside in that panel's sentences (as Keras builds them, and chrono).
 COMPARED_VARIANTS = ("lstm", "lstm+chrono", "gru", "gru+chrono")
-ASSOCIATIVE_COLUMNS = ["model", "pairs", "accuracy", "seeds"]
+ASSOCIATIVE_COLUMNS = ["model", "pairs", "accuracy", "seeds", "late gain"]
 
 
 def associative_frame(result: dict[str, Any] | None) -> tuple[pd.DataFrame, float | None]:
@@ -353,20 +353,25 @@ def associative_frame(result: dict[str, Any] | None) -> tuple[pd.DataFrame, floa
 
     Every variant that ran, the cells and those after the LSTM: associative
     recall is where the literature separates attention from recurrence.
+    `late gain` is the accuracy the unsolved seeds gained over the second
+    half of the budget (`longrange.late_gains`, mean; NaN where every seed
+    solved it): whether a model had stopped learning or ran out of updates.
     """
-    from sentiment.analysis.longrange import chance_accuracy, run_table
+    from sentiment.analysis.longrange import chance_accuracy, late_gains, run_table
 
     if not result:
         return _frame([], ASSOCIATIVE_COLUMNS), None
     lengths, variants, _, accuracy = run_table(result, "associative")
     if not lengths:
         return _frame([], ASSOCIATIVE_COLUMNS), None
+    gains = late_gains(result, "associative")[2]
     rows = [
         {
             "model": marked_name(variant),
             "pairs": int(length - 1),
             "accuracy": float(np.nanmean(accuracy[i, j])),
             "seeds": ", ".join(f"{100 * v:.1f}%" for v in accuracy[i, j] if np.isfinite(v)),
+            "late gain": float(np.nanmean(gains[i, j])) if np.isfinite(gains[i, j]).any() else np.nan,
         }
         for i, length in enumerate(lengths)
         for j, variant in enumerate(variants)

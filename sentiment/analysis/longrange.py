@@ -1064,7 +1064,8 @@ def _still_climbing_lines(result: dict[str, Any]) -> list[str]:
     if flat:
         sentences.append(
             f"with {_listing([str(p) for p, _, _ in flat])} pairs none gained more than "
-            f"{100 * max(g for _, g, _ in flat):.1f} points: they had stopped improving"
+            f"{100 * max(g for _, g, _ in flat):.1f} points: a plateau at the end of this budget, which does not "
+            "show that more updates would not lift them"
         )
     text = "; ".join(sentences)
     return [
