@@ -256,6 +256,7 @@ def test_tables_and_page_show_each_seed_and_the_solved_counts():
     assert "(long_range_recall.png)" in markdown and "test CPU" in markdown
     assert "| 50 | 0.167 | 0.1700 | n/a | 0.0050 |" in markdown
     assert "1-minute load average 1.0 at the start, 2.0 at the end" in markdown
+    assert "This run: SimpleRNN, LSTM (chrono init), GRU." in markdown  # not IRNN, LSTM, GRU (chrono init)
 
 
 def test_lag_shift_section_compares_the_trained_lag_with_its_neighbours():

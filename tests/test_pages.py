@@ -108,7 +108,8 @@ def test_the_readme_block_is_rendered_from_the_json(monkeypatch, tmp_path):
     assert "| LSTM | 50.0% [49.0%, 51.0%] |" in block and "strong preset" not in block
     assert (
         f"- **Variable-lag recall**, T = {longest}, 3 seeds: solved in every seed by LSTM (chrono init); "
-        "in some seeds by SimpleRNN; in none by IRNN, LSTM, GRU and GRU (chrono init)." in block
+        "in some seeds by SimpleRNN; in none by IRNN, LSTM, GRU, GRU (chrono init), minGRU, minGRU (chrono init), "
+        "minLSTM, minLSTM (chrono init) and Transformer." in block
     )
     assert "No results yet" in readme_summary({}, Path("README.md"))
 

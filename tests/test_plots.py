@@ -69,3 +69,44 @@ def test_distance_and_sequential_cost_plots(tmp_path):
         },
     }
     assert plot_sequential_cost(cost, tmp_path / "cost.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def _drawn_figure(monkeypatch, draw):
+    """Calls `draw` and returns the figure it saved, to read what a reader will see."""
+    from sentiment.analysis import plots
+
+    saved = []
+    monkeypatch.setattr(plots, "_save", lambda figure, path: saved.append(figure) or path)
+    draw()
+    return saved[0]
+
+
+def test_lines_hidden_under_one_another_at_100_percent_are_named_and_legends_stay_off_the_data(monkeypatch):
+    accuracy = np.ones((2, 3, 1))  # every variant perfect at both T...
+    accuracy[:, 0] = 0.5  # ...but the SimpleRNN
+    variants = ["simple_rnn", "lstm+chrono", "transformer"]
+    figure = _drawn_figure(
+        monkeypatch, lambda: plot_recall([10, 100], variants, accuracy, ["a", "b"], accuracy[:, :, 0], "x.png")
+    )
+    left, right = figure.axes
+    note = [text.get_text() for text in left.texts]
+    assert note == ["One line at 100% at every T, 2 models on it:\nLSTM (chrono init)\nTransformer (after the LSTM)"]
+    assert right.texts[0].get_text().startswith("One line at 100% at every lag, 2 models on it:")
+    assert left.get_legend() is None and right.get_legend() is None  # one legend, outside the panels
+    (legend,) = figure.legends
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert labels.count("SimpleRNN") == 1 and "chance (50%)" in labels
+    accuracy[:, 2] = 0.9  # one model alone at 100%: its line is seen, nothing to name
+    figure = _drawn_figure(
+        monkeypatch, lambda: plot_recall([10, 100], variants, accuracy, ["a", "b"], accuracy[:, :, 0], "x.png")
+    )
+    assert not figure.axes[0].texts
+
+
+def test_the_lag_shift_axis_has_whole_lags_within_those_tested(monkeypatch):
+    lags = list(range(90, 111))
+    figure = _drawn_figure(
+        monkeypatch, lambda: plot_lag_shift(lags, {"transformer": np.full((1, len(lags)), 0.8)}, 100, "x.png")
+    )
+    ticks = figure.axes[0].get_xticks()
+    assert set(ticks) <= set(lags) and ticks[0] == 90 and ticks[-1] == 110

@@ -841,10 +841,19 @@ def _header(result: dict[str, Any]) -> list[str]:
         "LSTM and GRU with Keras's gate biases (LSTM forget gate 1, GRU update gate 0); "
         "and LSTM and GRU with chrono initialization (Tallec & Ollivier 2018) at "
         f"T_max = {config['chrono_horizon']} for every T of the sweep "
-        "(fixed: the model does not know the test distance).",
+        "(fixed: the model does not know the test distance)." + _cells_that_ran(result),
         "",
         *_after_the_lstm_lines(result),
     ]
+
+
+def _cells_that_ran(result: dict[str, Any]) -> str:
+    """ " This run: ..." where the run left some of the six cell variants out ("" where it ran them all)."""
+    from sentiment.config import AFTER_THE_LSTM
+
+    cells = [variant for variant in VARIANTS if VARIANTS[variant][0] not in AFTER_THE_LSTM]
+    ran = [variant for variant in variants_of(result) if variant in cells]
+    return "" if ran == cells else f" This run: {', '.join(map(marked_name, ran)) or 'none of them'}."
 
 
 def _after_the_lstm_lines(result: dict[str, Any]) -> list[str]:

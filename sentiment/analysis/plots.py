@@ -110,6 +110,23 @@ def _outside_legend(figure: Figure, axes: Sequence, fontsize: int = 8) -> None:
     figure.legend(list(entries.values()), list(entries), loc="outside right upper", fontsize=fontsize)
 
 
+def _name_hidden_lines(axis, lines: Mapping[str, np.ndarray], where: str) -> None:
+    """Name the variants whose lines lie on one another at 100%: only the last one drawn is seen there."""
+    perfect = [variant for variant, values in lines.items() if np.all(np.asarray(values, np.float64) >= 0.995)]
+    if len(perfect) < 2:
+        return
+    axis.text(
+        0.98,
+        0.03,
+        f"One line at 100% {where}, {len(perfect)} models on it:\n" + "\n".join(map(marked_name, perfect)),
+        transform=axis.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=7.5,
+        bbox={"facecolor": "white", "edgecolor": style.LEVEL_COLOR, "alpha": 0.9},
+    )
+
+
 def _seed_mean(values: np.ndarray) -> np.ndarray:
     """Mean over the last axis (seeds), NaN where no seed has a value."""
     runs = np.isfinite(values).sum(axis=-1)
@@ -146,12 +163,15 @@ def plot_recall(
     left.set_xlabel("T: the signal is T/2 to T steps before the final token")
     right.set_xticks(np.arange(len(lag_labels)), list(lag_labels))
     right.set_xlabel(f"lag L (steps from the signal to the final token), T = {lengths[-1]}")
+    means = {variant: _seed_mean(np.asarray(accuracy[:, index], np.float64)) for index, variant in enumerate(variants)}
+    _name_hidden_lines(left, means, "at every T")
+    _name_hidden_lines(right, {variant: by_lag[:, index] for index, variant in enumerate(variants)}, "at every lag")
     for axis, title in (
         (left, "Held-out accuracy (line: mean over seeds; dots: seeds)"),
         (right, f"By lag at T = {lengths[-1]} (mean over seeds)"),
     ):
         axis.axhline(0.5, color=style.LEVEL_COLOR, linestyle="--", linewidth=1, label="chance (50%)")
-        axis.set_ylim(0.3, 1.02)
+        axis.set_ylim(0.0, 1.02)  # room below chance for the note on overlapping lines
         axis.set_ylabel("held-out accuracy")
         axis.set_title(title, fontsize=10)
         axis.grid(True, alpha=0.3)
