@@ -163,7 +163,7 @@ def _after_lines(summary: dict[str, Any], after: dict[str, Any] | None, joined: 
     lines = [
         "### After the LSTM",
         "",
-        f"{_and([model_name(cell) for cell in rows])} came after the LSTM and are not part of the comparison of "
+        f"{listing([model_name(cell) for cell in rows])} came after the LSTM and are not part of the comparison of "
         "the cells: they answer the plain RNN's third limit, steps that cannot run in parallel "
         "(`sentiment/cells.py`). minGRU and minLSTM (Feng et al. 2024) compute their gates from the word alone, so "
         "their recurrence is linear and a parallel scan solves it in ceil(log2 T) steps; the Transformer "
@@ -175,7 +175,7 @@ def _after_lines(summary: dict[str, Any], after: dict[str, Any] | None, joined: 
     if joined:
         changes = _config_changes(summary["run"], after["run"])
         lines += [
-            f"The rows of {_and([model_name(cell) for cell in joined])} come from another run: "
+            f"The rows of {listing([model_name(cell) for cell in joined])} come from another run: "
             f"`{after['command']}` on {after['written_at']} ({machine_line(after['machine'])}); "
             + (f"its settings differ from the run above in {changes}." if changes else "with the same settings."),
             "",
@@ -192,8 +192,12 @@ def _solver_words(run: dict[str, Any]) -> str:
     return "a parallel scan (`--solver scan`)" if solver == "scan" else "a loop of T steps (`--solver loop`)"
 
 
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+def listing(names: list[str], conjunction: str = "and") -> str:
+    """ "A", "A and B", "A, B and C" (or another conjunction: "A, B or C")."""
+    names = list(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
 
 
 def _reference_lines(models: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sentiment.report import model_name
+from sentiment.report import listing, model_name
 
 # Held-out accuracy at which a recall run counts as solved, and the band
 # around 50% read as "at chance" (two-class tasks).
@@ -25,14 +25,6 @@ SOLVED_MSE = 0.01
 NEAR_BASELINE = 0.8
 # A gradient share this many powers of ten below the last word's counts as gone.
 DECADES_GONE = 2
-
-
-def listing(names: list[str]) -> str:
-    """ "A", "A and B", "A, B and C"."""
-    names = list(names)
-    if len(names) <= 1:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def percent(value: float) -> str:

@@ -129,10 +129,10 @@ def jacobian_frame(
         rows += [
             {"model": name, "distance": distance, "log10 norm": float(value)} for distance, value in enumerate(mean)
         ]
-    measured = {variant: summary for variant, summary in summaries.items() if not summary.get("silent")}
-    silent = [marked_name(variant) for variant in summaries if variant not in measured]
     if not summaries:
         return _frame(rows, JACOBIAN_COLUMNS), ""
+    measured = {variant: summary for variant, summary in summaries.items() if not summary.get("silent")}
+    silent = [marked_name(variant) for variant in summaries if variant not in measured]
     sentences = []
     if measured:
         longest = max(measured, key=lambda variant: measured[variant]["shrink_per_step"])

@@ -54,7 +54,7 @@ from sentiment.analysis.parallel import run_all
 from sentiment.config import TASKS, VARIANTS, LongRangeConfig, to_dict
 from sentiment.io import provenance
 from sentiment.io.provenance import machine_line
-from sentiment.report import marked_name
+from sentiment.report import listing, marked_name
 
 CHANCE_ACCURACY = 0.5
 
@@ -817,10 +817,10 @@ def _header(result: dict[str, Any]) -> list[str]:
         )
         if task in config["tasks"]
     ]
-    budget = ", ".join(
-        f"{updates:,}{' updates' if index == 0 else ''} ({name})" for index, (updates, name) in enumerate(budgets)
+    budget = listing(
+        [f"{updates:,}{' updates' if index == 0 else ''} ({name})" for index, (updates, name) in enumerate(budgets)],
+        "or",
     )
-    budget = " or ".join(budget.rsplit(", ", 1))
     return [
         f"Produced by `{result['command']}` on {result['started_at']}; "
         f"the whole suite took {result['wall_seconds'] / 60:.1f} min "
@@ -1065,14 +1065,14 @@ def _still_climbing_lines(result: dict[str, Any]) -> list[str]:
     sentences = []
     if climbing:
         sentences.append(
-            f"with {_listing([str(p) for p, _, _ in climbing])} pairs a recurrent model was still climbing when "
+            f"with {listing([str(p) for p, _, _ in climbing])} pairs a recurrent model was still climbing when "
             "the budget ran out ("
             + "; ".join(f"{marked_name(v)} gained {100 * g:.1f} points with {p}" for p, g, v in climbing)
             + "): there the table shows where the budget stopped it, not where it would end"
         )
     if flat:
         sentences.append(
-            f"with {_listing([str(p) for p, _, _ in flat])} pairs none gained more than "
+            f"with {listing([str(p) for p, _, _ in flat])} pairs none gained more than "
             f"{100 * max(g for _, g, _ in flat):.1f} points: a plateau at the end of this budget, which does not "
             "show that more updates would not lift them"
         )
@@ -1082,10 +1082,6 @@ def _still_climbing_lines(result: dict[str, Any]) -> list[str]:
         f"mean over seeds, the recurrent model that gained most at each P): {text}.",
         "",
     ]
-
-
-def _listing(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _associative_budget(config: dict[str, Any]) -> int:
@@ -1099,8 +1095,11 @@ def _jacobian_section(result: dict[str, Any], plot_file: str | None) -> list[str
 
     config, rows = result["config"], []
     length = max(config["lengths"])
-    for task in config["tasks"]:
-        summaries = {phase: jacobian_summaries(result, task, phase) for phase in ("init", "trained", "init_driven")}
+    by_task = {
+        task: {phase: jacobian_summaries(result, task, phase) for phase in ("init", "trained", "init_driven")}
+        for task in config["tasks"]
+    }
+    for task, summaries in by_task.items():
         for variant, init in summaries["init"].items():
             trained = summaries["trained"].get(variant, {})
             rows.append([task, marked_name(variant), *_jacobian_cells(init), *_jacobian_cells(trained)])
@@ -1129,7 +1128,7 @@ def _jacobian_section(result: dict[str, Any], plot_file: str | None) -> list[str
         "The inputs are what the layer reads: embedded tokens (recall) or the two channels (adding).",
         "",
         *_stateless_lines(result),
-        *_silent_lines(result),
+        *_silent_lines(by_task),
         markdown_table(
             [
                 "task",
@@ -1169,13 +1168,17 @@ def _stateless_lines(result: dict[str, Any]) -> list[str]:
     return [" ".join(lines), ""] if lines else []
 
 
-def _silent_lines(result: dict[str, Any]) -> list[str]:
-    """Which models' final state no input reaches (a zero Jacobian at every distance), and what that means."""
+def _silent_lines(by_task: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Which models' final state no input reaches (a zero Jacobian at every distance), and what that means.
+
+    Args:
+        by_task: task -> phase -> variant -> `jacobians.summarize` figures.
+    """
     silent = [
         (task, phase, variant)
-        for task in result["config"]["tasks"]
+        for task, phases in by_task.items()
         for phase in ("init", "trained")
-        for variant, summary in jacobian_summaries(result, task, phase).items()
+        for variant, summary in phases[phase].items()
         if summary.get("silent")
     ]
     if not silent:
@@ -1259,10 +1262,8 @@ def _lag_shift_section(result: dict[str, Any], plot_file: str | None) -> list[st
 def _stateless_shift_lines(shifts: list[dict[str, Any]], trained: int) -> list[str]:
     """Why a model without a state (the transformer) can miss at other lags: it reads from a new position."""
     lines = []
-    for variant in dict.fromkeys(run["variant"] for run in shifts):
+    for variant in dict.fromkeys(run["variant"] for run in shifts if not has_state(run["variant"])):
         runs = [run for run in shifts if run["variant"] == variant]
-        if has_state(variant):
-            continue
         lags = runs[0]["lags"]
         accuracy = np.delete(np.array([run["accuracy"] for run in runs]), lags.index(trained), axis=1)
         lines += [

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sentiment.report import listing
+
 DOCS = Path("docs")
 # Section -> the JSON it is rendered from, by default (all tracked in git).
 DEFAULT_SOURCES = {
@@ -198,7 +200,7 @@ def _verdict_lines(long_range: dict | None) -> list[str]:
                 solved = int(np.isfinite(ran).sum())
                 group = "in every seed by" if solved == ran.size else "in some seeds by" if solved else "in none by"
                 groups[group].append(model_name(variant))
-        verdicts = "; ".join(f"{group} {_and(names)}" for group, names in groups.items() if names)
+        verdicts = "; ".join(f"{group} {listing(names)}" for group, names in groups.items() if names)
         # An associative-recall run's length is its P pairs and the query: T = P + 1.
         size = f"{lengths[-1] - 1} key-value pairs" if task == "associative" else f"T = {lengths[-1]}"
         lines.append(f"- **{task_name}**, {size}, {len(seeds)} seeds: solved {verdicts}.")
@@ -238,10 +240,6 @@ def _cost_lines(bench: dict | None) -> list[str]:
         *(f"- {sentence}" for sentence in crossings if sentence),
         "",
     ]
-
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def readme_summary(sources: dict[str, Path | None], readme: Path = Path("README.md")) -> str:
